@@ -1,0 +1,135 @@
+//! Registry (百姓档案) vocabulary: relations to a dwelling, people tags and
+//! compound management modes, each with a stable code and a Chinese label.
+
+use serde::{Deserialize, Serialize};
+
+use crate::validate::FieldError;
+
+macro_rules! coded_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident => $code:literal, $zh:literal;)+ }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn code(self) -> &'static str {
+                match self { $($name::$variant => $code),+ }
+            }
+            pub fn label_zh(self) -> &'static str {
+                match self { $($name::$variant => $zh),+ }
+            }
+            /// Accepts the code or the Chinese label.
+            pub fn parse(s: &str) -> Result<Self, FieldError> {
+                let t = s.trim();
+                Self::ALL
+                    .iter()
+                    .copied()
+                    .find(|v| v.code() == t || v.label_zh() == t)
+                    .ok_or_else(|| FieldError(format!(
+                        "unknown {} '{t}' (expected one of: {})",
+                        stringify!($name),
+                        Self::ALL.iter().map(|v| format!("{}/{}", v.label_zh(), v.code())).collect::<Vec<_>>().join(", ")
+                    )))
+            }
+        }
+    };
+}
+
+coded_enum!(
+    /// How a person relates to the dwelling they are registered at.
+    Relation {
+        Owner => "owner", "业主";
+        Tenant => "tenant", "租户";
+        Resident => "resident", "居住";
+    }
+);
+
+coded_enum!(
+    /// Tags that tell a grid member whom to look after first.
+    Tag {
+        ElderlyAlone => "elderly_alone", "独居老人";
+        Elderly => "elderly", "老年人";
+        Difficulty => "difficulty", "困难家庭";
+        Disability => "disability", "残疾人";
+        Floating => "floating", "流动人口";
+        PartyMember => "party_member", "党员";
+        Volunteer => "volunteer", "志愿者";
+        Veteran => "veteran", "退役军人";
+        LeftBehindChild => "left_behind_child", "留守儿童";
+        KeyCare => "key_care", "重点关注";
+    }
+);
+
+coded_enum!(
+    /// Compound management mode in the compound ledger (一院一档).
+    ManagementMode {
+        PropertyCompany => "property_company", "物业管理";
+        SelfManaged => "self_managed", "自治管理";
+        None => "none", "无物业";
+    }
+);
+
+/// Parses a tag list as written in a spreadsheet cell: separated by
+/// commas, semicolons, 、 or spaces; duplicates removed.
+pub fn parse_tags(cell: &str) -> Result<Vec<Tag>, FieldError> {
+    let mut out = Vec::new();
+    for part in cell
+        .split([',', ';', '，', '；', '、', ' ', '|'])
+        .filter(|p| !p.trim().is_empty())
+    {
+        let t = Tag::parse(part)?;
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    Ok(out)
+}
+
+/// Floor area in square metres, as used for owners' votes (Civil Code art. 278).
+pub fn floor_area(raw: &str) -> Result<f64, FieldError> {
+    let v: f64 = raw
+        .trim()
+        .trim_end_matches("㎡")
+        .trim_end_matches("m2")
+        .trim()
+        .parse()
+        .map_err(|_| FieldError(format!("floor area '{}' is not a number", raw.trim())))?;
+    if !(v > 0.0 && v < 100_000.0) {
+        return Err(FieldError(format!(
+            "floor area {v} must be greater than 0 and below 100000 ㎡"
+        )));
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_from_cells() {
+        assert_eq!(
+            parse_tags("独居老人、党员, party_member").unwrap(),
+            vec![Tag::ElderlyAlone, Tag::PartyMember]
+        );
+        assert!(parse_tags("").unwrap().is_empty());
+        let e = parse_tags("独居老人,富豪").unwrap_err();
+        assert!(e.0.contains("富豪"), "{e}");
+    }
+
+    #[test]
+    fn relations_and_modes() {
+        assert_eq!(Relation::parse("业主").unwrap(), Relation::Owner);
+        assert_eq!(ManagementMode::parse("self_managed").unwrap(), ManagementMode::SelfManaged);
+        assert!(Relation::parse("landlord").is_err());
+    }
+
+    #[test]
+    fn areas() {
+        assert_eq!(floor_area("89.5㎡").unwrap(), 89.5);
+        assert!(floor_area("-3").is_err());
+        assert!(floor_area("abc").is_err());
+    }
+}
