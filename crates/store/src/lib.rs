@@ -1,1 +1,96 @@
+//! linli-store: persistence on SQLite and PostgreSQL.
+//!
+//! Every read and write takes the caller's [`Scope`]: the part of the org
+//! tree they may see. Rows below the org tree carry the materialised path
+//! of their grid (`scope_path`), so a scope is one range condition that no
+//! query can leave out by accident.
 
+pub mod audit;
+pub mod bulk;
+pub mod db;
+pub mod export;
+pub mod import;
+pub mod migrate;
+pub mod org;
+pub mod registry;
+pub mod scope;
+pub mod vault;
+
+use std::sync::{Arc, RwLock};
+
+pub use db::{Backend, Db};
+pub use scope::Scope;
+pub use vault::Vault;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// Outside the caller's scope. Reported like NotFound to callers so that
+    /// ids of other areas cannot be probed.
+    #[error("not found: {0}")]
+    OutOfScope(String),
+    #[error("invalid {field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("encryption: {0}")]
+    Crypto(String),
+    #[error("file: {0}")]
+    File(String),
+}
+
+impl StoreError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        StoreError::Invalid {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The store: a database, the vault that protects personal data, and a
+/// cached point-in-grid index rebuilt when grids change.
+#[derive(Clone)]
+pub struct Store {
+    pub db: Db,
+    vault: Arc<Vault>,
+    grid_index: Arc<RwLock<Option<Arc<linli_geo::GridIndex>>>>,
+}
+
+impl Store {
+    pub fn new(db: Db, vault: Vault) -> Self {
+        Store {
+            db,
+            vault: Arc::new(vault),
+            grid_index: Arc::new(RwLock::new(None)),
+        }
+    }
+
+    /// Connects and brings the schema up to date.
+    pub async fn open(url: &str, vault: Vault) -> Result<Self> {
+        let db = Db::connect(url).await?;
+        migrate::run(&db).await?;
+        Ok(Store::new(db, vault))
+    }
+
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.db.backend()
+    }
+
+    pub(crate) fn invalidate_grid_index(&self) {
+        if let Ok(mut g) = self.grid_index.write() {
+            *g = None;
+        }
+    }
+}

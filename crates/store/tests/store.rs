@@ -1,0 +1,417 @@
+//! Storage tests. Every test runs on SQLite and, when LINLI_TEST_PG_URL is
+//! set (as .ci/run does), on PostgreSQL in a schema of its own.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use linli_core::org::{OrgKind, OrgPath};
+use linli_core::registry::Tag;
+use linli_store::import::{RowError, TableFormat, read_csv, read_xlsx};
+use linli_store::registry::PeopleFilter;
+use linli_store::{Db, Scope, Store, StoreError, Vault, migrate};
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst),
+        chrono::Utc::now().timestamp_micros() % 1_000_000
+    )
+}
+
+async fn sqlite_store() -> (Store, std::path::PathBuf) {
+    let path = std::env::temp_dir().join(format!("{}.db", unique("linli_test")));
+    let url = format!("sqlite://{}", path.display());
+    let store = Store::open(&url, Vault::new([3; 32])).await.unwrap();
+    (store, path)
+}
+
+async fn pg_store(url: &str) -> (Store, String) {
+    let schema = unique("t");
+    let admin = Db::connect(url).await.unwrap();
+    if let Db::Postgres(p) = &admin {
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(p)
+            .await
+            .unwrap();
+    }
+    admin.close().await;
+    let db = Db::connect_with_schema(url, Some(&schema)).await.unwrap();
+    migrate::run(&db).await.unwrap();
+    (Store::new(db, Vault::new([3; 32])), schema)
+}
+
+/// Runs `f` on every backend, each with a fresh database.
+async fn each<F, Fut>(f: F)
+where
+    F: Fn(Store, &'static str) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let (store, path) = sqlite_store().await;
+    f(store.clone(), "sqlite").await;
+    store.db.close().await;
+    for ext in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{ext}", path.display()));
+    }
+    match std::env::var("LINLI_TEST_PG_URL") {
+        Ok(url) if !url.is_empty() => {
+            let (store, schema) = pg_store(&url).await;
+            f(store.clone(), "postgres").await;
+            store.db.close().await;
+            let admin = Db::connect(&url).await.unwrap();
+            if let Db::Postgres(p) = &admin {
+                sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                    .execute(p)
+                    .await
+                    .unwrap();
+            }
+            admin.close().await;
+        }
+        _ => assert!(
+            std::env::var("CI").is_err(),
+            "LINLI_TEST_PG_URL must be set in CI so storage tests also run on PostgreSQL"
+        ),
+    }
+}
+
+const GRIDS: &str = r#"{"type":"FeatureCollection","features":[
+ {"type":"Feature","properties":{"code":"320104001001001","name":"一网格","community_name":"夫子庙社区","subdistrict_name":"夫子庙街道","district_name":"秦淮区","city_name":"南京市"},
+  "geometry":{"type":"Polygon","coordinates":[[[118.78,32.02],[118.79,32.02],[118.79,32.03],[118.78,32.03],[118.78,32.02]]]}},
+ {"type":"Feature","properties":{"code":"320104001001002","name":"二网格","zone":"东片区"},
+  "geometry":{"type":"Polygon","coordinates":[[[118.79,32.02],[118.80,32.02],[118.80,32.03],[118.79,32.03],[118.79,32.02]]]}},
+ {"type":"Feature","properties":{"code":"320104001002001","name":"三网格","community_name":"乌衣巷社区"},
+  "geometry":{"type":"Polygon","coordinates":[[[118.80,32.02],[118.81,32.02],[118.81,32.03],[118.80,32.03],[118.80,32.02]]]}}
+]}"#;
+
+const REGISTRY_CSV: &str = "\u{feff}网格编码,小区,楼栋,单元,房号,建筑面积,户号,姓名,性别,出生日期,身份证号,手机号,与房屋关系,标签
+320104001001001,桃叶渡小区,1栋,1单元,101,89.5,1,王秀英,,,11010519491231002X,13800138000,业主,独居老人、党员
+320104001001001,桃叶渡小区,1栋,1单元,102,76,1,李强,男,1985-03-01,,139 1234 5678,租户,流动人口
+320104001001001,桃叶渡小区,1栋,1单元,102,76,1,李小明,,,,,居住,
+320104001001001,桃叶渡小区,2栋,,201,120,,,,,,,,
+320104001002001,乌衣巷院落,1栋,,1,60,1,赵敏,女,,,,业主,困难家庭
+";
+
+async fn setup_registry(store: &Store) {
+    let r = store.import_grids(&Scope::Everything, "test", GRIDS).await.unwrap();
+    assert!(r.committed, "{:?}", r.errors);
+    let t = read_csv(REGISTRY_CSV.as_bytes()).unwrap();
+    let r = store
+        .import_registry(&Scope::Everything, "test", &t, &|_, _| {})
+        .await
+        .unwrap();
+    assert!(r.committed, "{:?}", r.errors);
+}
+
+async fn community_scope(store: &Store, code: &str) -> Scope {
+    store
+        .org_by_code(&Scope::Everything, code)
+        .await
+        .unwrap()
+        .scope()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent() {
+    each(|store, _| async move {
+        assert_eq!(migrate::run(&store.db).await.unwrap(), 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn org_tree_rules_and_subtree_scope() {
+    each(|store, be| async move {
+        let all = Scope::Everything;
+        let city = store.create_org(&all, None, OrgKind::City, "510100", "成都市", None).await.unwrap();
+        let d = store.create_org(&all, Some(city.id), OrgKind::District, "510104", "锦江区", None).await.unwrap();
+        let s = store.create_org(&all, Some(d.id), OrgKind::Subdistrict, "510104001", "春熙路街道", None).await.unwrap();
+        let c1 = store.create_org(&all, Some(s.id), OrgKind::Community, "510104001001", "A社区", None).await.unwrap();
+        let c2 = store.create_org(&all, Some(s.id), OrgKind::Community, "510104001002", "B社区", None).await.unwrap();
+        let g1 = store.create_org(&all, Some(c1.id), OrgKind::Grid, "510104001001001", "A1", None).await.unwrap();
+        let g2 = store.create_org(&all, Some(c2.id), OrgKind::Grid, "510104001002001", "B1", None).await.unwrap();
+        assert_eq!(g1.path, format!("/{}/{}/{}/{}/{}/", city.id, d.id, s.id, c1.id, g1.id), "{be}");
+
+        // A grid cannot hang from a subdistrict; codes are unique; grid codes are checked.
+        let e = store.create_org(&all, Some(s.id), OrgKind::Grid, "510104001009001", "x", None).await.unwrap_err();
+        assert!(matches!(e, StoreError::Invalid { ref field, .. } if field == "parent_id"), "{e}");
+        let e = store.create_org(&all, Some(c1.id), OrgKind::Grid, "510104001001001", "x", None).await.unwrap_err();
+        assert!(matches!(e, StoreError::Conflict(_)), "{e}");
+        let e = store.create_org(&all, Some(c1.id), OrgKind::Grid, "5101", "x", None).await.unwrap_err();
+        assert!(matches!(e, StoreError::Invalid { ref field, .. } if field == "code"), "{e}");
+
+        // Community A sees its grid and not B's, by list, by id and by code.
+        let a = c1.scope().unwrap();
+        let grids = store.org_units(&a, Some(OrgKind::Grid)).await.unwrap();
+        assert_eq!(grids.iter().map(|g| g.id).collect::<Vec<_>>(), vec![g1.id]);
+        assert!(matches!(store.org_unit(&a, g2.id).await, Err(StoreError::NotFound(_))));
+        assert!(store.org_by_code(&a, "510104001002001").await.is_err());
+        assert!(store.org_children(&a, s.id).await.is_err(), "the parent is outside the scope");
+        // Nor can it create under B, or a root.
+        assert!(store.create_org(&a, Some(c2.id), OrgKind::Grid, "510104001002002", "x", None).await.is_err());
+        assert!(store.create_org(&a, None, OrgKind::City, "520100", "x", None).await.is_err());
+        let anc = store.org_ancestors(&a, g1.id).await.unwrap();
+        assert_eq!(anc.iter().map(|u| u.code.as_str()).collect::<Vec<_>>(), vec!["510100", "510104", "510104001", "510104001001"]);
+        // Scope from a path that matches no node sees nothing.
+        let nobody = Scope::Subtree(OrgPath::parse("/999999/").unwrap());
+        assert!(store.org_units(&nobody, None).await.unwrap().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn grid_import_builds_the_tree_and_places_points() {
+    each(|store, be| async move {
+        let r = store.import_grids(&Scope::Everything, "test", GRIDS).await.unwrap();
+        assert!(r.committed, "{be}: {:?}", r.errors);
+        assert_eq!(r.created["grids"], 3);
+        // city, district, subdistrict, 2 communities, 1 zone
+        assert_eq!(r.created["org_units"], 6);
+        let g2 = store.org_by_code(&Scope::Everything, "320104001001002").await.unwrap();
+        let zone = store.org_unit(&Scope::Everything, g2.parent_id.unwrap()).await.unwrap();
+        assert_eq!((zone.kind.as_str(), zone.name.as_str()), ("zone", "东片区"));
+        let c = store.org_by_code(&Scope::Everything, "320104001001").await.unwrap();
+        assert_eq!(c.name, "夫子庙社区");
+
+        let hit = store.locate_grid(&Scope::Everything, 118.795, 32.025).await.unwrap().unwrap();
+        assert_eq!(hit.code, "320104001001002");
+        assert!(store.locate_grid(&Scope::Everything, 118.70, 32.025).await.unwrap().is_none());
+        // A point in another community's grid is not revealed to community A.
+        let a = community_scope(&store, "320104001001").await;
+        assert!(store.locate_grid(&a, 118.805, 32.025).await.unwrap().is_none());
+        assert!(store.locate_grid(&a, 500.0, 0.0).await.is_err());
+
+        // Re-import updates in place.
+        let r = store.import_grids(&Scope::Everything, "test", GRIDS).await.unwrap();
+        assert_eq!(r.updated["grids"], 3);
+        assert!(!r.created.contains_key("grids"));
+
+        // A file with one bad feature writes nothing.
+        let before = store.org_units(&Scope::Everything, None).await.unwrap().len();
+        let bad = GRIDS.replace("320104001002001", "320104001002000").replace("320104001001002", "320104009009009");
+        let r = store.import_grids(&Scope::Everything, "test", &bad).await.unwrap();
+        assert!(!r.committed);
+        assert_eq!(r.errors.len(), 1);
+        assert_eq!((r.errors[0].row, r.errors[0].field.as_str()), (3, "code"));
+        assert_eq!(store.org_units(&Scope::Everything, None).await.unwrap().len(), before);
+        // A community-scoped import may not create another community's grid.
+        let r = store.import_grids(&a, "test", &bad.replace("320104001002000", "320104001002003")).await.unwrap();
+        assert!(!r.committed);
+        assert!(r.errors.iter().any(|e| e.message.contains("not in your area")), "{:?}", r.errors);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn registry_import_is_all_or_nothing_and_idempotent() {
+    each(|store, be| async move {
+        store.import_grids(&Scope::Everything, "test", GRIDS).await.unwrap();
+        let t = read_csv(REGISTRY_CSV.as_bytes()).unwrap();
+        let r = store.import_registry(&Scope::Everything, "test", &t, &|_, _| {}).await.unwrap();
+        assert!(r.committed, "{be}: {:?}", r.errors);
+        assert_eq!(r.created["people"], 4);
+        assert_eq!(r.created["dwellings"], 4);
+        assert_eq!(r.created["compounds"], 2);
+        assert_eq!(r.created["households"], 3);
+        let stats = store.scope_stats(&Scope::Everything).await.unwrap();
+        assert_eq!((stats.grids, stats.compounds, stats.dwellings, stats.households, stats.people), (3, 2, 4, 3, 4));
+
+        // The same file again changes nothing but updates.
+        let r = store.import_registry(&Scope::Everything, "test", &t, &|_, _| {}).await.unwrap();
+        assert!(r.committed);
+        assert!(!r.created.contains_key("people"), "{:?}", r.created);
+        assert_eq!(r.updated["people"], 4);
+        let again = store.scope_stats(&Scope::Everything).await.unwrap();
+        assert_eq!(again.people, 4);
+
+        // Derived fields, tags and masking.
+        let wang = store.people(&Scope::Everything, &PeopleFilter { name_contains: Some("秀英".into()), ..Default::default() }).await.unwrap();
+        assert_eq!(wang.len(), 1);
+        let w = &wang[0];
+        assert_eq!(w.gender.as_deref(), Some("female"));
+        assert_eq!(w.birth_date.as_deref(), Some("1949-12-31"));
+        assert_eq!(w.id_masked.as_deref(), Some("1101**********002X"));
+        assert_eq!(w.phone_masked.as_deref(), Some("138****8000"));
+        assert_eq!(w.tags, "elderly_alone,party_member");
+        assert_eq!(w.floor_area, Some(89.5));
+        let alone = store.people(&Scope::Everything, &PeopleFilter { tag: Some(Tag::ElderlyAlone), ..Default::default() }).await.unwrap();
+        assert_eq!(alone.len(), 1);
+        // LIKE wildcards in a search are literal.
+        let none = store.people(&Scope::Everything, &PeopleFilter { name_contains: Some("%".into()), ..Default::default() }).await.unwrap();
+        assert!(none.is_empty());
+
+        // A bad file: every bad field is reported by row and column, nothing is written.
+        let bad = format!(
+            "{}320104001001001,桃叶渡小区,3栋,1单元,301,abc,1,张三,,,110105194912310021,12345,房东,富豪\n999999999999999,x,1栋,,1,,,,,,,,,\n320104001001001,桃叶渡小区,3栋,1单元,302,80,1,李四,,,11010519491231002X,,,\n",
+            REGISTRY_CSV
+        );
+        let t = read_csv(bad.as_bytes()).unwrap();
+        let r = store.import_registry(&Scope::Everything, "test", &t, &|_, _| {}).await.unwrap();
+        assert!(!r.committed);
+        let has = |row: usize, field: &str| r.errors.iter().any(|e: &RowError| e.row == row && e.field == field);
+        assert!(has(7, "floor_area") && has(7, "id_number") && has(7, "phone") && has(7, "relation") && has(7, "tags"), "{:?}", r.errors);
+        assert!(has(8, "grid_code"), "{:?}", r.errors);
+        let dup = r.errors.iter().find(|e| e.row == 9 && e.field == "id_number").unwrap();
+        assert!(dup.message.contains("row 2"), "{dup:?}");
+        assert_eq!(store.scope_stats(&Scope::Everything).await.unwrap().people, 4);
+        assert_eq!(store.scope_stats(&Scope::Everything).await.unwrap().dwellings, 4);
+
+        // A missing required column is reported against the header row.
+        let t = read_csv("网格编码,楼栋,房号\n320104001001001,1栋,1\n".as_bytes()).unwrap();
+        let r = store.import_registry(&Scope::Everything, "test", &t, &|_, _| {}).await.unwrap();
+        assert_eq!(r.errors, vec![RowError { row: 1, field: "compound".into(), message: "required column 'compound' (小区) is missing".into() }]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn personal_data_is_sealed_masked_and_audited() {
+    each(|store, be| async move {
+        setup_registry(&store).await;
+        // Nothing in the person table holds the ID number or phone in clear.
+        let rows: Vec<(Option<Vec<u8>>, Option<Vec<u8>>, Option<String>)> = linli_store::with_db!(&store.db, p => {
+            sqlx::query_as("SELECT id_enc, phone_enc, id_masked FROM person").fetch_all(p).await.unwrap()
+        });
+        for (id, phone, _) in &rows {
+            for blob in [id, phone].into_iter().flatten() {
+                let text = String::from_utf8_lossy(blob);
+                assert!(!text.contains("11010519491231002X") && !text.contains("13800138000"), "{be}");
+            }
+        }
+        let found = store.find_by_id_number(&Scope::Everything, "11010519491231002x").await.unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].name, "王秀英");
+        let by_phone = store.find_by_phone(&Scope::Everything, "+86 139-1234-5678").await.unwrap();
+        assert_eq!(by_phone[0].name, "李强");
+
+        // A full view needs a reason and leaves an audit entry.
+        let pid = found[0].id;
+        assert!(store.person_unmasked(&Scope::Everything, pid, "worker1", " ").await.is_err());
+        let full = store.person_unmasked(&Scope::Everything, pid, "worker1", "上门核实").await.unwrap();
+        assert_eq!(full.id_number.as_deref(), Some("11010519491231002X"));
+        assert_eq!(full.phone.as_deref(), Some("13800138000"));
+        let log = store.audit_entries(10).await.unwrap();
+        assert_eq!(log[0].id, full.audit_id);
+        assert_eq!((log[0].actor.as_str(), log[0].action.as_str(), log[0].object.clone()), ("worker1", "person.view_unmasked", format!("person:{pid}")));
+
+        // The chain verifies, and a tampered row is found.
+        let v = store.audit_verify().await.unwrap();
+        assert!(v.first_broken.is_none(), "{v:?}");
+        assert!(v.entries >= 3);
+        linli_store::with_db!(&store.db, p => {
+            sqlx::query("UPDATE audit_log SET detail = 'nothing to see' WHERE id = 2").execute(p).await.unwrap();
+        });
+        let v = store.audit_verify().await.unwrap();
+        assert_eq!(v.first_broken.unwrap().id, 2, "{be}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn one_community_sees_nothing_of_another() {
+    each(|store, be| async move {
+        setup_registry(&store).await;
+        let a = community_scope(&store, "320104001001").await;
+        let b = community_scope(&store, "320104001002").await;
+        let a_people = store.people(&a, &PeopleFilter::default()).await.unwrap();
+        assert_eq!(a_people.len(), 3, "{be}");
+        let b_people = store.people(&b, &PeopleFilter::default()).await.unwrap();
+        assert_eq!(b_people.len(), 1);
+        let zhao = b_people[0].id;
+        assert!(matches!(store.person(&a, zhao).await, Err(StoreError::NotFound(_))));
+        assert!(store.person_unmasked(&a, zhao, "x", "probe").await.is_err());
+        assert!(store.find_by_id_number(&b, "11010519491231002X").await.unwrap().is_empty());
+        assert_eq!(store.compounds(&a, None).await.unwrap().len(), 1);
+        let (csv, n) = store.export_registry(&a, TableFormat::Csv, None).await.unwrap();
+        assert_eq!(n, 4, "3 people and one empty dwelling");
+        assert!(!String::from_utf8_lossy(&csv).contains("赵敏"));
+        assert_eq!(store.scope_stats(&b).await.unwrap().people, 1);
+        // Import into B's grid from A's scope is refused row by row.
+        let t = read_csv(REGISTRY_CSV.as_bytes()).unwrap();
+        let r = store.import_registry(&a, "x", &t, &|_, _| {}).await.unwrap();
+        assert!(!r.committed);
+        assert_eq!(r.errors.len(), 1);
+        assert_eq!((r.errors[0].row, r.errors[0].field.as_str()), (6, "grid_code"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn export_round_trips_through_excel() {
+    each(|store, be| async move {
+        setup_registry(&store).await;
+        let (masked, _) = store.export_registry(&Scope::Everything, TableFormat::Csv, None).await.unwrap();
+        let masked = String::from_utf8(masked).unwrap();
+        assert!(masked.contains("1101**********002X") && !masked.contains("11010519491231002X"), "{be}");
+        assert!(store.export_registry(&Scope::Everything, TableFormat::Xlsx, Some(("admin", ""))).await.is_err());
+        let (xlsx, n) = store.export_registry(&Scope::Everything, TableFormat::Xlsx, Some(("admin", "年度核对"))).await.unwrap();
+        assert_eq!(n, 5);
+        let t = read_xlsx(&xlsx).unwrap();
+        assert_eq!(t.rows.len(), 5);
+        assert_eq!(t.headers[0], "网格编码");
+        let wang = t.rows.iter().find(|(_, c)| c[7] == "王秀英").unwrap();
+        assert_eq!(wang.1[10], "11010519491231002X");
+        assert_eq!(wang.1[13], "独居老人、党员");
+        assert!(store.audit_entries(5).await.unwrap().iter().any(|e| e.action == "registry.export_unmasked"));
+        // Importing the export back only updates.
+        let r = store.import_registry(&Scope::Everything, "admin", &t, &|_, _| {}).await.unwrap();
+        assert!(r.committed, "{:?}", r.errors);
+        assert!(r.created.is_empty(), "{:?}", r.created);
+        assert_eq!(store.scope_stats(&Scope::Everything).await.unwrap().people, 4);
+
+        // Compound ledger: export, then import with a point placed in its grid.
+        let (ledger, n) = store.export_compounds(&Scope::Everything, TableFormat::Csv).await.unwrap();
+        assert_eq!(n, 2);
+        assert!(String::from_utf8(ledger).unwrap().contains("桃叶渡小区"));
+        let t = read_csv("小区,管理模式,物业公司,经度,纬度,存在问题\n新建小区,物业管理,金陵物业,118.805,32.025,停车难\n无主小区,无物业,,118.785,32.025,\n".as_bytes()).unwrap();
+        let r = store.import_compounds(&Scope::Everything, "admin", &t).await.unwrap();
+        assert!(r.committed, "{:?}", r.errors);
+        let c = store.compounds(&Scope::Everything, None).await.unwrap();
+        let new = c.iter().find(|c| c.name == "新建小区").unwrap();
+        assert_eq!(new.grid_code, "320104001002001");
+        assert_eq!(new.known_problems, "停车难");
+        let t = read_csv("小区,管理模式,物业公司,经度,纬度\n坏小区,物业管理,,200,32\n".as_bytes()).unwrap();
+        let r = store.import_compounds(&Scope::Everything, "admin", &t).await.unwrap();
+        assert!(!r.committed);
+        let fields: Vec<_> = r.errors.iter().map(|e| e.field.as_str()).collect();
+        assert!(fields.contains(&"lon") && fields.contains(&"property_company") && fields.contains(&"grid_code"), "{fields:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn generated_city_loads_with_posts_and_places() {
+    each(|store, be| async move {
+        let stats = store.load_synth(3_000, 7, &|_, _| {}).await.unwrap();
+        assert_eq!(stats.people, 3_000, "{be}");
+        let s = store.scope_stats(&Scope::Everything).await.unwrap();
+        assert_eq!(s.people, 3_000);
+        assert_eq!(s.grids, 4);
+        assert_eq!(s.dwellings as u64, stats.dwellings);
+        // Every compound's point lies in its own grid.
+        for c in store.compounds(&Scope::Everything, None).await.unwrap() {
+            let g = store.locate_grid(&Scope::Everything, c.lon.unwrap(), c.lat.unwrap()).await.unwrap().unwrap();
+            assert_eq!(g.id, c.grid_id);
+        }
+        // One grid, several people (一格多员); one person, several grids (多格一员).
+        let grids = store.org_units(&Scope::Everything, Some(OrgKind::Grid)).await.unwrap();
+        let posts = store.posts(&Scope::Everything, Some(grids[0].id), None).await.unwrap();
+        assert_eq!(posts.len(), 2);
+        let head = posts.iter().find(|p| p.title == "网格长").unwrap();
+        assert_eq!(store.posts(&Scope::Everything, None, Some(head.staff_id)).await.unwrap().len(), 4);
+        // A second load is refused; new rows after a load get fresh ids.
+        assert!(matches!(store.load_synth(10, 1, &|_, _| {}).await, Err(StoreError::Conflict(_))));
+        let t = read_csv(format!("网格编码,小区,楼栋,房号,姓名\n{},新小区,1栋,101,新居民\n", grids[0].code).as_bytes()).unwrap();
+        let r = store.import_registry(&Scope::Everything, "x", &t, &|_, _| {}).await.unwrap();
+        assert!(r.committed, "{:?}", r.errors);
+        assert_eq!(store.scope_stats(&Scope::Everything).await.unwrap().people, 3_001);
+        // Staff duties: a duplicate post is a conflict.
+        let staff = store.create_staff(&Scope::Everything, grids[0].id, "新网格员", Some("13700001111")).await.unwrap();
+        store.assign_post(&Scope::Everything, grids[0].id, staff, "兼职网格员").await.unwrap();
+        assert!(matches!(store.assign_post(&Scope::Everything, grids[0].id, staff, "兼职网格员").await, Err(StoreError::Conflict(_))));
+        assert!(store.create_staff(&Scope::Everything, grids[0].id, "x", Some("123")).await.is_err());
+    })
+    .await;
+}
