@@ -14,6 +14,9 @@ pub mod migrate;
 pub mod org;
 pub mod registry;
 pub mod scope;
+#[doc(hidden)]
+#[allow(clippy::expect_used)]
+pub mod testkit;
 pub mod vault;
 
 use std::sync::{Arc, RwLock};

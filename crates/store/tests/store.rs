@@ -1,80 +1,13 @@
 //! Storage tests. Every test runs on SQLite and, when LINLI_TEST_PG_URL is
 //! set (as .ci/run does), on PostgreSQL in a schema of its own.
 
-use std::future::Future;
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use linli_core::org::{OrgKind, OrgPath};
 use linli_core::registry::Tag;
 use linli_store::import::{RowError, TableFormat, read_csv, read_xlsx};
 use linli_store::registry::PeopleFilter;
-use linli_store::{Db, Scope, Store, StoreError, Vault, migrate};
+use linli_store::{Scope, Store, StoreError, migrate};
 
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}_{}_{}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst),
-        chrono::Utc::now().timestamp_micros() % 1_000_000
-    )
-}
-
-async fn sqlite_store() -> (Store, std::path::PathBuf) {
-    let path = std::env::temp_dir().join(format!("{}.db", unique("linli_test")));
-    let url = format!("sqlite://{}", path.display());
-    let store = Store::open(&url, Vault::new([3; 32])).await.unwrap();
-    (store, path)
-}
-
-async fn pg_store(url: &str) -> (Store, String) {
-    let schema = unique("t");
-    let admin = Db::connect(url).await.unwrap();
-    if let Db::Postgres(p) = &admin {
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-            .execute(p)
-            .await
-            .unwrap();
-    }
-    admin.close().await;
-    let db = Db::connect_with_schema(url, Some(&schema)).await.unwrap();
-    migrate::run(&db).await.unwrap();
-    (Store::new(db, Vault::new([3; 32])), schema)
-}
-
-/// Runs `f` on every backend, each with a fresh database.
-async fn each<F, Fut>(f: F)
-where
-    F: Fn(Store, &'static str) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let (store, path) = sqlite_store().await;
-    f(store.clone(), "sqlite").await;
-    store.db.close().await;
-    for ext in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{ext}", path.display()));
-    }
-    match std::env::var("LINLI_TEST_PG_URL") {
-        Ok(url) if !url.is_empty() => {
-            let (store, schema) = pg_store(&url).await;
-            f(store.clone(), "postgres").await;
-            store.db.close().await;
-            let admin = Db::connect(&url).await.unwrap();
-            if let Db::Postgres(p) = &admin {
-                sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-                    .execute(p)
-                    .await
-                    .unwrap();
-            }
-            admin.close().await;
-        }
-        _ => assert!(
-            std::env::var("CI").is_err(),
-            "LINLI_TEST_PG_URL must be set in CI so storage tests also run on PostgreSQL"
-        ),
-    }
-}
+use linli_store::testkit::each_backend as each;
 
 const GRIDS: &str = r#"{"type":"FeatureCollection","features":[
  {"type":"Feature","properties":{"code":"320104001001001","name":"一网格","community_name":"夫子庙社区","subdistrict_name":"夫子庙街道","district_name":"秦淮区","city_name":"南京市"},

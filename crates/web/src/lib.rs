@@ -1,1 +1,113 @@
+//! linli-web: the HTTP interface over the store.
+//!
+//! - `/healthz`: liveness and database check.
+//! - `/api/v1/...`: JSON API, every handler scoped by its [`Caller`].
+//! - `/`: an overview page of the district.
 
+mod api;
+mod error;
+mod pages;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{FromRequestParts, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use linli_store::{Scope, Store};
+
+pub use error::AppError;
+
+/// Shared state of the server.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    /// Bearer token of the district administrator. Accounts and roles
+    /// replace it (issue 4); until then it is the only key to the API.
+    pub admin_token: Arc<String>,
+}
+
+/// Who is calling and which part of the org tree they may see. Every
+/// handler that touches data takes one, so no handler can forget the scope.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub actor: String,
+    pub scope: Scope,
+}
+
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        match token {
+            Some(t) if same_secret(t.as_bytes(), state.admin_token.as_bytes()) => Ok(Caller {
+                actor: "admin".into(),
+                scope: Scope::Everything,
+            }),
+            Some(_) => Err(AppError::Unauthorized("the token is not valid".into())),
+            None => Err(AppError::Unauthorized(
+                "send 'Authorization: Bearer <token>' (linli demo prints the token)".into(),
+            )),
+        }
+    }
+}
+
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.store.scope_stats(&Scope::Subtree(linli_core::org::OrgPath::root())).await {
+        Ok(_) => (StatusCode::OK, "ok"),
+        Err(e) => {
+            tracing::error!("health check failed: {e}");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+    }
+}
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/", get(pages::overview))
+        .nest("/api/v1", api::routes())
+        .fallback(|| async { AppError::NotFound("no such page".into()) })
+        .with_state(state)
+}
+
+/// Serves until Ctrl-C or SIGTERM, then lets requests in flight finish.
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,297 @@
+//! JSON API under /api/v1. Every handler takes a [`Caller`] and passes its
+//! scope to the store.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use linli_core::org::OrgKind;
+use linli_core::registry::Tag;
+use linli_store::import::{TableFormat, read_table};
+use linli_store::registry::PeopleFilter;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{AppError, AppState, Caller};
+
+type Params = Query<HashMap<String, String>>;
+
+/// An optional query parameter, parsed; a bad value names the parameter.
+fn param<T: FromStr>(q: &HashMap<String, String>, name: &str) -> Result<Option<T>, AppError> {
+    match q.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(v) => v.parse().map(Some).map_err(|_| AppError::Invalid {
+            field: name.into(),
+            message: format!("'{v}' is not a valid value"),
+        }),
+    }
+}
+
+fn required<T: FromStr>(q: &HashMap<String, String>, name: &str) -> Result<T, AppError> {
+    param(q, name)?.ok_or_else(|| AppError::Invalid {
+        field: name.into(),
+        message: "is required".into(),
+    })
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/stats", get(stats))
+        .route("/org", get(org_list))
+        .route("/org/{id}", get(org_one))
+        .route("/org/{id}/children", get(org_children))
+        .route("/grids.geojson", get(grids_geojson))
+        .route("/locate", get(locate))
+        .route("/posts", get(posts))
+        .route("/people", get(people))
+        .route("/people/{id}", get(person))
+        .route("/people/{id}/unmask", post(person_unmask))
+        .route("/compounds", get(compounds))
+        .route("/import/registry", post(import_registry))
+        .route("/import/compounds", post(import_compounds))
+        .route("/import/grids", post(import_grids))
+        .route("/export/{what}", get(export))
+        .route("/audit", get(audit))
+        .route("/audit/verify", get(audit_verify))
+        .layer(DefaultBodyLimit::max(64 * 1024 * 1024))
+}
+
+async fn stats(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>, AppError> {
+    Ok(Json(json!(s.store.scope_stats(&caller.scope).await?)))
+}
+
+async fn org_list(State(s): State<AppState>, caller: Caller, Query(q): Params) -> Result<Json<Value>, AppError> {
+    let kind = match q.get("kind").filter(|k| !k.is_empty()) {
+        Some(k) => Some(OrgKind::parse(k).map_err(|e| AppError::Invalid {
+            field: "kind".into(),
+            message: e.0,
+        })?),
+        None => None,
+    };
+    Ok(Json(json!(s.store.org_units(&caller.scope, kind).await?)))
+}
+
+async fn org_one(State(s): State<AppState>, caller: Caller, Path(id): Path<i64>) -> Result<Json<Value>, AppError> {
+    let unit = s.store.org_unit(&caller.scope, id).await?;
+    let ancestors = s.store.org_ancestors(&caller.scope, id).await?;
+    let stats = s.store.scope_stats(&unit.scope()?).await?;
+    Ok(Json(json!({"unit": unit, "ancestors": ancestors, "stats": stats})))
+}
+
+async fn org_children(State(s): State<AppState>, caller: Caller, Path(id): Path<i64>) -> Result<Json<Value>, AppError> {
+    Ok(Json(json!(s.store.org_children(&caller.scope, id).await?)))
+}
+
+async fn grids_geojson(State(s): State<AppState>, caller: Caller) -> Result<Response, AppError> {
+    let mut features = Vec::new();
+    for g in s.store.grid_shapes(&caller.scope).await? {
+        let geometry: Value = serde_json::from_str(&g.geometry).unwrap_or(Value::Null);
+        features.push(json!({
+            "type": "Feature",
+            "id": g.id,
+            "properties": {"id": g.id, "code": g.code, "name": g.name},
+            "geometry": geometry,
+        }));
+    }
+    let body = json!({"type": "FeatureCollection", "features": features});
+    let mut r = Json(body).into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/geo+json"));
+    Ok(r)
+}
+
+async fn locate(State(s): State<AppState>, caller: Caller, Query(q): Params) -> Result<Json<Value>, AppError> {
+    let lon: f64 = required(&q, "lon")?;
+    let lat: f64 = required(&q, "lat")?;
+    let grid = s.store.locate_grid(&caller.scope, lon, lat).await?;
+    let posts = match &grid {
+        Some(g) => s.store.posts(&caller.scope, Some(g.id), None).await?,
+        None => Vec::new(),
+    };
+    Ok(Json(json!({"grid": grid, "posts": posts})))
+}
+
+async fn posts(State(s): State<AppState>, caller: Caller, Query(q): Params) -> Result<Json<Value>, AppError> {
+    let grid = param(&q, "grid_id")?;
+    let staff = param(&q, "staff_id")?;
+    Ok(Json(json!(s.store.posts(&caller.scope, grid, staff).await?)))
+}
+
+async fn people(State(s): State<AppState>, caller: Caller, Query(q): Params) -> Result<Json<Value>, AppError> {
+    let tag = match q.get("tag").filter(|t| !t.is_empty()) {
+        Some(t) => Some(Tag::parse(t).map_err(|e| AppError::Invalid {
+            field: "tag".into(),
+            message: e.0,
+        })?),
+        None => None,
+    };
+    if let Some(id) = q.get("id_number").filter(|v| !v.is_empty()) {
+        return Ok(Json(json!(s.store.find_by_id_number(&caller.scope, id).await?)));
+    }
+    if let Some(phone) = q.get("phone").filter(|v| !v.is_empty()) {
+        return Ok(Json(json!(s.store.find_by_phone(&caller.scope, phone).await?)));
+    }
+    let f = PeopleFilter {
+        grid_id: param(&q, "grid_id")?,
+        tag,
+        name_contains: q.get("name").cloned(),
+        limit: param(&q, "limit")?.unwrap_or(50),
+        offset: param(&q, "offset")?.unwrap_or(0),
+    };
+    Ok(Json(json!(s.store.people(&caller.scope, &f).await?)))
+}
+
+async fn person(State(s): State<AppState>, caller: Caller, Path(id): Path<i64>) -> Result<Json<Value>, AppError> {
+    Ok(Json(json!(s.store.person(&caller.scope, id).await?)))
+}
+
+#[derive(Deserialize)]
+struct UnmaskBody {
+    reason: Option<String>,
+}
+
+async fn person_unmask(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let b: UnmaskBody = serde_json::from_slice(&body)
+        .map_err(|e| AppError::BadRequest(format!("expected JSON {{\"reason\": \"...\"}}: {e}")))?;
+    let full = s
+        .store
+        .person_unmasked(&caller.scope, id, &caller.actor, b.reason.as_deref().unwrap_or(""))
+        .await?;
+    Ok(Json(json!(full)))
+}
+
+async fn compounds(State(s): State<AppState>, caller: Caller, Query(q): Params) -> Result<Json<Value>, AppError> {
+    Ok(Json(json!(s.store.compounds(&caller.scope, param(&q, "grid_id")?).await?)))
+}
+
+/// The table format of an upload, from `?format=` or the Content-Type.
+fn upload_format(q: &HashMap<String, String>, headers: &HeaderMap) -> Result<TableFormat, AppError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    match q.get("format").map(String::as_str) {
+        Some("csv") => Ok(TableFormat::Csv),
+        Some("xlsx") => Ok(TableFormat::Xlsx),
+        Some(other) => Err(AppError::Invalid {
+            field: "format".into(),
+            message: format!("'{other}' is not csv or xlsx"),
+        }),
+        None if ct.starts_with("text/csv") => Ok(TableFormat::Csv),
+        None if ct.contains("spreadsheetml") => Ok(TableFormat::Xlsx),
+        None => Err(AppError::Invalid {
+            field: "format".into(),
+            message: "send ?format=csv or ?format=xlsx, or a text/csv or .xlsx Content-Type".into(),
+        }),
+    }
+}
+
+fn report_response(r: linli_store::import::ImportReport) -> Result<Json<Value>, AppError> {
+    if r.committed {
+        Ok(Json(json!(r)))
+    } else {
+        Err(AppError::Rows(r.errors))
+    }
+}
+
+async fn import_registry(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(q): Params,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let table = read_table(&body, upload_format(&q, &headers)?)?;
+    report_response(
+        s.store
+            .import_registry(&caller.scope, &caller.actor, &table, &|_, _| {})
+            .await?,
+    )
+}
+
+async fn import_compounds(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(q): Params,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let table = read_table(&body, upload_format(&q, &headers)?)?;
+    report_response(s.store.import_compounds(&caller.scope, &caller.actor, &table).await?)
+}
+
+async fn import_grids(State(s): State<AppState>, caller: Caller, body: Bytes) -> Result<Json<Value>, AppError> {
+    let text = std::str::from_utf8(&body).map_err(|_| AppError::BadRequest("GeoJSON must be UTF-8".into()))?;
+    report_response(s.store.import_grids(&caller.scope, &caller.actor, text).await?)
+}
+
+/// GET /export/registry.xlsx, registry.csv, compounds.xlsx, compounds.csv.
+/// `?unmasked=1&reason=...` exports ID numbers and phones in clear (audited).
+async fn export(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(what): Path<String>,
+    Query(q): Params,
+) -> Result<Response, AppError> {
+    let (name, ext) = what
+        .rsplit_once('.')
+        .ok_or_else(|| AppError::NotFound(format!("no export '{what}'")))?;
+    let format = match ext {
+        "csv" => TableFormat::Csv,
+        "xlsx" => TableFormat::Xlsx,
+        _ => return Err(AppError::NotFound(format!("no export '{what}'"))),
+    };
+    let unmasked = param::<u8>(&q, "unmasked")?.unwrap_or(0) == 1;
+    let reason = q.get("reason").cloned().unwrap_or_default();
+    let (bytes, _) = match name {
+        "registry" => {
+            let u = unmasked.then_some((caller.actor.as_str(), reason.as_str()));
+            s.store.export_registry(&caller.scope, format, u).await?
+        }
+        "compounds" => s.store.export_compounds(&caller.scope, format).await?,
+        _ => return Err(AppError::NotFound(format!("no export '{what}'"))),
+    };
+    let ct = match format {
+        TableFormat::Csv => "text/csv; charset=utf-8",
+        TableFormat::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    };
+    let disposition = format!("attachment; filename=\"{name}.{ext}\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, ct.to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+async fn audit(State(s): State<AppState>, caller: Caller, Query(q): Params) -> Result<Json<Value>, AppError> {
+    require_everything(&caller)?;
+    let limit = param(&q, "limit")?.unwrap_or(100i64).clamp(1, 1000);
+    Ok(Json(json!(s.store.audit_entries(limit).await?)))
+}
+
+async fn audit_verify(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>, AppError> {
+    require_everything(&caller)?;
+    Ok(Json(json!(s.store.audit_verify().await?)))
+}
+
+/// The audit log spans every area, so only a whole-tree caller reads it.
+fn require_everything(caller: &Caller) -> Result<(), AppError> {
+    if caller.scope == linli_store::Scope::Everything {
+        Ok(())
+    } else {
+        Err(AppError::NotFound("no such page".into()))
+    }
+}

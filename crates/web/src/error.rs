@@ -1,0 +1,65 @@
+//! One error type for every handler: a JSON body `{error, message, field?, rows?}`
+//! with the right status; database details go to the log, never to the client.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use linli_store::StoreError;
+use linli_store::import::RowError;
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("the file has {} bad rows", .0.len())]
+    Rows(Vec<RowError>),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(m) | StoreError::OutOfScope(m) => AppError::NotFound(m),
+            StoreError::Invalid { field, message } => AppError::Invalid { field, message },
+            StoreError::Conflict(m) => AppError::Conflict(m),
+            StoreError::File(m) => AppError::BadRequest(m),
+            other => AppError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            AppError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            AppError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+            AppError::Rows(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_rows"),
+            AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        let body = match &self {
+            AppError::Internal(detail) => {
+                tracing::error!("internal error: {detail}");
+                json!({"error": code, "message": "internal error; see the server log"})
+            }
+            AppError::Invalid { field, message } => {
+                json!({"error": code, "field": field, "message": message})
+            }
+            AppError::Rows(rows) => json!({"error": code, "message": self.to_string(), "rows": rows}),
+            other => json!({"error": code, "message": other.to_string()}),
+        };
+        (status, Json(body)).into_response()
+    }
+}
