@@ -170,10 +170,7 @@ impl OrgPath {
         other.0.starts_with(&self.0)
     }
     pub fn ids(&self) -> Vec<i64> {
-        self.0
-            .split('/')
-            .filter_map(|p| p.parse().ok())
-            .collect()
+        self.0.split('/').filter_map(|p| p.parse().ok()).collect()
     }
 }
 
@@ -197,7 +194,11 @@ mod tests {
 
     #[test]
     fn grid_parents() {
-        assert!(OrgKind::Grid.allowed_parents().contains(&OrgKind::Community));
+        assert!(
+            OrgKind::Grid
+                .allowed_parents()
+                .contains(&OrgKind::Community)
+        );
         assert!(!OrgKind::Grid.allowed_parents().contains(&OrgKind::District));
         assert_eq!(OrgKind::parse("街道").unwrap(), OrgKind::Subdistrict);
     }

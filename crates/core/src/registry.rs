@@ -122,7 +122,10 @@ mod tests {
     #[test]
     fn relations_and_modes() {
         assert_eq!(Relation::parse("业主").unwrap(), Relation::Owner);
-        assert_eq!(ManagementMode::parse("self_managed").unwrap(), ManagementMode::SelfManaged);
+        assert_eq!(
+            ManagementMode::parse("self_managed").unwrap(),
+            ManagementMode::SelfManaged
+        );
         assert!(Relation::parse("landlord").is_err());
     }
 

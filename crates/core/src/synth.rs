@@ -114,8 +114,18 @@ impl SynthGrid {
 }
 
 const DISTRICT_NAMES: [&str; 12] = [
-    "锦江区", "青羊区", "金牛区", "武侯区", "成华区", "龙泉驿区", "青白江区", "新都区", "温江区",
-    "双流区", "郫都区", "新津区",
+    "锦江区",
+    "青羊区",
+    "金牛区",
+    "武侯区",
+    "成华区",
+    "龙泉驿区",
+    "青白江区",
+    "新都区",
+    "温江区",
+    "双流区",
+    "郫都区",
+    "新津区",
 ];
 const PLACE_WORDS: [&str; 40] = [
     "春熙", "书院", "合江", "牛市", "督院", "盐市", "草堂", "府南", "光华", "金沙", "黄田", "芳草",
@@ -124,9 +134,30 @@ const PLACE_WORDS: [&str; 40] = [
     "荷花", "沙河", "新鸿", "龙潭",
 ];
 const COMPOUND_WORDS: [&str; 24] = [
-    "锦苑", "花园", "小区", "家园", "雅居", "嘉园", "华庭", "新村", "公寓", "名城", "丽景",
-    "翠苑", "和院", "阳光城", "水岸", "东苑", "西苑", "福苑", "安居苑", "馨园", "宿舍", "大院",
-    "枫林", "怡园",
+    "锦苑",
+    "花园",
+    "小区",
+    "家园",
+    "雅居",
+    "嘉园",
+    "华庭",
+    "新村",
+    "公寓",
+    "名城",
+    "丽景",
+    "翠苑",
+    "和院",
+    "阳光城",
+    "水岸",
+    "东苑",
+    "西苑",
+    "福苑",
+    "安居苑",
+    "馨园",
+    "宿舍",
+    "大院",
+    "枫林",
+    "怡园",
 ];
 /// The most common surnames, roughly by frequency (repeats weight them).
 const SURNAMES: [&str; 64] = [
@@ -143,7 +174,12 @@ const GIVEN: [&str; 80] = [
     "珍", "凤", "莉", "琴", "云", "飞", "鹏", "斌", "亮", "健", "晓", "慧", "颖", "彬", "楠", "昊",
 ];
 const COMPANIES: [&str; 6] = [
-    "蜀信物业", "锦城物业服务有限公司", "天府物业", "安居物业", "万家物业", "和美物业",
+    "蜀信物业",
+    "锦城物业服务有限公司",
+    "天府物业",
+    "安居物业",
+    "万家物业",
+    "和美物业",
 ];
 const FACILITIES: [&str; 6] = ["电梯", "门禁", "监控", "充电桩", "健身器材", "消防栓"];
 const PROBLEMS: [&str; 6] = [
@@ -209,11 +245,7 @@ impl Synth {
                 6..=7 => ManagementMode::SelfManaged,
                 _ => ManagementMode::None,
             };
-            let name = format!(
-                "{}{}",
-                rng.pick(&PLACE_WORDS),
-                rng.pick(&COMPOUND_WORDS)
-            );
+            let name = format!("{}{}", rng.pick(&PLACE_WORDS), rng.pick(&COMPOUND_WORDS));
             let mut compound = SynthCompound {
                 address: format!("{community}{}号", rng.range(1, 399)),
                 name,
@@ -308,12 +340,11 @@ impl Synth {
             } else {
                 rng.pick(&SURNAMES).to_string()
             };
-            name.push_str(*rng.pick(&GIVEN));
+            name.push_str(pick_str(rng, &GIVEN));
             if rng.chance(0.7) {
-                name.push_str(*rng.pick(&GIVEN));
+                name.push_str(pick_str(rng, &GIVEN));
             }
-            let birth = self.today
-                - Duration::days((age * 365 + rng.below(365)) as i64);
+            let birth = self.today - Duration::days((age * 365 + rng.below(365)) as i64);
             let id_number = self.id_number(region, birth, gender);
             let phone = (age >= 12).then(|| {
                 format!(
@@ -383,6 +414,10 @@ impl Synth {
     }
 }
 
+fn pick_str(rng: &mut SplitMix64, items: &[&'static str]) -> &'static str {
+    items[rng.below(items.len() as u64) as usize]
+}
+
 fn pick_some(rng: &mut SplitMix64, items: &[&str], most: u64) -> String {
     let n = rng.below(most + 1);
     let mut out: Vec<&str> = Vec::new();
@@ -446,7 +481,11 @@ fn chinese_number(n: u64) -> String {
         20..=99 => format!(
             "{}十{}",
             D[(n / 10) as usize],
-            if n % 10 == 0 { "" } else { D[(n % 10) as usize] }
+            if n.is_multiple_of(10) {
+                ""
+            } else {
+                D[(n % 10) as usize]
+            }
         ),
         _ => n.to_string(),
     }
@@ -455,7 +494,8 @@ fn chinese_number(n: u64) -> String {
 /// Plans the org tree and grid polygons for `people` residents.
 pub fn plan(people: u64, seed: u64) -> CityPlan {
     let n_grids = people.div_ceil(PEOPLE_PER_GRID).max(1);
-    let per_district = GRIDS_PER_COMMUNITY * COMMUNITIES_PER_SUBDISTRICT * SUBDISTRICTS_PER_DISTRICT;
+    let per_district =
+        GRIDS_PER_COMMUNITY * COMMUNITIES_PER_SUBDISTRICT * SUBDISTRICTS_PER_DISTRICT;
     let n_districts = n_grids.div_ceil(per_district);
     let districts_wide = (n_districts as f64).sqrt().ceil() as u64;
     let mut rng = SplitMix64::new(seed).fork(0x706c_616e);
@@ -520,7 +560,12 @@ pub fn plan(people: u64, seed: u64) -> CityPlan {
                     for row in 0..3 {
                         let seq = zone * 3 + row + 1;
                         let (gx, gy) = (cx + zone, cy + row);
-                        let code = GridCode::from_parts(&district_code, (s + 1) as u32, (c + 1) as u32, seq as u32);
+                        let code = GridCode::from_parts(
+                            &district_code,
+                            (s + 1) as u32,
+                            (c + 1) as u32,
+                            seq as u32,
+                        );
                         nodes.push(PlannedOrg {
                             parent: Some(z_node),
                             kind: OrgKind::Grid,

@@ -225,7 +225,9 @@ pub fn uscc(raw: &str) -> Result<String, FieldError> {
         return err("credit code: characters 3-8 must be a region code of digits");
     }
     if org_code_check_char(&b[8..16]) != Some(char::from(b[16])) {
-        return err("credit code: the embedded organisation code (characters 9-17) fails its check");
+        return err(
+            "credit code: the embedded organisation code (characters 9-17) fails its check",
+        );
     }
     let expected = uscc_check_char(&b[..17]).unwrap_or('?');
     if char::from(b[17]) != expected {
@@ -261,7 +263,10 @@ mod tests {
     fn accepts_known_good_id_numbers() {
         // The worked example of GB 11643 and a Beijing X-check example.
         let id = resident_id("11010519491231002X", today()).unwrap();
-        assert_eq!(id.birth_date, NaiveDate::from_ymd_opt(1949, 12, 31).unwrap());
+        assert_eq!(
+            id.birth_date,
+            NaiveDate::from_ymd_opt(1949, 12, 31).unwrap()
+        );
         assert_eq!(id.gender, Gender::Female);
         assert_eq!(id.region(), "110105");
         let id = resident_id("440524188001010014", today());
@@ -306,8 +311,14 @@ mod tests {
 
     #[test]
     fn dates() {
-        assert_eq!(date("2024/3/1").unwrap(), NaiveDate::from_ymd_opt(2024, 3, 1).unwrap());
-        assert_eq!(date("20240301").unwrap(), NaiveDate::from_ymd_opt(2024, 3, 1).unwrap());
+        assert_eq!(
+            date("2024/3/1").unwrap(),
+            NaiveDate::from_ymd_opt(2024, 3, 1).unwrap()
+        );
+        assert_eq!(
+            date("20240301").unwrap(),
+            NaiveDate::from_ymd_opt(2024, 3, 1).unwrap()
+        );
         assert!(date("2024-02-30").is_err());
     }
 

@@ -55,10 +55,7 @@ fn check_ring_bounds(shape: &MultiPolygon<f64>) -> Result<(), String> {
         }
         for c in p.exterior().coords() {
             if !(-180.0..=180.0).contains(&c.x) || !(-90.0..=90.0).contains(&c.y) {
-                return Err(format!(
-                    "position ({}, {}) is not WGS-84 lon/lat",
-                    c.x, c.y
-                ));
+                return Err(format!("position ({}, {}) is not WGS-84 lon/lat", c.x, c.y));
             }
         }
     }
@@ -94,7 +91,10 @@ pub fn parse_grid_features(text: &str) -> Result<Vec<GridFeature>, Vec<GeoError>
         let shape = match f.geometry.as_ref().map(shape_of) {
             Some(Ok(s)) => s,
             Some(Err(m)) => {
-                errors.push(GeoError::Feature { feature, message: m });
+                errors.push(GeoError::Feature {
+                    feature,
+                    message: m,
+                });
                 continue;
             }
             None => {
@@ -179,7 +179,10 @@ impl GridIndex {
                 if let Some(r) = p.bounding_rect() {
                     entries.push(Entry {
                         slot: polys.len(),
-                        envelope: AABB::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]),
+                        envelope: AABB::from_corners(
+                            [r.min().x, r.min().y],
+                            [r.max().x, r.max().y],
+                        ),
                     });
                     polys.push((id, p));
                 }
@@ -206,7 +209,8 @@ impl GridIndex {
         let mut best: Option<i64> = None;
         for e in self
             .tree
-            .locate_in_envelope_intersecting(AABB::from_point([lon, lat])) {
+            .locate_in_envelope_intersecting(AABB::from_point([lon, lat]))
+        {
             let (id, poly) = &self.grids[e.slot];
             if best.is_none_or(|b| *id < b) && poly.intersects(&pt) {
                 best = Some(*id);
@@ -248,10 +252,22 @@ mod tests {
         let idx = GridIndex::new(vec![(7, square(0.0, 0.0, 1.0)), (3, square(1.0, 0.0, 1.0))]);
         assert_eq!(idx.locate(0.5, 0.5), Some(7));
         assert_eq!(idx.locate(1.5, 0.5), Some(3));
-        assert_eq!(idx.locate(1.0, 0.5), Some(3), "shared edge goes to the smaller id");
+        assert_eq!(
+            idx.locate(1.0, 0.5),
+            Some(3),
+            "shared edge goes to the smaller id"
+        );
         assert_eq!(idx.locate(2.5, 0.5), None);
         // A concave L-shaped grid: the notch is outside although inside the box.
-        let l = ring_to_shape(&[(10.0, 0.0), (12.0, 0.0), (12.0, 1.0), (11.0, 1.0), (11.0, 2.0), (10.0, 2.0), (10.0, 0.0)]);
+        let l = ring_to_shape(&[
+            (10.0, 0.0),
+            (12.0, 0.0),
+            (12.0, 1.0),
+            (11.0, 1.0),
+            (11.0, 2.0),
+            (10.0, 2.0),
+            (10.0, 0.0),
+        ]);
         let idx = GridIndex::new(vec![(1, l)]);
         assert_eq!(idx.locate(10.5, 1.5), Some(1));
         assert_eq!(idx.locate(11.5, 1.5), None);
@@ -273,8 +289,16 @@ mod tests {
           {"type":"Feature","properties":{"code":"2"},"geometry":{"type":"Polygon","coordinates":[[[504,30],[104.01,30],[104.01,30.01],[504,30]]]}}]}"#;
         let e = parse_grid_features(bad).unwrap_err();
         assert_eq!(e.len(), 3);
-        assert!(e[0].to_string().starts_with("feature 1: property 'code'"), "{}", e[0]);
-        assert!(e[1].to_string().contains("Polygon or MultiPolygon"), "{}", e[1]);
+        assert!(
+            e[0].to_string().starts_with("feature 1: property 'code'"),
+            "{}",
+            e[0]
+        );
+        assert!(
+            e[1].to_string().contains("Polygon or MultiPolygon"),
+            "{}",
+            e[1]
+        );
         assert!(e[2].to_string().contains("WGS-84"), "{}", e[2]);
         assert!(parse_grid_features("{").is_err());
     }

@@ -95,7 +95,13 @@ pub(crate) use append_in_tx;
 
 impl Store {
     /// Writes one audit entry in its own transaction; returns its id.
-    pub async fn audit(&self, actor: &str, action: &str, object: &str, detail: &str) -> Result<i64> {
+    pub async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        object: &str,
+        detail: &str,
+    ) -> Result<i64> {
         with_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             let id = append_in_tx!(tx, actor, action, object, detail);
@@ -167,7 +173,9 @@ impl Store {
                 entries: last as u64,
                 first_broken: Some(BrokenLink {
                     id: last + 1,
-                    reason: format!("the log ends at {last} but its head says {head_id} (entries removed)"),
+                    reason: format!(
+                        "the log ends at {last} but its head says {head_id} (entries removed)"
+                    ),
                 }),
             });
         }

@@ -28,7 +28,19 @@ pub struct LoadStats {
     pub tags: u64,
 }
 
-type CompoundRow = (i64, i64, String, String, String, &'static str, Option<String>, String, String, f64, f64);
+type CompoundRow = (
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    &'static str,
+    Option<String>,
+    String,
+    String,
+    f64,
+    f64,
+);
 type BuildingRow = (i64, i64, String, String, f64, f64);
 type DwellingRow = (i64, i64, String, String, String, f64);
 type HouseholdRow = (i64, i64, String, String);
@@ -82,7 +94,13 @@ struct NextIds {
     person: i64,
 }
 
-fn build_batch(synth: &mut Synth, i: usize, grid: &(i64, String), ids: &mut NextIds, vault: &Vault) -> Batch {
+fn build_batch(
+    synth: &mut Synth,
+    i: usize,
+    grid: &(i64, String),
+    ids: &mut NextIds,
+    vault: &Vault,
+) -> Batch {
     let g = synth.grid(i);
     let (grid_id, path) = grid;
     let mut b = Batch::default();
@@ -105,15 +123,18 @@ fn build_batch(synth: &mut Synth, i: usize, grid: &(i64, String), ids: &mut Next
         for bl in c.buildings {
             ids.building += 1;
             let bid = ids.building;
-            b.buildings.push((bid, cid, path.clone(), bl.name, bl.lon, bl.lat));
+            b.buildings
+                .push((bid, cid, path.clone(), bl.name, bl.lon, bl.lat));
             for d in bl.dwellings {
                 ids.dwelling += 1;
                 let did = ids.dwelling;
-                b.dwellings.push((did, bid, path.clone(), d.unit_no, d.room_no, d.floor_area));
+                b.dwellings
+                    .push((did, bid, path.clone(), d.unit_no, d.room_no, d.floor_area));
                 for (hn, h) in d.households.into_iter().enumerate() {
                     ids.household += 1;
                     let hid = ids.household;
-                    b.households.push((hid, did, path.clone(), (hn + 1).to_string()));
+                    b.households
+                        .push((hid, did, path.clone(), (hn + 1).to_string()));
                     for p in h.people {
                         ids.person += 1;
                         let pid = ids.person;
@@ -131,7 +152,9 @@ fn build_batch(synth: &mut Synth, i: usize, grid: &(i64, String), ids: &mut Next
                             vault.blind_index(Field::IdNumber, &p.id_number),
                             mask::id_number(&p.id_number),
                             p.phone.as_deref().map(|x| vault.seal(Field::Phone, x)),
-                            p.phone.as_deref().map(|x| vault.blind_index(Field::Phone, x)),
+                            p.phone
+                                .as_deref()
+                                .map(|x| vault.blind_index(Field::Phone, x)),
                             p.phone.as_deref().map(mask::phone),
                             p.relation.code(),
                         ));
@@ -167,7 +190,9 @@ impl Store {
         seed: u64,
         progress: &(dyn Fn(u64, u64) + Send + Sync),
     ) -> Result<LoadStats> {
-        let existing = self.org_units(&Scope::Everything, Some(OrgKind::City)).await?;
+        let existing = self
+            .org_units(&Scope::Everything, Some(OrgKind::City))
+            .await?;
         if !existing.is_empty() {
             return Err(StoreError::Conflict(
                 "the database already holds an org tree; generate into an empty database".into(),
@@ -242,7 +267,11 @@ impl Store {
     /// Writes the org tree of a plan, one staff member per grid and a
     /// community head who holds a post in every grid of the community
     /// (一格多员 and 多格一员). Returns (id, path) of each grid in order.
-    async fn load_plan(&self, plan: &CityPlan, stats: &mut LoadStats) -> Result<Vec<(i64, String)>> {
+    async fn load_plan(
+        &self,
+        plan: &CityPlan,
+        stats: &mut LoadStats,
+    ) -> Result<Vec<(i64, String)>> {
         let now = now_ms();
         let vault = self.vault.clone();
         with_db!(&self.db, pool => {

@@ -132,7 +132,9 @@ mod tests {
     fn refuses_unknown_schemes() {
         assert_eq!(backend_of("sqlite://x.db").unwrap(), Backend::Sqlite);
         assert_eq!(backend_of("postgresql://u@h/d").unwrap(), Backend::Postgres);
-        let e = backend_of("mysql://root:secret@h/d").unwrap_err().to_string();
+        let e = backend_of("mysql://root:secret@h/d")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unsupported database URL"), "{e}");
         assert!(!e.contains("secret"), "{e}");
     }

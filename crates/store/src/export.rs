@@ -34,19 +34,23 @@ impl TableWriter {
             TableFormat::Csv => {
                 // A BOM so that Excel opens the UTF-8 Chinese text correctly.
                 let mut c = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
-                c.write_record(headers).map_err(|e| StoreError::File(e.to_string()))?;
+                c.write_record(headers)
+                    .map_err(|e| StoreError::File(e.to_string()))?;
                 w.csv = Some(c);
             }
             TableFormat::Xlsx => {
                 let mut book = Workbook::new();
-                let ws = book.add_worksheet_with_constant_memory().map_err(xlsx_err)?;
+                let ws = book
+                    .add_worksheet_with_constant_memory()
+                    .map_err(xlsx_err)?;
                 ws.set_name(sheet).map_err(xlsx_err)?;
                 let bold = Format::new().set_bold();
                 for i in 0..headers.len() {
                     ws.set_column_width(i as u16, 14).map_err(xlsx_err)?;
                 }
                 for (i, h) in headers.iter().enumerate() {
-                    ws.write_string_with_format(0, i as u16, h, &bold).map_err(xlsx_err)?;
+                    ws.write_string_with_format(0, i as u16, h, &bold)
+                        .map_err(xlsx_err)?;
                 }
                 w.book = Some(book);
             }
@@ -57,7 +61,8 @@ impl TableWriter {
     pub fn row(&mut self, cells: &[String]) -> Result<()> {
         self.rows += 1;
         if let Some(c) = self.csv.as_mut() {
-            c.write_record(cells).map_err(|e| StoreError::File(e.to_string()))?;
+            c.write_record(cells)
+                .map_err(|e| StoreError::File(e.to_string()))?;
         }
         if let Some(book) = self.book.as_mut() {
             if self.rows > XLSX_MAX_ROWS {
@@ -67,7 +72,8 @@ impl TableWriter {
             }
             let ws = book.worksheet_from_index(0).map_err(xlsx_err)?;
             for (i, v) in cells.iter().enumerate() {
-                ws.write_string(self.rows as u32, i as u16, v).map_err(xlsx_err)?;
+                ws.write_string(self.rows as u32, i as u16, v)
+                    .map_err(xlsx_err)?;
             }
         }
         Ok(())
@@ -131,11 +137,19 @@ impl Store {
     ) -> Result<(Vec<u8>, u64)> {
         if let Some((actor, reason)) = unmasked {
             if reason.trim().is_empty() {
-                return Err(StoreError::invalid("reason", "a reason is required to export personal data in full"));
+                return Err(StoreError::invalid(
+                    "reason",
+                    "a reason is required to export personal data in full",
+                ));
             }
             let (lo, _) = scope.bounds();
-            self.audit(actor, "registry.export_unmasked", &format!("scope:{lo}"), reason.trim())
-                .await?;
+            self.audit(
+                actor,
+                "registry.export_unmasked",
+                &format!("scope:{lo}"),
+                reason.trim(),
+            )
+            .await?;
         }
         let mut out = TableWriter::new(format, "registry", &headers(REGISTRY_COLUMNS))?;
         let (lo, hi) = scope.bounds();
@@ -169,8 +183,12 @@ impl Store {
             for r in rows {
                 let (id, phone) = if unmasked.is_some() {
                     (
-                        r.id_enc.map(|e| self.vault().open(Field::IdNumber, &e)).transpose()?,
-                        r.phone_enc.map(|e| self.vault().open(Field::Phone, &e)).transpose()?,
+                        r.id_enc
+                            .map(|e| self.vault().open(Field::IdNumber, &e))
+                            .transpose()?,
+                        r.phone_enc
+                            .map(|e| self.vault().open(Field::Phone, &e))
+                            .transpose()?,
                     )
                 } else {
                     (r.id_masked, r.phone_masked)
@@ -182,10 +200,20 @@ impl Store {
                     r.unit_no,
                     r.room_no,
                     r.floor_area.map(|a| a.to_string()).unwrap_or_default(),
-                    if r.name.is_some() { r.household_no.unwrap_or_default() } else { String::new() },
+                    if r.name.is_some() {
+                        r.household_no.unwrap_or_default()
+                    } else {
+                        String::new()
+                    },
                     r.name.unwrap_or_default(),
                     r.gender
-                        .map(|g| if g == "male" { "男".to_string() } else { "女".to_string() })
+                        .map(|g| {
+                            if g == "male" {
+                                "男".to_string()
+                            } else {
+                                "女".to_string()
+                            }
+                        })
                         .unwrap_or_default(),
                     r.birth_date.unwrap_or_default(),
                     id.unwrap_or_default(),
@@ -212,7 +240,11 @@ impl Store {
     }
 
     /// Writes the compound ledger in scope.
-    pub async fn export_compounds(&self, scope: &Scope, format: TableFormat) -> Result<(Vec<u8>, u64)> {
+    pub async fn export_compounds(
+        &self,
+        scope: &Scope,
+        format: TableFormat,
+    ) -> Result<(Vec<u8>, u64)> {
         let mut out = TableWriter::new(format, "compounds", &headers(COMPOUND_COLUMNS))?;
         for c in self.compounds(scope, None).await? {
             let mode = linli_core::registry::ManagementMode::parse(&c.management_mode)

@@ -99,9 +99,7 @@ pub fn read_table(bytes: &[u8], format: TableFormat) -> Result<Table> {
 /// Reads CSV (UTF-8, with or without BOM; comma separated).
 pub fn read_csv(bytes: &[u8]) -> Result<Table> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut rdr = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(bytes);
+    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
     let headers = rdr
         .headers()
         .map_err(|e| StoreError::File(format!("CSV header: {e}")))?
@@ -267,7 +265,11 @@ impl RowCheck<'_> {
         }
         value.to_string()
     }
-    fn check<T>(&mut self, field: &str, r: std::result::Result<T, validate::FieldError>) -> Option<T> {
+    fn check<T>(
+        &mut self,
+        field: &str,
+        r: std::result::Result<T, validate::FieldError>,
+    ) -> Option<T> {
         r.map_err(|e| self.fail(field, e.0)).ok()
     }
 }
@@ -296,7 +298,12 @@ struct RegistryRow {
     person: Option<PersonRow>,
 }
 
-fn validate_person(c: &mut RowCheck, l: &Layout, cells: &[String], today: NaiveDate) -> Option<PersonRow> {
+fn validate_person(
+    c: &mut RowCheck,
+    l: &Layout,
+    cells: &[String],
+    today: NaiveDate,
+) -> Option<PersonRow> {
     let name = l.get(cells, "name");
     let id_raw = l.get(cells, "id_number");
     if name.is_empty() {
@@ -329,7 +336,10 @@ fn validate_person(c: &mut RowCheck, l: &Layout, cells: &[String], today: NaiveD
             c.fail("gender", "does not match the ID number");
         }
         if birth_date.is_some_and(|b| b != i.birth_date) {
-            c.fail("birth_date", format!("does not match the ID number ({})", i.birth_date));
+            c.fail(
+                "birth_date",
+                format!("does not match the ID number ({})", i.birth_date),
+            );
         }
     }
     let phone = match l.get(cells, "phone") {
@@ -352,6 +362,9 @@ fn validate_person(c: &mut RowCheck, l: &Layout, cells: &[String], today: NaiveD
     })
 }
 
+/// (grid slot, compound, building, unit, room): one dwelling in a file.
+type DwellingKey = (usize, String, String, String, String);
+
 /// A grid the caller may write to, as needed while importing.
 #[derive(Debug, Clone)]
 struct GridRef {
@@ -365,7 +378,15 @@ impl Store {
             .org_units(scope, Some(OrgKind::Grid))
             .await?
             .into_iter()
-            .map(|u| (u.code, GridRef { id: u.id, path: u.path }))
+            .map(|u| {
+                (
+                    u.code,
+                    GridRef {
+                        id: u.id,
+                        path: u.path,
+                    },
+                )
+            })
             .collect())
     }
 
@@ -391,9 +412,12 @@ impl Store {
         let mut errors = Vec::new();
         let mut rows = Vec::with_capacity(table.rows.len());
         let mut seen_ids: HashMap<String, usize> = HashMap::new();
-        let mut dwelling_area: HashMap<(usize, String, String, String, String), (f64, usize)> = HashMap::new();
+        let mut dwelling_area: HashMap<DwellingKey, (f64, usize)> = HashMap::new();
         for (line, cells) in &table.rows {
-            let mut c = RowCheck { row: *line, errors: &mut errors };
+            let mut c = RowCheck {
+                row: *line,
+                errors: &mut errors,
+            };
             let grid_code = c.required("grid_code", layout.get(cells, "grid_code"));
             let grid = if grid_code.is_empty() {
                 None
@@ -422,17 +446,28 @@ impl Store {
             let person = validate_person(&mut c, &layout, cells, today);
             if let Some(id) = person.as_ref().and_then(|p| p.id_number.clone()) {
                 if let Some(first) = seen_ids.get(&id) {
-                    c.fail("id_number", format!("the same ID number is already on row {first}"));
+                    c.fail(
+                        "id_number",
+                        format!("the same ID number is already on row {first}"),
+                    );
                 } else {
                     seen_ids.insert(id, *line);
                 }
             }
             if let (Some(g), Some(a)) = (grid, floor_area) {
-                let key = (g, compound.clone(), building.clone(), unit.clone(), room.clone());
+                let key = (
+                    g,
+                    compound.clone(),
+                    building.clone(),
+                    unit.clone(),
+                    room.clone(),
+                );
                 match dwelling_area.get(&key) {
                     Some((other, first)) if (other - a).abs() > 1e-6 => c.fail(
                         "floor_area",
-                        format!("{a} differs from {other} given for the same dwelling on row {first}"),
+                        format!(
+                            "{a} differs from {other} given for the same dwelling on row {first}"
+                        ),
                     ),
                     Some(_) => {}
                     None => {
@@ -609,7 +644,12 @@ impl Store {
 
     /// Imports the compound ledger (一院一档). A row without a grid code
     /// but with lon/lat is placed in its grid by the point-in-grid index.
-    pub async fn import_compounds(&self, scope: &Scope, actor: &str, table: &Table) -> Result<ImportReport> {
+    pub async fn import_compounds(
+        &self,
+        scope: &Scope,
+        actor: &str,
+        table: &Table,
+    ) -> Result<ImportReport> {
         let layout = match Layout::new(&table.headers, COMPOUND_COLUMNS) {
             Ok(l) => l,
             Err(e) => return Ok(ImportReport::refused(table.rows.len(), e)),
@@ -621,10 +661,17 @@ impl Store {
         let mut rows = Vec::new();
         let mut seen: HashSet<(i64, String)> = HashSet::new();
         for (line, cells) in &table.rows {
-            let mut c = RowCheck { row: *line, errors: &mut errors };
+            let mut c = RowCheck {
+                row: *line,
+                errors: &mut errors,
+            };
             let name = c.required("name", layout.get(cells, "name"));
-            let mode = c.check("management_mode", ManagementMode::parse(layout.get(cells, "management_mode")));
-            let coord = |c: &mut RowCheck, key: &str, lo: f64, hi: f64| match layout.get(cells, key) {
+            let mode = c.check(
+                "management_mode",
+                ManagementMode::parse(layout.get(cells, "management_mode")),
+            );
+            let coord = |c: &mut RowCheck, key: &str, lo: f64, hi: f64| match layout.get(cells, key)
+            {
                 "" => None,
                 v => match v.parse::<f64>() {
                     Ok(x) if (lo..=hi).contains(&x) => Some(x),
@@ -656,12 +703,18 @@ impl Store {
             if let Some(g) = grid
                 && !seen.insert((g.id, name.clone()))
             {
-                c.fail("name", format!("compound '{name}' appears twice for the same grid"));
+                c.fail(
+                    "name",
+                    format!("compound '{name}' appears twice for the same grid"),
+                );
             }
             let mode_is_company = mode == Some(ManagementMode::PropertyCompany);
             let company = layout.get(cells, "property_company").to_string();
             if mode_is_company && company.is_empty() {
-                c.fail("property_company", "is required when the compound has a property company");
+                c.fail(
+                    "property_company",
+                    "is required when the compound has a property company",
+                );
             }
             if let (Some(g), Some(mode)) = (grid, mode) {
                 rows.push((g.clone(), name, mode, company, cells.clone(), lon, lat));
@@ -712,7 +765,12 @@ impl Store {
     /// `subdistrict_name`, `district_name` and `city_name` are optional.
     /// Missing ancestors are created from the code when the caller's scope
     /// is the whole tree; otherwise the community must already be in scope.
-    pub async fn import_grids(&self, scope: &Scope, actor: &str, text: &str) -> Result<ImportReport> {
+    pub async fn import_grids(
+        &self,
+        scope: &Scope,
+        actor: &str,
+        text: &str,
+    ) -> Result<ImportReport> {
         let features = match linli_geo::parse_grid_features(text) {
             Ok(f) => f,
             Err(errs) => {
@@ -742,20 +800,38 @@ impl Store {
             match GridCode::parse(&f.code) {
                 Ok(code) => {
                     if let Some(first) = seen.insert(code.as_str().to_string(), row) {
-                        errors.push(RowError { row, field: "code".into(), message: format!("grid {} is also feature {first}", f.code) });
+                        errors.push(RowError {
+                            row,
+                            field: "code".into(),
+                            message: format!("grid {} is also feature {first}", f.code),
+                        });
                     }
-                    if *scope != Scope::Everything && self.org_by_code(scope, code.community()).await.is_err() {
-                        errors.push(RowError { row, field: "code".into(), message: format!("community {} is not in your area", code.community()) });
+                    if *scope != Scope::Everything
+                        && self.org_by_code(scope, code.community()).await.is_err()
+                    {
+                        errors.push(RowError {
+                            row,
+                            field: "code".into(),
+                            message: format!("community {} is not in your area", code.community()),
+                        });
                     }
                     parsed.push((code, f));
                 }
-                Err(e) => errors.push(RowError { row, field: "code".into(), message: e.0 }),
+                Err(e) => errors.push(RowError {
+                    row,
+                    field: "code".into(),
+                    message: e.0,
+                }),
             }
         }
         if !errors.is_empty() {
             return Ok(ImportReport::refused(features.len(), errors));
         }
-        let mut report = ImportReport { rows: features.len(), committed: true, ..Default::default() };
+        let mut report = ImportReport {
+            rows: features.len(),
+            committed: true,
+            ..Default::default()
+        };
         with_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             let mut known: HashMap<String, OrgUnit> = HashMap::new();

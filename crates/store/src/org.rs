@@ -130,12 +130,18 @@ impl Store {
             GridCode::parse(code).map_err(|e| StoreError::invalid("code", e.0))?;
         }
         if let Some(g) = geometry {
-            linli_geo::shape_from_json(g).map_err(|e| StoreError::invalid("geometry", e.to_string()))?;
+            linli_geo::shape_from_json(g)
+                .map_err(|e| StoreError::invalid("geometry", e.to_string()))?;
         }
         let parent = match parent_id {
             Some(id) => Some(self.org_unit(scope, id).await?),
             None if *scope == Scope::Everything => None,
-            None => return Err(StoreError::invalid("parent_id", "only an administrator of the whole tree may create a root")),
+            None => {
+                return Err(StoreError::invalid(
+                    "parent_id",
+                    "only an administrator of the whole tree may create a root",
+                ));
+            }
         };
         let allowed = kind.allowed_parents();
         match &parent {
@@ -146,7 +152,10 @@ impl Store {
                 ));
             }
             None if !allowed.is_empty() => {
-                return Err(StoreError::invalid("parent_id", format!("a {} needs a parent", kind.code())));
+                return Err(StoreError::invalid(
+                    "parent_id",
+                    format!("a {} needs a parent", kind.code()),
+                ));
             }
             _ => {}
         }
@@ -172,7 +181,8 @@ impl Store {
     /// One node by id, if it lies in the caller's scope.
     pub async fn org_unit(&self, scope: &Scope, id: i64) -> Result<OrgUnit> {
         let (lo, hi) = scope.bounds();
-        let sql = format!("SELECT {ORG_COLS} FROM org_unit WHERE id = $1 AND path >= $2 AND path < $3");
+        let sql =
+            format!("SELECT {ORG_COLS} FROM org_unit WHERE id = $1 AND path >= $2 AND path < $3");
         let unit: Option<OrgUnit> = with_db!(&self.db, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).bind(lo).bind(hi).fetch_optional(pool).await?
         });
@@ -181,7 +191,8 @@ impl Store {
 
     pub async fn org_by_code(&self, scope: &Scope, code: &str) -> Result<OrgUnit> {
         let (lo, hi) = scope.bounds();
-        let sql = format!("SELECT {ORG_COLS} FROM org_unit WHERE code = $1 AND path >= $2 AND path < $3");
+        let sql =
+            format!("SELECT {ORG_COLS} FROM org_unit WHERE code = $1 AND path >= $2 AND path < $3");
         let unit: Option<OrgUnit> = with_db!(&self.db, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(code).bind(lo).bind(hi).fetch_optional(pool).await?
         });
@@ -291,7 +302,8 @@ impl Store {
             } else {
                 ("scope_path", "")
             };
-            let sql = format!("SELECT COUNT(*) FROM {table} WHERE {col} >= $1 AND {col} < $2{extra}");
+            let sql =
+                format!("SELECT COUNT(*) FROM {table} WHERE {col} >= $1 AND {col} < $2{extra}");
             *slot = with_db!(&self.db, pool => {
                 sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(&lo).bind(&hi).fetch_one(pool).await?
             });
@@ -300,7 +312,13 @@ impl Store {
     }
 
     /// Registers a staff member attached to an org node in scope.
-    pub async fn create_staff(&self, scope: &Scope, org_id: i64, name: &str, phone: Option<&str>) -> Result<i64> {
+    pub async fn create_staff(
+        &self,
+        scope: &Scope,
+        org_id: i64,
+        name: &str,
+        phone: Option<&str>,
+    ) -> Result<i64> {
         let org = self.org_unit(scope, org_id).await?;
         let name = name.trim();
         if name.is_empty() {
@@ -312,7 +330,9 @@ impl Store {
             .transpose()
             .map_err(|e| StoreError::invalid("phone", e.0))?;
         let enc = phone.as_deref().map(|p| self.vault().seal(Field::Phone, p));
-        let idx = phone.as_deref().map(|p| self.vault().blind_index(Field::Phone, p));
+        let idx = phone
+            .as_deref()
+            .map(|p| self.vault().blind_index(Field::Phone, p));
         Ok(with_db!(&self.db, pool => {
             sqlx::query_scalar("INSERT INTO staff (name, phone_enc, phone_idx, org_id, scope_path, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id")
                 .bind(name).bind(enc).bind(idx).bind(org.id).bind(&org.path).bind(now_ms())
@@ -321,10 +341,19 @@ impl Store {
     }
 
     /// Puts a staff member on a post in a grid (格内定岗). Both must be in scope.
-    pub async fn assign_post(&self, scope: &Scope, grid_id: i64, staff_id: i64, title: &str) -> Result<i64> {
+    pub async fn assign_post(
+        &self,
+        scope: &Scope,
+        grid_id: i64,
+        staff_id: i64,
+        title: &str,
+    ) -> Result<i64> {
         let grid = self.org_unit(scope, grid_id).await?;
         if grid.kind != OrgKind::Grid.code() {
-            return Err(StoreError::invalid("grid_id", format!("{} is a {}, not a grid", grid.name, grid.kind)));
+            return Err(StoreError::invalid(
+                "grid_id",
+                format!("{} is a {}, not a grid", grid.name, grid.kind),
+            ));
         }
         let title = title.trim();
         if title.is_empty() {
@@ -342,15 +371,20 @@ impl Store {
                 .fetch_one(pool).await
         });
         r.map_err(|e| match e {
-            sqlx::Error::Database(d) if d.is_unique_violation() => {
-                StoreError::Conflict(format!("staff {staff} already holds '{title}' in this grid"))
-            }
+            sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(format!(
+                "staff {staff} already holds '{title}' in this grid"
+            )),
             e => e.into(),
         })
     }
 
     /// Posts in scope, optionally of one grid or one staff member.
-    pub async fn posts(&self, scope: &Scope, grid_id: Option<i64>, staff_id: Option<i64>) -> Result<Vec<PostView>> {
+    pub async fn posts(
+        &self,
+        scope: &Scope,
+        grid_id: Option<i64>,
+        staff_id: Option<i64>,
+    ) -> Result<Vec<PostView>> {
         let (lo, hi) = scope.bounds();
         Ok(with_db!(&self.db, pool => {
             sqlx::query_as(

@@ -151,9 +151,18 @@ impl Store {
 
     /// One person with ID number and phone in clear. The audit entry is
     /// written first, in the same transaction as the read: no entry, no data.
-    pub async fn person_unmasked(&self, scope: &Scope, id: i64, actor: &str, reason: &str) -> Result<PersonFull> {
+    pub async fn person_unmasked(
+        &self,
+        scope: &Scope,
+        id: i64,
+        actor: &str,
+        reason: &str,
+    ) -> Result<PersonFull> {
         if reason.trim().is_empty() {
-            return Err(StoreError::invalid("reason", "a reason is required to view personal data in full"));
+            return Err(StoreError::invalid(
+                "reason",
+                "a reason is required to view personal data in full",
+            ));
         }
         let person = self.person(scope, id).await?;
         let (audit_id, id_enc, phone_enc) = with_db!(&self.db, pool => {
@@ -167,26 +176,42 @@ impl Store {
         });
         Ok(PersonFull {
             person,
-            id_number: id_enc.map(|e| self.vault().open(Field::IdNumber, &e)).transpose()?,
-            phone: phone_enc.map(|e| self.vault().open(Field::Phone, &e)).transpose()?,
+            id_number: id_enc
+                .map(|e| self.vault().open(Field::IdNumber, &e))
+                .transpose()?,
+            phone: phone_enc
+                .map(|e| self.vault().open(Field::Phone, &e))
+                .transpose()?,
             audit_id,
         })
     }
 
     /// People in scope whose ID number is exactly this (via the blind index).
-    pub async fn find_by_id_number(&self, scope: &Scope, id_number: &str) -> Result<Vec<PersonView>> {
-        let idx = self.vault().blind_index(Field::IdNumber, &id_number.trim().to_ascii_uppercase());
+    pub async fn find_by_id_number(
+        &self,
+        scope: &Scope,
+        id_number: &str,
+    ) -> Result<Vec<PersonView>> {
+        let idx = self
+            .vault()
+            .blind_index(Field::IdNumber, &id_number.trim().to_ascii_uppercase());
         self.find_by_index("id_idx", idx, scope).await
     }
 
     /// People in scope with exactly this mobile number.
     pub async fn find_by_phone(&self, scope: &Scope, phone: &str) -> Result<Vec<PersonView>> {
-        let phone = linli_core::validate::mobile_phone(phone).map_err(|e| StoreError::invalid("phone", e.0))?;
+        let phone = linli_core::validate::mobile_phone(phone)
+            .map_err(|e| StoreError::invalid("phone", e.0))?;
         let idx = self.vault().blind_index(Field::Phone, &phone);
         self.find_by_index("phone_idx", idx, scope).await
     }
 
-    async fn find_by_index(&self, column: &str, idx: Vec<u8>, scope: &Scope) -> Result<Vec<PersonView>> {
+    async fn find_by_index(
+        &self,
+        column: &str,
+        idx: Vec<u8>,
+        scope: &Scope,
+    ) -> Result<Vec<PersonView>> {
         let (lo, hi) = scope.bounds();
         let sql = format!(
             "{} WHERE p.{column} = $1 AND p.scope_path >= $2 AND p.scope_path < $3 ORDER BY p.id",

@@ -58,7 +58,10 @@ impl Vault {
         // The nonce generator is a CSPRNG seeded from the OS once, so that
         // sealing millions of rows needs no system call per row.
         if OsRng.try_fill_bytes(&mut seed).is_err() {
-            seed = derive(&master, format!("linli/nonce/{}", crate::db::now_ms()).as_bytes());
+            seed = derive(
+                &master,
+                format!("linli/nonce/{}", crate::db::now_ms()).as_bytes(),
+            );
         }
         Vault {
             cipher: XChaCha20Poly1305::new(&enc.into()),
@@ -127,11 +130,10 @@ impl Vault {
                 },
             )
             .map_err(|_| {
-                StoreError::Crypto(
-                    "cannot decrypt: wrong key, or the value was altered".into(),
-                )
+                StoreError::Crypto("cannot decrypt: wrong key, or the value was altered".into())
             })?;
-        String::from_utf8(clear).map_err(|_| StoreError::Crypto("decrypted value is not text".into()))
+        String::from_utf8(clear)
+            .map_err(|_| StoreError::Crypto("decrypted value is not text".into()))
     }
 
     /// 16 bytes of HMAC-SHA256 over the field and the normalised value.

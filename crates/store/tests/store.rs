@@ -1,5 +1,6 @@
 //! Storage tests. Every test runs on SQLite and, when LINLI_TEST_PG_URL is
 //! set (as .ci/run does), on PostgreSQL in a schema of its own.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use linli_core::org::{OrgKind, OrgPath};
 use linli_core::registry::Tag;
@@ -8,6 +9,9 @@ use linli_store::registry::PeopleFilter;
 use linli_store::{Scope, Store, StoreError, migrate};
 
 use linli_store::testkit::each_backend as each;
+
+/// (id_enc, phone_enc) of one person row.
+type SealedPair = (Option<Vec<u8>>, Option<Vec<u8>>);
 
 const GRIDS: &str = r#"{"type":"FeatureCollection","features":[
  {"type":"Feature","properties":{"code":"320104001001001","name":"一网格","community_name":"夫子庙社区","subdistrict_name":"夫子庙街道","district_name":"秦淮区","city_name":"南京市"},
@@ -27,7 +31,10 @@ const REGISTRY_CSV: &str = "\u{feff}网格编码,小区,楼栋,单元,房号,建
 ";
 
 async fn setup_registry(store: &Store) {
-    let r = store.import_grids(&Scope::Everything, "test", GRIDS).await.unwrap();
+    let r = store
+        .import_grids(&Scope::Everything, "test", GRIDS)
+        .await
+        .unwrap();
     assert!(r.committed, "{:?}", r.errors);
     let t = read_csv(REGISTRY_CSV.as_bytes()).unwrap();
     let r = store
@@ -58,35 +65,150 @@ async fn migrations_are_idempotent() {
 async fn org_tree_rules_and_subtree_scope() {
     each(|store, be| async move {
         let all = Scope::Everything;
-        let city = store.create_org(&all, None, OrgKind::City, "510100", "成都市", None).await.unwrap();
-        let d = store.create_org(&all, Some(city.id), OrgKind::District, "510104", "锦江区", None).await.unwrap();
-        let s = store.create_org(&all, Some(d.id), OrgKind::Subdistrict, "510104001", "春熙路街道", None).await.unwrap();
-        let c1 = store.create_org(&all, Some(s.id), OrgKind::Community, "510104001001", "A社区", None).await.unwrap();
-        let c2 = store.create_org(&all, Some(s.id), OrgKind::Community, "510104001002", "B社区", None).await.unwrap();
-        let g1 = store.create_org(&all, Some(c1.id), OrgKind::Grid, "510104001001001", "A1", None).await.unwrap();
-        let g2 = store.create_org(&all, Some(c2.id), OrgKind::Grid, "510104001002001", "B1", None).await.unwrap();
-        assert_eq!(g1.path, format!("/{}/{}/{}/{}/{}/", city.id, d.id, s.id, c1.id, g1.id), "{be}");
+        let city = store
+            .create_org(&all, None, OrgKind::City, "510100", "成都市", None)
+            .await
+            .unwrap();
+        let d = store
+            .create_org(
+                &all,
+                Some(city.id),
+                OrgKind::District,
+                "510104",
+                "锦江区",
+                None,
+            )
+            .await
+            .unwrap();
+        let s = store
+            .create_org(
+                &all,
+                Some(d.id),
+                OrgKind::Subdistrict,
+                "510104001",
+                "春熙路街道",
+                None,
+            )
+            .await
+            .unwrap();
+        let c1 = store
+            .create_org(
+                &all,
+                Some(s.id),
+                OrgKind::Community,
+                "510104001001",
+                "A社区",
+                None,
+            )
+            .await
+            .unwrap();
+        let c2 = store
+            .create_org(
+                &all,
+                Some(s.id),
+                OrgKind::Community,
+                "510104001002",
+                "B社区",
+                None,
+            )
+            .await
+            .unwrap();
+        let g1 = store
+            .create_org(
+                &all,
+                Some(c1.id),
+                OrgKind::Grid,
+                "510104001001001",
+                "A1",
+                None,
+            )
+            .await
+            .unwrap();
+        let g2 = store
+            .create_org(
+                &all,
+                Some(c2.id),
+                OrgKind::Grid,
+                "510104001002001",
+                "B1",
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            g1.path,
+            format!("/{}/{}/{}/{}/{}/", city.id, d.id, s.id, c1.id, g1.id),
+            "{be}"
+        );
 
         // A grid cannot hang from a subdistrict; codes are unique; grid codes are checked.
-        let e = store.create_org(&all, Some(s.id), OrgKind::Grid, "510104001009001", "x", None).await.unwrap_err();
-        assert!(matches!(e, StoreError::Invalid { ref field, .. } if field == "parent_id"), "{e}");
-        let e = store.create_org(&all, Some(c1.id), OrgKind::Grid, "510104001001001", "x", None).await.unwrap_err();
+        let e = store
+            .create_org(
+                &all,
+                Some(s.id),
+                OrgKind::Grid,
+                "510104001009001",
+                "x",
+                None,
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, StoreError::Invalid { ref field, .. } if field == "parent_id"),
+            "{e}"
+        );
+        let e = store
+            .create_org(
+                &all,
+                Some(c1.id),
+                OrgKind::Grid,
+                "510104001001001",
+                "x",
+                None,
+            )
+            .await
+            .unwrap_err();
         assert!(matches!(e, StoreError::Conflict(_)), "{e}");
-        let e = store.create_org(&all, Some(c1.id), OrgKind::Grid, "5101", "x", None).await.unwrap_err();
-        assert!(matches!(e, StoreError::Invalid { ref field, .. } if field == "code"), "{e}");
+        let e = store
+            .create_org(&all, Some(c1.id), OrgKind::Grid, "5101", "x", None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, StoreError::Invalid { ref field, .. } if field == "code"),
+            "{e}"
+        );
 
         // Community A sees its grid and not B's, by list, by id and by code.
         let a = c1.scope().unwrap();
         let grids = store.org_units(&a, Some(OrgKind::Grid)).await.unwrap();
         assert_eq!(grids.iter().map(|g| g.id).collect::<Vec<_>>(), vec![g1.id]);
-        assert!(matches!(store.org_unit(&a, g2.id).await, Err(StoreError::NotFound(_))));
+        assert!(matches!(
+            store.org_unit(&a, g2.id).await,
+            Err(StoreError::NotFound(_))
+        ));
         assert!(store.org_by_code(&a, "510104001002001").await.is_err());
-        assert!(store.org_children(&a, s.id).await.is_err(), "the parent is outside the scope");
+        assert!(
+            store.org_children(&a, s.id).await.is_err(),
+            "the parent is outside the scope"
+        );
         // Nor can it create under B, or a root.
-        assert!(store.create_org(&a, Some(c2.id), OrgKind::Grid, "510104001002002", "x", None).await.is_err());
-        assert!(store.create_org(&a, None, OrgKind::City, "520100", "x", None).await.is_err());
+        assert!(
+            store
+                .create_org(&a, Some(c2.id), OrgKind::Grid, "510104001002002", "x", None)
+                .await
+                .is_err()
+        );
+        assert!(
+            store
+                .create_org(&a, None, OrgKind::City, "520100", "x", None)
+                .await
+                .is_err()
+        );
         let anc = store.org_ancestors(&a, g1.id).await.unwrap();
-        assert_eq!(anc.iter().map(|u| u.code.as_str()).collect::<Vec<_>>(), vec!["510100", "510104", "510104001", "510104001001"]);
+        assert_eq!(
+            anc.iter().map(|u| u.code.as_str()).collect::<Vec<_>>(),
+            vec!["510100", "510104", "510104001", "510104001001"]
+        );
         // Scope from a path that matches no node sees nothing.
         let nobody = Scope::Subtree(OrgPath::parse("/999999/").unwrap());
         assert!(store.org_units(&nobody, None).await.unwrap().is_empty());
@@ -97,42 +219,102 @@ async fn org_tree_rules_and_subtree_scope() {
 #[tokio::test]
 async fn grid_import_builds_the_tree_and_places_points() {
     each(|store, be| async move {
-        let r = store.import_grids(&Scope::Everything, "test", GRIDS).await.unwrap();
+        let r = store
+            .import_grids(&Scope::Everything, "test", GRIDS)
+            .await
+            .unwrap();
         assert!(r.committed, "{be}: {:?}", r.errors);
         assert_eq!(r.created["grids"], 3);
         // city, district, subdistrict, 2 communities, 1 zone
         assert_eq!(r.created["org_units"], 6);
-        let g2 = store.org_by_code(&Scope::Everything, "320104001001002").await.unwrap();
-        let zone = store.org_unit(&Scope::Everything, g2.parent_id.unwrap()).await.unwrap();
+        let g2 = store
+            .org_by_code(&Scope::Everything, "320104001001002")
+            .await
+            .unwrap();
+        let zone = store
+            .org_unit(&Scope::Everything, g2.parent_id.unwrap())
+            .await
+            .unwrap();
         assert_eq!((zone.kind.as_str(), zone.name.as_str()), ("zone", "东片区"));
-        let c = store.org_by_code(&Scope::Everything, "320104001001").await.unwrap();
+        let c = store
+            .org_by_code(&Scope::Everything, "320104001001")
+            .await
+            .unwrap();
         assert_eq!(c.name, "夫子庙社区");
 
-        let hit = store.locate_grid(&Scope::Everything, 118.795, 32.025).await.unwrap().unwrap();
+        let hit = store
+            .locate_grid(&Scope::Everything, 118.795, 32.025)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(hit.code, "320104001001002");
-        assert!(store.locate_grid(&Scope::Everything, 118.70, 32.025).await.unwrap().is_none());
+        assert!(
+            store
+                .locate_grid(&Scope::Everything, 118.70, 32.025)
+                .await
+                .unwrap()
+                .is_none()
+        );
         // A point in another community's grid is not revealed to community A.
         let a = community_scope(&store, "320104001001").await;
-        assert!(store.locate_grid(&a, 118.805, 32.025).await.unwrap().is_none());
+        assert!(
+            store
+                .locate_grid(&a, 118.805, 32.025)
+                .await
+                .unwrap()
+                .is_none()
+        );
         assert!(store.locate_grid(&a, 500.0, 0.0).await.is_err());
 
         // Re-import updates in place.
-        let r = store.import_grids(&Scope::Everything, "test", GRIDS).await.unwrap();
+        let r = store
+            .import_grids(&Scope::Everything, "test", GRIDS)
+            .await
+            .unwrap();
         assert_eq!(r.updated["grids"], 3);
         assert!(!r.created.contains_key("grids"));
 
         // A file with one bad feature writes nothing.
-        let before = store.org_units(&Scope::Everything, None).await.unwrap().len();
-        let bad = GRIDS.replace("320104001002001", "320104001002000").replace("320104001001002", "320104009009009");
-        let r = store.import_grids(&Scope::Everything, "test", &bad).await.unwrap();
+        let before = store
+            .org_units(&Scope::Everything, None)
+            .await
+            .unwrap()
+            .len();
+        let bad = GRIDS
+            .replace("320104001002001", "320104001002000")
+            .replace("320104001001002", "320104009009009");
+        let r = store
+            .import_grids(&Scope::Everything, "test", &bad)
+            .await
+            .unwrap();
         assert!(!r.committed);
         assert_eq!(r.errors.len(), 1);
         assert_eq!((r.errors[0].row, r.errors[0].field.as_str()), (3, "code"));
-        assert_eq!(store.org_units(&Scope::Everything, None).await.unwrap().len(), before);
+        assert_eq!(
+            store
+                .org_units(&Scope::Everything, None)
+                .await
+                .unwrap()
+                .len(),
+            before
+        );
         // A community-scoped import may not create another community's grid.
-        let r = store.import_grids(&a, "test", &bad.replace("320104001002000", "320104001002003")).await.unwrap();
+        let r = store
+            .import_grids(
+                &a,
+                "test",
+                &bad.replace("320104001002000", "320104001002003"),
+            )
+            .await
+            .unwrap();
         assert!(!r.committed);
-        assert!(r.errors.iter().any(|e| e.message.contains("not in your area")), "{:?}", r.errors);
+        assert!(
+            r.errors
+                .iter()
+                .any(|e| e.message.contains("not in your area")),
+            "{:?}",
+            r.errors
+        );
     })
     .await;
 }
@@ -204,10 +386,10 @@ async fn personal_data_is_sealed_masked_and_audited() {
     each(|store, be| async move {
         setup_registry(&store).await;
         // Nothing in the person table holds the ID number or phone in clear.
-        let rows: Vec<(Option<Vec<u8>>, Option<Vec<u8>>, Option<String>)> = linli_store::with_db!(&store.db, p => {
-            sqlx::query_as("SELECT id_enc, phone_enc, id_masked FROM person").fetch_all(p).await.unwrap()
+        let rows: Vec<SealedPair> = linli_store::with_db!(&store.db, p => {
+            sqlx::query_as("SELECT id_enc, phone_enc FROM person").fetch_all(p).await.unwrap()
         });
-        for (id, phone, _) in &rows {
+        for (id, phone) in &rows {
             for blob in [id, phone].into_iter().flatten() {
                 let text = String::from_utf8_lossy(blob);
                 assert!(!text.contains("11010519491231002X") && !text.contains("13800138000"), "{be}");
@@ -253,20 +435,38 @@ async fn one_community_sees_nothing_of_another() {
         let b_people = store.people(&b, &PeopleFilter::default()).await.unwrap();
         assert_eq!(b_people.len(), 1);
         let zhao = b_people[0].id;
-        assert!(matches!(store.person(&a, zhao).await, Err(StoreError::NotFound(_))));
+        assert!(matches!(
+            store.person(&a, zhao).await,
+            Err(StoreError::NotFound(_))
+        ));
         assert!(store.person_unmasked(&a, zhao, "x", "probe").await.is_err());
-        assert!(store.find_by_id_number(&b, "11010519491231002X").await.unwrap().is_empty());
+        assert!(
+            store
+                .find_by_id_number(&b, "11010519491231002X")
+                .await
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(store.compounds(&a, None).await.unwrap().len(), 1);
-        let (csv, n) = store.export_registry(&a, TableFormat::Csv, None).await.unwrap();
+        let (csv, n) = store
+            .export_registry(&a, TableFormat::Csv, None)
+            .await
+            .unwrap();
         assert_eq!(n, 4, "3 people and one empty dwelling");
         assert!(!String::from_utf8_lossy(&csv).contains("赵敏"));
         assert_eq!(store.scope_stats(&b).await.unwrap().people, 1);
         // Import into B's grid from A's scope is refused row by row.
         let t = read_csv(REGISTRY_CSV.as_bytes()).unwrap();
-        let r = store.import_registry(&a, "x", &t, &|_, _| {}).await.unwrap();
+        let r = store
+            .import_registry(&a, "x", &t, &|_, _| {})
+            .await
+            .unwrap();
         assert!(!r.committed);
         assert_eq!(r.errors.len(), 1);
-        assert_eq!((r.errors[0].row, r.errors[0].field.as_str()), (6, "grid_code"));
+        assert_eq!(
+            (r.errors[0].row, r.errors[0].field.as_str()),
+            (6, "grid_code")
+        );
     })
     .await;
 }
@@ -325,26 +525,80 @@ async fn generated_city_loads_with_posts_and_places() {
         assert_eq!(s.dwellings as u64, stats.dwellings);
         // Every compound's point lies in its own grid.
         for c in store.compounds(&Scope::Everything, None).await.unwrap() {
-            let g = store.locate_grid(&Scope::Everything, c.lon.unwrap(), c.lat.unwrap()).await.unwrap().unwrap();
+            let g = store
+                .locate_grid(&Scope::Everything, c.lon.unwrap(), c.lat.unwrap())
+                .await
+                .unwrap()
+                .unwrap();
             assert_eq!(g.id, c.grid_id);
         }
         // One grid, several people (一格多员); one person, several grids (多格一员).
-        let grids = store.org_units(&Scope::Everything, Some(OrgKind::Grid)).await.unwrap();
-        let posts = store.posts(&Scope::Everything, Some(grids[0].id), None).await.unwrap();
+        let grids = store
+            .org_units(&Scope::Everything, Some(OrgKind::Grid))
+            .await
+            .unwrap();
+        let posts = store
+            .posts(&Scope::Everything, Some(grids[0].id), None)
+            .await
+            .unwrap();
         assert_eq!(posts.len(), 2);
         let head = posts.iter().find(|p| p.title == "网格长").unwrap();
-        assert_eq!(store.posts(&Scope::Everything, None, Some(head.staff_id)).await.unwrap().len(), 4);
+        assert_eq!(
+            store
+                .posts(&Scope::Everything, None, Some(head.staff_id))
+                .await
+                .unwrap()
+                .len(),
+            4
+        );
         // A second load is refused; new rows after a load get fresh ids.
-        assert!(matches!(store.load_synth(10, 1, &|_, _| {}).await, Err(StoreError::Conflict(_))));
-        let t = read_csv(format!("网格编码,小区,楼栋,房号,姓名\n{},新小区,1栋,101,新居民\n", grids[0].code).as_bytes()).unwrap();
-        let r = store.import_registry(&Scope::Everything, "x", &t, &|_, _| {}).await.unwrap();
+        assert!(matches!(
+            store.load_synth(10, 1, &|_, _| {}).await,
+            Err(StoreError::Conflict(_))
+        ));
+        let t = read_csv(
+            format!(
+                "网格编码,小区,楼栋,房号,姓名\n{},新小区,1栋,101,新居民\n",
+                grids[0].code
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        let r = store
+            .import_registry(&Scope::Everything, "x", &t, &|_, _| {})
+            .await
+            .unwrap();
         assert!(r.committed, "{:?}", r.errors);
-        assert_eq!(store.scope_stats(&Scope::Everything).await.unwrap().people, 3_001);
+        assert_eq!(
+            store.scope_stats(&Scope::Everything).await.unwrap().people,
+            3_001
+        );
         // Staff duties: a duplicate post is a conflict.
-        let staff = store.create_staff(&Scope::Everything, grids[0].id, "新网格员", Some("13700001111")).await.unwrap();
-        store.assign_post(&Scope::Everything, grids[0].id, staff, "兼职网格员").await.unwrap();
-        assert!(matches!(store.assign_post(&Scope::Everything, grids[0].id, staff, "兼职网格员").await, Err(StoreError::Conflict(_))));
-        assert!(store.create_staff(&Scope::Everything, grids[0].id, "x", Some("123")).await.is_err());
+        let staff = store
+            .create_staff(
+                &Scope::Everything,
+                grids[0].id,
+                "新网格员",
+                Some("13700001111"),
+            )
+            .await
+            .unwrap();
+        store
+            .assign_post(&Scope::Everything, grids[0].id, staff, "兼职网格员")
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .assign_post(&Scope::Everything, grids[0].id, staff, "兼职网格员")
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(
+            store
+                .create_staff(&Scope::Everything, grids[0].id, "x", Some("123"))
+                .await
+                .is_err()
+        );
     })
     .await;
 }

@@ -65,7 +65,11 @@ async fn stats(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>,
     Ok(Json(json!(s.store.scope_stats(&caller.scope).await?)))
 }
 
-async fn org_list(State(s): State<AppState>, caller: Caller, Query(q): Params) -> Result<Json<Value>, AppError> {
+async fn org_list(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(q): Params,
+) -> Result<Json<Value>, AppError> {
     let kind = match q.get("kind").filter(|k| !k.is_empty()) {
         Some(k) => Some(OrgKind::parse(k).map_err(|e| AppError::Invalid {
             field: "kind".into(),
@@ -76,14 +80,24 @@ async fn org_list(State(s): State<AppState>, caller: Caller, Query(q): Params) -
     Ok(Json(json!(s.store.org_units(&caller.scope, kind).await?)))
 }
 
-async fn org_one(State(s): State<AppState>, caller: Caller, Path(id): Path<i64>) -> Result<Json<Value>, AppError> {
+async fn org_one(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, AppError> {
     let unit = s.store.org_unit(&caller.scope, id).await?;
     let ancestors = s.store.org_ancestors(&caller.scope, id).await?;
     let stats = s.store.scope_stats(&unit.scope()?).await?;
-    Ok(Json(json!({"unit": unit, "ancestors": ancestors, "stats": stats})))
+    Ok(Json(
+        json!({"unit": unit, "ancestors": ancestors, "stats": stats}),
+    ))
 }
 
-async fn org_children(State(s): State<AppState>, caller: Caller, Path(id): Path<i64>) -> Result<Json<Value>, AppError> {
+async fn org_children(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, AppError> {
     Ok(Json(json!(s.store.org_children(&caller.scope, id).await?)))
 }
 
@@ -100,12 +114,18 @@ async fn grids_geojson(State(s): State<AppState>, caller: Caller) -> Result<Resp
     }
     let body = json!({"type": "FeatureCollection", "features": features});
     let mut r = Json(body).into_response();
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/geo+json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/geo+json"),
+    );
     Ok(r)
 }
 
-async fn locate(State(s): State<AppState>, caller: Caller, Query(q): Params) -> Result<Json<Value>, AppError> {
+async fn locate(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(q): Params,
+) -> Result<Json<Value>, AppError> {
     let lon: f64 = required(&q, "lon")?;
     let lat: f64 = required(&q, "lat")?;
     let grid = s.store.locate_grid(&caller.scope, lon, lat).await?;
@@ -116,13 +136,23 @@ async fn locate(State(s): State<AppState>, caller: Caller, Query(q): Params) -> 
     Ok(Json(json!({"grid": grid, "posts": posts})))
 }
 
-async fn posts(State(s): State<AppState>, caller: Caller, Query(q): Params) -> Result<Json<Value>, AppError> {
+async fn posts(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(q): Params,
+) -> Result<Json<Value>, AppError> {
     let grid = param(&q, "grid_id")?;
     let staff = param(&q, "staff_id")?;
-    Ok(Json(json!(s.store.posts(&caller.scope, grid, staff).await?)))
+    Ok(Json(json!(
+        s.store.posts(&caller.scope, grid, staff).await?
+    )))
 }
 
-async fn people(State(s): State<AppState>, caller: Caller, Query(q): Params) -> Result<Json<Value>, AppError> {
+async fn people(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(q): Params,
+) -> Result<Json<Value>, AppError> {
     let tag = match q.get("tag").filter(|t| !t.is_empty()) {
         Some(t) => Some(Tag::parse(t).map_err(|e| AppError::Invalid {
             field: "tag".into(),
@@ -131,10 +161,14 @@ async fn people(State(s): State<AppState>, caller: Caller, Query(q): Params) -> 
         None => None,
     };
     if let Some(id) = q.get("id_number").filter(|v| !v.is_empty()) {
-        return Ok(Json(json!(s.store.find_by_id_number(&caller.scope, id).await?)));
+        return Ok(Json(json!(
+            s.store.find_by_id_number(&caller.scope, id).await?
+        )));
     }
     if let Some(phone) = q.get("phone").filter(|v| !v.is_empty()) {
-        return Ok(Json(json!(s.store.find_by_phone(&caller.scope, phone).await?)));
+        return Ok(Json(json!(
+            s.store.find_by_phone(&caller.scope, phone).await?
+        )));
     }
     let f = PeopleFilter {
         grid_id: param(&q, "grid_id")?,
@@ -146,7 +180,11 @@ async fn people(State(s): State<AppState>, caller: Caller, Query(q): Params) -> 
     Ok(Json(json!(s.store.people(&caller.scope, &f).await?)))
 }
 
-async fn person(State(s): State<AppState>, caller: Caller, Path(id): Path<i64>) -> Result<Json<Value>, AppError> {
+async fn person(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, AppError> {
     Ok(Json(json!(s.store.person(&caller.scope, id).await?)))
 }
 
@@ -165,17 +203,33 @@ async fn person_unmask(
         .map_err(|e| AppError::BadRequest(format!("expected JSON {{\"reason\": \"...\"}}: {e}")))?;
     let full = s
         .store
-        .person_unmasked(&caller.scope, id, &caller.actor, b.reason.as_deref().unwrap_or(""))
+        .person_unmasked(
+            &caller.scope,
+            id,
+            &caller.actor,
+            b.reason.as_deref().unwrap_or(""),
+        )
         .await?;
     Ok(Json(json!(full)))
 }
 
-async fn compounds(State(s): State<AppState>, caller: Caller, Query(q): Params) -> Result<Json<Value>, AppError> {
-    Ok(Json(json!(s.store.compounds(&caller.scope, param(&q, "grid_id")?).await?)))
+async fn compounds(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(q): Params,
+) -> Result<Json<Value>, AppError> {
+    Ok(Json(json!(
+        s.store
+            .compounds(&caller.scope, param(&q, "grid_id")?)
+            .await?
+    )))
 }
 
 /// The table format of an upload, from `?format=` or the Content-Type.
-fn upload_format(q: &HashMap<String, String>, headers: &HeaderMap) -> Result<TableFormat, AppError> {
+fn upload_format(
+    q: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Result<TableFormat, AppError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -227,12 +281,25 @@ async fn import_compounds(
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
     let table = read_table(&body, upload_format(&q, &headers)?)?;
-    report_response(s.store.import_compounds(&caller.scope, &caller.actor, &table).await?)
+    report_response(
+        s.store
+            .import_compounds(&caller.scope, &caller.actor, &table)
+            .await?,
+    )
 }
 
-async fn import_grids(State(s): State<AppState>, caller: Caller, body: Bytes) -> Result<Json<Value>, AppError> {
-    let text = std::str::from_utf8(&body).map_err(|_| AppError::BadRequest("GeoJSON must be UTF-8".into()))?;
-    report_response(s.store.import_grids(&caller.scope, &caller.actor, text).await?)
+async fn import_grids(
+    State(s): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| AppError::BadRequest("GeoJSON must be UTF-8".into()))?;
+    report_response(
+        s.store
+            .import_grids(&caller.scope, &caller.actor, text)
+            .await?,
+    )
 }
 
 /// GET /export/registry.xlsx, registry.csv, compounds.xlsx, compounds.csv.
@@ -276,7 +343,11 @@ async fn export(
         .into_response())
 }
 
-async fn audit(State(s): State<AppState>, caller: Caller, Query(q): Params) -> Result<Json<Value>, AppError> {
+async fn audit(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(q): Params,
+) -> Result<Json<Value>, AppError> {
     require_everything(&caller)?;
     let limit = param(&q, "limit")?.unwrap_or(100i64).clamp(1, 1000);
     Ok(Json(json!(s.store.audit_entries(limit).await?)))

@@ -57,7 +57,9 @@ impl IntoResponse for AppError {
             AppError::Invalid { field, message } => {
                 json!({"error": code, "field": field, "message": message})
             }
-            AppError::Rows(rows) => json!({"error": code, "message": self.to_string(), "rows": rows}),
+            AppError::Rows(rows) => {
+                json!({"error": code, "message": self.to_string(), "rows": rows})
+            }
             other => json!({"error": code, "message": other.to_string()}),
         };
         (status, Json(body)).into_response()

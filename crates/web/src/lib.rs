@@ -44,7 +44,10 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -65,7 +68,11 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.store.scope_stats(&Scope::Subtree(linli_core::org::OrgPath::root())).await {
+    match state
+        .store
+        .scope_stats(&Scope::Subtree(linli_core::org::OrgPath::root()))
+        .await
+    {
         Ok(_) => (StatusCode::OK, "ok"),
         Err(e) => {
             tracing::error!("health check failed: {e}");

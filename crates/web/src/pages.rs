@@ -75,19 +75,32 @@ pub async fn overview(
     State(s): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Html<String>, AppError> {
-    let w = if q.get("lang").map(String::as_str) == Some("en") { &EN } else { &ZH };
+    let w = if q.get("lang").map(String::as_str) == Some("en") {
+        &EN
+    } else {
+        &ZH
+    };
     let all = Scope::Everything;
     let total = s.store.scope_stats(&all).await?;
     let mut rows = String::new();
     let units = s.store.org_units(&all, None).await?;
     for u in units.iter().filter(|u| {
-        matches!(u.kind(), Some(OrgKind::City | OrgKind::District | OrgKind::Subdistrict))
+        matches!(
+            u.kind(),
+            Some(OrgKind::City | OrgKind::District | OrgKind::Subdistrict)
+        )
     }) {
         let st = s.store.scope_stats(&u.scope()?).await?;
         let depth = u.path.matches('/').count().saturating_sub(2);
         let level = u
             .kind()
-            .map(|k| if w.lang == "en" { k.code() } else { k.label_zh() })
+            .map(|k| {
+                if w.lang == "en" {
+                    k.code()
+                } else {
+                    k.label_zh()
+                }
+            })
             .unwrap_or("");
         rows.push_str(&format!(
             "<tr><td style=\"padding-left:{}em\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",

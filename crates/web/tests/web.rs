@@ -1,4 +1,5 @@
 //! The HTTP interface, served on a real port, on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 
@@ -31,10 +32,14 @@ impl App {
         }
     }
     fn get(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http.get(format!("{}{path}", self.base)).bearer_auth(TOKEN)
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
     }
     fn post(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http.post(format!("{}{path}", self.base)).bearer_auth(TOKEN)
+        self.http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
     }
 }
 
@@ -51,53 +56,138 @@ const REGISTRY: &str = "网格编码,小区,楼栋,单元,房号,建筑面积,�
 async fn api_end_to_end() {
     each_backend(|store, be| async move {
         let app = App::spawn(store).await;
-        let r = app.http.get(format!("{}/healthz", app.base)).send().await.unwrap();
+        let r = app
+            .http
+            .get(format!("{}/healthz", app.base))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::OK, "{be}");
 
         // No token, wrong token.
-        let r = app.http.get(format!("{}/api/v1/stats", app.base)).send().await.unwrap();
+        let r = app
+            .http
+            .get(format!("{}/api/v1/stats", app.base))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(r.json::<Value>().await.unwrap()["error"], "unauthorized");
-        let r = app.http.get(format!("{}/api/v1/stats", app.base)).bearer_auth("nope").send().await.unwrap();
+        let r = app
+            .http
+            .get(format!("{}/api/v1/stats", app.base))
+            .bearer_auth("nope")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
         // Grids, then a registry file.
-        let r = app.post("/api/v1/import/grids").body(GRIDS).send().await.unwrap();
+        let r = app
+            .post("/api/v1/import/grids")
+            .body(GRIDS)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::OK, "{:?}", r.text().await);
-        let r = app.post("/api/v1/import/registry?format=csv").body(REGISTRY).send().await.unwrap();
+        let r = app
+            .post("/api/v1/import/registry?format=csv")
+            .body(REGISTRY)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         let report: Value = r.json().await.unwrap();
         assert_eq!(report["created"]["people"], 1);
 
         // A bad file: 422 with the row and field, nothing written.
         let bad = format!("{REGISTRY}320104001001001,桃叶渡小区,1栋,1单元,102,-5,李强,,139,,\n");
-        let r = app.post("/api/v1/import/registry").header("content-type", "text/csv").body(bad).send().await.unwrap();
+        let r = app
+            .post("/api/v1/import/registry")
+            .header("content-type", "text/csv")
+            .body(bad)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
         let body: Value = r.json().await.unwrap();
         let rows = body["rows"].as_array().unwrap();
-        assert!(rows.iter().any(|e| e["row"] == 3 && e["field"] == "floor_area"), "{body}");
-        assert!(rows.iter().any(|e| e["row"] == 3 && e["field"] == "phone"), "{body}");
-        let stats: Value = app.get("/api/v1/stats").send().await.unwrap().json().await.unwrap();
+        assert!(
+            rows.iter()
+                .any(|e| e["row"] == 3 && e["field"] == "floor_area"),
+            "{body}"
+        );
+        assert!(
+            rows.iter().any(|e| e["row"] == 3 && e["field"] == "phone"),
+            "{body}"
+        );
+        let stats: Value = app
+            .get("/api/v1/stats")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(stats["people"], 1);
         assert_eq!(stats["dwellings"], 1);
-        let r = app.post("/api/v1/import/registry").body("x").send().await.unwrap();
+        let r = app
+            .post("/api/v1/import/registry")
+            .body("x")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(r.json::<Value>().await.unwrap()["field"], "format");
 
         // People are masked; a full view needs a reason and is audited.
-        let people: Value = app.get("/api/v1/people?tag=elderly_alone").send().await.unwrap().json().await.unwrap();
+        let people: Value = app
+            .get("/api/v1/people?tag=elderly_alone")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         let p = &people[0];
         assert_eq!(p["id_masked"], "1101**********002X");
         assert!(!people.to_string().contains("11010519491231002X"));
         let id = p["id"].as_i64().unwrap();
-        let r = app.post(&format!("/api/v1/people/{id}/unmask")).body("{}").send().await.unwrap();
+        let r = app
+            .post(&format!("/api/v1/people/{id}/unmask"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(r.json::<Value>().await.unwrap()["field"], "reason");
-        let full: Value = app.post(&format!("/api/v1/people/{id}/unmask")).body(r#"{"reason":"走访核实"}"#).send().await.unwrap().json().await.unwrap();
+        let full: Value = app
+            .post(&format!("/api/v1/people/{id}/unmask"))
+            .body(r#"{"reason":"走访核实"}"#)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(full["id_number"], "11010519491231002X");
-        let log: Value = app.get("/api/v1/audit?limit=1").send().await.unwrap().json().await.unwrap();
+        let log: Value = app
+            .get("/api/v1/audit?limit=1")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(log[0]["action"], "person.view_unmasked");
-        let v: Value = app.get("/api/v1/audit/verify").send().await.unwrap().json().await.unwrap();
+        let v: Value = app
+            .get("/api/v1/audit/verify")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert!(v["first_broken"].is_null(), "{v}");
         let r = app.get("/api/v1/people/999999").send().await.unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
@@ -105,18 +195,45 @@ async fn api_end_to_end() {
         assert_eq!(r.json::<Value>().await.unwrap()["field"], "tag");
 
         // Point in grid, with the grid's posts.
-        let hit: Value = app.get("/api/v1/locate?lon=118.785&lat=32.025").send().await.unwrap().json().await.unwrap();
+        let hit: Value = app
+            .get("/api/v1/locate?lon=118.785&lat=32.025")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(hit["grid"]["code"], "320104001001001");
-        let r = app.get("/api/v1/locate?lon=abc&lat=32").send().await.unwrap();
+        let r = app
+            .get("/api/v1/locate?lon=abc&lat=32")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(r.json::<Value>().await.unwrap()["field"], "lon");
-        let gj: Value = app.get("/api/v1/grids.geojson").send().await.unwrap().json().await.unwrap();
+        let gj: Value = app
+            .get("/api/v1/grids.geojson")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(gj["features"][0]["properties"]["code"], "320104001001001");
 
         // Excel export.
-        let r = app.get("/api/v1/export/registry.xlsx").send().await.unwrap();
+        let r = app
+            .get("/api/v1/export/registry.xlsx")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
-        assert!(r.headers()["content-type"].to_str().unwrap().contains("spreadsheetml"));
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .contains("spreadsheetml")
+        );
         let t = read_xlsx(&r.bytes().await.unwrap()).unwrap();
         assert_eq!(t.rows.len(), 1);
         assert_eq!(t.rows[0].1[10], "1101**********002X");
@@ -124,12 +241,36 @@ async fn api_end_to_end() {
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
         // The overview page escapes hostile names; unknown pages are 404.
-        let html = app.http.get(format!("{}/", app.base)).send().await.unwrap().text().await.unwrap();
-        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;街道"), "{html}");
+        let html = app
+            .http
+            .get(format!("{}/", app.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;街道"),
+            "{html}"
+        );
         assert!(!html.contains("<script>alert"));
-        let en = app.http.get(format!("{}/?lang=en", app.base)).send().await.unwrap().text().await.unwrap();
+        let en = app
+            .http
+            .get(format!("{}/?lang=en", app.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert!(en.contains("community governance"));
-        let r = app.http.get(format!("{}/nowhere", app.base)).send().await.unwrap();
+        let r = app
+            .http
+            .get(format!("{}/nowhere", app.base))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
     })
     .await;
