@@ -228,7 +228,7 @@ impl Synth {
             .map(|c| self.plan.nodes[c].name.clone())
             .unwrap_or_default();
         let mut made = 0u64;
-        let mut compounds = Vec::new();
+        let mut compounds: Vec<SynthCompound> = Vec::new();
         let n_compounds = rng.range(1, 3);
         let mut compound_no = 0;
         while made < want {
@@ -245,7 +245,11 @@ impl Synth {
                 6..=7 => ManagementMode::SelfManaged,
                 _ => ManagementMode::None,
             };
-            let name = format!("{}{}", rng.pick(&PLACE_WORDS), rng.pick(&COMPOUND_WORDS));
+            let mut name = format!("{}{}", rng.pick(&PLACE_WORDS), rng.pick(&COMPOUND_WORDS));
+            // Compound names are unique within a grid (the ledger's key).
+            if compounds.iter().any(|c: &SynthCompound| c.name == name) {
+                name = format!("{name}{}期", chinese_number(compound_no));
+            }
             let mut compound = SynthCompound {
                 address: format!("{community}{}号", rng.range(1, 399)),
                 name,
@@ -624,6 +628,12 @@ mod tests {
         let mut ids = HashSet::new();
         for i in 0..grids {
             let ga = a.grid(i);
+            let names: HashSet<_> = ga.compounds.iter().map(|c| c.name.clone()).collect();
+            assert_eq!(
+                names.len(),
+                ga.compounds.len(),
+                "compound names unique in a grid"
+            );
             let gb = b.grid(i);
             let pa: Vec<_> = ga.people().map(|p| p.id_number.clone()).collect();
             let pb: Vec<_> = gb.people().map(|p| p.id_number.clone()).collect();

@@ -3,7 +3,7 @@
 //! [`GridIndex`] keeps each grid's bounding box in an R-tree (rstar); a
 //! point is tested only against the few polygons whose box holds it.
 
-use geo::{BoundingRect, Coord, Intersects, MultiPolygon, Point, Polygon};
+use geo::{BoundingRect, Coord, MultiPolygon, Polygon};
 use rstar::{AABB, RTree, RTreeObject};
 use serde_json::{Map, Value};
 
@@ -151,6 +151,7 @@ pub fn shape_from_json(text: &str) -> Result<MultiPolygon<f64>, GeoError> {
     shape_of(&g).map_err(GeoError::Parse)
 }
 
+/// One polygon's bounding box in the R-tree; `slot` indexes the polygons.
 struct Entry {
     slot: usize,
     envelope: AABB<[f64; 2]>,
@@ -163,10 +164,132 @@ impl RTreeObject for Entry {
     }
 }
 
-/// Point-in-grid index over grid polygons keyed by id.
+/// A polygon flattened for the crossing-number test: all rings' edges as
+/// (x1, y1, x2, y2), exterior and holes alike (a hole flips parity back).
+struct FlatPolygon {
+    edges: Vec<[f64; 4]>,
+}
+
+impl FlatPolygon {
+    fn new(p: &Polygon<f64>) -> Self {
+        let mut edges = Vec::new();
+        for ring in std::iter::once(p.exterior()).chain(p.interiors()) {
+            for w in ring.0.windows(2) {
+                edges.push([w[0].x, w[0].y, w[1].x, w[1].y]);
+            }
+        }
+        FlatPolygon { edges }
+    }
+
+    /// Even-odd crossing test with half-open edges: a point on an edge
+    /// shared by two grids belongs to exactly one of them, so grids that
+    /// tile an area partition it with no gaps and no double counting.
+    fn contains(&self, x: f64, y: f64) -> bool {
+        let mut inside = false;
+        for &[x1, y1, x2, y2] in &self.edges {
+            if (y1 > y) != (y2 > y) {
+                let xi = x1 + (y - y1) * (x2 - x1) / (y2 - y1);
+                if x < xi {
+                    inside = !inside;
+                }
+            }
+        }
+        inside
+    }
+}
+
+/// A lattice of buckets over the index's extent, each holding the grids
+/// whose bounding box meets it, found once through the R-tree. A point
+/// query reads one bucket instead of walking the tree: rstar's traversal
+/// cost several times the polygon test itself (see BENCHMARKS.md).
+struct Buckets {
+    lo: [f64; 2],
+    inv_cell: [f64; 2],
+    nx: usize,
+    ny: usize,
+    /// Bucket b holds items[offsets[b]..offsets[b + 1]].
+    offsets: Vec<u32>,
+    items: Vec<u32>,
+}
+
+impl Buckets {
+    fn build(tree: &RTree<Entry>, count: usize) -> Self {
+        let empty = Buckets {
+            lo: [0.0; 2],
+            inv_cell: [0.0; 2],
+            nx: 0,
+            ny: 0,
+            offsets: vec![0],
+            items: Vec::new(),
+        };
+        if count == 0 {
+            return empty;
+        }
+        let env = tree.root().envelope();
+        let (lo, hi) = (env.lower(), env.upper());
+        let (w, h) = (hi[0] - lo[0], hi[1] - lo[1]);
+        if !(w > 0.0 && h > 0.0) {
+            return empty;
+        }
+        // About four buckets per grid, shaped like the extent.
+        let target = (count * 4).clamp(1, 4_000_000) as f64;
+        let nx = ((target * w / h).sqrt().ceil() as usize).max(1);
+        let ny = ((target / nx as f64).ceil() as usize).max(1);
+        let (cw, ch) = (w / nx as f64, h / ny as f64);
+        let mut offsets = Vec::with_capacity(nx * ny + 1);
+        let mut items = Vec::new();
+        offsets.push(0);
+        for j in 0..ny {
+            for i in 0..nx {
+                let cell = AABB::from_corners(
+                    [lo[0] + i as f64 * cw, lo[1] + j as f64 * ch],
+                    [lo[0] + (i + 1) as f64 * cw, lo[1] + (j + 1) as f64 * ch],
+                );
+                let start = items.len();
+                items.extend(
+                    tree.locate_in_envelope_intersecting(cell)
+                        .map(|e| e.slot as u32),
+                );
+                items[start..].sort_unstable();
+                offsets.push(items.len() as u32);
+            }
+        }
+        Buckets {
+            lo,
+            inv_cell: [1.0 / cw, 1.0 / ch],
+            nx,
+            ny,
+            offsets,
+            items,
+        }
+    }
+
+    fn candidates(&self, x: f64, y: f64) -> &[u32] {
+        if self.nx == 0 {
+            return &[];
+        }
+        let fx = (x - self.lo[0]) * self.inv_cell[0];
+        let fy = (y - self.lo[1]) * self.inv_cell[1];
+        // Written so that NaN fails too.
+        if !(fx >= 0.0 && fy >= 0.0 && fx <= self.nx as f64 && fy <= self.ny as f64) {
+            return &[];
+        }
+        // A point on the extent's far edge belongs to the last bucket.
+        let i = (fx as usize).min(self.nx - 1);
+        let j = (fy as usize).min(self.ny - 1);
+        let b = j * self.nx + i;
+        &self.items[self.offsets[b] as usize..self.offsets[b + 1] as usize]
+    }
+}
+
+/// Point-in-grid index over grid polygons keyed by id: an R-tree (rstar)
+/// of the grids' bounding boxes, from which the buckets are precomputed.
+/// Boundaries are half-open (see [`FlatPolygon::contains`]): a point
+/// exactly on the outer north or east edge of the whole area is outside.
 pub struct GridIndex {
-    tree: RTree<Entry>,
-    grids: Vec<(i64, Polygon<f64>)>,
+    buckets: Buckets,
+    /// (grid id, bounding box [min x, min y, max x, max y], polygon)
+    grids: Vec<(i64, [f64; 4], FlatPolygon)>,
 }
 
 impl GridIndex {
@@ -184,12 +307,15 @@ impl GridIndex {
                             [r.max().x, r.max().y],
                         ),
                     });
-                    polys.push((id, p));
+                    let bbox = [r.min().x, r.min().y, r.max().x, r.max().y];
+                    polys.push((id, bbox, FlatPolygon::new(&p)));
                 }
             }
         }
+        let tree: RTree<Entry> = RTree::bulk_load(entries);
+        let buckets = Buckets::build(&tree, polys.len());
         GridIndex {
-            tree: RTree::bulk_load(entries),
+            buckets,
             grids: polys,
         }
     }
@@ -202,17 +328,19 @@ impl GridIndex {
         self.grids.is_empty()
     }
 
-    /// The grid holding (lon, lat). A point on a shared boundary belongs
-    /// to the grid with the smallest id, so the answer is stable.
+    /// The grid holding (lon, lat). Where grids overlap (bad data), the
+    /// smallest id wins, so the answer is stable.
     pub fn locate(&self, lon: f64, lat: f64) -> Option<i64> {
-        let pt = Point::new(lon, lat);
         let mut best: Option<i64> = None;
-        for e in self
-            .tree
-            .locate_in_envelope_intersecting(AABB::from_point([lon, lat]))
-        {
-            let (id, poly) = &self.grids[e.slot];
-            if best.is_none_or(|b| *id < b) && poly.intersects(&pt) {
+        for &slot in self.buckets.candidates(lon, lat) {
+            let (id, bbox, poly) = &self.grids[slot as usize];
+            if lon >= bbox[0]
+                && lon <= bbox[2]
+                && lat >= bbox[1]
+                && lat <= bbox[3]
+                && best.is_none_or(|b| *id < b)
+                && poly.contains(lon, lat)
+            {
                 best = Some(*id);
             }
         }
@@ -224,7 +352,12 @@ impl GridIndex {
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1);
-        let chunk = points.len().div_ceil(threads).max(1);
+        self.locate_many_with(points, threads)
+    }
+
+    /// Locates many points on `threads` threads, answers in input order.
+    pub fn locate_many_with(&self, points: &[(f64, f64)], threads: usize) -> Vec<Option<i64>> {
+        let chunk = points.len().div_ceil(threads.max(1)).max(1);
         let mut out = vec![None; points.len()];
         std::thread::scope(|s| {
             for (pts, res) in points.chunks(chunk).zip(out.chunks_mut(chunk)) {
@@ -258,6 +391,14 @@ mod tests {
             "shared edge goes to the smaller id"
         );
         assert_eq!(idx.locate(2.5, 0.5), None);
+        assert_eq!(
+            idx.locate(1.999, 0.999),
+            Some(3),
+            "next to the extent's far corner"
+        );
+        assert_eq!(idx.locate(f64::NAN, 0.5), None);
+        assert_eq!(idx.locate(-0.1, 0.5), None);
+        assert!(GridIndex::new(vec![]).locate(0.0, 0.0).is_none());
         // A concave L-shaped grid: the notch is outside although inside the box.
         let l = ring_to_shape(&[
             (10.0, 0.0),
@@ -273,6 +414,46 @@ mod tests {
         assert_eq!(idx.locate(11.5, 1.5), None);
         let many = idx.locate_many(&[(10.5, 1.5), (11.5, 1.5), (10.1, 0.1)]);
         assert_eq!(many, vec![Some(1), None, Some(1)]);
+        assert_eq!(
+            idx.locate_many_with(&[(11.5, 1.5), (10.1, 0.1)], 1),
+            vec![None, Some(1)]
+        );
+        assert!(idx.locate_many(&[]).is_empty());
+    }
+
+    #[test]
+    fn holes_and_multipolygons() {
+        let mut donut = square(0.0, 0.0, 4.0);
+        let hole = square(1.0, 1.0, 2.0).0.remove(0).exterior().clone();
+        donut.0[0].interiors_push(hole);
+        let mut two = square(10.0, 0.0, 1.0);
+        two.0.push(square(20.0, 0.0, 1.0).0.remove(0));
+        let idx = GridIndex::new(vec![(1, donut), (2, two)]);
+        assert_eq!(idx.locate(0.5, 0.5), Some(1));
+        assert_eq!(idx.locate(2.0, 2.0), None, "inside the hole");
+        assert_eq!(idx.locate(10.5, 0.5), Some(2));
+        assert_eq!(idx.locate(20.5, 0.5), Some(2));
+        assert_eq!(idx.locate(15.0, 0.5), None);
+    }
+
+    #[test]
+    fn a_tiling_partitions_the_plane() {
+        // Four unit squares meeting at (1, 1): every probe point, on edges
+        // and on the shared corner too, lies in exactly one of them.
+        let tiles: Vec<(i64, MultiPolygon<f64>)> = (0..4)
+            .map(|i| (i, square((i % 2) as f64, (i / 2) as f64, 1.0)))
+            .collect();
+        let flat: Vec<FlatPolygon> = tiles
+            .iter()
+            .map(|(_, s)| FlatPolygon::new(&s.0[0]))
+            .collect();
+        for xi in 1..8 {
+            for yi in 1..8 {
+                let (x, y) = (xi as f64 * 0.25, yi as f64 * 0.25);
+                let n = flat.iter().filter(|p| p.contains(x, y)).count();
+                assert_eq!(n, 1, "({x}, {y}) is in {n} tiles");
+            }
+        }
     }
 
     #[test]
