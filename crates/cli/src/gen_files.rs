@@ -73,6 +73,7 @@ pub fn write(dir: &Path, people: u64, seed: u64) -> Result<u64> {
                 &c.address,
                 c.mode.code(),
                 c.property_company.as_deref().unwrap_or(""),
+                "",
                 &c.facilities,
                 &c.known_problems,
                 &format!("{:.6}", c.lon),

@@ -49,6 +49,8 @@ CREATE TABLE compound (
     address TEXT NOT NULL DEFAULT '',
     management_mode TEXT NOT NULL,
     property_company TEXT,
+    -- unified social credit code (GB 32100) of the property company
+    property_company_code TEXT,
     facilities TEXT NOT NULL DEFAULT '',
     known_problems TEXT NOT NULL DEFAULT '',
     lon DOUBLE PRECISION,

@@ -256,6 +256,7 @@ impl Store {
                 c.address,
                 mode,
                 c.property_company.unwrap_or_default(),
+                c.property_company_code.unwrap_or_default(),
                 c.facilities,
                 c.known_problems,
                 c.lon.map(|x| format!("{x:.6}")).unwrap_or_default(),

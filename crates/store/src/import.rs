@@ -197,6 +197,7 @@ pub const COMPOUND_COLUMNS: &[Column] = &[
     col("address", "地址", false),
     col("management_mode", "管理模式", true),
     col("property_company", "物业公司", false),
+    col("property_company_code", "物业公司信用代码", false),
     col("facilities", "设施", false),
     col("known_problems", "存在问题", false),
     col("lon", "经度", false),
@@ -364,6 +365,18 @@ fn validate_person(
 
 /// (grid slot, compound, building, unit, room): one dwelling in a file.
 type DwellingKey = (usize, String, String, String, String);
+
+/// One validated row of a compound ledger file.
+struct CompoundRow {
+    grid: GridRef,
+    name: String,
+    mode: ManagementMode,
+    company: Option<String>,
+    company_code: Option<String>,
+    cells: Vec<String>,
+    lon: Option<f64>,
+    lat: Option<f64>,
+}
 
 /// A grid the caller may write to, as needed while importing.
 #[derive(Debug, Clone)]
@@ -716,8 +729,21 @@ impl Store {
                     "is required when the compound has a property company",
                 );
             }
+            let company_code = match layout.get(cells, "property_company_code") {
+                "" => None,
+                v => c.check("property_company_code", validate::uscc(v)),
+            };
             if let (Some(g), Some(mode)) = (grid, mode) {
-                rows.push((g.clone(), name, mode, company, cells.clone(), lon, lat));
+                rows.push(CompoundRow {
+                    grid: g.clone(),
+                    name,
+                    mode,
+                    company: (!company.is_empty()).then_some(company),
+                    company_code,
+                    cells: cells.clone(),
+                    lon,
+                    lat,
+                });
             }
         }
         if !errors.is_empty() {
@@ -730,8 +756,7 @@ impl Store {
         };
         with_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
-            for (g, name, mode, company, cells, lon, lat) in &rows {
-                let company = (!company.is_empty()).then_some(company.as_str());
+            for CompoundRow { grid: g, name, mode, company, company_code, cells, lon, lat } in &rows {
                 let address = layout.get(cells, "address");
                 let facilities = layout.get(cells, "facilities");
                 let problems = layout.get(cells, "known_problems");
@@ -740,14 +765,14 @@ impl Store {
                 match found {
                     Some(id) => {
                         *report.updated.entry("compounds").or_default() += 1;
-                        sqlx::query("UPDATE compound SET address = $1, management_mode = $2, property_company = $3, facilities = $4, known_problems = $5, lon = COALESCE($6, lon), lat = COALESCE($7, lat) WHERE id = $8")
-                            .bind(address).bind(mode.code()).bind(company).bind(facilities).bind(problems).bind(lon).bind(lat).bind(id)
+                        sqlx::query("UPDATE compound SET address = $1, management_mode = $2, property_company = $3, property_company_code = $4, facilities = $5, known_problems = $6, lon = COALESCE($7, lon), lat = COALESCE($8, lat) WHERE id = $9")
+                            .bind(address).bind(mode.code()).bind(company).bind(company_code).bind(facilities).bind(problems).bind(lon).bind(lat).bind(id)
                             .execute(&mut *tx).await?;
                     }
                     None => {
                         *report.created.entry("compounds").or_default() += 1;
-                        sqlx::query("INSERT INTO compound (grid_id, scope_path, name, address, management_mode, property_company, facilities, known_problems, lon, lat, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
-                            .bind(g.id).bind(&g.path).bind(name).bind(address).bind(mode.code()).bind(company)
+                        sqlx::query("INSERT INTO compound (grid_id, scope_path, name, address, management_mode, property_company, property_company_code, facilities, known_problems, lon, lat, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
+                            .bind(g.id).bind(&g.path).bind(name).bind(address).bind(mode.code()).bind(company).bind(company_code)
                             .bind(facilities).bind(problems).bind(lon).bind(lat).bind(now_ms())
                             .execute(&mut *tx).await?;
                     }

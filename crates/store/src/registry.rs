@@ -19,6 +19,7 @@ pub struct Compound {
     pub address: String,
     pub management_mode: String,
     pub property_company: Option<String>,
+    pub property_company_code: Option<String>,
     pub facilities: String,
     pub known_problems: String,
     pub lon: Option<f64>,
@@ -228,7 +229,7 @@ impl Store {
         Ok(with_db!(&self.db, pool => {
             sqlx::query_as(
                 "SELECT c.id, c.grid_id, g.code AS grid_code, g.name AS grid_name, c.name, c.address, c.management_mode,
-                        c.property_company, c.facilities, c.known_problems, c.lon, c.lat,
+                        c.property_company, c.property_company_code, c.facilities, c.known_problems, c.lon, c.lat,
                         (SELECT COUNT(*) FROM building b WHERE b.compound_id = c.id) AS buildings,
                         (SELECT COUNT(*) FROM dwelling d JOIN building b ON b.id = d.building_id WHERE b.compound_id = c.id) AS dwellings
                  FROM compound c JOIN org_unit g ON g.id = c.grid_id

@@ -498,18 +498,19 @@ async fn export_round_trips_through_excel() {
         let (ledger, n) = store.export_compounds(&Scope::Everything, TableFormat::Csv).await.unwrap();
         assert_eq!(n, 2);
         assert!(String::from_utf8(ledger).unwrap().contains("桃叶渡小区"));
-        let t = read_csv("小区,管理模式,物业公司,经度,纬度,存在问题\n新建小区,物业管理,金陵物业,118.805,32.025,停车难\n无主小区,无物业,,118.785,32.025,\n".as_bytes()).unwrap();
+        let t = read_csv("小区,管理模式,物业公司,物业公司信用代码,经度,纬度,存在问题\n新建小区,物业管理,金陵物业,91350100M000100Y43,118.805,32.025,停车难\n无主小区,无物业,,,118.785,32.025,\n".as_bytes()).unwrap();
         let r = store.import_compounds(&Scope::Everything, "admin", &t).await.unwrap();
         assert!(r.committed, "{:?}", r.errors);
         let c = store.compounds(&Scope::Everything, None).await.unwrap();
         let new = c.iter().find(|c| c.name == "新建小区").unwrap();
         assert_eq!(new.grid_code, "320104001002001");
         assert_eq!(new.known_problems, "停车难");
-        let t = read_csv("小区,管理模式,物业公司,经度,纬度\n坏小区,物业管理,,200,32\n".as_bytes()).unwrap();
+        assert_eq!(new.property_company_code.as_deref(), Some("91350100M000100Y43"));
+        let t = read_csv("小区,管理模式,物业公司,物业公司信用代码,经度,纬度\n坏小区,物业管理,,91350100M000100Y44,200,32\n".as_bytes()).unwrap();
         let r = store.import_compounds(&Scope::Everything, "admin", &t).await.unwrap();
         assert!(!r.committed);
         let fields: Vec<_> = r.errors.iter().map(|e| e.field.as_str()).collect();
-        assert!(fields.contains(&"lon") && fields.contains(&"property_company") && fields.contains(&"grid_code"), "{fields:?}");
+        assert!(fields.contains(&"lon") && fields.contains(&"property_company") && fields.contains(&"property_company_code") && fields.contains(&"grid_code"), "{fields:?}");
     })
     .await;
 }

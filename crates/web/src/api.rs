@@ -47,7 +47,8 @@ pub fn routes() -> Router<AppState> {
         .route("/org/{id}/children", get(org_children))
         .route("/grids.geojson", get(grids_geojson))
         .route("/locate", get(locate))
-        .route("/posts", get(posts))
+        .route("/posts", get(posts).post(create_post))
+        .route("/staff", post(create_staff))
         .route("/people", get(people))
         .route("/people/{id}", get(person))
         .route("/people/{id}/unmask", post(person_unmask))
@@ -148,6 +149,53 @@ async fn posts(
     )))
 }
 
+#[derive(Deserialize)]
+struct NewStaff {
+    org_id: i64,
+    name: String,
+    phone: Option<String>,
+}
+
+/// Registers a staff member at an org unit in the caller's scope.
+async fn create_staff(
+    State(s): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let b: NewStaff = json_body(&body)?;
+    let id = s
+        .store
+        .create_staff(&caller.scope, b.org_id, &b.name, b.phone.as_deref())
+        .await?;
+    Ok(Json(json!({"id": id})))
+}
+
+#[derive(Deserialize)]
+struct NewPost {
+    grid_id: i64,
+    staff_id: i64,
+    title: String,
+}
+
+/// Puts a staff member on a post in a grid (格内定岗、岗上定责).
+async fn create_post(
+    State(s): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let b: NewPost = json_body(&body)?;
+    let id = s
+        .store
+        .assign_post(&caller.scope, b.grid_id, b.staff_id, &b.title)
+        .await?;
+    Ok(Json(json!({"id": id})))
+}
+
+/// Parses a JSON body; a bad body is a 400 that says what was expected.
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
+    serde_json::from_slice(body).map_err(|e| AppError::BadRequest(format!("request body: {e}")))
+}
+
 async fn people(
     State(s): State<AppState>,
     caller: Caller,
@@ -199,8 +247,7 @@ async fn person_unmask(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
-    let b: UnmaskBody = serde_json::from_slice(&body)
-        .map_err(|e| AppError::BadRequest(format!("expected JSON {{\"reason\": \"...\"}}: {e}")))?;
+    let b: UnmaskBody = json_body(&body)?;
     let full = s
         .store
         .person_unmasked(

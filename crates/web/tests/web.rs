@@ -221,6 +221,57 @@ async fn api_end_to_end() {
             .unwrap();
         assert_eq!(gj["features"][0]["properties"]["code"], "320104001001001");
 
+        // Staff and posts (格内定岗): one grid, two people; errors name the field.
+        let grid_id = hit["grid"]["id"].as_i64().unwrap();
+        let r = app
+            .post("/api/v1/staff")
+            .body(format!(
+                r#"{{"org_id":{grid_id},"name":"张网格","phone":"13700001111"}}"#
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let staff: Value = r.json().await.unwrap();
+        let body = format!(
+            r#"{{"grid_id":{grid_id},"staff_id":{},"title":"专职网格员"}}"#,
+            staff["id"]
+        );
+        let r = app
+            .post("/api/v1/posts")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let r = app.post("/api/v1/posts").body(body).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::CONFLICT);
+        let r = app
+            .post("/api/v1/staff")
+            .body(format!(
+                r#"{{"org_id":{grid_id},"name":"李","phone":"110"}}"#
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.json::<Value>().await.unwrap()["field"], "phone");
+        let r = app
+            .post("/api/v1/staff")
+            .body("{not json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let posts: Value = app
+            .get(&format!("/api/v1/posts?grid_id={grid_id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(posts[0]["staff_name"], "张网格");
+
         // Excel export.
         let r = app
             .get("/api/v1/export/registry.xlsx")

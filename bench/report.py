@@ -1,0 +1,167 @@
+"""Writes BENCHMARKS.md from bench/out/results.jsonl (see bench/run.sh)."""
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+results_path, mode = sys.argv[1], sys.argv[2]
+runs = {}
+with open(results_path, encoding="utf-8") as f:
+    for line in f:
+        if line.strip():
+            d = json.loads(line)
+            runs[d["name"]] = d
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return ""
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def mem_gib():
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as f:
+            kib = int(f.readline().split()[1])
+            return f"{kib / 1024 / 1024:.1f} GiB"
+    except (OSError, ValueError, IndexError):
+        return "unknown"
+
+
+def load_stats(run):
+    """The JSON stats object and elapsed seconds printed by `linli gen --db`."""
+    out = run["stdout"]
+    start, end = out.find("{"), out.rfind("}")
+    stats = json.loads(out[start : end + 1]) if start >= 0 else {}
+    m = re.search(r"loaded (\d+) people in ([\d.]+) s", out)
+    secs = float(m.group(2)) if m else run["wall_s"]
+    return stats, secs
+
+
+def fmt(n, digits=0):
+    return f"{n:,.{digits}f}"
+
+
+lines = []
+w = lines.append
+w("# linli benchmarks")
+w("")
+title = "quick run (CI sizes; figures are only a smoke test)" if mode == "quick" else "full run"
+w(f"{title}, {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}, commit `{sh('git rev-parse --short HEAD')}`.")
+w("")
+w("## Machine")
+w("")
+w(f"- CPU: {cpu_model()}, {os.cpu_count()} cores")
+w(f"- Memory: {mem_gib()}")
+w(f"- OS: {platform.platform()}")
+w(f"- {sh('rustc --version')}; PostgreSQL {sh('psql --version').split()[-1] if sh('psql --version') else 'unknown'}; Python {platform.python_version()}")
+w("")
+w("## How to reproduce")
+w("")
+w("```sh")
+w("bash bench/run.sh          # full run, rewrites BENCHMARKS.md")
+w("bash bench/run.sh --big    # adds the 21,000,000-people load")
+w("bash bench/run.sh --quick  # CI sizes, writes bench/out/BENCHMARKS.quick.md")
+w("```")
+w("")
+w("Every command below was run by that script in one invocation, one after the other on an otherwise idle machine.")
+w("Peers come from PyPI at the versions pinned in `bench/requirements.txt` (a venv made by `bench/setup_peers.sh`).")
+w("")
+
+w("## Registry generation and load (`linli gen`)")
+w("")
+w("Deterministic synthetic city (names, GB 11643-valid ID numbers, phones, grids as polygons, compounds, buildings, dwellings, households, tags).")
+w("Loading seals every ID number and phone (XChaCha20-Poly1305) and computes their blind indexes (HMAC-SHA256), so these figures include that work.")
+w("SQLite runs with `synchronous=FULL` in WAL mode; PostgreSQL with its default (durable) settings.")
+w("")
+w("| workload | people | rows written | seconds | people/s | rows/s | peak RSS |")
+w("|---|---:|---:|---:|---:|---:|---:|")
+for name, label in [
+    ("gen_files", "generate to CSV/GeoJSON files (`--out`)"),
+    ("load_sqlite", "generate + load into SQLite"),
+    ("load_postgres", "generate + load into PostgreSQL"),
+    ("load_sqlite_21m", "generate + load 21,000,000 into SQLite"),
+]:
+    r = runs.get(name)
+    if not r:
+        continue
+    rss = f"{r['max_rss_kib'] / 1024:,.0f} MiB"
+    if name == "gen_files":
+        m = re.search(r"wrote (\d+) people", r["stdout"])
+        people = int(m.group(1)) if m else 0
+        w(f"| {label} | {fmt(people)} | – | {r['wall_s']:.2f} | {fmt(people / r['wall_s'])} | – | {rss} |")
+        continue
+    stats, secs = load_stats(r)
+    people = stats.get("people", 0)
+    rows = sum(v for v in stats.values() if isinstance(v, int))
+    w(f"| {label} | {fmt(people)} | {fmt(rows)} | {secs:.1f} | {fmt(people / secs)} | {fmt(rows / secs)} | {rss} |")
+w("")
+w("Commands: `linli gen --people N --seed 1 --out DIR`, `linli gen --people N --seed 1 --db sqlite://FILE`, "
+  "`linli gen --people N --seed 1 --db 'postgres://postgres@127.0.0.1:5432/test?options=-c%20search_path%3DSCHEMA'`.")
+if "load_sqlite_21m" not in runs:
+    ls = runs.get("load_sqlite")
+    if ls:
+        stats, secs = load_stats(ls)
+        if stats.get("people", 0) >= 1_000_000:
+            est = 21_000_000 / (stats["people"] / secs)
+            w("")
+            w(f"21,000,000 people (Chengdu) extrapolated from this run: about {est / 60:.0f} minutes into SQLite; "
+              "memory stays flat because generation streams one grid at a time (run `bash bench/run.sh --big` to measure it).")
+w("")
+
+w("## Point-in-grid")
+w("")
+pl = runs.get("pip_linli")
+pp = runs.get("pip_peers")
+if pl:
+    L = json.loads(pl["stdout"])
+    w(f"{L['points']:,} random points over the extent of {L['grids']:,} generated grid polygons (8-vertex rings that tile the plane); "
+      f"{L['matched']:,} fall in a grid. Best of the repetitions. linli: R-tree (rstar) of grid bounding boxes, from which a bucket lattice is precomputed, "
+      "and a half-open crossing-number test.")
+    w("")
+    w("| implementation | seconds | points/s | matched | ratio (peer ÷ linli) |")
+    w("|---|---:|---:|---:|---:|")
+    lin1 = L["locate_1_thread_s"]
+    linN = L["locate_all_threads_s"]
+    w(f"| linli, 1 thread (`locate_many_with(.., 1)`) | {lin1:.3f} | {fmt(L['points'] / lin1)} | {L['matched']:,} | |")
+    w(f"| linli, {L['threads']} threads (`locate_many`) | {linN:.3f} | {fmt(L['points'] / linN)} | {L['matched']:,} | |")
+    w(f"| linli, index build | {L['index_build_s']:.4f} | | | |")
+    if pp:
+        P = json.loads(pp["stdout"])
+        w(f"| shapely {P['shapely_version']} STRtree.query (tree prebuilt) | {P['strtree_query_s']:.3f} | {fmt(L['points'] / P['strtree_query_s'])} | {P['matched_strtree']:,} | "
+          f"{P['strtree_query_s'] / lin1:.1f}× (1 thread), {P['strtree_query_s'] / linN:.1f}× ({L['threads']} threads) |")
+        w(f"| shapely STRtree build + query | {P['strtree_build_and_query_s']:.3f} | | {P['matched_strtree']:,} | "
+          f"{P['strtree_build_and_query_s'] / (lin1 + L['index_build_s']):.1f}× vs linli build + 1 thread |")
+        w(f"| geopandas {P['geopandas_version']} sjoin | {P['sjoin_s']:.3f} | {fmt(L['points'] / P['sjoin_s'])} | {P['matched_sjoin']:,} | "
+          f"{P['sjoin_s'] / lin1:.1f}× (1 thread), {P['sjoin_s'] / linN:.1f}× ({L['threads']} threads) |")
+        if P["matched_strtree"] != L["matched"]:
+            w("")
+            w(f"Note: the peers matched {P['matched_strtree']:,} points and linli {L['matched']:,}; "
+              "the difference is points exactly on a boundary, which shapely's `intersects` counts in both grids.")
+    else:
+        w("")
+        w("Peers were not installed in this run (see bench/out/peers-setup.log).")
+    w("")
+    w(f"Commands: `target/release/linli-bench pip --grids 2325 --points {L['points']} --seed 1 --out bench/out/pip --repeat N`, "
+      "`bench/.venv/bin/python bench/peers/pip_peer.py bench/out/pip N`.")
+w("")
+w("## Not yet measured")
+w("")
+w("- Case intake over HTTP against the raw insert ceiling, and rates over 20M cases beside DuckDB: the case workflow (issue 3) has not landed.")
+w("- Chinese tokenisation (jieba) and 15-minute accessibility (pandana): search and the life circle have not landed.")
+print("\n".join(lines))

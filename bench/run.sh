@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Benchmark harness: builds release, generates data with `linli gen`, runs
+# each workload beside its peers in this one invocation, writes a report.
+#
+#   bash bench/run.sh           full run, writes BENCHMARKS.md (by hand, ~15 min)
+#   bash bench/run.sh --quick   small sizes (CI), writes bench/out/BENCHMARKS.quick.md
+#   bash bench/run.sh --big     also the 21,000,000-people generation into SQLite (~15 min more)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+mode=full
+big=0
+for a in "$@"; do
+  case "$a" in
+    --quick) mode=quick ;;
+    --big) big=1 ;;
+    *) echo "usage: bench/run.sh [--quick] [--big]" >&2; exit 2 ;;
+  esac
+done
+out="$root/bench/out"
+rm -rf "$out"
+mkdir -p "$out"
+results="$out/results.jsonl"
+: > "$results"
+pg_url="${LINLI_BENCH_PG_URL:-${LINLI_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/test}}"
+
+if [ "$mode" = quick ]; then
+  people=20000; points=100000; repeat=1
+else
+  people=1000000; points=1000000; repeat=5
+fi
+
+echo "== build (release)"
+cargo build --release -q -p linli -p linli-bench
+linli="$root/target/release/linli"
+bench="$root/target/release/linli-bench"
+export LINLI_KEY_FILE="$out/bench.key"
+"$linli" keygen > "$LINLI_KEY_FILE"
+
+record() { # name, then the JSON line from measure.py on stdin
+  python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); d["name"]=sys.argv[1]; print(json.dumps(d))' "$1" >> "$results"
+}
+
+echo "== peers venv"
+peers=1
+if ! bash bench/setup_peers.sh > "$out/peers-setup.log" 2>&1; then
+  peers=0
+  echo "peers could not be installed (see $out/peers-setup.log); linli figures only"
+fi
+py="$root/bench/.venv/bin/python"
+
+echo "== registry generation and load: $people people"
+python3 bench/measure.py "$linli" gen --people "$people" --seed 1 --out "$out/gen" | record gen_files
+python3 bench/measure.py "$linli" gen --people "$people" --seed 1 --db "sqlite://$out/load.db" | record load_sqlite
+schema="bench_$$"
+psql "$pg_url" -q -c "CREATE SCHEMA $schema"
+python3 bench/measure.py "$linli" gen --people "$people" --seed 1 --db "$pg_url?options=-c%20search_path%3D$schema" | record load_postgres
+psql "$pg_url" -q -c "DROP SCHEMA $schema CASCADE"
+rm -f "$out"/load.db*
+
+echo "== point-in-grid: 2,325 grids, $points points"
+python3 bench/measure.py "$bench" pip --grids 2325 --points "$points" --seed 1 --out "$out/pip" --repeat "$repeat" | record pip_linli
+if [ "$peers" = 1 ]; then
+  python3 bench/measure.py "$py" bench/peers/pip_peer.py "$out/pip" "$repeat" | record pip_peers
+fi
+
+if [ "$big" = 1 ]; then
+  echo "== registry generation and load: 21,000,000 people into SQLite"
+  python3 bench/measure.py "$linli" gen --people 21000000 --seed 1 --db "sqlite://$out/big.db" | record load_sqlite_21m
+  ls -l "$out/big.db" | awk '{print $5}' > "$out/big.db.size"
+  rm -f "$out"/big.db*
+fi
+
+if [ "$mode" = quick ]; then
+  report="$out/BENCHMARKS.quick.md"
+else
+  report="$root/BENCHMARKS.md"
+fi
+python3 bench/report.py "$results" "$mode" > "$report"
+echo "== report: $report"
+cat "$report"
