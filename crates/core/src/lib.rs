@@ -7,6 +7,9 @@
 //! - [`mask`]: how personal data is shown on screen.
 //! - [`synth`]: deterministic synthetic city for demos and benchmarks.
 
+pub mod calendar;
+pub mod case;
+pub mod category;
 pub mod mask;
 pub mod org;
 pub mod registry;

@@ -1,0 +1,853 @@
+//! The closed loop of a request (诉求) and its case (工单) as an explicit
+//! state machine. Pure: the store persists what [`apply`] decides.
+//!
+//! register → classify → answer on the spot | refuse | open → dispatch →
+//! accept (or send back) → report back → verify → close (or return for
+//! rework) → rate. Also: extension, supervision (督办), escalation
+//! community → subdistrict → district (吹哨报到), merge, reopen.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// 已登记: received from a channel, not yet classified.
+    Registered,
+    /// 已分类: has a category; to be answered, refused or opened.
+    Classified,
+    /// 已立案: a case with deadlines, waiting for dispatch.
+    Opened,
+    /// 已派遣: sent to a unit, waiting for it to accept.
+    Dispatched,
+    /// 处置中: the unit accepted and is handling it.
+    Handling,
+    /// 已反馈: the unit reported back; waiting for verification.
+    ReportedBack,
+    /// 已结案: closed; waiting for the resident's rating.
+    Closed,
+    /// 已评价: rated by the resident (final unless reopened).
+    Rated,
+    /// 不予受理: refused with a reason (final unless reopened).
+    Refused,
+    /// 已合并: a duplicate merged into a parent case (final).
+    Merged,
+}
+
+impl State {
+    pub const ALL: [State; 10] = [
+        State::Registered,
+        State::Classified,
+        State::Opened,
+        State::Dispatched,
+        State::Handling,
+        State::ReportedBack,
+        State::Closed,
+        State::Rated,
+        State::Refused,
+        State::Merged,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            State::Registered => "registered",
+            State::Classified => "classified",
+            State::Opened => "opened",
+            State::Dispatched => "dispatched",
+            State::Handling => "handling",
+            State::ReportedBack => "reported_back",
+            State::Closed => "closed",
+            State::Rated => "rated",
+            State::Refused => "refused",
+            State::Merged => "merged",
+        }
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            State::Registered => "已登记",
+            State::Classified => "已分类",
+            State::Opened => "已立案",
+            State::Dispatched => "已派遣",
+            State::Handling => "处置中",
+            State::ReportedBack => "已反馈",
+            State::Closed => "已结案",
+            State::Rated => "已评价",
+            State::Refused => "不予受理",
+            State::Merged => "已合并",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<State> {
+        State::ALL.into_iter().find(|x| x.code() == s)
+    }
+
+    /// Still owed work by someone (counts towards overdue).
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            State::Registered
+                | State::Classified
+                | State::Opened
+                | State::Dispatched
+                | State::Handling
+                | State::ReportedBack
+        )
+    }
+
+    /// Open311 status: everything not finished is "open".
+    pub fn open311_status(self) -> &'static str {
+        if self.is_open() { "open" } else { "closed" }
+    }
+}
+
+/// Who must act on the case: "small matters stay in the community, big ones
+/// in the subdistrict" (小事不出社区，大事不出街道).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Community,
+    Subdistrict,
+    District,
+}
+
+impl Level {
+    pub fn code(self) -> &'static str {
+        match self {
+            Level::Community => "community",
+            Level::Subdistrict => "subdistrict",
+            Level::District => "district",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Level> {
+        [Level::Community, Level::Subdistrict, Level::District]
+            .into_iter()
+            .find(|l| l.code() == s)
+    }
+    pub fn up(self) -> Option<Level> {
+        match self {
+            Level::Community => Some(Level::Subdistrict),
+            Level::Subdistrict => Some(Level::District),
+            Level::District => None,
+        }
+    }
+}
+
+/// The resident's rating (满意/基本满意/不满意).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rating {
+    Satisfied,
+    BasicallySatisfied,
+    Unsatisfied,
+}
+
+impl Rating {
+    pub fn code(self) -> &'static str {
+        match self {
+            Rating::Satisfied => "satisfied",
+            Rating::BasicallySatisfied => "basically_satisfied",
+            Rating::Unsatisfied => "unsatisfied",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Rating> {
+        match s.trim() {
+            "satisfied" | "满意" => Some(Rating::Satisfied),
+            "basically_satisfied" | "基本满意" => Some(Rating::BasicallySatisfied),
+            "unsatisfied" | "不满意" => Some(Rating::Unsatisfied),
+            _ => None,
+        }
+    }
+}
+
+/// How a closed case was closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolution {
+    /// Answered on the spot (即时办结), no case work needed.
+    Answered,
+    /// Handled, reported back and verified.
+    Resolved,
+}
+
+/// Everything the machine needs to know about a case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Facts {
+    pub state: State,
+    pub level: Level,
+    pub category: Option<String>,
+    pub unit: Option<i64>,
+    pub resolution: Option<Resolution>,
+    pub rating: Option<Rating>,
+    /// Working days asked for and not yet decided.
+    pub extension_pending: Option<u32>,
+    pub rework_count: u32,
+    pub reopen_count: u32,
+    pub supervision_count: u32,
+    pub extension_count: u32,
+    pub escalation_count: u32,
+    pub parent: Option<i64>,
+}
+
+impl Facts {
+    pub fn new() -> Self {
+        Facts {
+            state: State::Registered,
+            level: Level::Community,
+            category: None,
+            unit: None,
+            resolution: None,
+            rating: None,
+            extension_pending: None,
+            rework_count: 0,
+            reopen_count: 0,
+            supervision_count: 0,
+            extension_count: 0,
+            escalation_count: 0,
+            parent: None,
+        }
+    }
+}
+
+impl Default for Facts {
+    fn default() -> Self {
+        Facts::new()
+    }
+}
+
+/// A step someone takes on a case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    Classify {
+        category: String,
+    },
+    AnswerOnSpot {
+        answer: String,
+    },
+    Refuse {
+        reason: String,
+    },
+    Open,
+    Dispatch {
+        unit: i64,
+    },
+    Accept,
+    SendBack {
+        reason: String,
+    },
+    ReportBack {
+        text: String,
+        #[serde(default)]
+        photos: Vec<String>,
+    },
+    Verify {
+        passed: bool,
+        #[serde(default)]
+        note: String,
+    },
+    Rate {
+        rating: Rating,
+        #[serde(default)]
+        comment: String,
+    },
+    Reopen {
+        reason: String,
+    },
+    Merge {
+        parent: i64,
+    },
+    Escalate {
+        reason: String,
+    },
+    RequestExtension {
+        working_days: u32,
+        reason: String,
+    },
+    DecideExtension {
+        approve: bool,
+        #[serde(default)]
+        note: String,
+    },
+    Supervise {
+        note: String,
+    },
+}
+
+impl Action {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Classify { .. } => "classify",
+            Action::AnswerOnSpot { .. } => "answer_on_spot",
+            Action::Refuse { .. } => "refuse",
+            Action::Open => "open",
+            Action::Dispatch { .. } => "dispatch",
+            Action::Accept => "accept",
+            Action::SendBack { .. } => "send_back",
+            Action::ReportBack { .. } => "report_back",
+            Action::Verify { .. } => "verify",
+            Action::Rate { .. } => "rate",
+            Action::Reopen { .. } => "reopen",
+            Action::Merge { .. } => "merge",
+            Action::Escalate { .. } => "escalate",
+            Action::RequestExtension { .. } => "request_extension",
+            Action::DecideExtension { .. } => "decide_extension",
+            Action::Supervise { .. } => "supervise",
+        }
+    }
+
+    /// The free text that goes into the timeline.
+    pub fn note(&self) -> &str {
+        match self {
+            Action::AnswerOnSpot { answer: t }
+            | Action::Refuse { reason: t }
+            | Action::SendBack { reason: t }
+            | Action::ReportBack { text: t, .. }
+            | Action::Verify { note: t, .. }
+            | Action::Rate { comment: t, .. }
+            | Action::Reopen { reason: t }
+            | Action::Escalate { reason: t }
+            | Action::RequestExtension { reason: t, .. }
+            | Action::DecideExtension { note: t, .. }
+            | Action::Supervise { note: t } => t,
+            Action::Classify { category: t } => t,
+            Action::Open | Action::Dispatch { .. } | Action::Accept | Action::Merge { .. } => "",
+        }
+    }
+}
+
+/// All action kinds, for listing what is allowed.
+pub const ACTION_KINDS: [&str; 16] = [
+    "classify",
+    "answer_on_spot",
+    "refuse",
+    "open",
+    "dispatch",
+    "accept",
+    "send_back",
+    "report_back",
+    "verify",
+    "rate",
+    "reopen",
+    "merge",
+    "escalate",
+    "request_extension",
+    "decide_extension",
+    "supervise",
+];
+
+/// Side effects the store carries out with the new facts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Compute the response and handling deadlines from now.
+    StartClock,
+    /// Push the handling deadline by this many working days.
+    ExtendDeadline(u32),
+    /// Mark the first response (for the response rate).
+    Responded,
+    /// Record the closing time.
+    Close,
+    /// Clear the closing time (reopened).
+    Unclose,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub facts: Facts,
+    pub effects: Vec<Effect>,
+}
+
+/// Why a step was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StepError {
+    #[error("'{action}' is not allowed when the case is {state} ({state_zh})")]
+    NotAllowed {
+        action: &'static str,
+        state: &'static str,
+        state_zh: &'static str,
+    },
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+}
+
+fn need_text(field: &'static str, t: &str) -> Result<(), StepError> {
+    if t.trim().is_empty() {
+        Err(StepError::Invalid {
+            field,
+            message: "is required".into(),
+        })
+    } else if t.chars().count() > 4000 {
+        Err(StepError::Invalid {
+            field,
+            message: "is longer than 4000 characters".into(),
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// Decides one step: the new facts and effects, or why not.
+pub fn apply(f: &Facts, a: &Action) -> Result<Outcome, StepError> {
+    use State::*;
+    let refuse = || StepError::NotAllowed {
+        action: a.kind(),
+        state: f.state.code(),
+        state_zh: f.state.label_zh(),
+    };
+    let mut n = f.clone();
+    let mut effects = Vec::new();
+    match (f.state, a) {
+        (Registered | Classified, Action::Classify { category }) => {
+            need_text("category", category)?;
+            n.category = Some(category.trim().to_string());
+            n.state = Classified;
+        }
+        (Classified, Action::AnswerOnSpot { answer }) => {
+            need_text("answer", answer)?;
+            n.state = Closed;
+            n.resolution = Some(Resolution::Answered);
+            effects.extend([Effect::Responded, Effect::Close]);
+        }
+        (Registered | Classified, Action::Refuse { reason }) => {
+            need_text("reason", reason)?;
+            n.state = Refused;
+            effects.extend([Effect::Responded, Effect::Close]);
+        }
+        (Classified, Action::Open) => {
+            n.state = Opened;
+            effects.push(Effect::StartClock);
+        }
+        (Opened, Action::Dispatch { unit }) => {
+            n.unit = Some(*unit);
+            n.state = Dispatched;
+        }
+        (Dispatched, Action::Accept) => {
+            n.state = Handling;
+            effects.push(Effect::Responded);
+        }
+        (Dispatched, Action::SendBack { reason }) => {
+            need_text("reason", reason)?;
+            n.unit = None;
+            n.state = Opened;
+        }
+        (Handling, Action::ReportBack { text, photos }) => {
+            need_text("text", text)?;
+            if photos.len() > 20 {
+                return Err(StepError::Invalid {
+                    field: "photos",
+                    message: "at most 20 photos".into(),
+                });
+            }
+            if f.extension_pending.is_some() {
+                return Err(StepError::Invalid {
+                    field: "extension",
+                    message: "decide the pending extension request first".into(),
+                });
+            }
+            n.state = ReportedBack;
+        }
+        (ReportedBack, Action::Verify { passed: true, .. }) => {
+            n.state = Closed;
+            n.resolution = Some(Resolution::Resolved);
+            effects.push(Effect::Close);
+        }
+        (
+            ReportedBack,
+            Action::Verify {
+                passed: false,
+                note,
+            },
+        ) => {
+            need_text("note", note)?;
+            n.state = Handling;
+            n.rework_count += 1;
+        }
+        (Closed, Action::Rate { rating, .. }) => {
+            n.rating = Some(*rating);
+            n.state = Rated;
+        }
+        (Closed | Rated, Action::Reopen { reason }) => {
+            need_text("reason", reason)?;
+            n.state = Opened;
+            n.unit = None;
+            n.resolution = None;
+            n.rating = None;
+            n.reopen_count += 1;
+            effects.extend([Effect::Unclose, Effect::StartClock]);
+        }
+        (Refused, Action::Reopen { reason }) => {
+            need_text("reason", reason)?;
+            n.state = if f.category.is_some() {
+                Classified
+            } else {
+                Registered
+            };
+            n.reopen_count += 1;
+            effects.push(Effect::Unclose);
+        }
+        (Registered | Classified | Opened, Action::Merge { parent }) => {
+            n.parent = Some(*parent);
+            n.state = Merged;
+            effects.push(Effect::Close);
+        }
+        (Opened | Dispatched | Handling, Action::Escalate { reason }) => {
+            need_text("reason", reason)?;
+            n.level = f.level.up().ok_or(StepError::Invalid {
+                field: "level",
+                message: "the case is already at the district, the highest level".into(),
+            })?;
+            n.escalation_count += 1;
+            n.unit = None;
+            n.extension_pending = None;
+            n.state = Opened;
+        }
+        (
+            Handling,
+            Action::RequestExtension {
+                working_days,
+                reason,
+            },
+        ) => {
+            need_text("reason", reason)?;
+            if !(1..=30).contains(working_days) {
+                return Err(StepError::Invalid {
+                    field: "working_days",
+                    message: "must be 1 to 30".into(),
+                });
+            }
+            if f.extension_pending.is_some() {
+                return Err(StepError::Invalid {
+                    field: "extension",
+                    message: "an extension request is already pending".into(),
+                });
+            }
+            n.extension_pending = Some(*working_days);
+        }
+        (Handling, Action::DecideExtension { approve, .. }) => {
+            let days = f.extension_pending.ok_or(StepError::Invalid {
+                field: "extension",
+                message: "no extension request is pending".into(),
+            })?;
+            n.extension_pending = None;
+            if *approve {
+                n.extension_count += 1;
+                effects.push(Effect::ExtendDeadline(days));
+            }
+        }
+        (Opened | Dispatched | Handling | ReportedBack, Action::Supervise { note }) => {
+            need_text("note", note)?;
+            n.supervision_count += 1;
+        }
+        _ => return Err(refuse()),
+    }
+    Ok(Outcome { facts: n, effects })
+}
+
+/// The action kinds that the state allows now (the data of the action may
+/// still be refused), for showing only the buttons that can work.
+pub fn allowed(f: &Facts) -> Vec<&'static str> {
+    use State::*;
+    let mut out: Vec<&'static str> = match f.state {
+        Registered => vec!["classify", "refuse", "merge"],
+        Classified => vec!["classify", "answer_on_spot", "refuse", "open", "merge"],
+        Opened => vec!["dispatch", "merge", "escalate", "supervise"],
+        Dispatched => vec!["accept", "send_back", "escalate", "supervise"],
+        Handling => vec!["report_back", "escalate", "request_extension", "supervise"],
+        ReportedBack => vec!["verify", "supervise"],
+        Closed => vec!["rate", "reopen"],
+        Rated | Refused => vec!["reopen"],
+        Merged => vec![],
+    };
+    if f.state == Handling && f.extension_pending.is_some() {
+        out.retain(|k| *k != "request_extension" && *k != "report_back");
+        out.push("decide_extension");
+    }
+    if f.level == Level::District {
+        out.retain(|k| *k != "escalate");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn run(steps: &[Action]) -> Result<Facts, StepError> {
+        let mut f = Facts::new();
+        for s in steps {
+            f = apply(&f, s)?.facts;
+        }
+        Ok(f)
+    }
+
+    fn txt(s: &str) -> String {
+        s.to_string()
+    }
+
+    #[test]
+    fn the_full_loop() {
+        let f = run(&[
+            Action::Classify {
+                category: txt("parking"),
+            },
+            Action::Open,
+            Action::Dispatch { unit: 7 },
+            Action::SendBack {
+                reason: txt("不是本单位职责"),
+            },
+            Action::Dispatch { unit: 8 },
+            Action::Accept,
+            Action::RequestExtension {
+                working_days: 3,
+                reason: txt("需协调"),
+            },
+            Action::DecideExtension {
+                approve: true,
+                note: txt(""),
+            },
+            Action::ReportBack {
+                text: txt("已清理"),
+                photos: vec![txt("a.jpg")],
+            },
+            Action::Verify {
+                passed: false,
+                note: txt("未清理干净"),
+            },
+            Action::ReportBack {
+                text: txt("再次清理"),
+                photos: vec![],
+            },
+            Action::Verify {
+                passed: true,
+                note: txt(""),
+            },
+            Action::Rate {
+                rating: Rating::Satisfied,
+                comment: txt(""),
+            },
+        ])
+        .unwrap();
+        assert_eq!(f.state, State::Rated);
+        assert_eq!(f.unit, Some(8));
+        assert_eq!((f.rework_count, f.extension_count), (1, 1));
+        assert_eq!(f.resolution, Some(Resolution::Resolved));
+    }
+
+    #[test]
+    fn answer_refuse_merge_reopen_escalate() {
+        let f = run(&[
+            Action::Classify { category: txt("x") },
+            Action::AnswerOnSpot {
+                answer: txt("已解答"),
+            },
+        ])
+        .unwrap();
+        assert_eq!(
+            (f.state, f.resolution),
+            (State::Closed, Some(Resolution::Answered))
+        );
+        let f = run(&[Action::Refuse {
+            reason: txt("不属于受理范围"),
+        }])
+        .unwrap();
+        assert_eq!(f.state, State::Refused);
+        let f = apply(
+            &f,
+            &Action::Reopen {
+                reason: txt("申诉"),
+            },
+        )
+        .unwrap()
+        .facts;
+        assert_eq!(f.state, State::Registered);
+        let f = run(&[Action::Merge { parent: 3 }]).unwrap();
+        assert_eq!((f.state, f.parent), (State::Merged, Some(3)));
+        assert!(allowed(&f).is_empty());
+
+        let mut f = run(&[
+            Action::Classify { category: txt("x") },
+            Action::Open,
+            Action::Dispatch { unit: 1 },
+        ])
+        .unwrap();
+        f = apply(
+            &f,
+            &Action::Escalate {
+                reason: txt("需街道协调"),
+            },
+        )
+        .unwrap()
+        .facts;
+        assert_eq!(
+            (f.state, f.level, f.unit),
+            (State::Opened, Level::Subdistrict, None)
+        );
+        f = apply(
+            &f,
+            &Action::Escalate {
+                reason: txt("吹哨"),
+            },
+        )
+        .unwrap()
+        .facts;
+        assert_eq!(f.level, Level::District);
+        let e = apply(
+            &f,
+            &Action::Escalate {
+                reason: txt("再吹"),
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(e, StepError::Invalid { field: "level", .. }));
+
+        let closed = run(&[
+            Action::Classify { category: txt("x") },
+            Action::AnswerOnSpot { answer: txt("a") },
+        ])
+        .unwrap();
+        let o = apply(
+            &closed,
+            &Action::Reopen {
+                reason: txt("没解决"),
+            },
+        )
+        .unwrap();
+        assert_eq!(o.facts.state, State::Opened);
+        assert!(o.effects.contains(&Effect::StartClock));
+    }
+
+    #[test]
+    fn refusals_say_why() {
+        let e = run(&[Action::Open]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "'open' is not allowed when the case is registered (已登记)"
+        );
+        let e = run(&[Action::Refuse { reason: txt("  ") }]).unwrap_err();
+        assert_eq!(
+            e,
+            StepError::Invalid {
+                field: "reason",
+                message: "is required".into()
+            }
+        );
+        let f = run(&[
+            Action::Classify { category: txt("x") },
+            Action::Open,
+            Action::Dispatch { unit: 1 },
+            Action::Accept,
+            Action::RequestExtension {
+                working_days: 2,
+                reason: txt("r"),
+            },
+        ])
+        .unwrap();
+        let e = apply(
+            &f,
+            &Action::ReportBack {
+                text: txt("done"),
+                photos: vec![],
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(
+            e,
+            StepError::Invalid {
+                field: "extension",
+                ..
+            }
+        ));
+        let e = apply(
+            &f,
+            &Action::RequestExtension {
+                working_days: 2,
+                reason: txt("r"),
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(
+            e,
+            StepError::Invalid {
+                field: "extension",
+                ..
+            }
+        ));
+    }
+
+    fn any_action() -> impl Strategy<Value = Action> {
+        let text = prop_oneof![Just(String::new()), Just("说明".to_string())];
+        prop_oneof![
+            text.clone()
+                .prop_map(|category| Action::Classify { category }),
+            text.clone()
+                .prop_map(|answer| Action::AnswerOnSpot { answer }),
+            text.clone().prop_map(|reason| Action::Refuse { reason }),
+            Just(Action::Open),
+            (1i64..5).prop_map(|unit| Action::Dispatch { unit }),
+            Just(Action::Accept),
+            text.clone().prop_map(|reason| Action::SendBack { reason }),
+            text.clone().prop_map(|text| Action::ReportBack {
+                text,
+                photos: vec![]
+            }),
+            (any::<bool>(), text.clone())
+                .prop_map(|(passed, note)| Action::Verify { passed, note }),
+            prop_oneof![
+                Just(Rating::Satisfied),
+                Just(Rating::BasicallySatisfied),
+                Just(Rating::Unsatisfied)
+            ]
+            .prop_map(|rating| Action::Rate {
+                rating,
+                comment: String::new()
+            }),
+            text.clone().prop_map(|reason| Action::Reopen { reason }),
+            (1i64..5).prop_map(|parent| Action::Merge { parent }),
+            text.clone().prop_map(|reason| Action::Escalate { reason }),
+            (0u32..40, text.clone()).prop_map(|(working_days, reason)| Action::RequestExtension {
+                working_days,
+                reason
+            }),
+            (any::<bool>(), text.clone())
+                .prop_map(|(approve, note)| Action::DecideExtension { approve, note }),
+            text.prop_map(|note| Action::Supervise { note }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn random_walks_keep_the_invariants(actions in proptest::collection::vec(any_action(), 0..60)) {
+            let mut f = Facts::new();
+            for a in &actions {
+                let allowed_now = allowed(&f);
+                match apply(&f, a) {
+                    Ok(o) => {
+                        // Whatever succeeds was offered.
+                        prop_assert!(allowed_now.contains(&a.kind()), "{} succeeded in {:?} but was not offered", a.kind(), f.state);
+                        let g = o.facts;
+                        // Counters never go down; a level never drops.
+                        prop_assert!(g.rework_count >= f.rework_count && g.reopen_count >= f.reopen_count);
+                        prop_assert!(g.supervision_count >= f.supervision_count && g.extension_count >= f.extension_count);
+                        prop_assert!(g.level >= f.level);
+                        // A rating exists exactly in Rated; a resolution only when closed or rated.
+                        prop_assert_eq!(g.rating.is_some(), g.state == State::Rated);
+                        if g.resolution.is_some() { prop_assert!(matches!(g.state, State::Closed | State::Rated)); }
+                        // Dispatched and later stages have a unit; Opened has none.
+                        if matches!(g.state, State::Dispatched | State::Handling | State::ReportedBack) { prop_assert!(g.unit.is_some()); }
+                        if g.state == State::Opened { prop_assert!(g.unit.is_none()); }
+                        // Merged is final.
+                        prop_assert!(f.state != State::Merged);
+                        f = g;
+                    }
+                    Err(StepError::NotAllowed { .. }) => {
+                        prop_assert!(!allowed_now.contains(&a.kind()), "{} was offered in {:?} but refused", a.kind(), f.state);
+                    }
+                    Err(StepError::Invalid { .. }) => {}
+                }
+            }
+        }
+    }
+}
