@@ -463,7 +463,7 @@ async fn run(cmd: Command) -> Result<()> {
                 AuditAction::Verify { db } => (db, None),
                 AuditAction::Tail { db, limit } => (db, Some(limit)),
             };
-            let store = Store::new(linli_store::Db::connect(&db).await?, Vault::new([0; 32]));
+            let store = Store::new(linli_store::Db::connect(&db).await?, Vault::new([0; 32]))?;
             if let Some(limit) = tail {
                 for e in store.audit_entries(limit).await? {
                     let at = chrono::DateTime::from_timestamp_millis(e.at)

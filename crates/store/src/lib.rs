@@ -7,11 +7,13 @@
 
 pub mod audit;
 pub mod bulk;
+pub mod cases;
 pub mod db;
 pub mod export;
 pub mod import;
 pub mod migrate;
 pub mod org;
+pub mod rates;
 pub mod registry;
 pub mod scope;
 #[doc(hidden)]
@@ -65,22 +67,35 @@ pub struct Store {
     pub db: Db,
     vault: Arc<Vault>,
     grid_index: Arc<RwLock<Option<Arc<linli_geo::GridIndex>>>>,
+    calendar: Arc<RwLock<linli_core::calendar::Calendar>>,
 }
 
 impl Store {
-    pub fn new(db: Db, vault: Vault) -> Self {
-        Store {
+    /// A store over a database whose schema is already current; see
+    /// [`Store::open_db`] for the usual way in.
+    pub fn new(db: Db, vault: Vault) -> Result<Self> {
+        let calendar =
+            linli_core::calendar::Calendar::china().map_err(|e| StoreError::Config(e.0))?;
+        Ok(Store {
             db,
             vault: Arc::new(vault),
             grid_index: Arc::new(RwLock::new(None)),
-        }
+            calendar: Arc::new(RwLock::new(calendar)),
+        })
     }
 
-    /// Connects and brings the schema up to date.
-    pub async fn open(url: &str, vault: Vault) -> Result<Self> {
-        let db = Db::connect(url).await?;
+    /// Brings the schema up to date, loads settings (calendar years added
+    /// by administrators) and seeds the default categories into a new database.
+    pub async fn open_db(db: Db, vault: Vault) -> Result<Self> {
         migrate::run(&db).await?;
-        Ok(Store::new(db, vault))
+        let store = Store::new(db, vault)?;
+        store.load_settings().await?;
+        Ok(store)
+    }
+
+    /// Connects to a URL, then as [`Store::open_db`].
+    pub async fn open(url: &str, vault: Vault) -> Result<Self> {
+        Store::open_db(Db::connect(url).await?, vault).await
     }
 
     pub fn vault(&self) -> &Vault {

@@ -10,11 +10,18 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "registry",
-    sql: include_str!("../migrations/0001_registry.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "registry",
+        sql: include_str!("../migrations/0001_registry.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "cases",
+        sql: include_str!("../migrations/0002_cases.sql"),
+    },
+];
 
 fn render(sql: &str, backend: Backend) -> String {
     let (id, path, blob) = match backend {

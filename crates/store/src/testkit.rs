@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::{Db, Store, Vault, migrate};
+use crate::{Db, Store, Vault};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -57,8 +57,9 @@ where
             let db = Db::connect_with_schema(&url, Some(&schema))
                 .await
                 .expect("connect to PostgreSQL");
-            migrate::run(&db).await.expect("migrate PostgreSQL");
-            let store = Store::new(db, Vault::new(TEST_KEY));
+            let store = Store::open_db(db, Vault::new(TEST_KEY))
+                .await
+                .expect("migrate PostgreSQL");
             f(store.clone(), "postgres").await;
             store.db.close().await;
             pg_exec(&url, format!("DROP SCHEMA {schema} CASCADE")).await;

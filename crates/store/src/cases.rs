@@ -1,0 +1,1008 @@
+//! Requests and cases (诉求/工单): intake from every channel, the closed
+//! loop decided by [`linli_core::case::apply`], deadlines on the working-day
+//! calendar, dispatch rules, overdue detection and rates.
+
+use chrono::{DateTime, TimeZone, Utc};
+use linli_core::calendar::{Calendar, Limit};
+use linli_core::case::{self, Action, Effect, Facts, Level, Rating, Resolution, State, StepError};
+use linli_core::category::{Category, Taxonomy};
+use linli_core::{mask, validate};
+use serde::{Deserialize, Serialize};
+
+use crate::audit::append_in_tx;
+use crate::db::now_ms;
+use crate::vault::Field;
+use crate::{Result, Scope, Store, StoreError, with_db};
+
+/// Where a request came from. Each case keeps its channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// 居民自报: the resident, on the portal or app.
+    SelfReport,
+    /// 网格巡查: a grid member on patrol.
+    GridPatrol,
+    /// 一窗受理: the community's counter.
+    Counter,
+    /// 12345 热线: imported from the city hotline.
+    Hotline12345,
+    /// 民生工作站: livelihood station visit.
+    LivelihoodStation,
+    /// Other systems through the API or Open311.
+    Api,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 6] = [
+        Channel::SelfReport,
+        Channel::GridPatrol,
+        Channel::Counter,
+        Channel::Hotline12345,
+        Channel::LivelihoodStation,
+        Channel::Api,
+    ];
+    pub fn code(self) -> &'static str {
+        match self {
+            Channel::SelfReport => "self_report",
+            Channel::GridPatrol => "grid_patrol",
+            Channel::Counter => "counter",
+            Channel::Hotline12345 => "hotline_12345",
+            Channel::LivelihoodStation => "livelihood_station",
+            Channel::Api => "api",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Channel> {
+        Channel::ALL
+            .into_iter()
+            .find(|c| c.code() == s.trim())
+            .ok_or_else(|| {
+                StoreError::invalid(
+                    "channel",
+                    format!(
+                        "unknown channel '{s}' (expected one of: {})",
+                        Channel::ALL.map(|c| c.code()).join(", ")
+                    ),
+                )
+            })
+    }
+}
+
+/// A request as it arrives.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct NewRequest {
+    pub channel: String,
+    #[serde(default)]
+    pub external_id: Option<String>,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub title: Option<String>,
+    pub description: String,
+    #[serde(default)]
+    pub address: Option<String>,
+    #[serde(default)]
+    pub lon: Option<f64>,
+    #[serde(default)]
+    pub lat: Option<f64>,
+    /// Where the request belongs when it has no location (a grid or community code).
+    #[serde(default)]
+    pub org_code: Option<String>,
+    #[serde(default)]
+    pub reporter_name: Option<String>,
+    #[serde(default)]
+    pub reporter_phone: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct CaseRow {
+    pub id: i64,
+    pub code: String,
+    pub channel: String,
+    pub external_id: Option<String>,
+    pub category_code: Option<String>,
+    pub category_name: Option<String>,
+    pub title: String,
+    pub description: String,
+    pub address: String,
+    pub lon: Option<f64>,
+    pub lat: Option<f64>,
+    pub grid_id: Option<i64>,
+    pub grid_name: Option<String>,
+    pub scope_path: String,
+    pub reporter_name: Option<String>,
+    pub reporter_phone_masked: Option<String>,
+    pub state: String,
+    pub level: String,
+    pub unit_id: Option<i64>,
+    pub unit_name: Option<String>,
+    pub parent_id: Option<i64>,
+    pub resolution: Option<String>,
+    pub rating: Option<String>,
+    pub extension_pending: Option<i32>,
+    pub rework_count: i32,
+    pub reopen_count: i32,
+    pub supervision_count: i32,
+    pub extension_count: i32,
+    pub escalation_count: i32,
+    pub response_due: Option<i64>,
+    pub due_at: Option<i64>,
+    pub responded_at: Option<i64>,
+    pub closed_at: Option<i64>,
+    pub overdue_at: Option<i64>,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A case with what may be done to it now.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseView {
+    #[serde(flatten)]
+    pub row: CaseRow,
+    pub state_zh: &'static str,
+    pub overdue: bool,
+    pub allowed: Vec<&'static str>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct CaseEvent {
+    pub id: i64,
+    pub case_id: i64,
+    pub action: String,
+    pub from_state: String,
+    pub to_state: String,
+    pub actor: String,
+    pub note: String,
+    pub data: String,
+    pub at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct HandlingUnit {
+    pub id: i64,
+    pub name: String,
+    pub kind: String,
+    pub org_id: i64,
+    pub scope_path: String,
+    pub webhook_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    pub state: Option<State>,
+    pub category: Option<String>,
+    pub grid_id: Option<i64>,
+    pub unit_id: Option<i64>,
+    pub overdue: bool,
+    pub channel: Option<String>,
+    pub created_from: Option<i64>,
+    pub created_to: Option<i64>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+fn facts_of(r: &CaseRow) -> Result<Facts> {
+    let bad = |what: &str| StoreError::Config(format!("case {} has an unknown {what}", r.id));
+    Ok(Facts {
+        state: State::parse(&r.state).ok_or_else(|| bad("state"))?,
+        level: Level::parse(&r.level).ok_or_else(|| bad("level"))?,
+        category: r.category_code.clone(),
+        unit: r.unit_id,
+        resolution: match r.resolution.as_deref() {
+            None => None,
+            Some("answered") => Some(Resolution::Answered),
+            Some("resolved") => Some(Resolution::Resolved),
+            Some(_) => return Err(bad("resolution")),
+        },
+        rating: match r.rating.as_deref() {
+            None => None,
+            Some(x) => Some(Rating::parse(x).ok_or_else(|| bad("rating"))?),
+        },
+        extension_pending: r.extension_pending.map(|d| d.max(0) as u32),
+        rework_count: r.rework_count.max(0) as u32,
+        reopen_count: r.reopen_count.max(0) as u32,
+        supervision_count: r.supervision_count.max(0) as u32,
+        extension_count: r.extension_count.max(0) as u32,
+        escalation_count: r.escalation_count.max(0) as u32,
+        parent: r.parent_id,
+    })
+}
+
+fn view(row: CaseRow, now: i64) -> Result<CaseView> {
+    let facts = facts_of(&row)?;
+    let overdue =
+        facts.state.is_open() && (row.overdue_at.is_some() || row.due_at.is_some_and(|d| d < now));
+    Ok(CaseView {
+        state_zh: facts.state.label_zh(),
+        overdue,
+        allowed: case::allowed(&facts),
+        row,
+    })
+}
+
+const CASE_SELECT: &str = "SELECT c.id, c.code, c.channel, c.external_id, c.category_code, cat.name AS category_name, c.title, c.description,
+        c.address, c.lon, c.lat, c.grid_id, g.name AS grid_name, c.scope_path, c.reporter_name, c.reporter_phone_masked,
+        c.state, c.level, c.unit_id, u.name AS unit_name, c.parent_id, c.resolution, c.rating, c.extension_pending,
+        c.rework_count, c.reopen_count, c.supervision_count, c.extension_count, c.escalation_count,
+        c.response_due, c.due_at, c.responded_at, c.closed_at, c.overdue_at, c.version, c.created_at, c.updated_at
+     FROM service_case c
+     LEFT JOIN category cat ON cat.code = c.category_code
+     LEFT JOIN org_unit g ON g.id = c.grid_id
+     LEFT JOIN handling_unit u ON u.id = c.unit_id";
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn at(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+fn limit_of(c: &Category) -> Option<Limit> {
+    c.limit
+}
+
+fn step_error(e: StepError) -> StoreError {
+    match e {
+        StepError::NotAllowed { .. } => StoreError::Conflict(e.to_string()),
+        StepError::Invalid { field, message } => StoreError::invalid(field, message),
+    }
+}
+
+impl Store {
+    /// The working-day calendar: the shipped one plus years an
+    /// administrator added.
+    pub fn calendar(&self) -> Calendar {
+        match self.calendar.read() {
+            Ok(c) => c.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Adds or replaces calendar years from a calendar file; kept in the
+    /// database so that it survives restarts.
+    pub async fn extend_calendar(&self, actor: &str, json: &str) -> Result<Vec<i32>> {
+        let extra = Calendar::from_json(json).map_err(|e| StoreError::invalid("calendar", e.0))?;
+        let years: Vec<i32> = extra.years().iter().copied().collect();
+        let key = format!(
+            "calendar.{}",
+            years
+                .iter()
+                .map(|y| y.to_string())
+                .collect::<Vec<_>>()
+                .join("-")
+        );
+        with_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("DELETE FROM setting WHERE key = $1").bind(&key).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO setting (key, value, updated_at) VALUES ($1, $2, $3)")
+                .bind(&key).bind(json).bind(now_ms()).execute(&mut *tx).await?;
+            append_in_tx!(tx, actor, "calendar.extend", &key, "");
+            tx.commit().await?;
+        });
+        if let Ok(mut c) = self.calendar.write() {
+            c.extend(extra);
+        }
+        Ok(years)
+    }
+
+    /// Loads stored calendar years and seeds the default categories into
+    /// an empty category table. Called on open.
+    pub(crate) async fn load_settings(&self) -> Result<()> {
+        let extras: Vec<String> = with_db!(&self.db, pool => {
+            sqlx::query_scalar("SELECT value FROM setting WHERE key LIKE 'calendar.%' ORDER BY key").fetch_all(pool).await?
+        });
+        for e in extras {
+            match Calendar::from_json(&e) {
+                Ok(c) => {
+                    if let Ok(mut cal) = self.calendar.write() {
+                        cal.extend(c);
+                    }
+                }
+                Err(err) => tracing::warn!("stored calendar ignored: {err}"),
+            }
+        }
+        let n: i64 = with_db!(&self.db, pool => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM category").fetch_one(pool).await?
+        });
+        if n == 0 {
+            let t = Taxonomy::default_set().map_err(|e| StoreError::Config(e.0))?;
+            self.save_categories(&t).await?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the category taxonomy (an administrator's edit). Categories
+    /// in use are kept and deactivated rather than deleted.
+    pub async fn save_categories(&self, t: &Taxonomy) -> Result<()> {
+        with_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("UPDATE category SET active = FALSE").execute(&mut *tx).await?;
+            for c in &t.categories {
+                let (kind, value) = match c.limit {
+                    Some(Limit::WorkingDays(d)) => (Some("working_days"), Some(d as i32)),
+                    Some(Limit::WorkingHours(h)) => (Some("working_hours"), Some(h as i32)),
+                    None => (None, None),
+                };
+                let exists: Option<String> = sqlx::query_scalar("SELECT code FROM category WHERE code = $1")
+                    .bind(&c.code).fetch_optional(&mut *tx).await?;
+                let sql = if exists.is_some() {
+                    "UPDATE category SET parent_code = $2, name = $3, name_en = $4, response_hours = $5, limit_kind = $6, limit_value = $7, default_unit_kind = $8, active = TRUE WHERE code = $1"
+                } else {
+                    "INSERT INTO category (code, parent_code, name, name_en, response_hours, limit_kind, limit_value, default_unit_kind, active) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, TRUE)"
+                };
+                sqlx::query(sql)
+                    .bind(&c.code).bind(&c.parent).bind(&c.name).bind(&c.name_en)
+                    .bind(c.response_hours.map(|h| h as i32)).bind(kind).bind(value).bind(&c.default_unit_kind)
+                    .execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The active categories.
+    pub async fn categories(&self) -> Result<Vec<Category>> {
+        type Row = (
+            String,
+            Option<String>,
+            String,
+            String,
+            Option<i32>,
+            Option<String>,
+            Option<i32>,
+            Option<String>,
+        );
+        let rows: Vec<Row> = with_db!(&self.db, pool => {
+            sqlx::query_as("SELECT code, parent_code, name, name_en, response_hours, limit_kind, limit_value, default_unit_kind FROM category WHERE active = TRUE ORDER BY code")
+                .fetch_all(pool).await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(
+                |(code, parent, name, name_en, resp, kind, value, unit)| Category {
+                    code,
+                    parent,
+                    name,
+                    name_en,
+                    response_hours: resp.map(|h| h.max(0) as u32),
+                    limit: match (kind.as_deref(), value) {
+                        (Some("working_days"), Some(v)) => {
+                            Some(Limit::WorkingDays(v.max(0) as u32))
+                        }
+                        (Some("working_hours"), Some(v)) => {
+                            Some(Limit::WorkingHours(v.max(0) as u32))
+                        }
+                        _ => None,
+                    },
+                    default_unit_kind: unit,
+                },
+            )
+            .collect())
+    }
+
+    async fn leaf_category(&self, code: &str) -> Result<Category> {
+        let c = self
+            .categories()
+            .await?
+            .into_iter()
+            .find(|c| c.code == code.trim())
+            .ok_or_else(|| StoreError::invalid("category", format!("unknown category '{code}'")))?;
+        if !c.is_leaf() {
+            return Err(StoreError::invalid(
+                "category",
+                format!(
+                    "'{}' ({}) is a group; choose one of its sub-categories",
+                    c.code, c.name
+                ),
+            ));
+        }
+        Ok(c)
+    }
+
+    /// Registers a handling unit at an org node in scope.
+    pub async fn create_unit(
+        &self,
+        scope: &Scope,
+        org_id: i64,
+        name: &str,
+        kind: &str,
+        webhook_url: Option<&str>,
+    ) -> Result<HandlingUnit> {
+        let org = self.org_unit(scope, org_id).await?;
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(StoreError::invalid("name", "must not be empty"));
+        }
+        if kind.trim().is_empty() {
+            return Err(StoreError::invalid("kind", "must not be empty"));
+        }
+        if let Some(u) = webhook_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            return Err(StoreError::invalid(
+                "webhook_url",
+                "must start with http:// or https://",
+            ));
+        }
+        let r: std::result::Result<i64, sqlx::Error> = with_db!(&self.db, pool => {
+            sqlx::query_scalar("INSERT INTO handling_unit (name, kind, org_id, scope_path, webhook_url, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id")
+                .bind(name).bind(kind.trim()).bind(org.id).bind(&org.path).bind(webhook_url).bind(now_ms())
+                .fetch_one(pool).await
+        });
+        let id = r.map_err(|e| match e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                StoreError::Conflict(format!("{} already has a unit named {name}", org.name))
+            }
+            e => e.into(),
+        })?;
+        Ok(HandlingUnit {
+            id,
+            name: name.into(),
+            kind: kind.trim().into(),
+            org_id: org.id,
+            scope_path: org.path,
+            webhook_url: webhook_url.map(String::from),
+        })
+    }
+
+    /// Units serving the scope: those attached inside it and those above it
+    /// (a district department serves every community below).
+    pub async fn units(&self, scope: &Scope) -> Result<Vec<HandlingUnit>> {
+        let all: Vec<HandlingUnit> = with_db!(&self.db, pool => {
+            sqlx::query_as("SELECT id, name, kind, org_id, scope_path, webhook_url FROM handling_unit ORDER BY scope_path, name")
+                .fetch_all(pool).await?
+        });
+        let (lo, _) = scope.bounds();
+        Ok(all
+            .into_iter()
+            .filter(|u| scope.covers(&u.scope_path) || lo.starts_with(&u.scope_path))
+            .collect())
+    }
+
+    /// Sets the rule "this category at this place goes to this unit".
+    pub async fn set_dispatch_rule(
+        &self,
+        scope: &Scope,
+        category: &str,
+        org_id: i64,
+        unit_id: i64,
+    ) -> Result<()> {
+        let cat = self.leaf_category(category).await?;
+        let org = self.org_unit(scope, org_id).await?;
+        let unit = self
+            .units(scope)
+            .await?
+            .into_iter()
+            .find(|u| u.id == unit_id)
+            .ok_or_else(|| StoreError::NotFound(format!("unit {unit_id}")))?;
+        with_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("DELETE FROM dispatch_rule WHERE category_code = $1 AND org_id = $2")
+                .bind(&cat.code).bind(org.id).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO dispatch_rule (category_code, org_id, unit_id, scope_path) VALUES ($1, $2, $3, $4)")
+                .bind(&cat.code).bind(org.id).bind(unit.id).bind(&org.path).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The unit a case goes to by the rules: a dispatch rule for its
+    /// category at the nearest place above it, else the nearest unit of
+    /// the category's default kind.
+    pub async fn suggest_unit(
+        &self,
+        scope_path: &str,
+        category: &str,
+    ) -> Result<Option<HandlingUnit>> {
+        let ancestors: Vec<String> = ancestor_paths(scope_path);
+        let rules: Vec<(String, i64)> = with_db!(&self.db, pool => {
+            sqlx::query_as("SELECT scope_path, unit_id FROM dispatch_rule WHERE category_code = $1")
+                .bind(category).fetch_all(pool).await?
+        });
+        let units: Vec<HandlingUnit> = with_db!(&self.db, pool => {
+            sqlx::query_as("SELECT id, name, kind, org_id, scope_path, webhook_url FROM handling_unit ORDER BY id")
+                .fetch_all(pool).await?
+        });
+        for path in &ancestors {
+            if let Some((_, unit)) = rules.iter().find(|(p, _)| p == path) {
+                return Ok(units.into_iter().find(|u| u.id == *unit));
+            }
+        }
+        let kind = match self.leaf_category(category).await?.default_unit_kind {
+            Some(k) => k,
+            None => return Ok(None),
+        };
+        for path in &ancestors {
+            if let Some(u) = units
+                .iter()
+                .find(|u| &u.scope_path == path && u.kind == kind)
+            {
+                return Ok(Some(u.clone()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Registers a request from any channel; with a category it is also
+    /// classified. A point is placed in its grid. A request already
+    /// received with the same channel and external id is returned as it is.
+    pub async fn intake(&self, scope: &Scope, actor: &str, req: &NewRequest) -> Result<CaseView> {
+        self.intake_at(scope, actor, req, Utc::now()).await
+    }
+
+    pub async fn intake_at(
+        &self,
+        scope: &Scope,
+        actor: &str,
+        req: &NewRequest,
+        now: DateTime<Utc>,
+    ) -> Result<CaseView> {
+        let channel = Channel::parse(&req.channel)?;
+        let description = req.description.trim();
+        if description.is_empty() {
+            return Err(StoreError::invalid("description", "is required"));
+        }
+        if description.chars().count() > 4000 {
+            return Err(StoreError::invalid(
+                "description",
+                "is longer than 4000 characters",
+            ));
+        }
+        let title = match req
+            .title
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            Some(t) if t.chars().count() > 200 => {
+                return Err(StoreError::invalid(
+                    "title",
+                    "is longer than 200 characters",
+                ));
+            }
+            Some(t) => t.to_string(),
+            None => description.chars().take(30).collect(),
+        };
+        let external_id = req
+            .external_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty());
+        if let Some(ext) = external_id {
+            let found: Option<i64> = with_db!(&self.db, pool => {
+                sqlx::query_scalar("SELECT id FROM service_case WHERE channel = $1 AND external_id = $2")
+                    .bind(channel.code()).bind(ext).fetch_optional(pool).await?
+            });
+            if let Some(id) = found {
+                return self.case(scope, id).await;
+            }
+        }
+        let category = match req
+            .category
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+        {
+            Some(c) => Some(self.leaf_category(c).await?),
+            None => None,
+        };
+        let phone = match req
+            .reporter_phone
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            Some(p) => Some(
+                validate::mobile_phone(p)
+                    .map_err(|e| StoreError::invalid("reporter_phone", e.0))?,
+            ),
+            None => None,
+        };
+        // Where it belongs: the grid holding the point, else the named org unit.
+        let (grid, place) = match (req.lon, req.lat) {
+            (Some(lon), Some(lat)) => match self.locate_grid(scope, lon, lat).await? {
+                Some(g) => (Some(g.id), g),
+                None => {
+                    return Err(StoreError::invalid(
+                        "lon",
+                        format!("({lon}, {lat}) lies in no grid of your area"),
+                    ));
+                }
+            },
+            (None, None) => match req
+                .org_code
+                .as_deref()
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+            {
+                Some(code) => {
+                    let u = self.org_by_code(scope, code).await.map_err(|_| {
+                        StoreError::invalid("org_code", format!("no org unit {code} in your area"))
+                    })?;
+                    ((u.kind == "grid").then_some(u.id), u)
+                }
+                None => {
+                    return Err(StoreError::invalid(
+                        "lon",
+                        "give lon and lat, or org_code, to say where the problem is",
+                    ));
+                }
+            },
+            _ => return Err(StoreError::invalid("lat", "lon and lat go together")),
+        };
+        let cal = self.calendar();
+        let created = ms(now);
+        let response_due = category
+            .as_ref()
+            .and_then(|c| c.response_hours)
+            .map(|h| ms(cal.add_working_minutes(now, h.saturating_mul(60))));
+        let mut facts = Facts::new();
+        let mut classified = None;
+        if let Some(c) = &category {
+            let o = case::apply(
+                &facts,
+                &Action::Classify {
+                    category: c.code.clone(),
+                },
+            )
+            .map_err(step_error)?;
+            facts = o.facts;
+            classified = Some(c.code.clone());
+        }
+        let vault = self.vault();
+        let enc = phone.as_deref().map(|p| vault.seal(Field::Phone, p));
+        let idx = phone.as_deref().map(|p| vault.blind_index(Field::Phone, p));
+        let masked = phone.as_deref().map(mask::phone);
+        let address = req.address.as_deref().unwrap_or("").trim().to_string();
+        let reporter = req
+            .reporter_name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty());
+        let day = now
+            .with_timezone(&cal.offset())
+            .format("%Y%m%d")
+            .to_string();
+        let id = with_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO service_case (code, channel, external_id, category_code, title, description, address, lon, lat, grid_id, scope_path,
+                    reporter_name, reporter_phone_enc, reporter_phone_idx, reporter_phone_masked, state, level, response_due, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19) RETURNING id",
+            )
+            .bind(format!("new-{created}-{}", place.id)).bind(channel.code()).bind(external_id)
+            .bind(&classified).bind(&title).bind(description).bind(&address).bind(req.lon).bind(req.lat)
+            .bind(grid).bind(&place.path).bind(reporter).bind(&enc).bind(&idx).bind(&masked)
+            .bind(facts.state.code()).bind(facts.level.code()).bind(response_due).bind(created)
+            .fetch_one(&mut *tx).await?;
+            let code = format!("GD{day}{id:07}");
+            sqlx::query("UPDATE service_case SET code = $1 WHERE id = $2").bind(&code).bind(id).execute(&mut *tx).await?;
+            let data = serde_json::json!({"channel": channel.code(), "external_id": external_id}).to_string();
+            sqlx::query("INSERT INTO case_event (case_id, action, from_state, to_state, actor, note, data, at) VALUES ($1, 'register', '', 'registered', $2, $3, $4, $5)")
+                .bind(id).bind(actor).bind(&title).bind(&data).bind(created).execute(&mut *tx).await?;
+            if let Some(c) = &classified {
+                sqlx::query("INSERT INTO case_event (case_id, action, from_state, to_state, actor, note, data, at) VALUES ($1, 'classify', 'registered', 'classified', $2, $3, '{}', $4)")
+                    .bind(id).bind(actor).bind(c).bind(created).execute(&mut *tx).await?;
+            }
+            append_in_tx!(tx, actor, "case.register", &format!("case:{id}"), channel.code());
+            tx.commit().await?;
+            id
+        });
+        self.case(scope, id).await
+    }
+
+    /// One case in scope.
+    pub async fn case(&self, scope: &Scope, id: i64) -> Result<CaseView> {
+        let (lo, hi) = scope.bounds();
+        let sql =
+            format!("{CASE_SELECT} WHERE c.id = $1 AND c.scope_path >= $2 AND c.scope_path < $3");
+        let row: Option<CaseRow> = with_db!(&self.db, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).bind(lo).bind(hi).fetch_optional(pool).await?
+        });
+        view(
+            row.ok_or_else(|| StoreError::NotFound(format!("case {id}")))?,
+            now_ms(),
+        )
+    }
+
+    /// A case by its code (GD…), in scope.
+    pub async fn case_by_code(&self, scope: &Scope, code: &str) -> Result<CaseView> {
+        let id: Option<i64> = with_db!(&self.db, pool => {
+            sqlx::query_scalar("SELECT id FROM service_case WHERE code = $1").bind(code.trim()).fetch_optional(pool).await?
+        });
+        self.case(
+            scope,
+            id.ok_or_else(|| StoreError::NotFound(format!("case {code}")))?,
+        )
+        .await
+    }
+
+    /// The timeline of a case in scope, oldest first.
+    pub async fn timeline(&self, scope: &Scope, id: i64) -> Result<Vec<CaseEvent>> {
+        self.case(scope, id).await?;
+        Ok(with_db!(&self.db, pool => {
+            sqlx::query_as("SELECT id, case_id, action, from_state, to_state, actor, note, data, at FROM case_event WHERE case_id = $1 ORDER BY id")
+                .bind(id).fetch_all(pool).await?
+        }))
+    }
+
+    /// Cases in scope, newest first.
+    pub async fn cases(&self, scope: &Scope, f: &CaseFilter) -> Result<Vec<CaseView>> {
+        let (lo, hi) = scope.bounds();
+        let now = now_ms();
+        let limit = if f.limit <= 0 { 50 } else { f.limit.min(500) };
+        let open_states =
+            "('registered','classified','opened','dispatched','handling','reported_back')";
+        let sql = format!(
+            "{CASE_SELECT} WHERE c.scope_path >= $1 AND c.scope_path < $2
+               AND ($3 = '' OR c.state = $3) AND ($4 = '' OR c.category_code = $4 OR cat.parent_code = $4)
+               AND ($5 = 0 OR c.grid_id = $5) AND ($6 = 0 OR c.unit_id = $6)
+               AND ($7 = 0 OR (c.state IN {open_states} AND (c.due_at < $8 OR c.overdue_at IS NOT NULL)))
+               AND ($9 = '' OR c.channel = $9)
+               AND c.created_at >= $10 AND c.created_at < $11
+             ORDER BY c.id DESC LIMIT $12 OFFSET $13"
+        );
+        let rows: Vec<CaseRow> = with_db!(&self.db, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(lo).bind(hi)
+                .bind(f.state.map(|s| s.code()).unwrap_or(""))
+                .bind(f.category.clone().unwrap_or_default())
+                .bind(f.grid_id.unwrap_or(0)).bind(f.unit_id.unwrap_or(0))
+                .bind(i32::from(f.overdue)).bind(now)
+                .bind(f.channel.clone().unwrap_or_default())
+                .bind(f.created_from.unwrap_or(0)).bind(f.created_to.unwrap_or(i64::MAX))
+                .bind(limit).bind(f.offset.max(0))
+                .fetch_all(pool).await?
+        });
+        rows.into_iter().map(|r| view(r, now)).collect()
+    }
+
+    /// Takes one step on a case. `version` must be the version the caller
+    /// saw: of two people acting at once exactly one wins, the other gets a
+    /// conflict and sees the new state.
+    pub async fn act(
+        &self,
+        scope: &Scope,
+        actor: &str,
+        id: i64,
+        version: i64,
+        action: &Action,
+    ) -> Result<CaseView> {
+        self.act_at(scope, actor, id, version, action, Utc::now())
+            .await
+    }
+
+    pub async fn act_at(
+        &self,
+        scope: &Scope,
+        actor: &str,
+        id: i64,
+        version: i64,
+        action: &Action,
+        now: DateTime<Utc>,
+    ) -> Result<CaseView> {
+        let current = self.case(scope, id).await?;
+        if current.row.version != version {
+            return Err(StoreError::Conflict(format!(
+                "case {} changed (version {} now, you had {version}); reload it",
+                current.row.code, current.row.version
+            )));
+        }
+        let before = facts_of(&current.row)?;
+        let mut action = action.clone();
+        // Dispatch to unit 0 means "by the rules".
+        if let Action::Dispatch { unit } = &mut action {
+            let cat = before.category.clone().unwrap_or_default();
+            if *unit == 0 {
+                *unit = self
+                    .suggest_unit(&current.row.scope_path, &cat)
+                    .await?
+                    .map(|u| u.id)
+                    .ok_or_else(|| StoreError::invalid("unit", "no dispatch rule or unit of the right kind serves this place; choose a unit"))?;
+            } else if !self.units(scope).await?.iter().any(|u| u.id == *unit) {
+                return Err(StoreError::invalid(
+                    "unit",
+                    format!("unit {unit} does not serve your area"),
+                ));
+            }
+        }
+        if let Action::Classify { category } = &action {
+            self.leaf_category(category).await?;
+        }
+        if let Action::Merge { parent } = &action {
+            if *parent == id {
+                return Err(StoreError::invalid(
+                    "parent",
+                    "a case cannot be merged into itself",
+                ));
+            }
+            let p = self.case(scope, *parent).await.map_err(|_| {
+                StoreError::invalid("parent", format!("no case {parent} in your area"))
+            })?;
+            if matches!(
+                State::parse(&p.row.state),
+                Some(State::Merged | State::Refused)
+            ) {
+                return Err(StoreError::invalid(
+                    "parent",
+                    format!(
+                        "case {} is {} and cannot take duplicates",
+                        p.row.code, p.state_zh
+                    ),
+                ));
+            }
+        }
+        let outcome = case::apply(&before, &action).map_err(step_error)?;
+        let after = outcome.facts;
+        let t = ms(now);
+        let cal = self.calendar();
+        let mut due_at = current.row.due_at;
+        let mut response_due = current.row.response_due;
+        let mut responded_at = current.row.responded_at;
+        let mut closed_at = current.row.closed_at;
+        let mut overdue_at = current.row.overdue_at;
+        let category = match &after.category {
+            Some(c) => Some(self.leaf_category(c).await?),
+            None => None,
+        };
+        if response_due.is_none()
+            && let Some(h) = category.as_ref().and_then(|c| c.response_hours)
+        {
+            response_due = Some(ms(
+                cal.add_working_minutes(at(current.row.created_at), h.saturating_mul(60))
+            ));
+        }
+        for e in &outcome.effects {
+            match e {
+                Effect::StartClock => {
+                    let limit = category.as_ref().and_then(limit_of).ok_or_else(|| {
+                        StoreError::invalid(
+                            "category",
+                            "the case needs a category with a time limit before it is opened",
+                        )
+                    })?;
+                    due_at = Some(ms(cal.deadline(now, limit)));
+                    overdue_at = None;
+                }
+                Effect::ExtendDeadline(days) => {
+                    let from = due_at.map(at).unwrap_or(now);
+                    due_at = Some(ms(cal.add_working_days(from, *days)));
+                    overdue_at = None;
+                }
+                Effect::Responded => {
+                    responded_at.get_or_insert(t);
+                }
+                Effect::Close => closed_at = Some(t),
+                Effect::Unclose => closed_at = None,
+            }
+        }
+        let data = serde_json::to_string(&action).unwrap_or_else(|_| "{}".into());
+        let webhook = match (&action, after.unit) {
+            (Action::Dispatch { .. }, Some(u)) => self
+                .units(&Scope::Everything)
+                .await?
+                .into_iter()
+                .find(|x| x.id == u)
+                .and_then(|x| x.webhook_url),
+            _ => None,
+        };
+        let code = current.row.code.clone();
+        with_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let updated = sqlx::query(
+                "UPDATE service_case SET state = $1, level = $2, category_code = $3, unit_id = $4, parent_id = $5, resolution = $6, rating = $7,
+                    extension_pending = $8, rework_count = $9, reopen_count = $10, supervision_count = $11, extension_count = $12,
+                    escalation_count = $13, response_due = $14, due_at = $15, responded_at = $16, closed_at = $17, overdue_at = $18,
+                    version = version + 1, updated_at = $19
+                 WHERE id = $20 AND version = $21",
+            )
+            .bind(after.state.code()).bind(after.level.code()).bind(&after.category).bind(after.unit).bind(after.parent)
+            .bind(after.resolution.map(|r| match r { Resolution::Answered => "answered", Resolution::Resolved => "resolved" }))
+            .bind(after.rating.map(|r| r.code()))
+            .bind(after.extension_pending.map(|d| d as i32))
+            .bind(after.rework_count as i32).bind(after.reopen_count as i32).bind(after.supervision_count as i32)
+            .bind(after.extension_count as i32).bind(after.escalation_count as i32)
+            .bind(response_due).bind(due_at).bind(responded_at).bind(closed_at).bind(overdue_at)
+            .bind(t).bind(id).bind(version)
+            .execute(&mut *tx).await?;
+            if updated.rows_affected() != 1 {
+                return Err(StoreError::Conflict(format!("case {code} was changed by someone else just now; reload it")));
+            }
+            sqlx::query("INSERT INTO case_event (case_id, action, from_state, to_state, actor, note, data, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+                .bind(id).bind(action.kind()).bind(before.state.code()).bind(after.state.code())
+                .bind(actor).bind(action.note()).bind(&data).bind(t)
+                .execute(&mut *tx).await?;
+            if let Some(url) = &webhook {
+                let payload = serde_json::json!({"event": "case.dispatched", "case_id": id, "code": code, "unit_id": after.unit, "at": t}).to_string();
+                sqlx::query("INSERT INTO outbox (topic, target_url, payload, next_attempt_at, created_at) VALUES ('case.dispatched', $1, $2, $3, $3)")
+                    .bind(url).bind(&payload).bind(t).execute(&mut *tx).await?;
+            }
+            append_in_tx!(tx, actor, &format!("case.{}", action.kind()), &format!("case:{id}"), action.note());
+            tx.commit().await?;
+        });
+        self.case(scope, id).await
+    }
+
+    /// Marks open cases past their deadline as overdue, once each: an
+    /// in-app alert for the case's area and a webhook to its unit, written
+    /// in one transaction. Returns how many became overdue.
+    pub async fn scan_overdue(&self, now: DateTime<Utc>) -> Result<u64> {
+        let t = ms(now);
+        type Due = (i64, String, String, Option<i64>, i64);
+        let due: Vec<Due> = with_db!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT id, code, scope_path, unit_id, due_at FROM service_case
+                 WHERE state IN ('opened','dispatched','handling','reported_back') AND due_at < $1 AND overdue_at IS NULL
+                 ORDER BY due_at LIMIT 1000",
+            ).bind(t).fetch_all(pool).await?
+        });
+        let units = self.units(&Scope::Everything).await?;
+        let mut n = 0;
+        for (id, code, path, unit, due_at) in due {
+            let url = unit
+                .and_then(|u| units.iter().find(|x| x.id == u))
+                .and_then(|u| u.webhook_url.clone());
+            with_db!(&self.db, pool => {
+                let mut tx = pool.begin().await?;
+                let r = sqlx::query("UPDATE service_case SET overdue_at = $1 WHERE id = $2 AND overdue_at IS NULL")
+                    .bind(t).bind(id).execute(&mut *tx).await?;
+                if r.rows_affected() == 1 {
+                    let msg = format!("工单 {code} 已超期 (overdue)");
+                    sqlx::query("INSERT INTO alert (case_id, kind, scope_path, message, created_at) VALUES ($1, 'overdue', $2, $3, $4)")
+                        .bind(id).bind(&path).bind(&msg).bind(t).execute(&mut *tx).await?;
+                    if let Some(url) = &url {
+                        let payload = serde_json::json!({"event": "case.overdue", "case_id": id, "code": code, "due_at": due_at, "at": t}).to_string();
+                        sqlx::query("INSERT INTO outbox (topic, target_url, payload, next_attempt_at, created_at) VALUES ('case.overdue', $1, $2, $3, $3)")
+                            .bind(url).bind(&payload).bind(t).execute(&mut *tx).await?;
+                    }
+                    n += 1;
+                }
+                tx.commit().await?;
+            });
+        }
+        Ok(n)
+    }
+
+    /// In-app alerts for the scope, newest first.
+    pub async fn alerts(
+        &self,
+        scope: &Scope,
+        limit: i64,
+    ) -> Result<Vec<(i64, i64, String, String, i64)>> {
+        let (lo, hi) = scope.bounds();
+        Ok(with_db!(&self.db, pool => {
+            sqlx::query_as("SELECT id, case_id, kind, message, created_at FROM alert WHERE scope_path >= $1 AND scope_path < $2 ORDER BY id DESC LIMIT $3")
+                .bind(lo).bind(hi).bind(limit.clamp(1, 500)).fetch_all(pool).await?
+        }))
+    }
+}
+
+/// "/1/4/17/" → ["/1/4/17/", "/1/4/", "/1/"]: nearest first.
+fn ancestor_paths(path: &str) -> Vec<String> {
+    let ids: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    (1..=ids.len())
+        .rev()
+        .map(|n| format!("/{}/", ids[..n].join("/")))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ancestors_nearest_first() {
+        assert_eq!(ancestor_paths("/1/4/17/"), vec!["/1/4/17/", "/1/4/", "/1/"]);
+        assert!(ancestor_paths("/").is_empty());
+    }
+
+    #[test]
+    fn channels() {
+        assert_eq!(
+            Channel::parse("hotline_12345").unwrap(),
+            Channel::Hotline12345
+        );
+        assert!(Channel::parse("fax").is_err());
+    }
+}
