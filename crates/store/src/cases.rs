@@ -67,6 +67,36 @@ impl Channel {
     }
 }
 
+/// A checked request, ready to be written.
+#[derive(Debug, Clone)]
+pub(crate) struct NewCase {
+    channel: Channel,
+    external_id: Option<String>,
+    category: Option<String>,
+    title: String,
+    description: String,
+    address: String,
+    lon: Option<f64>,
+    lat: Option<f64>,
+    grid: Option<i64>,
+    place_id: i64,
+    scope_path: String,
+    reporter: Option<String>,
+    phone_enc: Option<Vec<u8>>,
+    phone_idx: Option<Vec<u8>>,
+    phone_masked: Option<String>,
+    facts: Facts,
+    response_due: Option<i64>,
+    created: i64,
+    day: String,
+}
+
+pub(crate) enum Prepared {
+    /// Already received (same channel and external id).
+    Known(i64),
+    New(Box<NewCase>),
+}
+
 /// A request as it arrives.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct NewRequest {
@@ -538,6 +568,22 @@ impl Store {
         req: &NewRequest,
         now: DateTime<Utc>,
     ) -> Result<CaseView> {
+        let p = match self.prepare_intake(scope, req, now).await? {
+            Prepared::Known(id) => return self.case(scope, id).await,
+            Prepared::New(p) => p,
+        };
+        let id = self.write_intake(actor, &p).await?;
+        self.case(scope, id).await
+    }
+
+    /// Checks a request and works out everything to be written, without
+    /// writing: used by intake and to check a whole batch first.
+    pub(crate) async fn prepare_intake(
+        &self,
+        scope: &Scope,
+        req: &NewRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Prepared> {
         let channel = Channel::parse(&req.channel)?;
         let description = req.description.trim();
         if description.is_empty() {
@@ -568,14 +614,15 @@ impl Store {
             .external_id
             .as_deref()
             .map(str::trim)
-            .filter(|e| !e.is_empty());
-        if let Some(ext) = external_id {
+            .filter(|e| !e.is_empty())
+            .map(String::from);
+        if let Some(ext) = &external_id {
             let found: Option<i64> = with_db!(&self.db, pool => {
                 sqlx::query_scalar("SELECT id FROM service_case WHERE channel = $1 AND external_id = $2")
                     .bind(channel.code()).bind(ext).fetch_optional(pool).await?
             });
             if let Some(id) = found {
-                return self.case(scope, id).await;
+                return Ok(Prepared::Known(id));
             }
         }
         let category = match req
@@ -632,64 +679,81 @@ impl Store {
             _ => return Err(StoreError::invalid("lat", "lon and lat go together")),
         };
         let cal = self.calendar();
-        let created = ms(now);
         let response_due = category
             .as_ref()
             .and_then(|c| c.response_hours)
             .map(|h| ms(cal.add_working_minutes(now, h.saturating_mul(60))));
         let mut facts = Facts::new();
-        let mut classified = None;
         if let Some(c) = &category {
-            let o = case::apply(
+            facts = case::apply(
                 &facts,
                 &Action::Classify {
                     category: c.code.clone(),
                 },
             )
-            .map_err(step_error)?;
-            facts = o.facts;
-            classified = Some(c.code.clone());
+            .map_err(step_error)?
+            .facts;
         }
         let vault = self.vault();
-        let enc = phone.as_deref().map(|p| vault.seal(Field::Phone, p));
-        let idx = phone.as_deref().map(|p| vault.blind_index(Field::Phone, p));
-        let masked = phone.as_deref().map(mask::phone);
-        let address = req.address.as_deref().unwrap_or("").trim().to_string();
-        let reporter = req
-            .reporter_name
-            .as_deref()
-            .map(str::trim)
-            .filter(|n| !n.is_empty());
-        let day = now
-            .with_timezone(&cal.offset())
-            .format("%Y%m%d")
-            .to_string();
-        let id = with_db!(&self.db, pool => {
+        Ok(Prepared::New(Box::new(NewCase {
+            channel,
+            external_id,
+            category: category.map(|c| c.code),
+            title,
+            description: description.to_string(),
+            address: req.address.as_deref().unwrap_or("").trim().to_string(),
+            lon: req.lon,
+            lat: req.lat,
+            grid,
+            place_id: place.id,
+            scope_path: place.path,
+            reporter: req
+                .reporter_name
+                .as_deref()
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(String::from),
+            phone_enc: phone.as_deref().map(|p| vault.seal(Field::Phone, p)),
+            phone_idx: phone.as_deref().map(|p| vault.blind_index(Field::Phone, p)),
+            phone_masked: phone.as_deref().map(mask::phone),
+            facts,
+            response_due,
+            created: ms(now),
+            day: now
+                .with_timezone(&cal.offset())
+                .format("%Y%m%d")
+                .to_string(),
+        })))
+    }
+
+    /// Writes a prepared request in one transaction; returns its id.
+    pub(crate) async fn write_intake(&self, actor: &str, p: &NewCase) -> Result<i64> {
+        Ok(with_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO service_case (code, channel, external_id, category_code, title, description, address, lon, lat, grid_id, scope_path,
                     reporter_name, reporter_phone_enc, reporter_phone_idx, reporter_phone_masked, state, level, response_due, created_at, updated_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19) RETURNING id",
             )
-            .bind(format!("new-{created}-{}", place.id)).bind(channel.code()).bind(external_id)
-            .bind(&classified).bind(&title).bind(description).bind(&address).bind(req.lon).bind(req.lat)
-            .bind(grid).bind(&place.path).bind(reporter).bind(&enc).bind(&idx).bind(&masked)
-            .bind(facts.state.code()).bind(facts.level.code()).bind(response_due).bind(created)
+            .bind(format!("new-{}-{}-{}", p.created, p.place_id, p.external_id.as_deref().unwrap_or("")))
+            .bind(p.channel.code()).bind(&p.external_id)
+            .bind(&p.category).bind(&p.title).bind(&p.description).bind(&p.address).bind(p.lon).bind(p.lat)
+            .bind(p.grid).bind(&p.scope_path).bind(&p.reporter).bind(&p.phone_enc).bind(&p.phone_idx).bind(&p.phone_masked)
+            .bind(p.facts.state.code()).bind(p.facts.level.code()).bind(p.response_due).bind(p.created)
             .fetch_one(&mut *tx).await?;
-            let code = format!("GD{day}{id:07}");
+            let code = format!("GD{}{id:07}", p.day);
             sqlx::query("UPDATE service_case SET code = $1 WHERE id = $2").bind(&code).bind(id).execute(&mut *tx).await?;
-            let data = serde_json::json!({"channel": channel.code(), "external_id": external_id}).to_string();
+            let data = serde_json::json!({"channel": p.channel.code(), "external_id": p.external_id}).to_string();
             sqlx::query("INSERT INTO case_event (case_id, action, from_state, to_state, actor, note, data, at) VALUES ($1, 'register', '', 'registered', $2, $3, $4, $5)")
-                .bind(id).bind(actor).bind(&title).bind(&data).bind(created).execute(&mut *tx).await?;
-            if let Some(c) = &classified {
+                .bind(id).bind(actor).bind(&p.title).bind(&data).bind(p.created).execute(&mut *tx).await?;
+            if let Some(c) = &p.category {
                 sqlx::query("INSERT INTO case_event (case_id, action, from_state, to_state, actor, note, data, at) VALUES ($1, 'classify', 'registered', 'classified', $2, $3, '{}', $4)")
-                    .bind(id).bind(actor).bind(c).bind(created).execute(&mut *tx).await?;
+                    .bind(id).bind(actor).bind(c).bind(p.created).execute(&mut *tx).await?;
             }
-            append_in_tx!(tx, actor, "case.register", &format!("case:{id}"), channel.code());
+            append_in_tx!(tx, actor, "case.register", &format!("case:{id}"), p.channel.code());
             tx.commit().await?;
             id
-        });
-        self.case(scope, id).await
+        }))
     }
 
     /// One case in scope.

@@ -5,11 +5,13 @@
 //! of their grid (`scope_path`), so a scope is one range condition that no
 //! query can leave out by accident.
 
+pub mod apikey;
 pub mod audit;
 pub mod bulk;
 pub mod cases;
 pub mod db;
 pub mod export;
+pub mod hotline;
 pub mod import;
 pub mod migrate;
 pub mod org;

@@ -22,7 +22,10 @@ use crate::{AppError, AppState, Caller};
 type Params = Query<HashMap<String, String>>;
 
 /// An optional query parameter, parsed; a bad value names the parameter.
-fn param<T: FromStr>(q: &HashMap<String, String>, name: &str) -> Result<Option<T>, AppError> {
+pub(crate) fn param<T: FromStr>(
+    q: &HashMap<String, String>,
+    name: &str,
+) -> Result<Option<T>, AppError> {
     match q.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) {
         None => Ok(None),
         Some(v) => v.parse().map(Some).map_err(|_| AppError::Invalid {
@@ -59,6 +62,7 @@ pub fn routes() -> Router<AppState> {
         .route("/export/{what}", get(export))
         .route("/audit", get(audit))
         .route("/audit/verify", get(audit_verify))
+        .merge(crate::cases_api::routes())
         .layer(DefaultBodyLimit::max(64 * 1024 * 1024))
 }
 
@@ -192,7 +196,7 @@ async fn create_post(
 }
 
 /// Parses a JSON body; a bad body is a 400 that says what was expected.
-fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
     serde_json::from_slice(body).map_err(|e| AppError::BadRequest(format!("request body: {e}")))
 }
 

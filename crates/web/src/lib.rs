@@ -5,7 +5,9 @@
 //! - `/`: an overview page of the district.
 
 mod api;
+mod cases_api;
 mod error;
+mod open311;
 mod pages;
 
 use std::sync::Arc;
@@ -37,7 +39,7 @@ pub struct Caller {
     pub scope: Scope,
 }
 
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -59,7 +61,14 @@ impl FromRequestParts<AppState> for Caller {
                 actor: "admin".into(),
                 scope: Scope::Everything,
             }),
-            Some(_) => Err(AppError::Unauthorized("the token is not valid".into())),
+            // An integration's API key, limited to its area.
+            Some(t) => match state.store.check_api_key(t).await? {
+                Some((name, scope)) => Ok(Caller {
+                    actor: format!("apikey:{name}"),
+                    scope,
+                }),
+                None => Err(AppError::Unauthorized("the token is not valid".into())),
+            },
             None => Err(AppError::Unauthorized(
                 "send 'Authorization: Bearer <token>' (linli demo prints the token)".into(),
             )),
@@ -87,6 +96,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/", get(pages::overview))
         .nest("/api/v1", api::routes())
+        .merge(open311::routes())
         .fallback(|| async { AppError::NotFound("no such page".into()) })
         .with_state(state)
 }

@@ -1,0 +1,259 @@
+//! JSON API of the closed loop under /api/v1: intake, the case list and
+//! page, actions with optimistic versions, timeline, categories, units,
+//! dispatch rules, rates, alerts, calendar, 12345 hotline batch import.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, header};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use linli_core::case::{Action, State as CaseState};
+use linli_store::cases::{CaseFilter, NewRequest};
+use linli_store::import::{TableFormat, read_table};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::api::{json_body, param};
+use crate::{AppError, AppState, Caller};
+
+type Params = Query<HashMap<String, String>>;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/cases", get(list).post(intake))
+        .route("/cases/{id}", get(one))
+        .route("/cases/{id}/timeline", get(timeline))
+        .route("/cases/{id}/actions", post(act))
+        .route("/categories", get(categories))
+        .route("/units", get(units).post(create_unit))
+        .route("/dispatch-rules", post(dispatch_rule))
+        .route("/rates", get(rates))
+        .route("/alerts", get(alerts))
+        .route("/calendar", get(calendar).post(extend_calendar))
+        .route("/import/hotline", post(import_hotline))
+}
+
+async fn intake(
+    State(s): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let req: NewRequest = json_body(&body)?;
+    Ok(Json(json!(
+        s.store.intake(&caller.scope, &caller.actor, &req).await?
+    )))
+}
+
+async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(q): Params,
+) -> Result<Json<Value>, AppError> {
+    let state = match q.get("state").filter(|v| !v.is_empty()) {
+        Some(v) => Some(CaseState::parse(v).ok_or_else(|| AppError::Invalid {
+            field: "state".into(),
+            message: format!("unknown state '{v}'"),
+        })?),
+        None => None,
+    };
+    let f = CaseFilter {
+        state,
+        category: q.get("category").filter(|v| !v.is_empty()).cloned(),
+        grid_id: param(&q, "grid_id")?,
+        unit_id: param(&q, "unit_id")?,
+        overdue: matches!(q.get("overdue").map(String::as_str), Some("1" | "true")),
+        channel: q.get("channel").filter(|v| !v.is_empty()).cloned(),
+        created_from: param(&q, "from")?,
+        created_to: param(&q, "to")?,
+        limit: param(&q, "limit")?.unwrap_or(50),
+        offset: param(&q, "offset")?.unwrap_or(0),
+    };
+    Ok(Json(json!(s.store.cases(&caller.scope, &f).await?)))
+}
+
+async fn one(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, AppError> {
+    Ok(Json(json!(s.store.case(&caller.scope, id).await?)))
+}
+
+async fn timeline(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, AppError> {
+    Ok(Json(json!(s.store.timeline(&caller.scope, id).await?)))
+}
+
+#[derive(Deserialize)]
+struct ActBody {
+    version: i64,
+    #[serde(flatten)]
+    action: Action,
+}
+
+/// POST {"version": 3, "action": "dispatch", "unit": 7}. A stale version
+/// answers 409 with the reason; an illegal step 409; bad data 422.
+async fn act(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let b: ActBody = json_body(&body)?;
+    Ok(Json(json!(
+        s.store
+            .act(&caller.scope, &caller.actor, id, b.version, &b.action)
+            .await?
+    )))
+}
+
+async fn categories(State(s): State<AppState>, _caller: Caller) -> Result<Json<Value>, AppError> {
+    Ok(Json(json!(s.store.categories().await?)))
+}
+
+async fn units(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>, AppError> {
+    Ok(Json(json!(s.store.units(&caller.scope).await?)))
+}
+
+#[derive(Deserialize)]
+struct NewUnit {
+    org_id: i64,
+    name: String,
+    kind: String,
+    webhook_url: Option<String>,
+}
+
+async fn create_unit(
+    State(s): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let b: NewUnit = json_body(&body)?;
+    Ok(Json(json!(
+        s.store
+            .create_unit(
+                &caller.scope,
+                b.org_id,
+                &b.name,
+                &b.kind,
+                b.webhook_url.as_deref()
+            )
+            .await?
+    )))
+}
+
+#[derive(Deserialize)]
+struct NewRule {
+    category: String,
+    org_id: i64,
+    unit_id: i64,
+}
+
+async fn dispatch_rule(
+    State(s): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let b: NewRule = json_body(&body)?;
+    s.store
+        .set_dispatch_rule(&caller.scope, &b.category, b.org_id, b.unit_id)
+        .await?;
+    Ok(Json(json!({"ok": true})))
+}
+
+/// GET /rates?from=MS&to=MS (default: the last 30 days).
+async fn rates(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(q): Params,
+) -> Result<Json<Value>, AppError> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let to = param(&q, "to")?.unwrap_or(now + 1);
+    let from = param(&q, "from")?.unwrap_or(to - 30 * 86_400_000);
+    if from >= to {
+        return Err(AppError::Invalid {
+            field: "from".into(),
+            message: "must be before 'to'".into(),
+        });
+    }
+    let (by_unit, total) = s.store.rates(&caller.scope, from, to).await?;
+    Ok(Json(
+        json!({"from": from, "to": to, "by_unit": by_unit, "total": total}),
+    ))
+}
+
+async fn alerts(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(q): Params,
+) -> Result<Json<Value>, AppError> {
+    let rows = s
+        .store
+        .alerts(&caller.scope, param(&q, "limit")?.unwrap_or(50))
+        .await?;
+    let list: Vec<Value> = rows
+        .into_iter()
+        .map(|(id, case_id, kind, message, at)| json!({"id": id, "case_id": case_id, "kind": kind, "message": message, "at": at}))
+        .collect();
+    Ok(Json(json!(list)))
+}
+
+async fn calendar(State(s): State<AppState>, _caller: Caller) -> Result<Json<Value>, AppError> {
+    let cal = s.store.calendar();
+    Ok(Json(json!({"zone": "Asia/Shanghai", "years": cal.years()})))
+}
+
+async fn extend_calendar(
+    State(s): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    if caller.scope != linli_store::Scope::Everything {
+        return Err(AppError::NotFound("no such page".into()));
+    }
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| AppError::BadRequest("calendar must be UTF-8 JSON".into()))?;
+    let years = s.store.extend_calendar(&caller.actor, text).await?;
+    Ok(Json(json!({"years": years})))
+}
+
+/// 12345 hotline batch: a JSON array of requests, or CSV with the same
+/// field names as columns. Every row is checked first; any bad row and
+/// nothing is registered. Tickets already received are skipped.
+async fn import_hotline(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(q): Params,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let is_csv = q.get("format").map(String::as_str) == Some("csv") || ct.starts_with("text/csv");
+    let rows: Vec<(usize, NewRequest)> = if is_csv {
+        let t = read_table(&body, TableFormat::Csv)?;
+        linli_store::hotline::requests_from_table(&t)
+    } else {
+        let list: Vec<NewRequest> = json_body(&body)?;
+        list.into_iter()
+            .enumerate()
+            .map(|(i, r)| (i + 1, r))
+            .collect()
+    };
+    let report = s
+        .store
+        .import_hotline(&caller.scope, &caller.actor, rows)
+        .await?;
+    if report.committed {
+        Ok(Json(json!(report)))
+    } else {
+        Err(AppError::Rows(report.errors))
+    }
+}
