@@ -15,6 +15,7 @@ pub mod hotline;
 pub mod import;
 pub mod migrate;
 pub mod org;
+pub mod outbox;
 pub mod rates;
 pub mod registry;
 pub mod scope;

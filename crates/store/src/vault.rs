@@ -41,6 +41,7 @@ impl Field {
 pub struct Vault {
     cipher: XChaCha20Poly1305,
     index_key: [u8; 32],
+    webhook_key: [u8; 32],
     nonces: Mutex<ChaCha20Rng>,
 }
 
@@ -66,6 +67,7 @@ impl Vault {
         Vault {
             cipher: XChaCha20Poly1305::new(&enc.into()),
             index_key: derive(&master, b"linli/index/v1"),
+            webhook_key: derive(&master, b"linli/webhook/v1"),
             nonces: Mutex::new(ChaCha20Rng::from_seed(seed)),
         }
     }
@@ -136,6 +138,16 @@ impl Vault {
             .map_err(|_| StoreError::Crypto("decrypted value is not text".into()))
     }
 
+    /// The secret webhook receivers use to check signatures (base64).
+    pub fn webhook_secret(&self) -> String {
+        B64.encode(self.webhook_key)
+    }
+
+    /// `sha256=<hex>`: HMAC-SHA256 of a webhook body under the webhook secret.
+    pub fn sign_webhook(&self, body: &[u8]) -> String {
+        sign(&self.webhook_key, body)
+    }
+
     /// 16 bytes of HMAC-SHA256 over the field and the normalised value.
     pub fn blind_index(&self, field: Field, normalised: &str) -> Vec<u8> {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.index_key)
@@ -145,6 +157,20 @@ impl Vault {
         mac.update(normalised.as_bytes());
         mac.finalize().into_bytes()[..16].to_vec()
     }
+}
+
+/// `sha256=<hex>` of HMAC-SHA256(key, body), the webhook signature header.
+pub fn sign(key: &[u8], body: &[u8]) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256={hex}")
 }
 
 #[cfg(test)]

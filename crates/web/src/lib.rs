@@ -7,6 +7,7 @@
 mod api;
 mod cases_api;
 mod error;
+pub mod jobs;
 mod open311;
 mod pages;
 
@@ -102,10 +103,14 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves until Ctrl-C or SIGTERM, then lets requests in flight finish.
+/// Also runs the background jobs (overdue scan, webhooks).
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    let jobs = tokio::spawn(jobs::run_forever(state.store.clone()));
+    let r = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
-        .await
+        .await;
+    jobs.abort();
+    r
 }
 
 async fn shutdown_signal() {

@@ -438,3 +438,124 @@ async fn cases_api_and_open311() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn webhooks_are_signed_retried_and_kept() {
+    use axum::routing::post;
+    use std::sync::Mutex;
+
+    each_backend(|store, be| async move {
+        // A receiver that fails the first time and records what it got.
+        let got: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
+        let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let (g, c) = (got.clone(), calls.clone());
+        let receiver = axum::Router::new().route(
+            "/hook",
+            post(move |headers: axum::http::HeaderMap, body: String| {
+                let (g, c) = (g.clone(), c.clone());
+                async move {
+                    let n = c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let h = |k: &str| {
+                        headers
+                            .get(k)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_string()
+                    };
+                    g.lock()
+                        .unwrap()
+                        .push((h("x-linli-event"), h("x-linli-signature"), body));
+                    if n == 0 {
+                        StatusCode::INTERNAL_SERVER_ERROR
+                    } else {
+                        StatusCode::OK
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, receiver).await });
+
+        let all = linli_store::Scope::Everything;
+        store.import_grids(&all, "t", GRIDS).await.unwrap();
+        let grid = store.org_by_code(&all, "320104001001001").await.unwrap();
+        let unit = store
+            .create_unit(
+                &all,
+                grid.parent_id.unwrap(),
+                "城管中队",
+                "urban_management",
+                Some(&url),
+            )
+            .await
+            .unwrap();
+        let c = store
+            .intake(
+                &all,
+                "x",
+                &linli_store::cases::NewRequest {
+                    channel: "grid_patrol".into(),
+                    category: Some("0101".into()),
+                    description: "路边暴露垃圾".into(),
+                    lon: Some(118.785),
+                    lat: Some(32.025),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let c = store
+            .act(
+                &all,
+                "x",
+                c.row.id,
+                c.row.version,
+                &linli_core::case::Action::Open,
+            )
+            .await
+            .unwrap();
+        store
+            .act(
+                &all,
+                "x",
+                c.row.id,
+                c.row.version,
+                &linli_core::case::Action::Dispatch { unit: unit.id },
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.outbox_counts().await.unwrap(), (1, 0), "{be}");
+
+        let client = reqwest::Client::new();
+        let now = chrono::Utc::now().timestamp_millis();
+        assert_eq!(
+            linli_web::jobs::deliver_due(&store, &client, now)
+                .await
+                .unwrap(),
+            (0, 1)
+        );
+        // Not due again until the back-off has passed.
+        assert_eq!(
+            linli_web::jobs::deliver_due(&store, &client, now + 1_000)
+                .await
+                .unwrap(),
+            (0, 0)
+        );
+        assert_eq!(
+            linli_web::jobs::deliver_due(&store, &client, now + 31_000)
+                .await
+                .unwrap(),
+            (1, 0)
+        );
+        assert_eq!(store.outbox_counts().await.unwrap(), (0, 1));
+        let got = got.lock().unwrap().clone();
+        assert_eq!(got.len(), 2);
+        let (event, signature, body) = &got[1];
+        assert_eq!(event, "case.dispatched");
+        let key = linli_store::Vault::new(linli_store::testkit::TEST_KEY);
+        assert_eq!(signature, &key.sign_webhook(body.as_bytes()));
+        assert!(body.contains(&c.row.code));
+    })
+    .await;
+}
