@@ -125,6 +125,84 @@ enum Command {
     },
     /// Print a new random master key (base64) for LINLI_KEY.
     Keygen,
+    /// Requests and cases (诉求/工单).
+    Case {
+        #[command(subcommand)]
+        action: CaseCmd,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Make an API key for an integration (12345 bridge, Open311 client).
+    Apikey {
+        /// Who the key is for.
+        #[arg(long)]
+        name: String,
+        /// Limit the key to this org unit's area (its code).
+        #[arg(long)]
+        scope: Option<String>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Add or replace holiday years from a calendar file (format of crates/core/data/calendar_cn.json).
+    CalendarExtend {
+        file: PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Print the secret that webhook receivers use to check X-Linli-Signature.
+    WebhookSecret {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum CaseCmd {
+    /// Register a request (JSON like the API's POST /api/v1/cases).
+    New {
+        /// e.g. '{"channel":"counter","category":"1202","description":"电梯故障","lon":104.0,"lat":30.6}'
+        json: String,
+    },
+    /// Show a case (by code GD… or id) with its timeline.
+    Show { case: String },
+    /// Take a step: '{"action":"dispatch","unit":7}'. Uses the current version unless --version is given.
+    Act {
+        case: String,
+        json: String,
+        #[arg(long)]
+        version: Option<i64>,
+        #[arg(long, default_value = "cli")]
+        actor: String,
+    },
+    /// List cases, newest first.
+    List {
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        overdue: bool,
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// Rates by unit over the last N days.
+    Rates {
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+    },
+    /// Mark overdue cases now (the server also does this every 30 s).
+    ScanOverdue,
+    /// Register a handling unit (department, property company …) at an org unit.
+    Unit {
+        /// Code of the org unit it serves.
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        name: String,
+        /// Unit kind, as the categories name them (property, urban_management, community …).
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        webhook: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -148,6 +226,8 @@ enum ImportKind {
     Registry,
     Compounds,
     Grids,
+    /// 12345 hotline tickets (.csv or .json).
+    Hotline,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -251,6 +331,141 @@ fn secret_beside(path: &Path, make: impl Fn() -> Result<String>) -> Result<Strin
         let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
     }
     Ok(value)
+}
+
+async fn find_case(store: &Store, key: &str) -> Result<linli_store::cases::CaseView> {
+    let all = Scope::Everything;
+    Ok(match key.parse::<i64>() {
+        Ok(id) => store.case(&all, id).await?,
+        Err(_) => store.case_by_code(&all, key).await?,
+    })
+}
+
+fn print_case(c: &linli_store::cases::CaseView) {
+    let r = &c.row;
+    let when = |ms: Option<i64>| {
+        ms.and_then(chrono::DateTime::from_timestamp_millis)
+            .map(|t| {
+                t.with_timezone(
+                    &chrono::FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| unreachable!()),
+                )
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+            })
+            .unwrap_or_else(|| "-".into())
+    };
+    println!(
+        "{} [{} {}] v{} {} | {} | {} | unit: {} | due: {}{}",
+        r.code,
+        r.state,
+        c.state_zh,
+        r.version,
+        r.category_name.as_deref().unwrap_or("-"),
+        r.title,
+        r.grid_name.as_deref().unwrap_or("-"),
+        r.unit_name.as_deref().unwrap_or("-"),
+        when(r.due_at),
+        if c.overdue { " OVERDUE" } else { "" }
+    );
+}
+
+async fn case_cmd(store: &Store, cmd: CaseCmd) -> Result<()> {
+    let all = Scope::Everything;
+    match cmd {
+        CaseCmd::New { json } => {
+            let req: linli_store::cases::NewRequest =
+                serde_json::from_str(&json).context("request JSON")?;
+            let c = store.intake(&all, "cli", &req).await?;
+            print_case(&c);
+        }
+        CaseCmd::Show { case } => {
+            let c = find_case(store, &case).await?;
+            print_case(&c);
+            println!("allowed now: {}", c.allowed.join(", "));
+            for e in store.timeline(&all, c.row.id).await? {
+                let at = chrono::DateTime::from_timestamp_millis(e.at)
+                    .map(|t| {
+                        t.with_timezone(&chrono::Local)
+                            .format("%Y-%m-%d %H:%M:%S")
+                            .to_string()
+                    })
+                    .unwrap_or_default();
+                println!(
+                    "  {at} {:<18} {:>13} → {:<13} {:<12} {}",
+                    e.action, e.from_state, e.to_state, e.actor, e.note
+                );
+            }
+        }
+        CaseCmd::Act {
+            case,
+            json,
+            version,
+            actor,
+        } => {
+            let c = find_case(store, &case).await?;
+            let action: linli_core::case::Action =
+                serde_json::from_str(&json).context("action JSON, e.g. {\"action\":\"open\"}")?;
+            let c = store
+                .act(
+                    &all,
+                    &actor,
+                    c.row.id,
+                    version.unwrap_or(c.row.version),
+                    &action,
+                )
+                .await?;
+            print_case(&c);
+        }
+        CaseCmd::List {
+            state,
+            overdue,
+            limit,
+        } => {
+            let state = match state {
+                Some(s) => Some(
+                    linli_core::case::State::parse(&s)
+                        .with_context(|| format!("unknown state {s}"))?,
+                ),
+                None => None,
+            };
+            let f = linli_store::cases::CaseFilter {
+                state,
+                overdue,
+                limit,
+                ..Default::default()
+            };
+            for c in store.cases(&all, &f).await? {
+                print_case(&c);
+            }
+        }
+        CaseCmd::Rates { days } => {
+            let to = chrono::Utc::now().timestamp_millis() + 1;
+            let (by_unit, total) = store.rates(&all, to - days * 86_400_000, to).await?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &serde_json::json!({"by_unit": by_unit, "total": total})
+                )?
+            );
+        }
+        CaseCmd::Unit {
+            org,
+            name,
+            kind,
+            webhook,
+        } => {
+            let o = store.org_by_code(&all, &org).await?;
+            let u = store
+                .create_unit(&all, o.id, &name, &kind, webhook.as_deref())
+                .await?;
+            println!("unit {} {} ({}) at {}", u.id, u.name, u.kind, o.name);
+        }
+        CaseCmd::ScanOverdue => {
+            let n = store.scan_overdue(chrono::Utc::now()).await?;
+            println!("{n} case(s) became overdue");
+        }
+    }
+    Ok(())
 }
 
 fn print_report(r: &ImportReport) {
@@ -411,6 +626,27 @@ async fn run(cmd: Command) -> Result<()> {
                     let text = String::from_utf8(bytes).context("GeoJSON must be UTF-8")?;
                     store.import_grids(&scope, &actor, &text).await?
                 }
+                ImportKind::Hotline => {
+                    let rows = if file
+                        .to_string_lossy()
+                        .to_ascii_lowercase()
+                        .ends_with(".json")
+                    {
+                        let list: Vec<linli_store::cases::NewRequest> =
+                            serde_json::from_slice(&bytes)
+                                .context("hotline JSON: expected an array of requests")?;
+                        list.into_iter()
+                            .enumerate()
+                            .map(|(i, r)| (i + 1, r))
+                            .collect()
+                    } else {
+                        linli_store::hotline::requests_from_table(&read_table(
+                            &bytes,
+                            TableFormat::Csv,
+                        )?)
+                    };
+                    store.import_hotline(&scope, &actor, rows).await?
+                }
                 ImportKind::Registry | ImportKind::Compounds => {
                     let format = TableFormat::from_path(&file.to_string_lossy())?;
                     let table = read_table(&bytes, format)?;
@@ -505,6 +741,26 @@ async fn run(cmd: Command) -> Result<()> {
         }
         Command::Keygen => {
             println!("{}", Vault::generate_key()?);
+            Ok(())
+        }
+        Command::Case { action, db } => case_cmd(&open(&db).await?, action).await,
+        Command::Apikey { name, scope, db } => {
+            let store = open(&db).await?;
+            let key = store.create_api_key(&name, scope.as_deref()).await?;
+            println!("{key}");
+            eprintln!("keep it safe: only its hash is stored, it cannot be shown again");
+            Ok(())
+        }
+        Command::CalendarExtend { file, db } => {
+            let store = open(&db).await?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let years = store.extend_calendar("cli", &text).await?;
+            println!("calendar years added or replaced: {years:?}");
+            Ok(())
+        }
+        Command::WebhookSecret { db } => {
+            println!("{}", vault_from(&db)?.webhook_secret());
             Ok(())
         }
     }

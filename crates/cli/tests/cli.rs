@@ -108,6 +108,71 @@ fn flow(dir: &Path, db: &str) {
     let o = linli(dir, db, &["audit", "verify"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("intact: 3 entries"), "{}", text(&o));
+
+    // A case through the whole loop from the command line.
+    let o = linli(
+        dir,
+        db,
+        &[
+            "case",
+            "unit",
+            "--org",
+            "510104001001",
+            "--name",
+            "蜀信物业",
+            "--kind",
+            "property",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = linli(
+        dir,
+        db,
+        &[
+            "case",
+            "new",
+            r#"{"channel":"counter","category":"1202","description":"3栋电梯停运","lon":103.902,"lat":30.55175}"#,
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let code = text(&o).split_whitespace().next().unwrap().to_string();
+    assert!(code.starts_with("GD"), "{code}");
+    for step in [
+        r#"{"action":"open"}"#,
+        r#"{"action":"dispatch","unit":0}"#,
+        r#"{"action":"accept"}"#,
+        r#"{"action":"report_back","text":"已修复"}"#,
+        r#"{"action":"verify","passed":true}"#,
+        r#"{"action":"rate","rating":"满意"}"#,
+    ] {
+        let o = linli(dir, db, &["case", "act", &code, step]);
+        assert!(o.status.success(), "{step}: {}", text(&o));
+    }
+    let o = linli(dir, db, &["case", "act", &code, r#"{"action":"accept"}"#]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("not allowed when the case is rated"),
+        "{}",
+        text(&o)
+    );
+    let o = linli(dir, db, &["case", "show", &code]);
+    assert!(
+        text(&o).contains("[rated 已评价]") && text(&o).contains("蜀信物业"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        text(&o).matches("\n  ").count(),
+        8,
+        "eight timeline lines: {}",
+        text(&o)
+    );
+    let o = linli(dir, db, &["case", "rates"]);
+    assert!(
+        text(&o).contains("\"satisfaction_rate\": 1.0"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]

@@ -136,8 +136,11 @@ impl Level {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Rating {
+    #[serde(alias = "满意")]
     Satisfied,
+    #[serde(alias = "基本满意")]
     BasicallySatisfied,
+    #[serde(alias = "不满意")]
     Unsatisfied,
 }
 
