@@ -14,6 +14,8 @@ use linli_core::synth::{PEOPLE_PER_GRID, plan};
 use linli_geo::{GridIndex, ring_to_shape};
 use serde_json::json;
 
+mod intake;
+
 #[derive(Parser)]
 struct Cli {
     #[command(subcommand)]
@@ -36,6 +38,16 @@ enum Cmd {
         /// Timed repetitions; the best is reported.
         #[arg(long, default_value_t = 5)]
         repeat: usize,
+    },
+    /// Case intake over HTTP on loopback, beside the raw insert ceiling of the same database.
+    Intake {
+        /// sqlite://FILE or postgres://… (a schema of its own is made and dropped).
+        #[arg(long)]
+        db: String,
+        #[arg(long, default_value_t = 20_000)]
+        requests: usize,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
     },
 }
 
@@ -123,6 +135,14 @@ fn pip(grids: u64, points: usize, seed: u64, out: PathBuf, repeat: usize) -> Res
 
 fn main() -> Result<()> {
     match Cli::parse().cmd {
+        Cmd::Intake {
+            db,
+            requests,
+            concurrency,
+        } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(intake::run(&db, requests, concurrency)),
         Cmd::Pip {
             grids,
             points,

@@ -711,7 +711,7 @@ async fn run(cmd: Command) -> Result<()> {
                         .unwrap_or_default();
                     println!(
                         "{:>8} {at} {:<12} {:<26} {:<20} {}",
-                        e.id, e.actor, e.action, e.object, e.detail
+                        e.seq, e.actor, e.action, e.object, e.detail
                     );
                 }
                 return Ok(());

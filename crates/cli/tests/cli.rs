@@ -184,7 +184,7 @@ fn cli_flow_on_sqlite_and_postgres() {
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let db = linli_store::Db::connect(&url).await.unwrap();
         if let linli_store::Db::Sqlite(p) = &db {
-            sqlx::query("UPDATE audit_log SET actor = 'x' WHERE id = 2")
+            sqlx::query("UPDATE audit_log SET actor = 'x' WHERE seq = 2")
                 .execute(p)
                 .await
                 .unwrap();

@@ -1,5 +1,5 @@
 -- Org tree, staff and posts, registry (百姓档案), audit log.
--- One file for both databases: {ID}, {PATH} and {BLOB} are filled in per backend.
+-- One file for both databases: {ID}, {ID_NOREUSE}, {PATH} and {BLOB} are filled in per backend.
 -- Times are BIGINT milliseconds since the Unix epoch (UTC); dates are TEXT YYYY-MM-DD.
 
 CREATE TABLE org_unit (
@@ -121,9 +121,22 @@ CREATE TABLE person_tag (
 );
 CREATE INDEX person_tag_tag ON person_tag(tag, person_id);
 
--- Append-only, hash-chained audit log; audit_head serialises appenders.
+-- Append-only, hash-chained audit log. Writers add entries to audit_pending
+-- in their own transaction (no lock is shared between writers); the chainer
+-- moves them, in batches, into audit_log with consecutive seq numbers and
+-- hashes. audit_head (one row) serialises chainers.
+CREATE TABLE audit_pending (
+    -- never reused, even after the chainer empties the table
+    id {ID_NOREUSE},
+    at BIGINT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    object TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
 CREATE TABLE audit_log (
-    id BIGINT PRIMARY KEY,
+    seq BIGINT PRIMARY KEY,
+    id BIGINT NOT NULL UNIQUE,
     at BIGINT NOT NULL,
     actor TEXT NOT NULL,
     action TEXT NOT NULL,
@@ -134,7 +147,7 @@ CREATE TABLE audit_log (
 );
 CREATE TABLE audit_head (
     id INTEGER PRIMARY KEY,
-    last_id BIGINT NOT NULL,
+    last_seq BIGINT NOT NULL,
     last_hash TEXT NOT NULL
 );
-INSERT INTO audit_head (id, last_id, last_hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+INSERT INTO audit_head (id, last_seq, last_hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');

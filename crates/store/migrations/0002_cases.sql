@@ -39,7 +39,8 @@ CREATE TABLE dispatch_rule (
 
 CREATE TABLE service_case (
     id {ID},
-    code TEXT NOT NULL UNIQUE,
+    -- The case code shown to people (GD + date + id) is derived from
+    -- created_at and id, so registering needs no second write.
     channel TEXT NOT NULL,
     external_id TEXT,
     category_code TEXT REFERENCES category(code),

@@ -2,6 +2,8 @@
 //! loop decided by [`linli_core::case::apply`], deadlines on the working-day
 //! calendar, dispatch rules, overdue detection and rates.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, TimeZone, Utc};
 use linli_core::calendar::{Calendar, Limit};
 use linli_core::case::{self, Action, Effect, Facts, Level, Rating, Resolution, State, StepError};
@@ -79,7 +81,6 @@ pub(crate) struct NewCase {
     lon: Option<f64>,
     lat: Option<f64>,
     grid: Option<i64>,
-    place_id: i64,
     scope_path: String,
     reporter: Option<String>,
     phone_enc: Option<Vec<u8>>,
@@ -88,7 +89,6 @@ pub(crate) struct NewCase {
     facts: Facts,
     response_due: Option<i64>,
     created: i64,
-    day: String,
 }
 
 pub(crate) enum Prepared {
@@ -126,6 +126,8 @@ pub struct NewRequest {
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct CaseRow {
     pub id: i64,
+    /// GD + registration date (Beijing) + id, e.g. GD202611220000042.
+    #[sqlx(skip)]
     pub code: String,
     pub channel: String,
     pub external_id: Option<String>,
@@ -238,7 +240,31 @@ fn facts_of(r: &CaseRow) -> Result<Facts> {
     })
 }
 
-fn view(row: CaseRow, now: i64) -> Result<CaseView> {
+/// The code people see: GD, the registration day in Beijing, the id.
+pub fn case_code(id: i64, created_at: i64) -> String {
+    let day = Utc
+        .timestamp_millis_opt(created_at)
+        .single()
+        .unwrap_or_default()
+        .with_timezone(
+            &chrono::FixedOffset::east_opt(8 * 3600)
+                .unwrap_or_else(|| unreachable!("+08:00 is valid")),
+        )
+        .format("%Y%m%d");
+    format!("GD{day}{id:07}")
+}
+
+/// The id inside a case code, if the code is well formed.
+pub fn id_from_code(code: &str) -> Option<i64> {
+    let rest = code.trim().strip_prefix("GD")?;
+    if rest.len() < 9 || !rest.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    rest[8..].parse().ok()
+}
+
+fn view(mut row: CaseRow, now: i64) -> Result<CaseView> {
+    row.code = case_code(row.id, row.created_at);
     let facts = facts_of(&row)?;
     let overdue =
         facts.state.is_open() && (row.overdue_at.is_some() || row.due_at.is_some_and(|d| d < now));
@@ -250,7 +276,7 @@ fn view(row: CaseRow, now: i64) -> Result<CaseView> {
     })
 }
 
-const CASE_SELECT: &str = "SELECT c.id, c.code, c.channel, c.external_id, c.category_code, cat.name AS category_name, c.title, c.description,
+const CASE_SELECT: &str = "SELECT c.id, c.channel, c.external_id, c.category_code, cat.name AS category_name, c.title, c.description,
         c.address, c.lon, c.lat, c.grid_id, g.name AS grid_name, c.scope_path, c.reporter_name, c.reporter_phone_masked,
         c.state, c.level, c.unit_id, u.name AS unit_name, c.parent_id, c.resolution, c.rating, c.extension_pending,
         c.rework_count, c.reopen_count, c.supervision_count, c.extension_count, c.escalation_count,
@@ -368,11 +394,32 @@ impl Store {
             }
             tx.commit().await?;
         });
+        if let Ok(mut c) = self.categories.write() {
+            *c = None;
+        }
         Ok(())
     }
 
     /// The active categories.
     pub async fn categories(&self) -> Result<Vec<Category>> {
+        Ok(self.category_list().await?.as_ref().clone())
+    }
+
+    /// The active categories, from the cache when it is warm.
+    async fn category_list(&self) -> Result<Arc<Vec<Category>>> {
+        if let Ok(c) = self.categories.read()
+            && let Some(list) = c.as_ref()
+        {
+            return Ok(list.clone());
+        }
+        let list = Arc::new(self.read_categories().await?);
+        if let Ok(mut c) = self.categories.write() {
+            *c = Some(list.clone());
+        }
+        Ok(list)
+    }
+
+    async fn read_categories(&self) -> Result<Vec<Category>> {
         type Row = (
             String,
             Option<String>,
@@ -413,10 +460,11 @@ impl Store {
 
     async fn leaf_category(&self, code: &str) -> Result<Category> {
         let c = self
-            .categories()
+            .category_list()
             .await?
-            .into_iter()
+            .iter()
             .find(|c| c.code == code.trim())
+            .cloned()
             .ok_or_else(|| StoreError::invalid("category", format!("unknown category '{code}'")))?;
         if !c.is_leaf() {
             return Err(StoreError::invalid(
@@ -705,7 +753,6 @@ impl Store {
             lon: req.lon,
             lat: req.lat,
             grid,
-            place_id: place.id,
             scope_path: place.path,
             reporter: req
                 .reporter_name
@@ -719,10 +766,6 @@ impl Store {
             facts,
             response_due,
             created: ms(now),
-            day: now
-                .with_timezone(&cal.offset())
-                .format("%Y%m%d")
-                .to_string(),
         })))
     }
 
@@ -731,24 +774,25 @@ impl Store {
         Ok(with_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             let id: i64 = sqlx::query_scalar(
-                "INSERT INTO service_case (code, channel, external_id, category_code, title, description, address, lon, lat, grid_id, scope_path,
+                "INSERT INTO service_case (channel, external_id, category_code, title, description, address, lon, lat, grid_id, scope_path,
                     reporter_name, reporter_phone_enc, reporter_phone_idx, reporter_phone_masked, state, level, response_due, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19) RETURNING id",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18) RETURNING id",
             )
-            .bind(format!("new-{}-{}-{}", p.created, p.place_id, p.external_id.as_deref().unwrap_or("")))
             .bind(p.channel.code()).bind(&p.external_id)
             .bind(&p.category).bind(&p.title).bind(&p.description).bind(&p.address).bind(p.lon).bind(p.lat)
             .bind(p.grid).bind(&p.scope_path).bind(&p.reporter).bind(&p.phone_enc).bind(&p.phone_idx).bind(&p.phone_masked)
             .bind(p.facts.state.code()).bind(p.facts.level.code()).bind(p.response_due).bind(p.created)
             .fetch_one(&mut *tx).await?;
-            let code = format!("GD{}{id:07}", p.day);
-            sqlx::query("UPDATE service_case SET code = $1 WHERE id = $2").bind(&code).bind(id).execute(&mut *tx).await?;
             let data = serde_json::json!({"channel": p.channel.code(), "external_id": p.external_id}).to_string();
-            sqlx::query("INSERT INTO case_event (case_id, action, from_state, to_state, actor, note, data, at) VALUES ($1, 'register', '', 'registered', $2, $3, $4, $5)")
-                .bind(id).bind(actor).bind(&p.title).bind(&data).bind(p.created).execute(&mut *tx).await?;
-            if let Some(c) = &p.category {
-                sqlx::query("INSERT INTO case_event (case_id, action, from_state, to_state, actor, note, data, at) VALUES ($1, 'classify', 'registered', 'classified', $2, $3, '{}', $4)")
-                    .bind(id).bind(actor).bind(c).bind(p.created).execute(&mut *tx).await?;
+            match &p.category {
+                Some(c) => {
+                    sqlx::query("INSERT INTO case_event (case_id, action, from_state, to_state, actor, note, data, at) VALUES ($1, 'register', '', 'registered', $2, $3, $4, $5), ($1, 'classify', 'registered', 'classified', $2, $6, '{}', $5)")
+                        .bind(id).bind(actor).bind(&p.title).bind(&data).bind(p.created).bind(c).execute(&mut *tx).await?;
+                }
+                None => {
+                    sqlx::query("INSERT INTO case_event (case_id, action, from_state, to_state, actor, note, data, at) VALUES ($1, 'register', '', 'registered', $2, $3, $4, $5)")
+                        .bind(id).bind(actor).bind(&p.title).bind(&data).bind(p.created).execute(&mut *tx).await?;
+                }
             }
             append_in_tx!(tx, actor, "case.register", &format!("case:{id}"), p.channel.code());
             tx.commit().await?;
@@ -772,14 +816,13 @@ impl Store {
 
     /// A case by its code (GD…), in scope.
     pub async fn case_by_code(&self, scope: &Scope, code: &str) -> Result<CaseView> {
-        let id: Option<i64> = with_db!(&self.db, pool => {
-            sqlx::query_scalar("SELECT id FROM service_case WHERE code = $1").bind(code.trim()).fetch_optional(pool).await?
-        });
-        self.case(
-            scope,
-            id.ok_or_else(|| StoreError::NotFound(format!("case {code}")))?,
-        )
-        .await
+        let not_found = || StoreError::NotFound(format!("case {}", code.trim()));
+        let id = id_from_code(code).ok_or_else(not_found)?;
+        let c = self.case(scope, id).await.map_err(|_| not_found())?;
+        if c.row.code != code.trim() {
+            return Err(not_found());
+        }
+        Ok(c)
     }
 
     /// The timeline of a case in scope, oldest first.
@@ -993,17 +1036,18 @@ impl Store {
     /// in one transaction. Returns how many became overdue.
     pub async fn scan_overdue(&self, now: DateTime<Utc>) -> Result<u64> {
         let t = ms(now);
-        type Due = (i64, String, String, Option<i64>, i64);
+        type Due = (i64, i64, String, Option<i64>, i64);
         let due: Vec<Due> = with_db!(&self.db, pool => {
             sqlx::query_as(
-                "SELECT id, code, scope_path, unit_id, due_at FROM service_case
+                "SELECT id, created_at, scope_path, unit_id, due_at FROM service_case
                  WHERE state IN ('opened','dispatched','handling','reported_back') AND due_at < $1 AND overdue_at IS NULL
                  ORDER BY due_at LIMIT 1000",
             ).bind(t).fetch_all(pool).await?
         });
         let units = self.units(&Scope::Everything).await?;
         let mut n = 0;
-        for (id, code, path, unit, due_at) in due {
+        for (id, created_at, path, unit, due_at) in due {
+            let code = case_code(id, created_at);
             let url = unit
                 .and_then(|u| units.iter().find(|x| x.id == u))
                 .and_then(|u| u.webhook_url.clone());
@@ -1059,6 +1103,20 @@ mod tests {
     fn ancestors_nearest_first() {
         assert_eq!(ancestor_paths("/1/4/17/"), vec!["/1/4/17/", "/1/4/", "/1/"]);
         assert!(ancestor_paths("/").is_empty());
+    }
+
+    #[test]
+    fn codes_round_trip() {
+        // 2026-11-22 20:00 UTC is 23-Nov 04:00 in Beijing.
+        let t = Utc
+            .with_ymd_and_hms(2026, 11, 22, 20, 0, 0)
+            .unwrap()
+            .timestamp_millis();
+        assert_eq!(case_code(42, t), "GD202611230000042");
+        assert_eq!(id_from_code("GD202611230000042"), Some(42));
+        assert_eq!(id_from_code("GD2026112312345678"), Some(12345678));
+        assert_eq!(id_from_code("XX202611230000042"), None);
+        assert_eq!(id_from_code("GD2026"), None);
     }
 
     #[test]

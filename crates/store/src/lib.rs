@@ -71,6 +71,8 @@ pub struct Store {
     vault: Arc<Vault>,
     grid_index: Arc<RwLock<Option<Arc<linli_geo::GridIndex>>>>,
     calendar: Arc<RwLock<linli_core::calendar::Calendar>>,
+    /// Active categories, read once and dropped when an administrator edits them.
+    categories: Arc<RwLock<Option<Arc<Vec<linli_core::category::Category>>>>>,
 }
 
 impl Store {
@@ -84,6 +86,7 @@ impl Store {
             vault: Arc::new(vault),
             grid_index: Arc::new(RwLock::new(None)),
             calendar: Arc::new(RwLock::new(calendar)),
+            categories: Arc::new(RwLock::new(None)),
         })
     }
 

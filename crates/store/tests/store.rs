@@ -416,7 +416,7 @@ async fn personal_data_is_sealed_masked_and_audited() {
         assert!(v.first_broken.is_none(), "{v:?}");
         assert!(v.entries >= 3);
         linli_store::with_db!(&store.db, p => {
-            sqlx::query("UPDATE audit_log SET detail = 'nothing to see' WHERE id = 2").execute(p).await.unwrap();
+            sqlx::query("UPDATE audit_log SET detail = 'nothing to see' WHERE seq = 2").execute(p).await.unwrap();
         });
         let v = store.audit_verify().await.unwrap();
         assert_eq!(v.first_broken.unwrap().id, 2, "{be}");

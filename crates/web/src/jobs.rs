@@ -1,4 +1,5 @@
-//! Background jobs of the server: overdue detection and webhook delivery.
+//! Background jobs of the server: audit chaining, overdue detection and
+//! webhook delivery.
 
 use std::time::Duration;
 
@@ -6,7 +7,7 @@ use chrono::Utc;
 use linli_store::Store;
 
 /// How often the jobs run.
-pub const PERIOD: Duration = Duration::from_secs(30);
+pub const PERIOD: Duration = Duration::from_secs(5);
 
 /// Sends the deliveries due now; returns (sent, failed).
 pub async fn deliver_due(
@@ -49,6 +50,9 @@ pub async fn deliver_due(
 
 /// One round of every job.
 pub async fn run_once(store: &Store, client: &reqwest::Client) {
+    if let Err(e) = store.chain_audit().await {
+        tracing::error!("audit chaining failed: {e}");
+    }
     let now = Utc::now();
     match store.scan_overdue(now).await {
         Ok(n) if n > 0 => tracing::info!(cases = n, "cases became overdue"),
