@@ -160,8 +160,26 @@ if pl:
     w(f"Commands: `target/release/linli-bench pip --grids 2325 --points {L['points']} --seed 1 --out bench/out/pip --repeat N`, "
       "`bench/.venv/bin/python bench/peers/pip_peer.py bench/out/pip N`.")
 w("")
+w("## Case intake over HTTP")
+w("")
+w("`POST /api/v1/cases` on loopback (server and client in one process, 16 requests in flight), each request a durable commit "
+  "(SQLite WAL with `synchronous=FULL`; PostgreSQL defaults). An intake checks the category, places the point in its grid, seals the phone, "
+  "writes the case, its timeline events and an audit entry in one transaction, and reads the case back. "
+  "The ceiling: the same database, the same concurrency, one `INSERT` of a case-sized row per commit, no HTTP.")
+w("")
+w("| database | intake/s | p50 ms | p99 ms | ceiling inserts/s | ceiling p99 ms | intake ÷ ceiling |")
+w("|---|---:|---:|---:|---:|---:|---:|")
+for name in ["intake_sqlite", "intake_postgres"]:
+    r = runs.get(name)
+    if not r:
+        continue
+    I = json.loads(r["stdout"])
+    w(f"| {I['backend']} | {fmt(I['intake_per_s'])} | {I['intake_p50_ms']:.1f} | {I['intake_p99_ms']:.1f} | {fmt(I['ceiling_per_s'])} | {I['ceiling_p99_ms']:.1f} | {I['ratio_of_ceiling'] * 100:.0f}% |")
+w("")
+w("Command: `target/release/linli-bench intake --db URL --requests N --concurrency 16`. Targets (issue 3): ≥50% of the ceiling and ≥2,000 cases/s on SQLite.")
+w("")
 w("## Not yet measured")
 w("")
-w("- Case intake over HTTP against the raw insert ceiling, and rates over 20M cases beside DuckDB: the case workflow (issue 3) has not landed.")
+w("- Rates over 20M cases beside DuckDB.")
 w("- Chinese tokenisation (jieba) and 15-minute accessibility (pandana): search and the life circle have not landed.")
 print("\n".join(lines))

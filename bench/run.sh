@@ -25,9 +25,9 @@ results="$out/results.jsonl"
 pg_url="${LINLI_BENCH_PG_URL:-${LINLI_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/test}}"
 
 if [ "$mode" = quick ]; then
-  people=20000; points=100000; repeat=1
+  people=20000; points=100000; repeat=1; intake=1000
 else
-  people=1000000; points=1000000; repeat=5
+  people=1000000; points=1000000; repeat=5; intake=20000
 fi
 
 echo "== build (release)"
@@ -63,6 +63,11 @@ python3 bench/measure.py "$bench" pip --grids 2325 --points "$points" --seed 1 -
 if [ "$peers" = 1 ]; then
   python3 bench/measure.py "$py" bench/peers/pip_peer.py "$out/pip" "$repeat" | record pip_peers
 fi
+
+echo "== case intake over HTTP vs the raw insert ceiling: $intake requests, 16 at a time"
+python3 bench/measure.py "$bench" intake --db "sqlite://$out/intake.db" --requests "$intake" --concurrency 16 | record intake_sqlite
+rm -f "$out"/intake.db*
+python3 bench/measure.py "$bench" intake --db "$pg_url" --requests "$intake" --concurrency 16 | record intake_postgres
 
 if [ "$big" = 1 ]; then
   echo "== registry generation and load: 21,000,000 people into SQLite"
