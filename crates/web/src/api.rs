@@ -63,7 +63,15 @@ pub fn routes() -> Router<AppState> {
         .route("/audit", get(audit))
         .route("/audit/verify", get(audit_verify))
         .merge(crate::cases_api::routes())
+        .route("/openapi.json", get(openapi))
         .layer(DefaultBodyLimit::max(64 * 1024 * 1024))
+}
+
+/// The OpenAPI 3 document of this API (public: it holds no data).
+pub(crate) const OPENAPI: &str = include_str!("../static/openapi.json");
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
 async fn stats(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>, AppError> {
