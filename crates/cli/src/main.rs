@@ -333,6 +333,17 @@ fn secret_beside(path: &Path, make: impl Fn() -> Result<String>) -> Result<Strin
     Ok(value)
 }
 
+/// A stored time (ms since the epoch) in the machine's local time.
+fn local_time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
 async fn find_case(store: &Store, key: &str) -> Result<linli_store::cases::CaseView> {
     let all = Scope::Everything;
     Ok(match key.parse::<i64>() {
@@ -383,13 +394,7 @@ async fn case_cmd(store: &Store, cmd: CaseCmd) -> Result<()> {
             print_case(&c);
             println!("allowed now: {}", c.allowed.join(", "));
             for e in store.timeline(&all, c.row.id).await? {
-                let at = chrono::DateTime::from_timestamp_millis(e.at)
-                    .map(|t| {
-                        t.with_timezone(&chrono::Local)
-                            .format("%Y-%m-%d %H:%M:%S")
-                            .to_string()
-                    })
-                    .unwrap_or_default();
+                let at = local_time(e.at);
                 println!(
                     "  {at} {:<18} {:>13} → {:<13} {:<12} {}",
                     e.action, e.from_state, e.to_state, e.actor, e.note
@@ -702,13 +707,7 @@ async fn run(cmd: Command) -> Result<()> {
             let store = Store::new(linli_store::Db::connect(&db).await?, Vault::new([0; 32]))?;
             if let Some(limit) = tail {
                 for e in store.audit_entries(limit).await? {
-                    let at = chrono::DateTime::from_timestamp_millis(e.at)
-                        .map(|t| {
-                            t.with_timezone(&chrono::Local)
-                                .format("%Y-%m-%d %H:%M:%S")
-                                .to_string()
-                        })
-                        .unwrap_or_default();
+                    let at = local_time(e.at);
                     println!(
                         "{:>8} {at} {:<12} {:<26} {:<20} {}",
                         e.seq, e.actor, e.action, e.object, e.detail

@@ -26,7 +26,7 @@ pub fn routes() -> Router<AppState> {
         .route("/cases/{id}", get(one))
         .route("/cases/{id}/timeline", get(timeline))
         .route("/cases/{id}/actions", post(act))
-        .route("/categories", get(categories))
+        .route("/categories", get(categories).put(replace_categories))
         .route("/units", get(units).post(create_unit))
         .route("/dispatch-rules", post(dispatch_rule))
         .route("/rates", get(rates))
@@ -114,6 +114,34 @@ async fn act(
 
 async fn categories(State(s): State<AppState>, _caller: Caller) -> Result<Json<Value>, AppError> {
     Ok(Json(json!(s.store.categories().await?)))
+}
+
+/// Replaces the taxonomy (format of crates/core/data/categories.json);
+/// categories in use stay, deactivated. Whole-tree callers only.
+async fn replace_categories(
+    State(s): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    if caller.scope != linli_store::Scope::Everything {
+        return Err(AppError::NotFound("no such page".into()));
+    }
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| AppError::BadRequest("categories must be UTF-8 JSON".into()))?;
+    let t = linli_core::category::Taxonomy::from_json(text).map_err(|e| AppError::Invalid {
+        field: "categories".into(),
+        message: e.0,
+    })?;
+    s.store.save_categories(&t).await?;
+    s.store
+        .audit(
+            &caller.actor,
+            "categories.replace",
+            "category",
+            &format!("{} categories", t.categories.len()),
+        )
+        .await?;
+    Ok(Json(json!({"categories": t.categories.len()})))
 }
 
 async fn units(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>, AppError> {

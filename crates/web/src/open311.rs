@@ -47,20 +47,14 @@ fn split(file: &str) -> Result<(String, Format), Fail> {
     }
 }
 
+/// Text for XML: HTML-style escaping (valid XML) without the control
+/// characters that XML 1.0 forbids.
 fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\r' | '\t') => {}
-            c => out.push(c),
-        }
-    }
-    out
+    let clean: String = s
+        .chars()
+        .filter(|c| (*c as u32) >= 0x20 || matches!(c, '\n' | '\r' | '\t'))
+        .collect();
+    crate::pages::escape(&clean)
 }
 
 /// JSON value as XML elements; arrays repeat the element name `item`.

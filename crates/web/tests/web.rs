@@ -343,6 +343,17 @@ async fn cases_api_and_open311() {
             .send().await.unwrap().json().await.unwrap();
         let cats: Value = app.get("/api/v1/categories").send().await.unwrap().json().await.unwrap();
         assert!(cats.as_array().unwrap().iter().any(|c| c["code"] == "1202"), "{be}");
+        // An administrator edits the taxonomy: a bad file names the problem; a good one replaces it.
+        let r = app.http.put(format!("{}/api/v1/categories", app.base)).bearer_auth(TOKEN)
+            .body(r#"{"unit_kinds":{},"categories":[{"code":"1","name":"a","name_en":"a","parent":"9"}]}"#).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(r.text().await.unwrap().contains("unknown parent"));
+        let mut tax: Value = serde_json::from_str(linli_core::category::DEFAULT_CATEGORIES_JSON).unwrap();
+        tax["categories"].as_array_mut().unwrap().push(serde_json::json!({"code":"9003","name":"加装电梯","name_en":"Lift retrofit","parent":"90","response_hours":8,"limit":{"working_days":10},"default_unit_kind":"community"}));
+        let r = app.http.put(format!("{}/api/v1/categories", app.base)).bearer_auth(TOKEN).body(tax.to_string()).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let cats: Value = app.get("/api/v1/categories").send().await.unwrap().json().await.unwrap();
+        assert!(cats.as_array().unwrap().iter().any(|c| c["code"] == "9003" && c["limit"]["working_days"] == 10));
 
         // Intake, then the loop through the actions endpoint.
         let r = app.post("/api/v1/cases").body(r#"{"channel":"counter","category":"1202","description":"电梯困人","lon":118.785,"lat":32.025,"reporter_phone":"13800138000"}"#).send().await.unwrap();
