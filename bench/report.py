@@ -14,6 +14,17 @@ with open(results_path, encoding="utf-8") as f:
         if line.strip():
             d = json.loads(line)
             runs[d["name"]] = d
+# Figures of an earlier invocation (the 21M load takes ~25 minutes), used
+# only where this run has none, and marked as such in the report.
+earlier = {}
+if len(sys.argv) > 3 and os.path.exists(sys.argv[3]):
+    with open(sys.argv[3], encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                d = json.loads(line)
+                if d["name"] not in runs:
+                    earlier[d["name"]] = d
+                    runs[d["name"]] = d
 
 
 def sh(cmd):
@@ -109,7 +120,13 @@ for name, label in [
     stats, secs = load_stats(r)
     people = stats.get("people", 0)
     rows = sum(v for v in stats.values() if isinstance(v, int))
+    if name in earlier:
+        label += " †"
     w(f"| {label} | {fmt(people)} | {fmt(rows)} | {secs:.1f} | {fmt(people / secs)} | {fmt(rows / secs)} | {rss} |")
+w("")
+for name, r in earlier.items():
+    w("")
+    w(f"† from an earlier invocation: {r.get('note', 'an earlier run')}.")
 w("")
 w("Commands: `linli gen --people N --seed 1 --out DIR`, `linli gen --people N --seed 1 --db sqlite://FILE`, "
   "`linli gen --people N --seed 1 --db 'postgres://postgres@127.0.0.1:5432/test?options=-c%20search_path%3DSCHEMA'`.")

@@ -72,7 +72,6 @@ python3 bench/measure.py "$bench" intake --db "$pg_url" --requests "$intake" --c
 if [ "$big" = 1 ]; then
   echo "== registry generation and load: 21,000,000 people into SQLite"
   python3 bench/measure.py "$linli" gen --people 21000000 --seed 1 --db "sqlite://$out/big.db" | record load_sqlite_21m
-  ls -l "$out/big.db" | awk '{print $5}' > "$out/big.db.size"
   rm -f "$out"/big.db*
 fi
 
@@ -81,6 +80,10 @@ if [ "$mode" = quick ]; then
 else
   report="$root/BENCHMARKS.md"
 fi
-python3 bench/report.py "$results" "$mode" > "$report"
+extra=""
+if [ "$mode" = full ] && [ "$big" = 0 ]; then
+  extra="$root/bench/results-21m.jsonl"
+fi
+python3 bench/report.py "$results" "$mode" $extra > "$report"
 echo "== report: $report"
 cat "$report"

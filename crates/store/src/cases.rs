@@ -800,18 +800,18 @@ impl Store {
         }))
     }
 
-    /// One case in scope.
+    /// One case in scope. Fetched by its key alone and then checked
+    /// against the scope: a range condition beside the key lets a generic
+    /// PostgreSQL plan scan the whole area instead.
     pub async fn case(&self, scope: &Scope, id: i64) -> Result<CaseView> {
-        let (lo, hi) = scope.bounds();
-        let sql =
-            format!("{CASE_SELECT} WHERE c.id = $1 AND c.scope_path >= $2 AND c.scope_path < $3");
+        let sql = format!("{CASE_SELECT} WHERE c.id = $1");
         let row: Option<CaseRow> = with_db!(&self.db, pool => {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).bind(lo).bind(hi).fetch_optional(pool).await?
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?
         });
-        view(
-            row.ok_or_else(|| StoreError::NotFound(format!("case {id}")))?,
-            now_ms(),
-        )
+        match row {
+            Some(r) if scope.covers(&r.scope_path) => view(r, now_ms()),
+            _ => Err(StoreError::NotFound(format!("case {id}"))),
+        }
     }
 
     /// A case by its code (GD…), in scope.

@@ -178,25 +178,28 @@ impl Store {
         Ok(unit)
     }
 
-    /// One node by id, if it lies in the caller's scope.
+    /// One node by id, if it lies in the caller's scope (looked up by the
+    /// key alone, then checked: see [`Store::case`]).
     pub async fn org_unit(&self, scope: &Scope, id: i64) -> Result<OrgUnit> {
-        let (lo, hi) = scope.bounds();
-        let sql =
-            format!("SELECT {ORG_COLS} FROM org_unit WHERE id = $1 AND path >= $2 AND path < $3");
+        let sql = format!("SELECT {ORG_COLS} FROM org_unit WHERE id = $1");
         let unit: Option<OrgUnit> = with_db!(&self.db, pool => {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).bind(lo).bind(hi).fetch_optional(pool).await?
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?
         });
-        unit.ok_or_else(|| StoreError::NotFound(format!("org unit {id}")))
+        match unit {
+            Some(u) if scope.covers(&u.path) => Ok(u),
+            _ => Err(StoreError::NotFound(format!("org unit {id}"))),
+        }
     }
 
     pub async fn org_by_code(&self, scope: &Scope, code: &str) -> Result<OrgUnit> {
-        let (lo, hi) = scope.bounds();
-        let sql =
-            format!("SELECT {ORG_COLS} FROM org_unit WHERE code = $1 AND path >= $2 AND path < $3");
+        let sql = format!("SELECT {ORG_COLS} FROM org_unit WHERE code = $1");
         let unit: Option<OrgUnit> = with_db!(&self.db, pool => {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(code).bind(lo).bind(hi).fetch_optional(pool).await?
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(code).fetch_optional(pool).await?
         });
-        unit.ok_or_else(|| StoreError::NotFound(format!("org unit {code}")))
+        match unit {
+            Some(u) if scope.covers(&u.path) => Ok(u),
+            _ => Err(StoreError::NotFound(format!("org unit {code}"))),
+        }
     }
 
     /// Nodes in scope, optionally of one kind, in tree order.

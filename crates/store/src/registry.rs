@@ -32,6 +32,8 @@ pub struct Compound {
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct PersonView {
     pub id: i64,
+    #[serde(skip)]
+    pub scope_path: String,
     pub name: String,
     pub gender: Option<String>,
     pub birth_date: Option<String>,
@@ -74,7 +76,7 @@ pub struct PeopleFilter {
 /// with the portable `string_agg`/`group_concat` chosen per backend.
 fn person_select(tags_agg: &str) -> String {
     format!(
-        "SELECT p.id, p.name, p.gender, p.birth_date, p.id_masked, p.phone_masked, p.relation,
+        "SELECT p.id, p.scope_path, p.name, p.gender, p.birth_date, p.id_masked, p.phone_masked, p.relation,
                 COALESCE((SELECT {tags_agg} FROM person_tag t WHERE t.person_id = p.id), '') AS tags,
                 h.id AS household_id, h.household_no, d.id AS dwelling_id, d.unit_no, d.room_no, d.floor_area,
                 b.name AS building, c.name AS compound, g.code AS grid_code, g.name AS grid_name
@@ -137,17 +139,17 @@ impl Store {
         }))
     }
 
-    /// One person, masked.
+    /// One person, masked (looked up by the key alone, then checked
+    /// against the scope: see [`Store::case`]).
     pub async fn person(&self, scope: &Scope, id: i64) -> Result<PersonView> {
-        let (lo, hi) = scope.bounds();
-        let sql = format!(
-            "{} WHERE p.id = $1 AND p.scope_path >= $2 AND p.scope_path < $3",
-            person_select(self.tags_agg())
-        );
+        let sql = format!("{} WHERE p.id = $1", person_select(self.tags_agg()));
         let p: Option<PersonView> = with_db!(&self.db, pool => {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).bind(lo).bind(hi).fetch_optional(pool).await?
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?
         });
-        p.ok_or_else(|| StoreError::NotFound(format!("person {id}")))
+        match p {
+            Some(p) if scope.covers(&p.scope_path) => Ok(p),
+            _ => Err(StoreError::NotFound(format!("person {id}"))),
+        }
     }
 
     /// One person with ID number and phone in clear. The audit entry is
