@@ -352,8 +352,7 @@ async fn import_grids(
     caller: Caller,
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| AppError::BadRequest("GeoJSON must be UTF-8".into()))?;
+    let text = utf8_body(&body, "GeoJSON")?;
     report_response(
         s.store
             .import_grids(&caller.scope, &caller.actor, text)
@@ -417,8 +416,14 @@ async fn audit_verify(State(s): State<AppState>, caller: Caller) -> Result<Json<
     Ok(Json(json!(s.store.audit_verify().await?)))
 }
 
-/// The audit log spans every area, so only a whole-tree caller reads it.
-fn require_everything(caller: &Caller) -> Result<(), AppError> {
+/// A request body as UTF-8 text; `what` names it in the error.
+pub(crate) fn utf8_body<'a>(body: &'a [u8], what: &str) -> Result<&'a str, AppError> {
+    std::str::from_utf8(body).map_err(|_| AppError::BadRequest(format!("{what} must be UTF-8")))
+}
+
+/// Settings and the audit log span every area, so only a whole-tree caller
+/// reads or changes them.
+pub(crate) fn require_everything(caller: &Caller) -> Result<(), AppError> {
     if caller.scope == linli_store::Scope::Everything {
         Ok(())
     } else {

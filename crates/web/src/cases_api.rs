@@ -15,7 +15,7 @@ use linli_store::import::{TableFormat, read_table};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api::{json_body, param};
+use crate::api::{json_body, param, require_everything, utf8_body};
 use crate::{AppError, AppState, Caller};
 
 type Params = Query<HashMap<String, String>>;
@@ -123,11 +123,8 @@ async fn replace_categories(
     caller: Caller,
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
-    if caller.scope != linli_store::Scope::Everything {
-        return Err(AppError::NotFound("no such page".into()));
-    }
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| AppError::BadRequest("categories must be UTF-8 JSON".into()))?;
+    require_everything(&caller)?;
+    let text = utf8_body(&body, "categories JSON")?;
     let t = linli_core::category::Taxonomy::from_json(text).map_err(|e| AppError::Invalid {
         field: "categories".into(),
         message: e.0,
@@ -241,11 +238,8 @@ async fn extend_calendar(
     caller: Caller,
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
-    if caller.scope != linli_store::Scope::Everything {
-        return Err(AppError::NotFound("no such page".into()));
-    }
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| AppError::BadRequest("calendar must be UTF-8 JSON".into()))?;
+    require_everything(&caller)?;
+    let text = utf8_body(&body, "calendar JSON")?;
     let years = s.store.extend_calendar(&caller.actor, text).await?;
     Ok(Json(json!({"years": years})))
 }
