@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::append_in_tx;
 use crate::db::now_ms;
+use crate::rates::{CaseFigures, rollup_change, rollup_in_tx};
 use crate::vault::Field;
 use crate::{Result, Scope, Store, StoreError, with_db};
 
@@ -89,6 +90,55 @@ pub(crate) struct NewCase {
     facts: Facts,
     response_due: Option<i64>,
     created: i64,
+}
+
+impl NewCase {
+    fn figures(&self) -> CaseFigures<'_> {
+        CaseFigures {
+            state: self.facts.state.code(),
+            resolution: None,
+            rating: None,
+            unit_id: self.facts.unit,
+            scope_path: &self.scope_path,
+            created_at: self.created,
+            response_due: self.response_due,
+            responded_at: None,
+            due_at: None,
+            closed_at: None,
+            rework_count: 0,
+            extension_count: 0,
+        }
+    }
+}
+
+/// One request waiting for the group commit.
+pub(crate) struct IntakeJob {
+    actor: String,
+    case: Box<NewCase>,
+    done: tokio::sync::oneshot::Sender<Result<i64>>,
+}
+
+/// Requests waiting to be written, and the writer's turn.
+#[derive(Default)]
+pub(crate) struct IntakeQueue {
+    jobs: std::sync::Mutex<Vec<IntakeJob>>,
+    turn: tokio::sync::Mutex<()>,
+}
+
+impl IntakeQueue {
+    fn push(&self, job: IntakeJob) {
+        match self.jobs.lock() {
+            Ok(mut q) => q.push(job),
+            Err(poisoned) => poisoned.into_inner().push(job),
+        }
+    }
+
+    fn take(&self) -> Vec<IntakeJob> {
+        match self.jobs.lock() {
+            Ok(mut q) => std::mem::take(&mut *q),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        }
+    }
 }
 
 pub(crate) enum Prepared {
@@ -238,6 +288,13 @@ fn facts_of(r: &CaseRow) -> Result<Facts> {
         escalation_count: r.escalation_count.max(0) as u32,
         parent: r.parent_id,
     })
+}
+
+fn resolution_code(r: Resolution) -> &'static str {
+    match r {
+        Resolution::Answered => "answered",
+        Resolution::Resolved => "resolved",
+    }
 }
 
 /// The code people see: GD, the registration day in Beijing, the id.
@@ -769,35 +826,97 @@ impl Store {
         })))
     }
 
-    /// Writes a prepared request in one transaction; returns its id.
+    /// Writes a prepared request; returns its id once it is committed.
+    ///
+    /// Group commit: requests arriving together are written in one
+    /// transaction by whichever of them holds the writer's turn, so one
+    /// durable commit (one fsync) serves many. The batch is written on a
+    /// spawned task, so a caller that goes away cannot cut it short.
     pub(crate) async fn write_intake(&self, actor: &str, p: &NewCase) -> Result<i64> {
-        Ok(with_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO service_case (channel, external_id, category_code, title, description, address, lon, lat, grid_id, scope_path,
-                    reporter_name, reporter_phone_enc, reporter_phone_idx, reporter_phone_masked, state, level, response_due, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18) RETURNING id",
-            )
-            .bind(p.channel.code()).bind(&p.external_id)
-            .bind(&p.category).bind(&p.title).bind(&p.description).bind(&p.address).bind(p.lon).bind(p.lat)
-            .bind(p.grid).bind(&p.scope_path).bind(&p.reporter).bind(&p.phone_enc).bind(&p.phone_idx).bind(&p.phone_masked)
-            .bind(p.facts.state.code()).bind(p.facts.level.code()).bind(p.response_due).bind(p.created)
-            .fetch_one(&mut *tx).await?;
-            let data = serde_json::json!({"channel": p.channel.code(), "external_id": p.external_id}).to_string();
-            match &p.category {
-                Some(c) => {
-                    sqlx::query("INSERT INTO case_event (case_id, action, from_state, to_state, actor, note, data, at) VALUES ($1, 'register', '', 'registered', $2, $3, $4, $5), ($1, 'classify', 'registered', 'classified', $2, $6, '{}', $5)")
-                        .bind(id).bind(actor).bind(&p.title).bind(&data).bind(p.created).bind(c).execute(&mut *tx).await?;
-                }
-                None => {
-                    sqlx::query("INSERT INTO case_event (case_id, action, from_state, to_state, actor, note, data, at) VALUES ($1, 'register', '', 'registered', $2, $3, $4, $5)")
-                        .bind(id).bind(actor).bind(&p.title).bind(&data).bind(p.created).execute(&mut *tx).await?;
+        let (done, mut rx) = tokio::sync::oneshot::channel();
+        self.intake_queue.push(IntakeJob {
+            actor: actor.to_string(),
+            case: Box::new(p.clone()),
+            done,
+        });
+        let turn = self.intake_queue.turn.lock().await;
+        if let Ok(r) = rx.try_recv() {
+            return r;
+        }
+        let batch = self.intake_queue.take();
+        if !batch.is_empty() {
+            let store = self.clone();
+            let _ = tokio::spawn(async move { store.write_intake_batch(batch).await }).await;
+        }
+        drop(turn);
+        rx.await
+            .map_err(|_| StoreError::Config("the intake writer stopped; try again".into()))?
+    }
+
+    /// Writes a batch together; if that fails, each on its own, so one
+    /// bad request does not fail the others.
+    async fn write_intake_batch(&self, batch: Vec<IntakeJob>) {
+        let items: Vec<(&str, &NewCase)> =
+            batch.iter().map(|j| (j.actor.as_str(), &*j.case)).collect();
+        match self.write_intakes(&items).await {
+            Ok(ids) => {
+                for (job, id) in batch.into_iter().zip(ids) {
+                    let _ = job.done.send(Ok(id));
                 }
             }
-            append_in_tx!(tx, actor, "case.register", &format!("case:{id}"), p.channel.code());
+            Err(e) if batch.len() == 1 => {
+                if let Some(job) = batch.into_iter().next() {
+                    let _ = job.done.send(Err(e));
+                }
+            }
+            Err(_) => {
+                for job in batch {
+                    let r = self
+                        .write_intakes(&[(job.actor.as_str(), &*job.case)])
+                        .await
+                        .map(|ids| ids.first().copied().unwrap_or_default());
+                    let _ = job.done.send(r);
+                }
+            }
+        }
+    }
+
+    /// Writes prepared requests in one transaction: all or none. Returns
+    /// their ids in order.
+    pub(crate) async fn write_intakes(&self, items: &[(&str, &NewCase)]) -> Result<Vec<i64>> {
+        let mut ids = Vec::with_capacity(items.len());
+        with_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            for (actor, p) in items {
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO service_case (channel, external_id, category_code, title, description, address, lon, lat, grid_id, scope_path,
+                        reporter_name, reporter_phone_enc, reporter_phone_idx, reporter_phone_masked, state, level, response_due, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18) RETURNING id",
+                )
+                .bind(p.channel.code()).bind(&p.external_id)
+                .bind(&p.category).bind(&p.title).bind(&p.description).bind(&p.address).bind(p.lon).bind(p.lat)
+                .bind(p.grid).bind(&p.scope_path).bind(&p.reporter).bind(&p.phone_enc).bind(&p.phone_idx).bind(&p.phone_masked)
+                .bind(p.facts.state.code()).bind(p.facts.level.code()).bind(p.response_due).bind(p.created)
+                .fetch_one(&mut *tx).await?;
+                let data = serde_json::json!({"channel": p.channel.code(), "external_id": p.external_id}).to_string();
+                match &p.category {
+                    Some(c) => {
+                        sqlx::query("INSERT INTO case_event (case_id, action, from_state, to_state, actor, note, data, at) VALUES ($1, 'register', '', 'registered', $2, $3, $4, $5), ($1, 'classify', 'registered', 'classified', $2, $6, '{}', $5)")
+                            .bind(id).bind(*actor).bind(&p.title).bind(&data).bind(p.created).bind(c).execute(&mut *tx).await?;
+                    }
+                    None => {
+                        sqlx::query("INSERT INTO case_event (case_id, action, from_state, to_state, actor, note, data, at) VALUES ($1, 'register', '', 'registered', $2, $3, $4, $5)")
+                            .bind(id).bind(*actor).bind(&p.title).bind(&data).bind(p.created).execute(&mut *tx).await?;
+                    }
+                }
+                append_in_tx!(tx, *actor, "case.register", &format!("case:{id}"), p.channel.code());
+                let figures = p.figures();
+                rollup_in_tx!(tx, rollup_change(None, Some(&figures)).iter());
+                ids.push(id);
+            }
             tx.commit().await?;
-            id
-        }))
+        });
+        Ok(ids)
     }
 
     /// One case in scope. Fetched by its key alone and then checked
@@ -995,6 +1114,21 @@ impl Store {
             _ => None,
         };
         let code = current.row.code.clone();
+        let mut next = current.row.clone();
+        next.state = after.state.code().to_string();
+        next.unit_id = after.unit;
+        next.resolution = after.resolution.map(|r| resolution_code(r).to_string());
+        next.rating = after.rating.map(|r| r.code().to_string());
+        next.response_due = response_due;
+        next.due_at = due_at;
+        next.responded_at = responded_at;
+        next.closed_at = closed_at;
+        next.rework_count = after.rework_count as i32;
+        next.extension_count = after.extension_count as i32;
+        let rollup = rollup_change(
+            Some(&CaseFigures::of(&current.row)),
+            Some(&CaseFigures::of(&next)),
+        );
         with_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             let updated = sqlx::query(
@@ -1005,7 +1139,7 @@ impl Store {
                  WHERE id = $20 AND version = $21",
             )
             .bind(after.state.code()).bind(after.level.code()).bind(&after.category).bind(after.unit).bind(after.parent)
-            .bind(after.resolution.map(|r| match r { Resolution::Answered => "answered", Resolution::Resolved => "resolved" }))
+            .bind(after.resolution.map(resolution_code))
             .bind(after.rating.map(|r| r.code()))
             .bind(after.extension_pending.map(|d| d as i32))
             .bind(after.rework_count as i32).bind(after.reopen_count as i32).bind(after.supervision_count as i32)
@@ -1026,6 +1160,7 @@ impl Store {
                     .bind(url).bind(&payload).bind(t).execute(&mut *tx).await?;
             }
             append_in_tx!(tx, actor, &format!("case.{}", action.kind()), &format!("case:{id}"), action.note());
+            rollup_in_tx!(tx, rollup.iter());
             tx.commit().await?;
         });
         self.case(scope, id).await

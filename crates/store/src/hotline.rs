@@ -4,7 +4,7 @@
 
 use chrono::Utc;
 
-use crate::cases::{NewRequest, Prepared};
+use crate::cases::{NewCase, NewRequest, Prepared};
 use crate::import::{ImportReport, RowError, Table};
 use crate::{Result, Scope, Store, StoreError};
 
@@ -145,10 +145,10 @@ impl Store {
             committed: true,
             ..Default::default()
         };
-        for p in &ready {
-            self.write_intake(actor, p).await?;
-            *report.created.entry("cases").or_default() += 1;
-        }
+        // The whole batch in one transaction: all rows or none.
+        let items: Vec<(&str, &NewCase)> = ready.iter().map(|p| (actor, &**p)).collect();
+        let ids = self.write_intakes(&items).await?;
+        report.created.insert("cases", ids.len() as u64);
         if skipped > 0 {
             report.updated.insert("already_received", skipped);
         }

@@ -73,6 +73,8 @@ pub struct Store {
     calendar: Arc<RwLock<linli_core::calendar::Calendar>>,
     /// Active categories, read once and dropped when an administrator edits them.
     categories: Arc<RwLock<Option<Arc<Vec<linli_core::category::Category>>>>>,
+    /// Requests waiting for the group commit of intake.
+    intake_queue: Arc<cases::IntakeQueue>,
 }
 
 impl Store {
@@ -87,14 +89,19 @@ impl Store {
             grid_index: Arc::new(RwLock::new(None)),
             calendar: Arc::new(RwLock::new(calendar)),
             categories: Arc::new(RwLock::new(None)),
+            intake_queue: Arc::default(),
         })
     }
 
     /// Brings the schema up to date, loads settings (calendar years added
     /// by administrators) and seeds the default categories into a new database.
     pub async fn open_db(db: Db, vault: Vault) -> Result<Self> {
-        migrate::run(&db).await?;
+        let applied = migrate::run(&db).await?;
         let store = Store::new(db, vault)?;
+        if applied > 0 {
+            // A new rollup table over cases already there (an upgrade).
+            store.rebuild_rollup().await?;
+        }
         store.load_settings().await?;
         Ok(store)
     }

@@ -21,6 +21,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "cases",
         sql: include_str!("../migrations/0002_cases.sql"),
     },
+    Migration {
+        version: 3,
+        name: "rates rollup",
+        sql: include_str!("../migrations/0003_rollup.sql"),
+    },
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

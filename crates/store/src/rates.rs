@@ -15,6 +15,8 @@
 
 use serde::Serialize;
 
+use linli_core::period::{self, Month};
+
 use crate::{Result, Scope, Store, with_db};
 
 /// The counts behind the rates of one unit (or of everything).
@@ -70,7 +72,223 @@ impl Rates {
     }
 }
 
-/// The aggregate, one row per unit; `now` bounds "deadline has passed".
+/// Depth of the area key of the rollup: paths cut to three ids (city,
+/// district, subdistrict in a regular tree). A scope this deep or less
+/// reads the rollup; a finer one (a community, a grid: a few thousand
+/// cases a year) reads the cases themselves.
+pub const ROLLUP_DEPTH: usize = 3;
+
+/// The rollup's area for a case's org path.
+pub fn rollup_area(scope_path: &str) -> String {
+    let mut cut = 0;
+    for (n, (i, _)) in scope_path.match_indices('/').enumerate() {
+        cut = i;
+        if n == ROLLUP_DEPTH {
+            break;
+        }
+    }
+    scope_path[..=cut].to_string()
+}
+
+/// What one case adds to the rates: the same formulas as [`COUNTS`],
+/// evaluated on one row. `None` for merged duplicates, which count nowhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseFigures<'a> {
+    pub state: &'a str,
+    pub resolution: Option<&'a str>,
+    pub rating: Option<&'a str>,
+    pub unit_id: Option<i64>,
+    pub scope_path: &'a str,
+    pub created_at: i64,
+    pub response_due: Option<i64>,
+    pub responded_at: Option<i64>,
+    pub due_at: Option<i64>,
+    pub closed_at: Option<i64>,
+    pub rework_count: i64,
+    pub extension_count: i64,
+}
+
+/// The key of a rollup row: (month, area, unit or 0).
+pub type RollupKey = (Month, String, i64);
+
+impl CaseFigures<'_> {
+    pub fn of(r: &crate::cases::CaseRow) -> CaseFigures<'_> {
+        CaseFigures {
+            state: &r.state,
+            resolution: r.resolution.as_deref(),
+            rating: r.rating.as_deref(),
+            unit_id: r.unit_id,
+            scope_path: &r.scope_path,
+            created_at: r.created_at,
+            response_due: r.response_due,
+            responded_at: r.responded_at,
+            due_at: r.due_at,
+            closed_at: r.closed_at,
+            rework_count: r.rework_count as i64,
+            extension_count: r.extension_count as i64,
+        }
+    }
+
+    /// The rollup row this case counts in and what it adds there. The
+    /// count of cases due (which depends on the clock) is left at 0: it is
+    /// closed cases plus open ones past their deadline, read at query time.
+    pub fn tally(&self) -> Option<(RollupKey, RateCounts)> {
+        if self.state == "merged" {
+            return None;
+        }
+        let b = |x: bool| x as i64;
+        let opened = self.due_at.is_some();
+        let closed = opened && self.closed_at.is_some();
+        let c = RateCounts {
+            unit_id: None,
+            requests: 1,
+            responded_in_time: b(self
+                .responded_at
+                .is_some_and(|r| self.response_due.is_none_or(|d| r <= d))),
+            refused: b(self.state == "refused"),
+            resolved: b(self.resolution.is_some()),
+            rated: b(self.rating.is_some()),
+            satisfied: b(matches!(
+                self.rating,
+                Some("satisfied" | "basically_satisfied")
+            )),
+            opened: b(opened),
+            due: 0,
+            closed_on_time: b(
+                closed && matches!((self.closed_at, self.due_at), (Some(c), Some(d)) if c <= d)
+            ),
+            closed: b(closed),
+            reworked: b(closed && self.rework_count > 0),
+            extended: b(self.extension_count > 0),
+        };
+        let key = (
+            period::month_of(self.created_at),
+            rollup_area(self.scope_path),
+            self.unit_id.unwrap_or(0),
+        );
+        Some((key, c))
+    }
+}
+
+impl RateCounts {
+    fn fields(&self) -> [i64; 11] {
+        [
+            self.requests,
+            self.responded_in_time,
+            self.refused,
+            self.resolved,
+            self.rated,
+            self.satisfied,
+            self.opened,
+            self.closed_on_time,
+            self.closed,
+            self.reworked,
+            self.extended,
+        ]
+    }
+
+    /// Adds `other` times `sign` (+1 or −1), `due` included.
+    pub fn add(&mut self, other: &RateCounts, sign: i64) {
+        self.requests += sign * other.requests;
+        self.responded_in_time += sign * other.responded_in_time;
+        self.refused += sign * other.refused;
+        self.resolved += sign * other.resolved;
+        self.rated += sign * other.rated;
+        self.satisfied += sign * other.satisfied;
+        self.opened += sign * other.opened;
+        self.due += sign * other.due;
+        self.closed_on_time += sign * other.closed_on_time;
+        self.closed += sign * other.closed;
+        self.reworked += sign * other.reworked;
+        self.extended += sign * other.extended;
+    }
+
+    fn is_zero(&self) -> bool {
+        self.fields().iter().all(|x| *x == 0) && self.due == 0
+    }
+}
+
+/// The change one case write makes to the rollup: its tally before taken
+/// away, its tally after added, netted when both fall in one row.
+pub fn rollup_change(
+    before: Option<&CaseFigures<'_>>,
+    after: Option<&CaseFigures<'_>>,
+) -> Vec<(RollupKey, RateCounts)> {
+    let mut out: Vec<(RollupKey, RateCounts)> = Vec::new();
+    for (f, sign) in [(before, -1), (after, 1)] {
+        if let Some((key, c)) = f.and_then(|f| f.tally()) {
+            match out.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, acc)) => acc.add(&c, sign),
+                None => {
+                    let mut acc = RateCounts::default();
+                    acc.add(&c, sign);
+                    out.push((key, acc));
+                }
+            }
+        }
+    }
+    out.retain(|(_, c)| !c.is_zero());
+    out
+}
+
+const TALLY_COLS: &str = "requests, responded_in_time, refused, resolved, rated, satisfied, opened, closed_on_time, closed, reworked, extended";
+
+/// Appends rollup deltas inside the caller's transaction.
+macro_rules! rollup_in_tx {
+    ($tx:expr, $changes:expr) => {{
+        for ((month, area, unit), c) in $changes {
+            let f = c.fields_for_sql();
+            sqlx::query(
+                "INSERT INTO case_rollup_delta (month, area, unit_id, requests, responded_in_time, refused, resolved, rated, satisfied, opened, closed_on_time, closed, reworked, extended)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            )
+            .bind(*month).bind(area.as_str()).bind(*unit)
+            .bind(f[0]).bind(f[1]).bind(f[2]).bind(f[3]).bind(f[4]).bind(f[5]).bind(f[6]).bind(f[7]).bind(f[8]).bind(f[9]).bind(f[10])
+            .execute(&mut *$tx)
+            .await?;
+        }
+    }};
+}
+pub(crate) use rollup_in_tx;
+
+impl RateCounts {
+    pub(crate) fn fields_for_sql(&self) -> [i64; 11] {
+        self.fields()
+    }
+}
+
+/// Adds rollup rows into `case_rollup` (upsert), inside a transaction.
+macro_rules! upsert_rollup_in_tx {
+    ($tx:expr, $rows:expr) => {{
+        for ((month, area, unit), c) in $rows {
+            let f = c.fields_for_sql();
+            sqlx::query(
+                "INSERT INTO case_rollup (month, area, unit_id, requests, responded_in_time, refused, resolved, rated, satisfied, opened, closed_on_time, closed, reworked, extended)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                 ON CONFLICT (month, area, unit_id) DO UPDATE SET
+                    requests = case_rollup.requests + excluded.requests,
+                    responded_in_time = case_rollup.responded_in_time + excluded.responded_in_time,
+                    refused = case_rollup.refused + excluded.refused,
+                    resolved = case_rollup.resolved + excluded.resolved,
+                    rated = case_rollup.rated + excluded.rated,
+                    satisfied = case_rollup.satisfied + excluded.satisfied,
+                    opened = case_rollup.opened + excluded.opened,
+                    closed_on_time = case_rollup.closed_on_time + excluded.closed_on_time,
+                    closed = case_rollup.closed + excluded.closed,
+                    reworked = case_rollup.reworked + excluded.reworked,
+                    extended = case_rollup.extended + excluded.extended",
+            )
+            .bind(*month).bind(area.as_str()).bind(*unit)
+            .bind(f[0]).bind(f[1]).bind(f[2]).bind(f[3]).bind(f[4]).bind(f[5]).bind(f[6]).bind(f[7]).bind(f[8]).bind(f[9]).bind(f[10])
+            .execute(&mut *$tx)
+            .await?;
+        }
+    }};
+}
+
+/// The aggregate over the cases themselves, one row per unit; `$4` (now)
+/// bounds "deadline has passed". The reference definition of the rates:
+/// [`CaseFigures::tally`] must agree with it row for row.
 const COUNTS: &str = "SELECT unit_id,
     COUNT(*) AS requests,
     SUM(CASE WHEN responded_at IS NOT NULL AND (response_due IS NULL OR responded_at <= response_due) THEN 1 ELSE 0 END) AS responded_in_time,
@@ -88,34 +306,73 @@ const COUNTS: &str = "SELECT unit_id,
  WHERE scope_path >= $1 AND scope_path < $2 AND created_at >= $3 AND created_at < $5 AND state <> 'merged'
  GROUP BY unit_id ORDER BY unit_id";
 
+/// The rollup (folded rows and pending deltas) of whole months, one row per unit.
+const ROLLUP_COUNTS: &str = "SELECT unit_id,
+    CAST(SUM(requests) AS BIGINT) AS requests, CAST(SUM(responded_in_time) AS BIGINT) AS responded_in_time,
+    CAST(SUM(refused) AS BIGINT) AS refused, CAST(SUM(resolved) AS BIGINT) AS resolved,
+    CAST(SUM(rated) AS BIGINT) AS rated, CAST(SUM(satisfied) AS BIGINT) AS satisfied,
+    CAST(SUM(opened) AS BIGINT) AS opened, CAST(0 AS BIGINT) AS due,
+    CAST(SUM(closed_on_time) AS BIGINT) AS closed_on_time, CAST(SUM(closed) AS BIGINT) AS closed,
+    CAST(SUM(reworked) AS BIGINT) AS reworked, CAST(SUM(extended) AS BIGINT) AS extended
+ FROM (SELECT unit_id, {TALLY} FROM case_rollup WHERE area >= $1 AND area < $2 AND month >= $3 AND month < $4
+       UNION ALL
+       SELECT unit_id, {TALLY} FROM case_rollup_delta WHERE area >= $1 AND area < $2 AND month >= $3 AND month < $4) t
+ GROUP BY unit_id";
+
+/// Open cases past their deadline, by unit: the clock-dependent part of
+/// "cases due" for the months read from the rollup.
+const OPEN_PAST_DUE: &str = "SELECT unit_id, COUNT(*) FROM service_case
+ WHERE due_at IS NOT NULL AND closed_at IS NULL AND due_at < $1
+   AND created_at >= $2 AND created_at < $3 AND scope_path >= $4 AND scope_path < $5 AND state <> 'merged'
+ GROUP BY unit_id";
+
+fn scope_depth(scope: &Scope) -> usize {
+    match scope {
+        Scope::Everything => 0,
+        Scope::Subtree(p) => p.ids().len(),
+    }
+}
+
 impl Store {
     /// Rates by unit for cases registered in `[from, to)` (ms), plus a
     /// total row (unit_id null in `total`). Cases not yet dispatched count
-    /// under unit null.
+    /// under unit null. Whole Beijing months come from the rollup when the
+    /// scope is a subdistrict or wider; the rest from the cases.
     pub async fn rates(&self, scope: &Scope, from: i64, to: i64) -> Result<(Vec<Rates>, Rates)> {
-        let (lo, hi) = scope.bounds();
         let now = crate::db::now_ms().min(to);
-        let rows: Vec<RateCounts> = with_db!(&self.db, pool => {
-            sqlx::query_as(COUNTS).bind(&lo).bind(&hi).bind(from).bind(now).bind(to).fetch_all(pool).await?
-        });
+        let mut split = period::split_months(from, to);
+        if scope_depth(scope) > ROLLUP_DEPTH {
+            split = period::MonthSplit {
+                head: (from < to).then_some((from, to)),
+                months: None,
+                tail: None,
+            };
+        }
+        let mut by_unit: std::collections::BTreeMap<Option<i64>, RateCounts> = Default::default();
+        let mut merge = |rows: Vec<RateCounts>| {
+            for r in rows {
+                let unit = r.unit_id.filter(|u| *u != 0);
+                let acc = by_unit.entry(unit).or_insert_with(|| RateCounts {
+                    unit_id: unit,
+                    ..Default::default()
+                });
+                acc.add(&r, 1);
+            }
+        };
+        for (a, b) in [split.head, split.tail].into_iter().flatten() {
+            merge(self.rate_counts_of_cases(scope, a, b, now).await?);
+        }
+        if let Some((m1, m2)) = split.months {
+            merge(self.rate_counts_of_rollup(scope, m1, m2, now).await?);
+        }
         let units = self.units(&Scope::Everything).await?;
         let mut total = RateCounts::default();
-        for r in &rows {
-            total.requests += r.requests;
-            total.responded_in_time += r.responded_in_time;
-            total.refused += r.refused;
-            total.resolved += r.resolved;
-            total.rated += r.rated;
-            total.satisfied += r.satisfied;
-            total.opened += r.opened;
-            total.due += r.due;
-            total.closed_on_time += r.closed_on_time;
-            total.closed += r.closed;
-            total.reworked += r.reworked;
-            total.extended += r.extended;
+        for r in by_unit.values() {
+            total.add(r, 1);
         }
-        let by_unit = rows
-            .into_iter()
+        let by_unit = by_unit
+            .into_values()
+            .filter(|c| c.requests != 0)
             .map(|c| {
                 let name = c
                     .unit_id
@@ -125,6 +382,147 @@ impl Store {
             })
             .collect();
         Ok((by_unit, Rates::from_counts(total, None)))
+    }
+
+    /// The counts of `[from, to)` straight from the cases.
+    pub async fn rate_counts_of_cases(
+        &self,
+        scope: &Scope,
+        from: i64,
+        to: i64,
+        now: i64,
+    ) -> Result<Vec<RateCounts>> {
+        let (lo, hi) = scope.bounds();
+        Ok(with_db!(&self.db, pool => {
+            sqlx::query_as(COUNTS).bind(&lo).bind(&hi).bind(from).bind(now).bind(to).fetch_all(pool).await?
+        }))
+    }
+
+    /// The counts of months `[m1, m2)` from the rollup, with cases due at `now`.
+    async fn rate_counts_of_rollup(
+        &self,
+        scope: &Scope,
+        m1: Month,
+        m2: Month,
+        now: i64,
+    ) -> Result<Vec<RateCounts>> {
+        let (lo, hi) = scope.bounds();
+        let sql = ROLLUP_COUNTS.replace("{TALLY}", TALLY_COLS);
+        let (from, to) = (period::month_start(m1), period::month_start(m2));
+        let (mut rows, past_due): (Vec<RateCounts>, Vec<(Option<i64>, i64)>) = with_db!(&self.db, pool => {
+            let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&lo).bind(&hi).bind(m1).bind(m2).fetch_all(pool).await?;
+            let past = sqlx::query_as(OPEN_PAST_DUE).bind(now).bind(from).bind(to).bind(&lo).bind(&hi).fetch_all(pool).await?;
+            (rows, past)
+        });
+        for r in &mut rows {
+            r.due = r.closed;
+        }
+        for (unit, n) in past_due {
+            let unit = unit.unwrap_or(0);
+            match rows.iter_mut().find(|r| r.unit_id.unwrap_or(0) == unit) {
+                Some(r) => r.due += n,
+                None => rows.push(RateCounts {
+                    unit_id: Some(unit),
+                    due: n,
+                    ..Default::default()
+                }),
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Folds pending rollup deltas into the rollup; returns how many.
+    /// Rows are deleted and returned by one statement, so a delta
+    /// committed meanwhile is neither lost nor counted twice.
+    pub async fn fold_rollup(&self) -> Result<usize> {
+        type Delta = (
+            i32,
+            String,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+        );
+        let sql =
+            format!("DELETE FROM case_rollup_delta RETURNING month, area, unit_id, {TALLY_COLS}");
+        Ok(with_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let rows: Vec<Delta> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *tx).await?;
+            let n = rows.len();
+            let mut sums: std::collections::HashMap<RollupKey, RateCounts> = Default::default();
+            for (m, area, unit, a, b, c, d, e, f, g, h, i, j, k) in rows {
+                let acc = sums.entry((m, area, unit)).or_default();
+                acc.add(&RateCounts { unit_id: None, requests: a, responded_in_time: b, refused: c, resolved: d, rated: e, satisfied: f, opened: g, due: 0, closed_on_time: h, closed: i, reworked: j, extended: k }, 1);
+            }
+            upsert_rollup_in_tx!(tx, sums.iter());
+            tx.commit().await?;
+            n
+        }))
+    }
+
+    /// Rebuilds the rollup from the cases (after an upgrade or a bulk
+    /// load, or by hand with `linli case rollup-rebuild`). Returns the rows.
+    pub async fn rebuild_rollup(&self) -> Result<usize> {
+        type Row = (
+            i64,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+            String,
+            i64,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            i32,
+            i32,
+        );
+        const SQL: &str = "SELECT id, state, resolution, rating, unit_id, scope_path, created_at, response_due, responded_at, due_at, closed_at, rework_count, extension_count
+             FROM service_case WHERE id > $1 ORDER BY id LIMIT 50000";
+        let mut sums: std::collections::HashMap<RollupKey, RateCounts> = Default::default();
+        let mut add = |r: &Row| {
+            let f = CaseFigures {
+                state: &r.1,
+                resolution: r.2.as_deref(),
+                rating: r.3.as_deref(),
+                unit_id: r.4,
+                scope_path: &r.5,
+                created_at: r.6,
+                response_due: r.7,
+                responded_at: r.8,
+                due_at: r.9,
+                closed_at: r.10,
+                rework_count: r.11 as i64,
+                extension_count: r.12 as i64,
+            };
+            if let Some((k, c)) = f.tally() {
+                sums.entry(k).or_default().add(&c, 1);
+            }
+        };
+        with_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let mut after = 0i64;
+            loop {
+                let rows: Vec<Row> = sqlx::query_as(SQL).bind(after).fetch_all(&mut *tx).await?;
+                let Some(last) = rows.last() else { break };
+                after = last.0;
+                rows.iter().for_each(&mut add);
+            }
+            sqlx::query("DELETE FROM case_rollup_delta").execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM case_rollup").execute(&mut *tx).await?;
+            upsert_rollup_in_tx!(tx, sums.iter());
+            tx.commit().await?;
+        });
+        Ok(sums.len())
     }
 }
 

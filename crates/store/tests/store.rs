@@ -717,6 +717,210 @@ mod cases {
         .await;
     }
 
+    /// A random walk of many cases through the loop, across months: the
+    /// rates read from the rollup (pending deltas, then folded, then
+    /// rebuilt) equal the rates counted from the cases themselves.
+    #[tokio::test]
+    async fn rates_rollup_agrees_with_the_cases() {
+        each(|store, be| async move {
+            use linli_core::rng::SplitMix64;
+            use linli_store::rates::RateCounts;
+            setup_registry(&store).await;
+            let all = Scope::Everything;
+            let community = store.org_by_code(&all, "320104001001").await.unwrap();
+            let property = store
+                .create_unit(&all, community.id, "金陵物业", "property", None)
+                .await
+                .unwrap();
+            let office = store
+                .create_unit(&all, community.id, "夫子庙社区居委会", "community", None)
+                .await
+                .unwrap();
+            let mut rng = SplitMix64::new(7);
+            let mut ids = Vec::new();
+            for i in 0..40u32 {
+                let t = bj(2026, 1 + (i % 4), 1 + (i * 7) % 28, 9 + i % 9, 0)
+                    - chrono::Duration::minutes((i % 3) as i64 * 30);
+                let cat = ["1202", "1202", "1101"][i as usize % 3];
+                let c = store
+                    .intake_at(
+                        &all,
+                        "resident:1",
+                        &req((i % 9 != 0).then_some(cat), 118.785, 32.025),
+                        t,
+                    )
+                    .await
+                    .unwrap();
+                let mut v = c.row.version;
+                let mut at = t;
+                for _ in 0..14 {
+                    let view = store.case(&all, c.row.id).await.unwrap();
+                    if view.allowed.is_empty() {
+                        break;
+                    }
+                    let mut kind = view.allowed[rng.below(view.allowed.len() as u64) as usize];
+                    // Mostly forward along the loop, so that many cases close.
+                    let forward = [
+                        "open",
+                        "dispatch",
+                        "accept",
+                        "report_back",
+                        "verify",
+                        "rate",
+                    ];
+                    if rng.below(3) != 0
+                        && let Some(f) = forward.iter().find(|f| view.allowed.contains(f))
+                    {
+                        kind = f;
+                    }
+                    if i % 6 == 1 && view.allowed.contains(&"refuse") {
+                        kind = "refuse";
+                    }
+                    let action = match kind {
+                        "classify" => Action::Classify {
+                            category: "1202".into(),
+                        },
+                        "answer_on_spot" => Action::AnswerOnSpot {
+                            answer: text("已解答"),
+                        },
+                        "refuse" => Action::Refuse {
+                            reason: text("不属于受理范围"),
+                        },
+                        "open" => Action::Open,
+                        "dispatch" => Action::Dispatch {
+                            unit: if rng.below(2) == 0 {
+                                property.id
+                            } else {
+                                office.id
+                            },
+                        },
+                        "accept" => Action::Accept,
+                        "send_back" => Action::SendBack {
+                            reason: text("非本单位职责"),
+                        },
+                        "report_back" => Action::ReportBack {
+                            text: text("已处理"),
+                            photos: vec![],
+                        },
+                        "verify" => Action::Verify {
+                            passed: rng.below(4) != 0,
+                            note: text(""),
+                        },
+                        "rate" => Action::Rate {
+                            rating: [
+                                Rating::Satisfied,
+                                Rating::BasicallySatisfied,
+                                Rating::Unsatisfied,
+                            ][rng.below(3) as usize],
+                            comment: text(""),
+                        },
+                        "reopen" => Action::Reopen {
+                            reason: text("又坏了"),
+                        },
+                        // Rarely: a merged duplicate counts nowhere.
+                        "merge" => match ids.first() {
+                            Some(p) if rng.below(8) == 0 => Action::Merge { parent: *p },
+                            _ => continue,
+                        },
+                        "escalate" => Action::Escalate {
+                            reason: text("需要街道协调"),
+                        },
+                        "request_extension" => Action::RequestExtension {
+                            working_days: 2,
+                            reason: text("等配件"),
+                        },
+                        "decide_extension" => Action::DecideExtension {
+                            approve: rng.below(2) == 0,
+                            note: text(""),
+                        },
+                        "supervise" => Action::Supervise {
+                            note: text("请加快"),
+                        },
+                        other => panic!("unexpected action {other}"),
+                    };
+                    at += chrono::Duration::hours(rng.range(1, 30) as i64);
+                    if let Ok(c) = store
+                        .act_at(&all, "worker:1", c.row.id, v, &action, at)
+                        .await
+                    {
+                        v = c.row.version;
+                        // Most rated and refused cases stay so; some are reopened.
+                        if matches!(kind, "rate" | "refuse") && rng.below(4) != 0 {
+                            break;
+                        }
+                    }
+                }
+                ids.push(c.row.id);
+            }
+            let norm = |rows: Vec<RateCounts>| {
+                let mut m = std::collections::BTreeMap::new();
+                for mut r in rows {
+                    r.unit_id = r.unit_id.filter(|u| *u != 0);
+                    m.entry(r.unit_id)
+                        .or_insert_with(|| RateCounts {
+                            unit_id: r.unit_id,
+                            ..Default::default()
+                        })
+                        .add(&r, 1);
+                }
+                m.into_values()
+                    .filter(|c| c.requests != 0)
+                    .collect::<Vec<_>>()
+            };
+            let subdistrict = community_scope(&store, "320104001").await;
+            let periods = [
+                (bj(2026, 1, 1, 0, 0), bj(2027, 1, 1, 0, 0)),
+                (bj(2026, 1, 15, 0, 0), bj(2026, 3, 10, 12, 0)),
+                (bj(2026, 2, 1, 0, 0), bj(2026, 3, 1, 0, 0)),
+            ];
+            for round in ["pending deltas", "folded", "rebuilt"] {
+                match round {
+                    "folded" => assert!(store.fold_rollup().await.unwrap() > 0, "{be}"),
+                    "rebuilt" => assert!(store.rebuild_rollup().await.unwrap() > 0, "{be}"),
+                    _ => {}
+                }
+                for scope in [&all, &subdistrict] {
+                    for (from, to) in periods {
+                        let (from, to) = (from.timestamp_millis(), to.timestamp_millis());
+                        let now = chrono::Utc::now().timestamp_millis().min(to);
+                        let (by_unit, total) = store.rates(scope, from, to).await.unwrap();
+                        let raw = norm(
+                            store
+                                .rate_counts_of_cases(scope, from, to, now)
+                                .await
+                                .unwrap(),
+                        );
+                        let got: Vec<RateCounts> = by_unit.into_iter().map(|r| r.counts).collect();
+                        assert_eq!(got, raw, "{be} {round} {scope:?} {from}..{to}");
+                        assert!(
+                            total.counts.requests > 0,
+                            "{be} {round} {scope:?} {from}..{to} {raw:?}"
+                        );
+                    }
+                }
+            }
+            // Every kind of outcome occurred, so the comparison covered them.
+            let (_, total) = store
+                .rates(
+                    &all,
+                    bj(2026, 1, 1, 0, 0).timestamp_millis(),
+                    bj(2027, 1, 1, 0, 0).timestamp_millis(),
+                )
+                .await
+                .unwrap();
+            let c = &total.counts;
+            assert!(
+                c.refused > 0
+                    && c.resolved > 0
+                    && c.rated > 0
+                    && c.closed > 0
+                    && c.opened > c.closed,
+                "{be} {c:?}"
+            );
+        })
+        .await;
+    }
+
     #[tokio::test]
     async fn other_paths_scope_and_overdue() {
         each(|store, be| async move {

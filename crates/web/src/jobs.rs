@@ -53,6 +53,9 @@ pub async fn run_once(store: &Store, client: &reqwest::Client) {
     if let Err(e) = store.chain_audit().await {
         tracing::error!("audit chaining failed: {e}");
     }
+    if let Err(e) = store.fold_rollup().await {
+        tracing::error!("rates rollup folding failed: {e}");
+    }
     let now = Utc::now();
     match store.scan_overdue(now).await {
         Ok(n) if n > 0 => tracing::info!(cases = n, "cases became overdue"),
