@@ -647,6 +647,9 @@ mod cases {
             let c = store.intake_at(&all, "resident:1", &req(Some("1202"), 118.785, 32.025), t0).await.unwrap();
             assert_eq!(c.row.state, "classified", "{be}");
             assert_eq!(c.row.grid_name.as_deref(), Some("一网格"));
+            // What intake answers is what is stored.
+            let stored = store.case(&all, c.row.id).await.unwrap();
+            assert_eq!(serde_json::to_value(&c).unwrap(), serde_json::to_value(&stored).unwrap(), "{be}");
             assert!(c.row.code.starts_with("GD20260212"), "{}", c.row.code);
             assert_eq!(c.row.reporter_phone_masked.as_deref(), Some("138****8000"));
             // Lift breakdown: respond within 1 working hour.
