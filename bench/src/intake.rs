@@ -131,20 +131,40 @@ pub async fn run(url: &str, requests: usize, concurrency: usize) -> Result<()> {
         sqlx::query("CREATE TABLE bench_ceiling (id BIGINT, channel TEXT, title TEXT, description TEXT, lon DOUBLE PRECISION, lat DOUBLE PRECISION, scope_path TEXT, created_at BIGINT)")
             .execute(p).await?;
     });
-    let db = store.db.clone();
-    let insert = move |i: usize| {
-        let db = db.clone();
-        async move {
-            with_db!(&db, p => {
-                sqlx::query("INSERT INTO bench_ceiling (id, channel, title, description, lon, lat, scope_path, created_at) VALUES ($1, 'api', '楼道灯不亮', $2, 104.0, 30.6, '/1/2/3/', $3)")
-                    .bind(i as i64).bind(format!("基准测试诉求 {i}：楼道灯不亮")).bind(i as i64)
-                    .execute(p).await?;
-            });
-            Ok(())
+    // Two ways to reach the ceiling: every worker on its own pooled
+    // connection, and (SQLite, one writer at a time) through one turn, which
+    // spares SQLite's sleeping busy handler. The better of the two is the limit.
+    let mut ceilings = Vec::new();
+    for serial in [false, true] {
+        if serial && is_pg {
+            continue;
         }
-    };
-    drive(warm, concurrency, insert.clone()).await?;
-    let (c_secs, c_lat) = drive(requests, concurrency, insert).await?;
+        let db = store.db.clone();
+        let turn = Arc::new(tokio::sync::Mutex::new(()));
+        let offset = if serial { 10 * requests } else { 0 };
+        let insert = move |i: usize| {
+            let (db, turn) = (db.clone(), turn.clone());
+            let i = i + offset;
+            async move {
+                let _turn = if serial {
+                    Some(turn.lock().await)
+                } else {
+                    None
+                };
+                with_db!(&db, p => {
+                    sqlx::query("INSERT INTO bench_ceiling (id, channel, title, description, lon, lat, scope_path, created_at) VALUES ($1, 'api', '楼道灯不亮', $2, 104.0, 30.6, '/1/2/3/', $3)")
+                        .bind(i as i64).bind(format!("基准测试诉求 {i}：楼道灯不亮")).bind(i as i64)
+                        .execute(p).await?;
+                });
+                Ok(())
+            }
+        };
+        drive(warm, concurrency, insert.clone()).await?;
+        let (c_secs, c_lat) = drive(requests, concurrency, insert).await?;
+        ceilings.push((serial, requests as f64 / c_secs, c_lat));
+    }
+    ceilings.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let (c_serial, c_rate, c_lat) = ceilings.swap_remove(0);
     let cases = store
         .cases(&Scope::Everything, &Default::default())
         .await?
@@ -168,10 +188,12 @@ pub async fn run(url: &str, requests: usize, concurrency: usize) -> Result<()> {
             "intake_per_s": requests as f64 / secs,
             "intake_p50_ms": percentile(&lat, 0.50),
             "intake_p99_ms": percentile(&lat, 0.99),
-            "ceiling_per_s": requests as f64 / c_secs,
+            "ceiling_per_s": c_rate,
+            "ceiling_how": if c_serial { "one connection, one row per commit" } else { "16 connections, one row per commit" },
+            "ceiling_other_per_s": ceilings.first().map(|c| c.1),
             "ceiling_p50_ms": percentile(&c_lat, 0.50),
             "ceiling_p99_ms": percentile(&c_lat, 0.99),
-            "ratio_of_ceiling": (requests as f64 / secs) / (requests as f64 / c_secs),
+            "ratio_of_ceiling": (requests as f64 / secs) / c_rate,
         })
     );
     Ok(())

@@ -15,6 +15,7 @@ use linli_geo::{GridIndex, ring_to_shape};
 use serde_json::json;
 
 mod intake;
+mod rates;
 
 #[derive(Parser)]
 struct Cli {
@@ -48,6 +49,22 @@ enum Cmd {
         requests: usize,
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
+    },
+    /// Rates for all units over whole months of cases (made by `linli gen --cases`).
+    Rates {
+        #[arg(long)]
+        db: String,
+        /// First month, yyyymm.
+        #[arg(long)]
+        from: i32,
+        /// Month after the last, yyyymm.
+        #[arg(long)]
+        to: i32,
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+        /// Also count by scanning the case rows, and check the totals agree.
+        #[arg(long)]
+        scan: bool,
     },
 }
 
@@ -143,6 +160,16 @@ fn main() -> Result<()> {
             .enable_all()
             .build()?
             .block_on(intake::run(&db, requests, concurrency)),
+        Cmd::Rates {
+            db,
+            from,
+            to,
+            repeat,
+            scan,
+        } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(rates::run(&db, from, to, repeat, scan)),
         Cmd::Pip {
             grids,
             points,

@@ -2,6 +2,7 @@
 
 mod gen_files;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -70,11 +71,20 @@ enum Command {
     Gen {
         #[command(flatten)]
         db: DbArgs,
-        /// Number of residents.
+        /// Number of residents (0: add only cases to a generated city).
         #[arg(long)]
         people: u64,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Also a year of case history (工单) of this many cases, as rows with their rates rollup.
+        #[arg(long, default_value_t = 0)]
+        cases: u64,
+        /// The day (Beijing) the year of cases ends before; default today.
+        #[arg(long)]
+        until: Option<chrono::NaiveDate>,
+        /// Write the rates columns of the generated cases to this CSV as well (for peers).
+        #[arg(long)]
+        rates_csv: Option<PathBuf>,
         /// Write grids.geojson, registry.csv and compounds.csv to this folder instead of a database.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -275,6 +285,18 @@ fn vault_from(args: &DbArgs) -> Result<Vault> {
         "no encryption key for personal data: set LINLI_KEY (32 bytes, base64) or --key-file FILE; \
          `linli keygen` prints a new key. (`linli demo` makes its own.)"
     )
+}
+
+/// Midnight of a day in Beijing.
+fn beijing_midnight(d: chrono::NaiveDate) -> Result<chrono::DateTime<chrono::Utc>> {
+    use chrono::TimeZone;
+    chrono::FixedOffset::east_opt(8 * 3600)
+        .and_then(|z| {
+            z.from_local_datetime(&d.and_time(chrono::NaiveTime::MIN))
+                .single()
+        })
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .context("bad date")
 }
 
 async fn open(args: &DbArgs) -> Result<Store> {
@@ -586,12 +608,18 @@ async fn run(cmd: Command) -> Result<()> {
             people,
             seed,
             out,
+            cases,
+            until,
+            rates_csv,
         } => {
-            if people == 0 {
-                bail!("--people must be at least 1");
+            if people == 0 && cases == 0 {
+                bail!("give --people N (a city) and/or --cases N (a year of cases)");
             }
             let started = Instant::now();
             if let Some(dir) = out {
+                if cases > 0 {
+                    bail!("--cases needs --db: the cases are generated against the stored city");
+                }
                 let n = gen_files::write(&dir, people, seed)?;
                 println!(
                     "wrote {n} people to {} in {:.1?}",
@@ -601,18 +629,54 @@ async fn run(cmd: Command) -> Result<()> {
                 return Ok(());
             }
             let store = open(&db).await?;
-            let pb = bar(people, "people");
-            let s = store
-                .load_synth(people, seed, &|done, _| pb.set_position(done))
-                .await?;
-            pb.finish_and_clear();
-            let secs = started.elapsed().as_secs_f64();
-            println!("{}", serde_json::to_string_pretty(&s)?);
-            println!(
-                "loaded {} people in {secs:.1} s ({:.0} people/s)",
-                s.people,
-                s.people as f64 / secs
-            );
+            if people > 0 {
+                let pb = bar(people, "people");
+                let s = store
+                    .load_synth(people, seed, &|done, _| pb.set_position(done))
+                    .await?;
+                pb.finish_and_clear();
+                let secs = started.elapsed().as_secs_f64();
+                println!("{}", serde_json::to_string_pretty(&s)?);
+                println!(
+                    "loaded {} people in {secs:.1} s ({:.0} people/s)",
+                    s.people,
+                    s.people as f64 / secs
+                );
+            }
+            if cases > 0 {
+                let started = Instant::now();
+                let until = until.unwrap_or_else(|| chrono::Local::now().date_naive());
+                let until = beijing_midnight(until)?;
+                let mut file = match &rates_csv {
+                    Some(p) => {
+                        let f = std::fs::File::create(p)
+                            .with_context(|| format!("cannot create {}", p.display()))?;
+                        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+                        writeln!(w, "{}", linli_store::history::RATES_CSV_HEADER)?;
+                        Some(w)
+                    }
+                    None => None,
+                };
+                let pb = bar(cases, "cases");
+                let n = store
+                    .load_synth_cases(
+                        cases,
+                        seed,
+                        until,
+                        file.as_mut().map(|w| w as &mut (dyn std::io::Write + Send)),
+                        &|done, _| pb.set_position(done),
+                    )
+                    .await?;
+                pb.finish_and_clear();
+                if let Some(mut w) = file {
+                    w.flush()?;
+                }
+                let secs = started.elapsed().as_secs_f64();
+                println!(
+                    "loaded {n} cases in {secs:.1} s ({:.0} cases/s)",
+                    n as f64 / secs
+                );
+            }
             Ok(())
         }
         Command::Import {

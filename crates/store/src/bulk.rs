@@ -26,6 +26,7 @@ pub struct LoadStats {
     pub households: u64,
     pub people: u64,
     pub tags: u64,
+    pub handling_units: u64,
 }
 
 type CompoundRow = (
@@ -254,6 +255,7 @@ impl Store {
         let _ = forward.await;
         let _ = producer.join();
         self.fix_sequences().await?;
+        stats.handling_units = self.ensure_synth_units().await?;
         self.audit(
             "system",
             "registry.generate",

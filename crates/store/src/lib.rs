@@ -11,6 +11,7 @@ pub mod bulk;
 pub mod cases;
 pub mod db;
 pub mod export;
+pub mod history;
 pub mod hotline;
 pub mod import;
 pub mod migrate;

@@ -285,6 +285,7 @@ macro_rules! upsert_rollup_in_tx {
         }
     }};
 }
+pub(crate) use upsert_rollup_in_tx;
 
 /// The aggregate over the cases themselves, one row per unit; `$4` (now)
 /// bounds "deadline has passed". The reference definition of the rates:
@@ -321,9 +322,11 @@ const ROLLUP_COUNTS: &str = "SELECT unit_id,
 
 /// Open cases past their deadline, by unit: the clock-dependent part of
 /// "cases due" for the months read from the rollup.
+/// The `+` and `|| ''` keep the planner on the small partial index of open
+/// cases instead of a range over the whole period.
 const OPEN_PAST_DUE: &str = "SELECT unit_id, COUNT(*) FROM service_case
  WHERE due_at IS NOT NULL AND closed_at IS NULL AND due_at < $1
-   AND created_at >= $2 AND created_at < $3 AND scope_path >= $4 AND scope_path < $5 AND state <> 'merged'
+   AND +created_at >= $2 AND +created_at < $3 AND scope_path || '' >= $4 AND scope_path || '' < $5 AND state <> 'merged'
  GROUP BY unit_id";
 
 fn scope_depth(scope: &Scope) -> usize {

@@ -515,6 +515,61 @@ async fn export_round_trips_through_excel() {
     .await;
 }
 
+/// A generated year of cases: the rollup written beside the rows gives
+/// the same counts as the rows, the CSV for peers holds every row, and
+/// generated cases dispatch to units of the generated city.
+#[tokio::test]
+async fn generated_case_history_and_its_rollup() {
+    each(|store, be| async move {
+        use chrono::TimeZone;
+        let stats = store.load_synth(3_000, 7, &|_, _| {}).await.unwrap();
+        // 1 district × 10 departments, 1 community × 2.
+        assert_eq!(stats.handling_units, 12, "{be}");
+        let until = chrono::FixedOffset::east_opt(8 * 3600)
+            .unwrap()
+            .with_ymd_and_hms(2026, 11, 1, 0, 0, 0)
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let mut csv: Vec<u8> = Vec::new();
+        let n = store
+            .load_synth_cases(3_000, 3, until, Some(&mut csv), &|_, _| {})
+            .await
+            .unwrap();
+        assert_eq!(n, 3_000);
+        let text = String::from_utf8(csv).unwrap();
+        assert_eq!(text.lines().count(), 3_000);
+        let (from, to) = linli_core::period::parse_period("2026").unwrap();
+        let (from, to) = (from - 61 * 86_400_000, to.min(until.timestamp_millis()));
+        let now = chrono::Utc::now().timestamp_millis().min(to);
+        let (by_unit, total) = store.rates(&Scope::Everything, from, to).await.unwrap();
+        let raw = store
+            .rate_counts_of_cases(&Scope::Everything, from, to, now)
+            .await
+            .unwrap();
+        let sum = |f: fn(&linli_store::rates::RateCounts) -> i64| raw.iter().map(f).sum::<i64>();
+        assert_eq!(total.counts.requests, 3_000, "{be}");
+        assert_eq!(total.counts.closed, sum(|c| c.closed));
+        assert_eq!(total.counts.due, sum(|c| c.due));
+        assert_eq!(total.counts.satisfied, sum(|c| c.satisfied));
+        assert_eq!(total.counts.closed_on_time, sum(|c| c.closed_on_time));
+        assert!(by_unit.len() >= 8, "{be} {}", by_unit.len());
+        // Plausible shares: most respond in time, most close on time, most are satisfied.
+        for (rate, lo, hi) in [
+            (total.response_rate, 0.8, 1.0),
+            (total.on_time_rate, 0.6, 0.99),
+            (total.satisfaction_rate, 0.85, 0.99),
+        ] {
+            let r = rate.unwrap();
+            assert!(r > lo && r < hi, "{be} {r}");
+        }
+        // Rebuilt from the rows, the rollup is the same.
+        store.rebuild_rollup().await.unwrap();
+        let (_, again) = store.rates(&Scope::Everything, from, to).await.unwrap();
+        assert_eq!(again.counts, total.counts, "{be}");
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn generated_city_loads_with_posts_and_places() {
     each(|store, be| async move {

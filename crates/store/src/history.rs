@@ -1,0 +1,372 @@
+//! Synthetic handling units and case history for demos and benchmarks:
+//! a year of requests (a Beijing 12345 year is 20–24 million) with the
+//! outcomes seen in practice, written as rows straight into the case table
+//! and the rates rollup. The rows follow the loop's rules (deadlines on
+//! the working-day calendar, states and timestamps that agree) but carry no
+//! timeline events: they stand for history, not for cases to click through.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use chrono::{DateTime, TimeZone, Utc};
+use linli_core::calendar::Limit;
+use linli_core::category::Category;
+use linli_core::org::OrgKind;
+use linli_core::rng::SplitMix64;
+
+use crate::db::now_ms;
+use crate::rates::{CaseFigures, RateCounts, RollupKey, upsert_rollup_in_tx};
+use crate::{Result, Scope, Store, StoreError, with_db};
+
+/// The units of a generated city: (kind, name suffix, level it serves).
+const DISTRICT_UNITS: [(&str, &str); 10] = [
+    ("urban_management", "城市管理和综合执法局"),
+    ("housing", "住房和城乡建设局"),
+    ("ecology_environment", "生态环境分局"),
+    ("emergency", "应急管理局"),
+    ("transport", "交通运输局"),
+    ("civil_affairs", "民政局"),
+    ("water", "自来水公司营业所"),
+    ("power", "供电服务中心"),
+    ("gas", "燃气公司服务站"),
+    ("heating", "供热服务站"),
+];
+const COMMUNITY_UNITS: [(&str, &str); 2] = [("community", "居委会"), ("property", "物业服务中心")];
+
+/// One generated row: the columns of `service_case` the generator fills.
+struct Row {
+    category: String,
+    title: String,
+    lon: Option<f64>,
+    lat: Option<f64>,
+    grid: i64,
+    path: String,
+    state: &'static str,
+    level: &'static str,
+    unit: Option<i64>,
+    resolution: Option<&'static str>,
+    rating: Option<&'static str>,
+    rework: i32,
+    extension: i32,
+    response_due: Option<i64>,
+    due_at: Option<i64>,
+    responded_at: Option<i64>,
+    closed_at: Option<i64>,
+    created: i64,
+}
+
+impl Row {
+    fn figures(&self) -> CaseFigures<'_> {
+        CaseFigures {
+            state: self.state,
+            resolution: self.resolution,
+            rating: self.rating,
+            unit_id: self.unit,
+            scope_path: &self.path,
+            created_at: self.created,
+            response_due: self.response_due,
+            responded_at: self.responded_at,
+            due_at: self.due_at,
+            closed_at: self.closed_at,
+            rework_count: self.rework as i64,
+            extension_count: self.extension as i64,
+        }
+    }
+}
+
+/// The header of the CSV the generator can write beside the database: the
+/// columns the rates read, for peers that compute the same rates.
+pub const RATES_CSV_HEADER: &str = "state,resolution,rating,unit_id,scope_path,created_at,response_due,responded_at,due_at,closed_at,rework_count,extension_count";
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+impl Store {
+    /// Gives every district its departments and utilities and every
+    /// community its residents' committee and property service centre,
+    /// unless the tree already has units. Returns how many were made.
+    pub async fn ensure_synth_units(&self) -> Result<u64> {
+        let all = Scope::Everything;
+        if !self.units(&all).await?.is_empty() {
+            return Ok(0);
+        }
+        let mut rows: Vec<(String, &str, i64, String)> = Vec::new();
+        for d in self.org_units(&all, Some(OrgKind::District)).await? {
+            for (kind, suffix) in DISTRICT_UNITS {
+                rows.push((format!("{}{suffix}", d.name), kind, d.id, d.path.clone()));
+            }
+        }
+        for c in self.org_units(&all, Some(OrgKind::Community)).await? {
+            for (kind, suffix) in COMMUNITY_UNITS {
+                rows.push((format!("{}{suffix}", c.name), kind, c.id, c.path.clone()));
+            }
+        }
+        let now = now_ms();
+        with_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            for chunk in rows.chunks(1_000) {
+                let mut qb = sqlx::QueryBuilder::new("INSERT INTO handling_unit (name, kind, org_id, scope_path, created_at) ");
+                qb.push_values(chunk, |mut b, r| {
+                    b.push_bind(&r.0).push_bind(r.1).push_bind(r.2).push_bind(&r.3).push_bind(now);
+                });
+                qb.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(rows.len() as u64)
+    }
+
+    /// Generates `count` cases registered over the 365 days before
+    /// `until`, spread over the grids, and writes them with their rollup.
+    /// With `csv`, the rates columns of every row are written there too.
+    pub async fn load_synth_cases(
+        &self,
+        count: u64,
+        seed: u64,
+        until: DateTime<Utc>,
+        mut csv: Option<&mut (dyn Write + Send)>,
+        progress: &(dyn Fn(u64, u64) + Send + Sync),
+    ) -> Result<u64> {
+        let all = Scope::Everything;
+        let grids = self.org_units(&all, Some(OrgKind::Grid)).await?;
+        if grids.is_empty() {
+            return Err(StoreError::Conflict(
+                "the database has no grids; generate a city first (linli gen --people N)".into(),
+            ));
+        }
+        self.ensure_synth_units().await?;
+        let units = self.units(&all).await?;
+        let cats: Vec<Category> = self
+            .categories()
+            .await?
+            .into_iter()
+            .filter(|c| c.is_leaf() && c.limit.is_some())
+            .collect();
+        if cats.is_empty() {
+            return Err(StoreError::Conflict(
+                "no categories with a time limit".into(),
+            ));
+        }
+        // Points to place cases at: the compounds of each grid.
+        let places: Vec<(i64, Option<f64>, Option<f64>)> = with_db!(&self.db, pool => {
+            sqlx::query_as("SELECT grid_id, lon, lat FROM compound ORDER BY id").fetch_all(pool).await?
+        });
+        let mut points: HashMap<i64, Vec<(f64, f64)>> = HashMap::new();
+        for (g, lon, lat) in places {
+            if let (Some(lon), Some(lat)) = (lon, lat) {
+                points.entry(g).or_default().push((lon, lat));
+            }
+        }
+        // The unit of each kind nearest above a grid.
+        let mut unit_for: HashMap<(usize, String), Option<i64>> = HashMap::new();
+        let mut nearest = |gi: usize, kind: &str| -> Option<i64> {
+            *unit_for.entry((gi, kind.to_string())).or_insert_with(|| {
+                units
+                    .iter()
+                    .filter(|u| u.kind == kind && grids[gi].path.starts_with(&u.scope_path))
+                    .max_by_key(|u| u.scope_path.len())
+                    .map(|u| u.id)
+            })
+        };
+        let cal = self.calendar();
+        let mut rng = SplitMix64::new(seed ^ 0xCA5E);
+        let start = ms(until) - 365 * 86_400_000;
+        let mut sums: HashMap<RollupKey, RateCounts> = HashMap::new();
+        let mut written = 0u64;
+        const CHUNK: usize = 20_000;
+        let mut batch: Vec<Row> = Vec::with_capacity(CHUNK);
+        let until_ms = ms(until);
+        for n in 0..count {
+            let gi = rng.below(grids.len() as u64) as usize;
+            let g = &grids[gi];
+            let cat = &cats[rng.below(cats.len() as u64) as usize];
+            // Registered in the day, 07:00–22:00 Beijing mostly.
+            let day = start + (rng.below(365) as i64) * 86_400_000;
+            let created = day - (day + 8 * 3_600_000).rem_euclid(86_400_000)
+                + (7 * 3_600_000 + rng.below(15 * 3_600_000) as i64);
+            let created = created.clamp(start, until_ms - 1);
+            let t0 = Utc
+                .timestamp_millis_opt(created)
+                .single()
+                .unwrap_or_default();
+            let (lon, lat) = match points.get(&g.id) {
+                Some(p) if !p.is_empty() => {
+                    let (a, b) = p[rng.below(p.len() as u64) as usize];
+                    (Some(a), Some(b))
+                }
+                _ => (None, None),
+            };
+            let response_due = cat
+                .response_hours
+                .map(|h| ms(cal.add_working_minutes(t0, h * 60)));
+            let mut row = Row {
+                category: cat.code.clone(),
+                title: format!("{}：{}", cat.name, g.name),
+                lon,
+                lat,
+                grid: g.id,
+                path: g.path.clone(),
+                state: "classified",
+                level: "community",
+                unit: None,
+                resolution: None,
+                rating: None,
+                rework: 0,
+                extension: 0,
+                response_due,
+                due_at: None,
+                responded_at: None,
+                closed_at: None,
+                created,
+            };
+            // Response: mostly within the response time.
+            let resp_span = response_due
+                .map(|d| d - created)
+                .unwrap_or(3_600_000)
+                .max(60_000);
+            let late = rng.below(100) < 7;
+            let responded = created
+                + if late {
+                    resp_span + rng.below(resp_span as u64) as i64
+                } else {
+                    (rng.below(resp_span as u64) as i64).max(60_000)
+                };
+            let roll = rng.below(1000);
+            if roll < 90 {
+                // A question answered on the spot (咨询).
+                row.state = "closed";
+                row.resolution = Some("answered");
+                row.responded_at = Some(created + 300_000);
+                row.closed_at = Some(created + 300_000);
+                if rng.below(4) != 0 {
+                    row.state = "rated";
+                    row.rating = Some(rate(&mut rng));
+                }
+            } else if roll < 120 {
+                row.state = "refused";
+                row.responded_at = Some(responded.min(until_ms - 1));
+            } else {
+                let limit = cat.limit.unwrap_or(Limit::WorkingDays(5));
+                let mut due = ms(cal.deadline(t0, limit));
+                if rng.below(100) < 4 {
+                    row.extension = 1;
+                    due = ms(cal.add_working_days(
+                        Utc.timestamp_millis_opt(due).single().unwrap_or_default(),
+                        3,
+                    ));
+                }
+                row.due_at = Some(due);
+                let kind = cat.default_unit_kind.as_deref().unwrap_or("community");
+                row.unit = nearest(gi, kind);
+                row.level = if kind == "community" || kind == "property" {
+                    "community"
+                } else {
+                    "district"
+                };
+                if responded < until_ms {
+                    row.responded_at = Some(responded);
+                }
+                // Handling takes part of the allowed time; some run over.
+                let span = (due - created).max(3_600_000);
+                let took = span / 10 + rng.below((span as u64) * 115 / 100) as i64;
+                let closed = created + took;
+                if row.responded_at.is_none() {
+                    row.state = "dispatched";
+                } else if closed >= until_ms {
+                    row.state = "handling";
+                } else {
+                    row.state = "closed";
+                    row.resolution = Some("resolved");
+                    row.closed_at = Some(closed);
+                    if rng.below(100) < 6 {
+                        row.rework = 1;
+                    }
+                    if closed + 3 * 86_400_000 < until_ms && rng.below(100) < 75 {
+                        row.state = "rated";
+                        row.rating = Some(rate(&mut rng));
+                    }
+                }
+            }
+            if let Some((k, c)) = row.figures().tally() {
+                sums.entry(k).or_default().add(&c, 1);
+            }
+            if let Some(w) = csv.as_deref_mut() {
+                write_csv_row(w, &row).map_err(|e| StoreError::File(format!("rates CSV: {e}")))?;
+            }
+            batch.push(row);
+            if batch.len() == CHUNK || n + 1 == count {
+                self.write_case_rows(&batch).await?;
+                written += batch.len() as u64;
+                batch.clear();
+                progress(written, count);
+            }
+        }
+        with_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            upsert_rollup_in_tx!(tx, sums.iter());
+            tx.commit().await?;
+        });
+        self.audit(
+            "system",
+            "cases.generate",
+            "service_case",
+            &serde_json::json!({"cases": count, "seed": seed, "until": until_ms}).to_string(),
+        )
+        .await?;
+        Ok(written)
+    }
+
+    async fn write_case_rows(&self, rows: &[Row]) -> Result<()> {
+        with_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            for chunk in rows.chunks(1_000) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "INSERT INTO service_case (channel, category_code, title, description, lon, lat, grid_id, scope_path, state, level, unit_id,
+                        resolution, rating, rework_count, extension_count, response_due, due_at, responded_at, closed_at, created_at, updated_at) ",
+                );
+                qb.push_values(chunk, |mut b, r| {
+                    b.push_bind("hotline_12345").push_bind(&r.category).push_bind(&r.title).push_bind(&r.title)
+                        .push_bind(r.lon).push_bind(r.lat).push_bind(r.grid).push_bind(&r.path)
+                        .push_bind(r.state).push_bind(r.level).push_bind(r.unit).push_bind(r.resolution).push_bind(r.rating)
+                        .push_bind(r.rework).push_bind(r.extension).push_bind(r.response_due).push_bind(r.due_at)
+                        .push_bind(r.responded_at).push_bind(r.closed_at).push_bind(r.created)
+                        .push_bind(r.closed_at.unwrap_or(r.created));
+                });
+                qb.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+}
+
+fn rate(rng: &mut SplitMix64) -> &'static str {
+    match rng.below(100) {
+        0..82 => "satisfied",
+        82..93 => "basically_satisfied",
+        _ => "unsatisfied",
+    }
+}
+
+fn write_csv_row(w: &mut (dyn Write + Send), r: &Row) -> std::io::Result<()> {
+    fn o<T: std::fmt::Display>(x: Option<T>) -> String {
+        x.map(|v| v.to_string()).unwrap_or_default()
+    }
+    writeln!(
+        w,
+        "{},{},{},{},{},{},{},{},{},{},{},{}",
+        r.state,
+        o(r.resolution),
+        o(r.rating),
+        o(r.unit),
+        r.path,
+        r.created,
+        o(r.response_due),
+        o(r.responded_at),
+        o(r.due_at),
+        o(r.closed_at),
+        r.rework,
+        r.extension
+    )
+}
