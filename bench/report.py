@@ -191,12 +191,66 @@ for name in ["intake_sqlite", "intake_postgres"]:
     if not r:
         continue
     I = json.loads(r["stdout"])
-    w(f"| {I['backend']} | {fmt(I['intake_per_s'])} | {I['intake_p50_ms']:.1f} | {I['intake_p99_ms']:.1f} | {fmt(I['ceiling_per_s'])} | {I['ceiling_p99_ms']:.1f} | {I['ratio_of_ceiling'] * 100:.0f}% |")
+    how = f" ({I['ceiling_how']})" if I.get("ceiling_how") else ""
+    w(f"| {I['backend']} | {fmt(I['intake_per_s'])} | {I['intake_p50_ms']:.1f} | {I['intake_p99_ms']:.1f} | {fmt(I['ceiling_per_s'])}{how} | {I['ceiling_p99_ms']:.1f} | {I['ratio_of_ceiling'] * 100:.0f}% |")
+w("")
+w("Intake commits in groups: requests that arrive while a commit is under way are written together by the next one "
+  "(one multi-row `INSERT` per table, one fsync for all), and each is answered only after that commit. "
+  "The ceiling is one row per commit, as the issue defines it; on SQLite it is measured both with 16 pooled connections "
+  "and through one connection (which spares SQLite's sleeping busy handler), and the better is shown. "
+  "Group commit is why intake can pass that ceiling: it is the per-commit limit, not a limit on rows.")
 w("")
 w("Command: `target/release/linli-bench intake --db URL --requests N --concurrency 16`. Targets (issue 3): ≥50% of the ceiling and ≥2,000 cases/s on SQLite.")
 w("")
+
+w("## Rates over a year of cases")
+w("")
+w("`linli gen --cases N --until 2026-11-01` writes a year of case history (12345-like outcomes: answered on the spot, refused, "
+  "dispatched to the generated units, closed on time or late, reworked, extended, rated) into a generated city of the registry run above, "
+  "with the rates rollup beside the rows, and the rates columns of the same rows to a CSV. "
+  "Then the rates of every unit over the twelve whole months 2025-11 … 2026-10 (Beijing) are computed: "
+  "by linli as the API does (`Store::rates`: the rollup by month × area × unit, plus the open cases past their deadline from a partial index), "
+  "by linli scanning the case rows (the reference query, for comparison), and by DuckDB from the CSV with the same formulas. "
+  "The totals of all twelve counts are compared; best of the repetitions.")
+w("")
+w("| implementation | cases | seconds | ratio (÷ linli rollup) | totals agree |")
+w("|---|---:|---:|---:|---|")
+ref_totals = None
+for db in ["sqlite", "postgres"]:
+    r = runs.get(f"rates_{db}")
+    lr = runs.get(f"cases_load_{db}")
+    if not r:
+        continue
+    R = json.loads(r["stdout"])
+    n = R["totals"][0]
+    if db == "sqlite":
+        ref_totals = R["totals"]
+    w(f"| linli on {db}: rollup (what `GET /api/v1/rates` runs) | {fmt(n)} | {R['rollup_s']:.4f} | 1 | |")
+    if R.get("scan_s") is not None:
+        w(f"| linli on {db}: scan of the case rows | {fmt(n)} | {R['scan_s']:.3f} | {R['scan_s'] / R['rollup_s']:,.0f}× | yes (checked in the run) |")
+    d = runs.get("rates_duckdb")
+    if db == "sqlite" and d:
+        D = json.loads(d["stdout"])
+        agree = "yes" if D["totals"] == R["totals"] else f"NO: {D['totals']} vs {R['totals']}"
+        w(f"| DuckDB {D['duckdb']} ({D['threads']} threads), table in memory | {fmt(D['rows'])} | {D['query_s']:.3f} | {D['query_s'] / R['rollup_s']:,.0f}× | {agree} |")
+        w(f"| DuckDB: reading the CSV into its table (once) | | {D['load_s']:.1f} | | |")
+w("")
+for db in ["sqlite", "postgres"]:
+    lr = runs.get(f"cases_load_{db}")
+    if lr:
+        m = re.search(r"loaded (\d+) cases in ([\d.]+) s", lr["stdout"])
+        if m:
+            n, secs = int(m.group(1)), float(m.group(2))
+            w(f"- Generating and loading {n:,} cases into {db} (rows, indexes, rollup{', CSV' if db == 'sqlite' else ''}): {secs:.0f} s ({n / secs:,.0f} cases/s), peak RSS {lr['max_rss_kib'] / 1024:,.0f} MiB.")
+w("")
+w("The rollup holds one row per month × area (org path cut to three levels: a subdistrict) × unit, so its size follows the org tree and the "
+  "units, not the number of cases; a rates query for a community or grid reads its own cases instead (a few thousand a year).")
+w("")
+w("Commands: `linli gen --people 0 --cases N --until 2026-11-01 --seed 1 --db URL --rates-csv FILE`, "
+  "`linli-bench rates --db URL --from 202511 --to 202611 --repeat N --scan`, "
+  "`bench/.venv/bin/python bench/peers/rates_peer.py FILE 1761926400000 1793462400000 1793462400000 N`.")
+w("")
 w("## Not yet measured")
 w("")
-w("- Rates over 20M cases beside DuckDB.")
 w("- Chinese tokenisation (jieba) and 15-minute accessibility (pandana): search and the life circle have not landed.")
 print("\n".join(lines))

@@ -2,7 +2,7 @@
 # Benchmark harness: builds release, generates data with `linli gen`, runs
 # each workload beside its peers in this one invocation, writes a report.
 #
-#   bash bench/run.sh           full run, writes BENCHMARKS.md (by hand, ~15 min)
+#   bash bench/run.sh           full run, writes BENCHMARKS.md (by hand, ~30 min)
 #   bash bench/run.sh --quick   small sizes (CI), writes bench/out/BENCHMARKS.quick.md
 #   bash bench/run.sh --big     also the 21,000,000-people generation into SQLite (~15 min more)
 set -euo pipefail
@@ -25,10 +25,14 @@ results="$out/results.jsonl"
 pg_url="${LINLI_BENCH_PG_URL:-${LINLI_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/test}}"
 
 if [ "$mode" = quick ]; then
-  people=20000; points=100000; repeat=1; intake=1000
+  people=20000; points=100000; repeat=1; intake=1000; cases=200000; pg_cases=200000
 else
-  people=1000000; points=1000000; repeat=5; intake=20000
+  people=1000000; points=1000000; repeat=5; intake=20000; cases=20000000; pg_cases=2000000
 fi
+# A year of cases ending on a fixed day, so every run rates the same rows;
+# rated: the whole months 2025-11 … 2026-10 (Beijing).
+until=2026-11-01; rate_from=202511; rate_to=202611
+from_ms=1761926400000; to_ms=1793462400000
 
 echo "== build (release)"
 cargo build --release -q -p linli -p linli-bench
@@ -53,10 +57,20 @@ echo "== registry generation and load: $people people"
 python3 bench/measure.py "$linli" gen --people "$people" --seed 1 --out "$out/gen" | record gen_files
 python3 bench/measure.py "$linli" gen --people "$people" --seed 1 --db "sqlite://$out/load.db" | record load_sqlite
 schema="bench_$$"
+pg_schema_url="$pg_url?options=-c%20search_path%3D$schema"
 psql "$pg_url" -q -c "CREATE SCHEMA $schema"
-python3 bench/measure.py "$linli" gen --people "$people" --seed 1 --db "$pg_url?options=-c%20search_path%3D$schema" | record load_postgres
+python3 bench/measure.py "$linli" gen --people "$people" --seed 1 --db "$pg_schema_url" | record load_postgres
+
+echo "== rates for all units over a year of cases: $cases (SQLite, DuckDB), $pg_cases (PostgreSQL)"
+python3 bench/measure.py "$linli" gen --people 0 --cases "$cases" --until "$until" --seed 1 --db "sqlite://$out/load.db" --rates-csv "$out/rates.csv" | record cases_load_sqlite
+python3 bench/measure.py "$bench" rates --db "sqlite://$out/load.db" --from "$rate_from" --to "$rate_to" --repeat "$repeat" --scan | record rates_sqlite
+if [ "$peers" = 1 ]; then
+  python3 bench/measure.py "$py" bench/peers/rates_peer.py "$out/rates.csv" "$from_ms" "$to_ms" "$to_ms" "$repeat" | record rates_duckdb
+fi
+rm -f "$out"/load.db* "$out/rates.csv"
+python3 bench/measure.py "$linli" gen --people 0 --cases "$pg_cases" --until "$until" --seed 1 --db "$pg_schema_url" | record cases_load_postgres
+python3 bench/measure.py "$bench" rates --db "$pg_schema_url" --from "$rate_from" --to "$rate_to" --repeat "$repeat" --scan | record rates_postgres
 psql "$pg_url" -q -c "DROP SCHEMA $schema CASCADE"
-rm -f "$out"/load.db*
 
 echo "== point-in-grid: 2,325 grids, $points points"
 python3 bench/measure.py "$bench" pip --grids 2325 --points "$points" --seed 1 --out "$out/pip" --repeat "$repeat" | record pip_linli

@@ -193,10 +193,13 @@ enum CaseCmd {
         #[arg(long, default_value_t = 20)]
         limit: i64,
     },
-    /// Rates by unit over the last N days.
+    /// Rates by unit over a period (2026, 2026-Q3, 2026-07) or the last N days.
     Rates {
         #[arg(long, default_value_t = 30)]
         days: i64,
+        /// A year, quarter or month (Beijing); overrides --days.
+        #[arg(long)]
+        period: Option<String>,
     },
     /// Mark overdue cases now (the server also does this every 30 s).
     ScanOverdue,
@@ -465,9 +468,16 @@ async fn case_cmd(store: &Store, cmd: CaseCmd) -> Result<()> {
                 print_case(&c);
             }
         }
-        CaseCmd::Rates { days } => {
-            let to = chrono::Utc::now().timestamp_millis() + 1;
-            let (by_unit, total) = store.rates(&all, to - days * 86_400_000, to).await?;
+        CaseCmd::Rates { days, period } => {
+            let (from, to) = match period {
+                Some(p) => linli_core::period::parse_period(&p)
+                    .map_err(|e| anyhow::anyhow!("--period: {}", e.0))?,
+                None => {
+                    let to = chrono::Utc::now().timestamp_millis() + 1;
+                    (to - days * 86_400_000, to)
+                }
+            };
+            let (by_unit, total) = store.rates(&all, from, to).await?;
             println!(
                 "{}",
                 serde_json::to_string_pretty(
@@ -591,6 +601,13 @@ async fn run(cmd: Command) -> Result<()> {
                     s.people,
                     started.elapsed()
                 );
+                // A year of case history, about one request per resident
+                // (Beijing's 12345 takes 20–24 million a year for 22 million).
+                let until = beijing_midnight(chrono::Local::now().date_naive())?;
+                let n = store
+                    .load_synth_cases(people, seed, until, None, &|_, _| {})
+                    .await?;
+                println!("generated a year of case history: {n} cases");
             }
             println!("database: {}   key: {}", file.display(), key_path.display());
             println!("demo administrator API token: {token}");

@@ -10,6 +10,7 @@
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::db::BeginWrite;
 use crate::{Result, Store, with_db};
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -105,7 +106,7 @@ impl Store {
         detail: &str,
     ) -> Result<i64> {
         with_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let id = append_in_tx!(tx, actor, action, object, detail);
             tx.commit().await?;
             Ok(id)
@@ -118,7 +119,7 @@ impl Store {
         let mut total = 0u64;
         loop {
             let n: u64 = with_db!(&self.db, pool => {
-                let mut tx = pool.begin().await?;
+                let mut tx = pool.begin_write().await?;
                 // Taking the head row first serialises chainers.
                 let (mut seq, mut prev): (i64, String) = sqlx::query_as(
                     "UPDATE audit_head SET last_seq = last_seq WHERE id = 1 RETURNING last_seq, last_hash",

@@ -11,6 +11,7 @@ use linli_core::org::OrgKind;
 use linli_core::synth::{CityPlan, Synth};
 use serde::Serialize;
 
+use crate::db::BeginWrite;
 use crate::db::now_ms;
 use crate::org::{OrgUnit, insert_org_in_tx};
 use crate::vault::{Field, Vault};
@@ -277,7 +278,7 @@ impl Store {
         let now = now_ms();
         let vault = self.vault.clone();
         with_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let mut units: Vec<OrgUnit> = Vec::with_capacity(plan.nodes.len());
             let mut community_head: Vec<Option<i64>> = vec![None; plan.nodes.len()];
             let mut phone_seq = 0u64;
@@ -330,7 +331,7 @@ impl Store {
     async fn write_batch(&self, b: Batch) -> Result<()> {
         let now = now_ms();
         with_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             insert_rows!(tx, "INSERT INTO compound (id, grid_id, scope_path, name, address, management_mode, property_company, facilities, known_problems, lon, lat, created_at) ", b.compounds, |q, r| {
                 q.push_bind(r.0).push_bind(r.1).push_bind(&r.2).push_bind(&r.3).push_bind(&r.4).push_bind(r.5)
                     .push_bind(&r.6).push_bind(&r.7).push_bind(&r.8).push_bind(r.9).push_bind(r.10).push_bind(now);

@@ -12,6 +12,7 @@ use linli_core::{mask, validate};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::append_in_tx;
+use crate::db::BeginWrite;
 use crate::db::now_ms;
 use crate::rates::{CaseFigures, RateCounts, RollupKey, rollup_change, rollup_in_tx};
 use crate::vault::Field;
@@ -431,7 +432,7 @@ impl Store {
                 .join("-")
         );
         with_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query("DELETE FROM setting WHERE key = $1").bind(&key).execute(&mut *tx).await?;
             sqlx::query("INSERT INTO setting (key, value, updated_at) VALUES ($1, $2, $3)")
                 .bind(&key).bind(json).bind(now_ms()).execute(&mut *tx).await?;
@@ -474,7 +475,7 @@ impl Store {
     /// in use are kept and deactivated rather than deleted.
     pub async fn save_categories(&self, t: &Taxonomy) -> Result<()> {
         with_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query("UPDATE category SET active = FALSE").execute(&mut *tx).await?;
             for c in &t.categories {
                 let (kind, value) = match c.limit {
@@ -657,7 +658,7 @@ impl Store {
             .find(|u| u.id == unit_id)
             .ok_or_else(|| StoreError::NotFound(format!("unit {unit_id}")))?;
         with_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query("DELETE FROM dispatch_rule WHERE category_code = $1 AND org_id = $2")
                 .bind(&cat.code).bind(org.id).execute(&mut *tx).await?;
             sqlx::query("INSERT INTO dispatch_rule (category_code, org_id, unit_id, scope_path) VALUES ($1, $2, $3, $4)")
@@ -937,7 +938,7 @@ impl Store {
         const CHUNK: usize = 500;
         let mut ids = Vec::with_capacity(items.len());
         with_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for chunk in items.chunks(CHUNK) {
                 let mut qb = sqlx::QueryBuilder::new(
                     "INSERT INTO service_case (channel, external_id, category_code, title, description, address, lon, lat, grid_id, scope_path,
@@ -1214,7 +1215,7 @@ impl Store {
             Some(&CaseFigures::of(&next)),
         );
         with_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let updated = sqlx::query(
                 "UPDATE service_case SET state = $1, level = $2, category_code = $3, unit_id = $4, parent_id = $5, resolution = $6, rating = $7,
                     extension_pending = $8, rework_count = $9, reopen_count = $10, supervision_count = $11, extension_count = $12,
@@ -1271,7 +1272,7 @@ impl Store {
                 .and_then(|u| units.iter().find(|x| x.id == u))
                 .and_then(|u| u.webhook_url.clone());
             with_db!(&self.db, pool => {
-                let mut tx = pool.begin().await?;
+                let mut tx = pool.begin_write().await?;
                 let r = sqlx::query("UPDATE service_case SET overdue_at = $1 WHERE id = $2 AND overdue_at IS NULL")
                     .bind(t).bind(id).execute(&mut *tx).await?;
                 if r.rows_affected() == 1 {

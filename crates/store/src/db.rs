@@ -125,6 +125,42 @@ impl Db {
     }
 }
 
+/// Begins a transaction that will write. On SQLite it takes the write lock
+/// at the start (`BEGIN IMMEDIATE`): a deferred transaction that reads and
+/// then writes fails at once, busy timeout or not, when another writer
+/// committed in between (SQLITE_BUSY_SNAPSHOT). Waiting at the start is
+/// what the busy timeout handles.
+pub trait BeginWrite {
+    type Database: sqlx::Database;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<
+        Output = Result<sqlx::Transaction<'static, Self::Database>, sqlx::Error>,
+    > + Send;
+}
+
+impl BeginWrite for SqlitePool {
+    type Database = sqlx::Sqlite;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<
+        Output = Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error>,
+    > + Send {
+        self.begin_with("BEGIN IMMEDIATE")
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Database = sqlx::Postgres;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<
+        Output = Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error>,
+    > + Send {
+        self.begin()
+    }
+}
+
 /// Milliseconds since the Unix epoch, the storage form of every time.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

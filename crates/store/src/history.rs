@@ -14,6 +14,7 @@ use linli_core::category::Category;
 use linli_core::org::OrgKind;
 use linli_core::rng::SplitMix64;
 
+use crate::db::BeginWrite;
 use crate::db::now_ms;
 use crate::rates::{CaseFigures, RateCounts, RollupKey, upsert_rollup_in_tx};
 use crate::{Result, Scope, Store, StoreError, with_db};
@@ -104,7 +105,7 @@ impl Store {
         }
         let now = now_ms();
         with_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for chunk in rows.chunks(1_000) {
                 let mut qb = sqlx::QueryBuilder::new("INSERT INTO handling_unit (name, kind, org_id, scope_path, created_at) ");
                 qb.push_values(chunk, |mut b, r| {
@@ -303,7 +304,7 @@ impl Store {
             }
         }
         with_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             upsert_rollup_in_tx!(tx, sums.iter());
             tx.commit().await?;
         });
@@ -319,7 +320,7 @@ impl Store {
 
     async fn write_case_rows(&self, rows: &[Row]) -> Result<()> {
         with_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for chunk in rows.chunks(1_000) {
                 let mut qb = sqlx::QueryBuilder::new(
                     "INSERT INTO service_case (channel, category_code, title, description, lon, lat, grid_id, scope_path, state, level, unit_id,

@@ -17,6 +17,7 @@ use linli_core::validate::{self, Gender};
 use serde::Serialize;
 
 use crate::audit::append_in_tx;
+use crate::db::BeginWrite;
 use crate::db::now_ms;
 use crate::org::{OrgUnit, insert_org_in_tx};
 use crate::vault::Field;
@@ -514,7 +515,7 @@ impl Store {
         let vault = self.vault();
         let now = now_ms();
         with_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let mut compounds: HashMap<(i64, String), i64> = HashMap::new();
             let mut buildings: HashMap<(i64, String), i64> = HashMap::new();
             let mut dwellings: HashMap<(i64, String, String), i64> = HashMap::new();
@@ -755,7 +756,7 @@ impl Store {
             ..Default::default()
         };
         with_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for CompoundRow { grid: g, name, mode, company, company_code, cells, lon, lat } in &rows {
                 let address = layout.get(cells, "address");
                 let facilities = layout.get(cells, "facilities");
@@ -858,7 +859,7 @@ impl Store {
             ..Default::default()
         };
         with_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let mut known: HashMap<String, OrgUnit> = HashMap::new();
             for (code, f) in &parsed {
                 let mut parent: Option<OrgUnit> = None;

@@ -1,6 +1,7 @@
 //! One migration set for both databases. Type words that differ are
 //! written as placeholders and filled in per backend.
 
+use crate::db::BeginWrite;
 use crate::db::{Backend, Db, now_ms};
 use crate::{Result, StoreError, with_db};
 
@@ -85,7 +86,7 @@ pub async fn run(db: &Db) -> Result<usize> {
         }
         let mut applied = 0;
         for m in MIGRATIONS.iter().filter(|m| !done.contains(&m.version)) {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for stmt in statements(&render(m.sql, backend)) {
                 sqlx::query(sqlx::AssertSqlSafe(stmt)).execute(&mut *tx).await?;
             }

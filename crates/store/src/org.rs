@@ -7,6 +7,7 @@ use linli_core::validate;
 use linli_geo::GridIndex;
 use serde::Serialize;
 
+use crate::db::BeginWrite;
 use crate::db::now_ms;
 use crate::vault::Field;
 use crate::{Result, Scope, Store, StoreError, with_db};
@@ -160,7 +161,7 @@ impl Store {
             _ => {}
         }
         let unit = with_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM org_unit WHERE code = $1")
                 .bind(code)
                 .fetch_optional(&mut *tx)

@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use linli_core::period::{self, Month};
 
+use crate::db::BeginWrite;
 use crate::{Result, Scope, Store, with_db};
 
 /// The counts behind the rates of one unit (or of everything).
@@ -457,7 +458,7 @@ impl Store {
         let sql =
             format!("DELETE FROM case_rollup_delta RETURNING month, area, unit_id, {TALLY_COLS}");
         Ok(with_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let rows: Vec<Delta> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *tx).await?;
             let n = rows.len();
             let mut sums: std::collections::HashMap<RollupKey, RateCounts> = Default::default();
@@ -512,7 +513,7 @@ impl Store {
             }
         };
         with_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let mut after = 0i64;
             loop {
                 let rows: Vec<Row> = sqlx::query_as(SQL).bind(after).fetch_all(&mut *tx).await?;

@@ -6,6 +6,7 @@ use linli_core::registry::Tag;
 use serde::Serialize;
 
 use crate::audit::append_in_tx;
+use crate::db::BeginWrite;
 use crate::vault::Field;
 use crate::{Result, Scope, Store, StoreError, with_db};
 
@@ -169,7 +170,7 @@ impl Store {
         }
         let person = self.person(scope, id).await?;
         let (audit_id, id_enc, phone_enc) = with_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let audit_id = append_in_tx!(tx, actor, "person.view_unmasked", &format!("person:{id}"), reason.trim());
             let (id_enc, phone_enc): (Option<Vec<u8>>, Option<Vec<u8>>) =
                 sqlx::query_as("SELECT id_enc, phone_enc FROM person WHERE id = $1")

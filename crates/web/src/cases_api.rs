@@ -191,15 +191,30 @@ async fn dispatch_rule(
     Ok(Json(json!({"ok": true})))
 }
 
-/// GET /rates?from=MS&to=MS (default: the last 30 days).
+/// GET /rates?period=2026|2026-Q3|2026-07, or ?from=MS&to=MS (default: the last 30 days).
 async fn rates(
     State(s): State<AppState>,
     caller: Caller,
     Query(q): Params,
 ) -> Result<Json<Value>, AppError> {
     let now = chrono::Utc::now().timestamp_millis();
-    let to = param(&q, "to")?.unwrap_or(now + 1);
-    let from = param(&q, "from")?.unwrap_or(to - 30 * 86_400_000);
+    let named = match q.get("period").map(|p| p.trim()).filter(|p| !p.is_empty()) {
+        Some(p) => Some(
+            linli_core::period::parse_period(p).map_err(|e| AppError::Invalid {
+                field: "period".into(),
+                message: e.0,
+            })?,
+        ),
+        None => None,
+    };
+    let to = match named {
+        Some((_, to)) => to,
+        None => param(&q, "to")?.unwrap_or(now + 1),
+    };
+    let from = match named {
+        Some((from, _)) => from,
+        None => param(&q, "from")?.unwrap_or(to - 30 * 86_400_000),
+    };
     if from >= to {
         return Err(AppError::Invalid {
             field: "from".into(),

@@ -96,7 +96,7 @@ async fn api_end_to_end() {
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.status(), StatusCode::OK, "{:?}", r.text().await);
         let report: Value = r.json().await.unwrap();
         assert_eq!(report["created"]["people"], 1);
 
@@ -387,6 +387,13 @@ async fn cases_api_and_open311() {
         let rates: Value = app.get("/api/v1/rates").send().await.unwrap().json().await.unwrap();
         assert_eq!(rates["total"]["satisfaction_rate"], 1.0);
         assert_eq!(rates["by_unit"][0]["unit_name"], "金陵物业");
+        // The same by a named period (this Beijing year: whole months from the rollup).
+        let year = (chrono::Utc::now() + chrono::Duration::hours(8)).format("%Y").to_string();
+        let by_year: Value = app.get(&format!("/api/v1/rates?period={year}")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(by_year["total"]["counts"], rates["total"]["counts"]);
+        let r = app.get("/api/v1/rates?period=2026-13").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(r.json::<Value>().await.unwrap()["field"], "period");
         let list: Value = app.get("/api/v1/cases?state=rated").send().await.unwrap().json().await.unwrap();
         assert_eq!(list.as_array().unwrap().len(), 1);
         let r = app.get("/api/v1/cases?state=lost").send().await.unwrap();
