@@ -270,6 +270,9 @@ pub struct CaseView {
     pub state_zh: &'static str,
     pub overdue: bool,
     pub allowed: Vec<&'static str>,
+    /// The staff of the case's grid (网格员, 网格长), found from its place;
+    /// filled when one case is read, empty in lists.
+    pub grid_staff: Vec<crate::org::PostView>,
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -375,6 +378,7 @@ fn view(mut row: CaseRow, now: i64) -> Result<CaseView> {
         state_zh: facts.state.label_zh(),
         overdue,
         allowed: case::allowed(&facts),
+        grid_staff: Vec::new(),
         row,
     })
 }
@@ -725,7 +729,7 @@ impl Store {
         };
         let id = self.write_intake(actor, &p).await?;
         // The stored row is known without reading it back.
-        view(p.row(id), ms(now))
+        self.with_grid_staff(view(p.row(id), ms(now))?).await
     }
 
     /// Checks a request and works out everything to be written, without
@@ -1013,9 +1017,19 @@ impl Store {
             sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?
         });
         match row {
-            Some(r) if scope.covers(&r.scope_path) => view(r, now_ms()),
+            Some(r) if scope.covers(&r.scope_path) => {
+                self.with_grid_staff(view(r, now_ms())?).await
+            }
             _ => Err(StoreError::NotFound(format!("case {id}"))),
         }
+    }
+
+    async fn with_grid_staff(&self, mut v: CaseView) -> Result<CaseView> {
+        if let Some(g) = v.row.grid_id {
+            // Whoever sees the case sees who serves its grid.
+            v.grid_staff = self.posts(&Scope::Everything, Some(g), None).await?;
+        }
+        Ok(v)
     }
 
     /// A case by its code (GD…), in scope.
@@ -1120,6 +1134,26 @@ impl Store {
         }
         if let Action::Classify { category } = &action {
             self.leaf_category(category).await?;
+        }
+        if let Action::ReportBack { photos, .. } = &action {
+            let uploaded: Vec<String> = self
+                .photos(scope, id)
+                .await?
+                .iter()
+                .map(|p| p.url())
+                .collect();
+            for p in photos {
+                let p = p.trim();
+                let external = p.starts_with("https://") || p.starts_with("http://");
+                if !external && !uploaded.iter().any(|u| u == p) {
+                    return Err(StoreError::invalid(
+                        "photos",
+                        format!(
+                            "'{p}' is neither a photo uploaded to this case (POST /api/v1/cases/{id}/photos) nor an http(s) URL"
+                        ),
+                    ));
+                }
+            }
         }
         if let Action::Merge { parent } = &action {
             if *parent == id {

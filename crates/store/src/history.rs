@@ -182,8 +182,10 @@ impl Store {
             let gi = rng.below(grids.len() as u64) as usize;
             let g = &grids[gi];
             let cat = &cats[rng.below(cats.len() as u64) as usize];
-            // Registered in the day, 07:00–22:00 Beijing mostly.
-            let day = start + (rng.below(365) as i64) * 86_400_000;
+            // Day by day in time order, as cases arrive (which also keeps
+            // every index insert near the end of its range); registered
+            // 07:00–22:00 Beijing.
+            let day = start + ((n as u128 * 365 / count as u128) as i64) * 86_400_000;
             let created = day - (day + 8 * 3_600_000).rem_euclid(86_400_000)
                 + (7 * 3_600_000 + rng.below(15 * 3_600_000) as i64);
             let created = created.clamp(start, until_ms - 1);

@@ -17,6 +17,7 @@ pub mod import;
 pub mod migrate;
 pub mod org;
 pub mod outbox;
+pub mod photos;
 pub mod rates;
 pub mod registry;
 pub mod scope;

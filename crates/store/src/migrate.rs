@@ -27,6 +27,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "rates rollup",
         sql: include_str!("../migrations/0003_rollup.sql"),
     },
+    Migration {
+        version: 4,
+        name: "case photos",
+        sql: include_str!("../migrations/0004_photos.sql"),
+    },
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

@@ -562,10 +562,30 @@ async fn generated_case_history_and_its_rollup() {
             let r = rate.unwrap();
             assert!(r > lo && r < hi, "{be} {r}");
         }
+        // A new request at a compound finds its grid and the grid's staff.
+        let c = store
+            .compounds(&Scope::Everything, None)
+            .await
+            .unwrap()
+            .remove(0);
+        let req = linli_store::cases::NewRequest {
+            channel: "grid_patrol".into(),
+            description: "楼道堆放杂物".into(),
+            lon: c.lon,
+            lat: c.lat,
+            ..Default::default()
+        };
+        let case = store
+            .intake(&Scope::Everything, "grid:1", &req)
+            .await
+            .unwrap();
+        assert_eq!(case.row.grid_id, Some(c.grid_id), "{be}");
+        let titles: Vec<&str> = case.grid_staff.iter().map(|p| p.title.as_str()).collect();
+        assert_eq!(titles, vec!["专职网格员", "网格长"], "{be}");
         // Rebuilt from the rows, the rollup is the same.
         store.rebuild_rollup().await.unwrap();
         let (_, again) = store.rates(&Scope::Everything, from, to).await.unwrap();
-        assert_eq!(again.counts, total.counts, "{be}");
+        assert_eq!(again.counts, total.counts, "{be}"); // the live case is after `to`
     })
     .await;
 }
@@ -738,7 +758,17 @@ mod cases {
             let c = step(Action::RequestExtension { working_days: 2, reason: text("需更换主板") }, v, t0).await.unwrap();
             let c = step(Action::DecideExtension { approve: true, note: text("同意") }, c.row.version, t0).await.unwrap();
             assert_eq!(c.row.due_at, Some(bj(2026, 2, 24, 18, 0).timestamp_millis()));
-            let c = step(Action::ReportBack { text: text("已更换主板"), photos: vec![text("p1.jpg")] }, c.row.version, t0).await.unwrap();
+            // Photos: uploaded to the case (images only), then named in the report back.
+            let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR-rest-of-image";
+            let e = store.add_photo(&all, "unit:1", id, b"<script>alert(1)</script>").await.unwrap_err();
+            assert!(matches!(&e, StoreError::Invalid { field, .. } if field == "photo"), "{e}");
+            let photo = store.add_photo(&all, "unit:1", id, png).await.unwrap();
+            assert_eq!(store.photo(&all, photo.id).await.unwrap(), ("image/png".to_string(), png.to_vec()));
+            let other = community_scope(&store, "320104001002").await;
+            assert!(matches!(store.photo(&other, photo.id).await, Err(StoreError::NotFound(_))), "{be}");
+            let e = step(Action::ReportBack { text: text("已更换主板"), photos: vec![text("p1.jpg")] }, c.row.version, t0).await.unwrap_err();
+            assert!(matches!(&e, StoreError::Invalid { field, .. } if field == "photos"), "{e}");
+            let c = step(Action::ReportBack { text: text("已更换主板"), photos: vec![photo.url()] }, c.row.version, t0).await.unwrap();
             let c = step(Action::Verify { passed: false, note: text("仍有异响") }, c.row.version, t0).await.unwrap();
             assert_eq!((c.row.state.as_str(), c.row.rework_count), ("handling", 1));
             let c = step(Action::ReportBack { text: text("已调试"), photos: vec![] }, c.row.version, t0).await.unwrap();

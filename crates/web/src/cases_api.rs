@@ -26,6 +26,8 @@ pub fn routes() -> Router<AppState> {
         .route("/cases/{id}", get(one))
         .route("/cases/{id}/timeline", get(timeline))
         .route("/cases/{id}/actions", post(act))
+        .route("/cases/{id}/photos", get(photos).post(upload_photo))
+        .route("/photos/{id}", get(photo))
         .route("/categories", get(categories).put(replace_categories))
         .route("/units", get(units).post(create_unit))
         .route("/dispatch-rules", post(dispatch_rule))
@@ -79,6 +81,53 @@ async fn one(
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, AppError> {
     Ok(Json(json!(s.store.case(&caller.scope, id).await?)))
+}
+
+/// POST /cases/{id}/photos: the body is the image itself (JPEG, PNG or
+/// WebP, known by its bytes); answers its URL for a report back.
+async fn upload_photo(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let p = s
+        .store
+        .add_photo(&caller.scope, &caller.actor, id, &body)
+        .await?;
+    Ok(Json(json!({"url": p.url(), "photo": p})))
+}
+
+async fn photos(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, AppError> {
+    let list = s.store.photos(&caller.scope, id).await?;
+    Ok(Json(json!(
+        list.iter()
+            .map(|p| json!({"url": p.url(), "photo": p}))
+            .collect::<Vec<_>>()
+    )))
+}
+
+/// GET /photos/{id}: the image, with its checked type and no sniffing.
+async fn photo(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<axum::response::Response, AppError> {
+    use axum::response::IntoResponse;
+    let (ty, bytes) = s.store.photo(&caller.scope, id).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, ty),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+            (header::CACHE_CONTROL, "private, max-age=86400".to_string()),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 async fn timeline(

@@ -376,7 +376,22 @@ async fn cases_api_and_open311() {
         let r = act(format!(r#"{{"version":{},"action":"report_back","text":"  "}}"#, c["version"])).await.unwrap();
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(r.json::<Value>().await.unwrap()["field"], "text");
-        let c: Value = act(format!(r#"{{"version":{},"action":"report_back","text":"已解救并维修","photos":["a.jpg"]}}"#, c["version"])).await.unwrap().json().await.unwrap();
+        // Photos: a non-image is refused by its bytes; an image is stored and served back.
+        let r = app.post(&format!("/api/v1/cases/{id}/photos")).body("<svg onload=alert(1)>").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(r.json::<Value>().await.unwrap()["field"], "photo");
+        let jpeg: &[u8] = &[0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, b'J', b'F', b'I', b'F', 0];
+        let up: Value = app.post(&format!("/api/v1/cases/{id}/photos")).body(jpeg.to_vec()).send().await.unwrap().json().await.unwrap();
+        let url = up["url"].as_str().unwrap().to_string();
+        let r = app.get(&url).send().await.unwrap();
+        assert_eq!(r.headers()["content-type"], "image/jpeg");
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+        assert_eq!(&r.bytes().await.unwrap()[..], jpeg);
+        let r = act(format!(r#"{{"version":{},"action":"report_back","text":"已解救并维修","photos":["a.jpg"]}}"#, c["version"])).await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(r.json::<Value>().await.unwrap()["field"], "photos");
+        let c: Value = act(format!(r#"{{"version":{},"action":"report_back","text":"已解救并维修","photos":["{url}"]}}"#, c["version"])).await.unwrap().json().await.unwrap();
+        assert_eq!(c["state"], "reported_back");
         let c: Value = act(format!(r#"{{"version":{},"action":"verify","passed":true}}"#, c["version"])).await.unwrap().json().await.unwrap();
         assert_eq!(c["state"], "closed");
         assert_eq!(c["allowed"], serde_json::json!(["rate", "reopen"]));
