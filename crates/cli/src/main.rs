@@ -203,6 +203,8 @@ enum CaseCmd {
     },
     /// Mark overdue cases now (the server also does this every 30 s).
     ScanOverdue,
+    /// Recompute the rates rollup from the cases (after restoring rows by hand, say).
+    RollupRebuild,
     /// Register a handling unit (department, property company …) at an org unit.
     Unit {
         /// Code of the org unit it serves.
@@ -500,6 +502,10 @@ async fn case_cmd(store: &Store, cmd: CaseCmd) -> Result<()> {
         CaseCmd::ScanOverdue => {
             let n = store.scan_overdue(chrono::Utc::now()).await?;
             println!("{n} case(s) became overdue");
+        }
+        CaseCmd::RollupRebuild => {
+            let n = store.rebuild_rollup().await?;
+            println!("rates rollup rebuilt: {n} rows");
         }
     }
     Ok(())
