@@ -159,152 +159,30 @@ impl Store {
                 points.entry(g).or_default().push((lon, lat));
             }
         }
-        // The unit of each kind nearest above a grid.
-        let mut unit_for: HashMap<(usize, String), Option<i64>> = HashMap::new();
-        let mut nearest = |gi: usize, kind: &str| -> Option<i64> {
-            *unit_for.entry((gi, kind.to_string())).or_insert_with(|| {
-                units
-                    .iter()
-                    .filter(|u| u.kind == kind && grids[gi].path.starts_with(&u.scope_path))
-                    .max_by_key(|u| u.scope_path.len())
-                    .map(|u| u.id)
-            })
-        };
         let cal = self.calendar();
-        let mut rng = SplitMix64::new(seed ^ 0xCA5E);
-        let start = ms(until) - 365 * 86_400_000;
-        let mut sums: HashMap<RollupKey, RateCounts> = HashMap::new();
-        let mut written = 0u64;
-        const CHUNK: usize = 20_000;
-        let mut batch: Vec<Row> = Vec::with_capacity(CHUNK);
         let until_ms = ms(until);
-        for n in 0..count {
-            let gi = rng.below(grids.len() as u64) as usize;
-            let g = &grids[gi];
-            let cat = &cats[rng.below(cats.len() as u64) as usize];
-            // Day by day in time order, as cases arrive (which also keeps
-            // every index insert near the end of its range); registered
-            // 07:00–22:00 Beijing.
-            let day = start + ((n as u128 * 365 / count as u128) as i64) * 86_400_000;
-            let created = day - (day + 8 * 3_600_000).rem_euclid(86_400_000)
-                + (7 * 3_600_000 + rng.below(15 * 3_600_000) as i64);
-            let created = created.clamp(start, until_ms - 1);
-            let t0 = Utc
-                .timestamp_millis_opt(created)
-                .single()
-                .unwrap_or_default();
-            let (lon, lat) = match points.get(&g.id) {
-                Some(p) if !p.is_empty() => {
-                    let (a, b) = p[rng.below(p.len() as u64) as usize];
-                    (Some(a), Some(b))
-                }
-                _ => (None, None),
-            };
-            let response_due = cat
-                .response_hours
-                .map(|h| ms(cal.add_working_minutes(t0, h * 60)));
-            let mut row = Row {
-                category: cat.code.clone(),
-                title: format!("{}：{}", cat.name, g.name),
-                lon,
-                lat,
-                grid: g.id,
-                path: g.path.clone(),
-                state: "classified",
-                level: "community",
-                unit: None,
-                resolution: None,
-                rating: None,
-                rework: 0,
-                extension: 0,
-                response_due,
-                due_at: None,
-                responded_at: None,
-                closed_at: None,
-                created,
-            };
-            // Response: mostly within the response time.
-            let resp_span = response_due
-                .map(|d| d - created)
-                .unwrap_or(3_600_000)
-                .max(60_000);
-            let late = rng.below(100) < 7;
-            let responded = created
-                + if late {
-                    resp_span + rng.below(resp_span as u64) as i64
-                } else {
-                    (rng.below(resp_span as u64) as i64).max(60_000)
-                };
-            let roll = rng.below(1000);
-            if roll < 90 {
-                // A question answered on the spot (咨询).
-                row.state = "closed";
-                row.resolution = Some("answered");
-                row.responded_at = Some(created + 300_000);
-                row.closed_at = Some(created + 300_000);
-                if rng.below(4) != 0 {
-                    row.state = "rated";
-                    row.rating = Some(rate(&mut rng));
-                }
-            } else if roll < 120 {
-                row.state = "refused";
-                row.responded_at = Some(responded.min(until_ms - 1));
-            } else {
-                let limit = cat.limit.unwrap_or(Limit::WorkingDays(5));
-                let mut due = ms(cal.deadline(t0, limit));
-                if rng.below(100) < 4 {
-                    row.extension = 1;
-                    due = ms(cal.add_working_days(
-                        Utc.timestamp_millis_opt(due).single().unwrap_or_default(),
-                        3,
-                    ));
-                }
-                row.due_at = Some(due);
-                let kind = cat.default_unit_kind.as_deref().unwrap_or("community");
-                row.unit = nearest(gi, kind);
-                row.level = if kind == "community" || kind == "property" {
-                    "community"
-                } else {
-                    "district"
-                };
-                if responded < until_ms {
-                    row.responded_at = Some(responded);
-                }
-                // Handling takes part of the allowed time; some run over.
-                let span = (due - created).max(3_600_000);
-                let took = span / 10 + rng.below((span as u64) * 115 / 100) as i64;
-                let closed = created + took;
-                if row.responded_at.is_none() {
-                    row.state = "dispatched";
-                } else if closed >= until_ms {
-                    row.state = "handling";
-                } else {
-                    row.state = "closed";
-                    row.resolution = Some("resolved");
-                    row.closed_at = Some(closed);
-                    if rng.below(100) < 6 {
-                        row.rework = 1;
-                    }
-                    if closed + 3 * 86_400_000 < until_ms && rng.below(100) < 75 {
-                        row.state = "rated";
-                        row.rating = Some(rate(&mut rng));
-                    }
-                }
-            }
-            if let Some((k, c)) = row.figures().tally() {
-                sums.entry(k).or_default().add(&c, 1);
-            }
+        // Rows are made on a thread of their own while this task writes.
+        let (tx_rows, mut rx_rows) = tokio::sync::mpsc::channel::<Vec<Row>>(4);
+        let producer = tokio::task::spawn_blocking(move || {
+            make_rows(
+                count, seed, until_ms, &grids, &units, &cats, &points, &cal, tx_rows,
+            )
+        });
+        let mut written = 0u64;
+        while let Some(batch) = rx_rows.recv().await {
             if let Some(w) = csv.as_deref_mut() {
-                write_csv_row(w, &row).map_err(|e| StoreError::File(format!("rates CSV: {e}")))?;
+                for row in &batch {
+                    write_csv_row(w, row)
+                        .map_err(|e| StoreError::File(format!("rates CSV: {e}")))?;
+                }
             }
-            batch.push(row);
-            if batch.len() == CHUNK || n + 1 == count {
-                self.write_case_rows(&batch).await?;
-                written += batch.len() as u64;
-                batch.clear();
-                progress(written, count);
-            }
+            self.write_case_rows(&batch).await?;
+            written += batch.len() as u64;
+            progress(written, count);
         }
+        let sums = producer
+            .await
+            .map_err(|e| StoreError::Config(format!("case generator failed: {e}")))?;
         with_db!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
             upsert_rollup_in_tx!(tx, sums.iter());
@@ -342,6 +220,162 @@ impl Store {
         });
         Ok(())
     }
+}
+
+/// Makes `count` rows in chunks and sends them; returns the rollup of all.
+#[allow(clippy::too_many_arguments)]
+fn make_rows(
+    count: u64,
+    seed: u64,
+    until_ms: i64,
+    grids: &[crate::org::OrgUnit],
+    units: &[crate::cases::HandlingUnit],
+    cats: &[Category],
+    points: &HashMap<i64, Vec<(f64, f64)>>,
+    cal: &linli_core::calendar::Calendar,
+    out: tokio::sync::mpsc::Sender<Vec<Row>>,
+) -> HashMap<RollupKey, RateCounts> {
+    // The unit of each kind nearest above a grid.
+    let mut unit_for: HashMap<(usize, String), Option<i64>> = HashMap::new();
+    let mut nearest = |gi: usize, kind: &str| -> Option<i64> {
+        *unit_for.entry((gi, kind.to_string())).or_insert_with(|| {
+            units
+                .iter()
+                .filter(|u| u.kind == kind && grids[gi].path.starts_with(&u.scope_path))
+                .max_by_key(|u| u.scope_path.len())
+                .map(|u| u.id)
+        })
+    };
+    let mut rng = SplitMix64::new(seed ^ 0xCA5E);
+    let start = until_ms - 365 * 86_400_000;
+    let mut sums: HashMap<RollupKey, RateCounts> = HashMap::new();
+    const CHUNK: usize = 20_000;
+    let mut batch: Vec<Row> = Vec::with_capacity(CHUNK);
+    for n in 0..count {
+        let gi = rng.below(grids.len() as u64) as usize;
+        let g = &grids[gi];
+        let cat = &cats[rng.below(cats.len() as u64) as usize];
+        // Day by day in time order, as cases arrive (which also keeps
+        // every index insert near the end of its range); registered
+        // 07:00–22:00 Beijing.
+        let day = start + ((n as u128 * 365 / count as u128) as i64) * 86_400_000;
+        let created = day - (day + 8 * 3_600_000).rem_euclid(86_400_000)
+            + (7 * 3_600_000 + rng.below(15 * 3_600_000) as i64);
+        let created = created.clamp(start, until_ms - 1);
+        let t0 = Utc
+            .timestamp_millis_opt(created)
+            .single()
+            .unwrap_or_default();
+        let (lon, lat) = match points.get(&g.id) {
+            Some(p) if !p.is_empty() => {
+                let (a, b) = p[rng.below(p.len() as u64) as usize];
+                (Some(a), Some(b))
+            }
+            _ => (None, None),
+        };
+        let response_due = cat
+            .response_hours
+            .map(|h| ms(cal.add_working_minutes(t0, h * 60)));
+        let mut row = Row {
+            category: cat.code.clone(),
+            title: format!("{}：{}", cat.name, g.name),
+            lon,
+            lat,
+            grid: g.id,
+            path: g.path.clone(),
+            state: "classified",
+            level: "community",
+            unit: None,
+            resolution: None,
+            rating: None,
+            rework: 0,
+            extension: 0,
+            response_due,
+            due_at: None,
+            responded_at: None,
+            closed_at: None,
+            created,
+        };
+        // Response: mostly within the response time.
+        let resp_span = response_due
+            .map(|d| d - created)
+            .unwrap_or(3_600_000)
+            .max(60_000);
+        let late = rng.below(100) < 7;
+        let responded = created
+            + if late {
+                resp_span + rng.below(resp_span as u64) as i64
+            } else {
+                (rng.below(resp_span as u64) as i64).max(60_000)
+            };
+        let roll = rng.below(1000);
+        if roll < 90 {
+            // A question answered on the spot (咨询).
+            row.state = "closed";
+            row.resolution = Some("answered");
+            row.responded_at = Some(created + 300_000);
+            row.closed_at = Some(created + 300_000);
+            if rng.below(4) != 0 {
+                row.state = "rated";
+                row.rating = Some(rate(&mut rng));
+            }
+        } else if roll < 120 {
+            row.state = "refused";
+            row.responded_at = Some(responded.min(until_ms - 1));
+        } else {
+            let limit = cat.limit.unwrap_or(Limit::WorkingDays(5));
+            let mut due = ms(cal.deadline(t0, limit));
+            if rng.below(100) < 4 {
+                row.extension = 1;
+                due = ms(cal.add_working_days(
+                    Utc.timestamp_millis_opt(due).single().unwrap_or_default(),
+                    3,
+                ));
+            }
+            row.due_at = Some(due);
+            let kind = cat.default_unit_kind.as_deref().unwrap_or("community");
+            row.unit = nearest(gi, kind);
+            row.level = if kind == "community" || kind == "property" {
+                "community"
+            } else {
+                "district"
+            };
+            if responded < until_ms {
+                row.responded_at = Some(responded);
+            }
+            // Handling takes part of the allowed time; some run over.
+            let span = (due - created).max(3_600_000);
+            let took = span / 10 + rng.below((span as u64) * 115 / 100) as i64;
+            let closed = created + took;
+            if row.responded_at.is_none() {
+                row.state = "dispatched";
+            } else if closed >= until_ms {
+                row.state = "handling";
+            } else {
+                row.state = "closed";
+                row.resolution = Some("resolved");
+                row.closed_at = Some(closed);
+                if rng.below(100) < 6 {
+                    row.rework = 1;
+                }
+                if closed + 3 * 86_400_000 < until_ms && rng.below(100) < 75 {
+                    row.state = "rated";
+                    row.rating = Some(rate(&mut rng));
+                }
+            }
+        }
+        if let Some((k, c)) = row.figures().tally() {
+            sums.entry(k).or_default().add(&c, 1);
+        }
+        batch.push(row);
+        if batch.len() == CHUNK || n + 1 == count {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(CHUNK));
+            if out.blocking_send(full).is_err() {
+                break;
+            }
+        }
+    }
+    sums
 }
 
 fn rate(rng: &mut SplitMix64) -> &'static str {
