@@ -728,8 +728,9 @@ impl Store {
             Prepared::New(p) => p,
         };
         let id = self.write_intake(actor, &p).await?;
-        // The stored row is known without reading it back.
-        self.with_grid_staff(view(p.row(id), ms(now))?).await
+        // The stored row is known without reading it back; the grid's
+        // staff come with a read of the case (GET), not with every intake.
+        view(p.row(id), ms(now))
     }
 
     /// Checks a request and works out everything to be written, without
@@ -1012,14 +1013,18 @@ impl Store {
     /// against the scope: a range condition beside the key lets a generic
     /// PostgreSQL plan scan the whole area instead.
     pub async fn case(&self, scope: &Scope, id: i64) -> Result<CaseView> {
+        let v = self.case_plain(scope, id).await?;
+        self.with_grid_staff(v).await
+    }
+
+    /// As [`Store::case`] without the grid's staff: for checks before a write.
+    pub(crate) async fn case_plain(&self, scope: &Scope, id: i64) -> Result<CaseView> {
         let sql = format!("{CASE_SELECT} WHERE c.id = $1");
         let row: Option<CaseRow> = with_db!(&self.db, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?
         });
         match row {
-            Some(r) if scope.covers(&r.scope_path) => {
-                self.with_grid_staff(view(r, now_ms())?).await
-            }
+            Some(r) if scope.covers(&r.scope_path) => view(r, now_ms()),
             _ => Err(StoreError::NotFound(format!("case {id}"))),
         }
     }
@@ -1107,7 +1112,7 @@ impl Store {
         action: &Action,
         now: DateTime<Utc>,
     ) -> Result<CaseView> {
-        let current = self.case(scope, id).await?;
+        let current = self.case_plain(scope, id).await?;
         if current.row.version != version {
             return Err(StoreError::Conflict(format!(
                 "case {} changed (version {} now, you had {version}); reload it",
@@ -1162,7 +1167,7 @@ impl Store {
                     "a case cannot be merged into itself",
                 ));
             }
-            let p = self.case(scope, *parent).await.map_err(|_| {
+            let p = self.case_plain(scope, *parent).await.map_err(|_| {
                 StoreError::invalid("parent", format!("no case {parent} in your area"))
             })?;
             if matches!(

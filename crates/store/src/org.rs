@@ -390,16 +390,27 @@ impl Store {
         staff_id: Option<i64>,
     ) -> Result<Vec<PostView>> {
         let (lo, hi) = scope.bounds();
+        // Only the conditions given, so that a grid or a person is found by
+        // its index (an "$3 = 0 OR …" form makes the planners scan).
+        let mut sql = String::from(
+            "SELECT p.id AS post_id, p.grid_id, g.name AS grid_name, p.staff_id, s.name AS staff_name, p.title
+             FROM post p JOIN org_unit g ON g.id = p.grid_id JOIN staff s ON s.id = p.staff_id
+             WHERE p.scope_path >= $1 AND p.scope_path < $2",
+        );
+        let mut binds = Vec::new();
+        for (col, v) in [("p.grid_id", grid_id), ("p.staff_id", staff_id)] {
+            if let Some(v) = v {
+                binds.push(v);
+                sql.push_str(&format!(" AND {col} = ${}", binds.len() + 2));
+            }
+        }
+        sql.push_str(" ORDER BY g.path, p.title, s.name");
         Ok(with_db!(&self.db, pool => {
-            sqlx::query_as(
-                "SELECT p.id AS post_id, p.grid_id, g.name AS grid_name, p.staff_id, s.name AS staff_name, p.title
-                 FROM post p JOIN org_unit g ON g.id = p.grid_id JOIN staff s ON s.id = p.staff_id
-                 WHERE p.scope_path >= $1 AND p.scope_path < $2
-                   AND ($3 = 0 OR p.grid_id = $3) AND ($4 = 0 OR p.staff_id = $4)
-                 ORDER BY g.path, p.title, s.name",
-            )
-            .bind(lo).bind(hi).bind(grid_id.unwrap_or(0)).bind(staff_id.unwrap_or(0))
-            .fetch_all(pool).await?
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(lo).bind(hi);
+            for v in binds {
+                q = q.bind(v);
+            }
+            q.fetch_all(pool).await?
         }))
     }
 }

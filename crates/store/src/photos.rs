@@ -63,7 +63,7 @@ impl Store {
         case_id: i64,
         bytes: &[u8],
     ) -> Result<PhotoRef> {
-        let case = self.case(scope, case_id).await?;
+        let case = self.case_plain(scope, case_id).await?;
         if bytes.is_empty() {
             return Err(StoreError::invalid("photo", "is empty"));
         }
@@ -109,7 +109,7 @@ impl Store {
 
     /// The photos of a case in scope, oldest first.
     pub async fn photos(&self, scope: &Scope, case_id: i64) -> Result<Vec<PhotoRef>> {
-        self.case(scope, case_id).await?;
+        self.case_plain(scope, case_id).await?;
         Ok(with_db!(&self.db, pool => {
             sqlx::query_as("SELECT id, case_id, content_type, size_bytes, sha256, uploaded_by, created_at FROM case_photo WHERE case_id = $1 ORDER BY id")
                 .bind(case_id).fetch_all(pool).await?
