@@ -181,7 +181,7 @@ w("## Case intake over HTTP")
 w("")
 w("`POST /api/v1/cases` on loopback (server and client in one process, 16 requests in flight), each request a durable commit "
   "(SQLite WAL with `synchronous=FULL`; PostgreSQL defaults). An intake checks the category, places the point in its grid, seals the phone, "
-  "writes the case, its timeline events and an audit entry in one transaction, and reads the case back. "
+  "writes the case, its timeline events, an audit entry and its rates delta in one transaction (with the others of its group), and answers the case as written. "
   "The ceiling: the same database, the same concurrency, one `INSERT` of a case-sized row per commit, no HTTP.")
 w("")
 w("| database | intake/s | p50 ms | p99 ms | ceiling inserts/s | ceiling p99 ms | intake ÷ ceiling |")

@@ -1,5 +1,6 @@
 //! linli-core: domain types and pure rules. No IO lives here.
 //!
+//! - [`access`]: roles, what each may do, how far its data reaches.
 //! - [`validate`]: resident ID numbers (GB 11643), mobile numbers, unified
 //!   social credit codes (GB 32100).
 //! - [`org`]: the org tree levels and 15-digit grid codes.
@@ -8,6 +9,7 @@
 //! - [`mask`]: how personal data is shown on screen.
 //! - [`synth`]: deterministic synthetic city for demos and benchmarks.
 
+pub mod access;
 pub mod calendar;
 pub mod case;
 pub mod category;
