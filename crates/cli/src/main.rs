@@ -142,6 +142,26 @@ enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Make an account that signs in (the first district administrator, say).
+    /// The password is read from LINLI_NEW_PASSWORD or, if unset, from the first line of standard input.
+    Account {
+        #[arg(long)]
+        username: String,
+        /// resident, grid_member, community_worker, community_secretary, subdistrict_staff,
+        /// unit_handler, volunteer, social_organisation, district_admin, auditor.
+        #[arg(long)]
+        role: String,
+        /// Code of the org unit the account belongs to (staff roles).
+        #[arg(long)]
+        org: Option<String>,
+        /// Id of the handling unit (unit handlers).
+        #[arg(long)]
+        unit: Option<i64>,
+        #[arg(long, default_value = "")]
+        display_name: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Make an API key for an integration (12345 bridge, Open311 client).
     Apikey {
         /// Who the key is for.
@@ -830,6 +850,43 @@ async fn run(cmd: Command) -> Result<()> {
             Ok(())
         }
         Command::Case { action, db } => case_cmd(&open(&db).await?, action).await,
+        Command::Account {
+            username,
+            role,
+            org,
+            unit,
+            display_name,
+            db,
+        } => {
+            let password = match std::env::var("LINLI_NEW_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    eprintln!("password for {username} (one line):");
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            let store = open(&db).await?;
+            let a = store
+                .create_account(
+                    "cli",
+                    &linli_store::accounts::NewAccount {
+                        username,
+                        display_name,
+                        role,
+                        password,
+                        org_code: org,
+                        unit_id: unit,
+                    },
+                )
+                .await?;
+            println!(
+                "account {} ({}) made, reaching {}",
+                a.username, a.role, a.scope_path
+            );
+            Ok(())
+        }
         Command::Apikey { name, scope, db } => {
             let store = open(&db).await?;
             let key = store.create_api_key(&name, scope.as_deref()).await?;

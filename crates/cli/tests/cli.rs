@@ -173,6 +173,23 @@ fn flow(dir: &Path, db: &str) {
         "{}",
         text(&o)
     );
+    // The first administrator, made from the command line; a weak password is refused.
+    let account = |pw: &str| {
+        Command::new(env!("CARGO_BIN_EXE_linli"))
+            .args(["account", "--username", "admin", "--role", "district_admin"])
+            .current_dir(dir)
+            .env("LINLI_DB", db)
+            .env("LINLI_KEY", "AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=")
+            .env("LINLI_NEW_PASSWORD", pw)
+            .output()
+            .unwrap()
+    };
+    let o = account("123456");
+    assert!(!o.status.success());
+    assert!(text(&o).contains("password"), "{}", text(&o));
+    let o = account("区里的管理员-2026");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("district_admin"), "{}", text(&o));
     let o = linli(dir, db, &["case", "rates", "--period", "2026-13"]);
     assert!(!o.status.success());
     assert!(text(&o).contains("--period"), "{}", text(&o));

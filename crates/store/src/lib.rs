@@ -5,6 +5,7 @@
 //! of their grid (`scope_path`), so a scope is one range condition that no
 //! query can leave out by accident.
 
+pub mod accounts;
 pub mod apikey;
 pub mod audit;
 pub mod bulk;
@@ -48,6 +49,12 @@ pub enum StoreError {
     Invalid { field: String, message: String },
     #[error("conflict: {0}")]
     Conflict(String),
+    /// Sign-in refused (wrong name or password, or no valid session).
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// Too many failed sign-ins: the account is locked for a while.
+    #[error("locked: {0}")]
+    Locked(String),
     #[error("encryption: {0}")]
     Crypto(String),
     #[error("file: {0}")]

@@ -32,6 +32,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "case photos",
         sql: include_str!("../migrations/0004_photos.sql"),
     },
+    Migration {
+        version: 5,
+        name: "accounts",
+        sql: include_str!("../migrations/0005_accounts.sql"),
+    },
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

@@ -63,6 +63,7 @@ pub fn routes() -> Router<AppState> {
         .route("/audit", get(audit))
         .route("/audit/verify", get(audit_verify))
         .merge(crate::cases_api::routes())
+        .merge(crate::accounts_api::routes())
         .route("/openapi.json", get(openapi))
         .layer(DefaultBodyLimit::max(64 * 1024 * 1024))
 }

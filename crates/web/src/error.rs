@@ -22,6 +22,10 @@ pub enum AppError {
     Conflict(String),
     #[error("{0}")]
     BadRequest(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    TooManyRequests(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -33,6 +37,8 @@ impl From<StoreError> for AppError {
             StoreError::Invalid { field, message } => AppError::Invalid { field, message },
             StoreError::Conflict(m) => AppError::Conflict(m),
             StoreError::File(m) => AppError::BadRequest(m),
+            StoreError::Unauthorized(m) => AppError::Unauthorized(m),
+            StoreError::Locked(m) => AppError::TooManyRequests(m),
             other => AppError::Internal(other.to_string()),
         }
     }
@@ -47,6 +53,8 @@ impl IntoResponse for AppError {
             AppError::Rows(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_rows"),
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            AppError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "locked"),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         let body = match &self {

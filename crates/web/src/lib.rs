@@ -4,6 +4,7 @@
 //! - `/api/v1/...`: JSON API, every handler scoped by its [`Caller`].
 //! - `/`: an overview page of the district.
 
+mod accounts_api;
 mod api;
 mod cases_api;
 mod error;
@@ -27,8 +28,8 @@ pub use error::AppError;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
-    /// Bearer token of the district administrator. Accounts and roles
-    /// replace it (issue 4); until then it is the only key to the API.
+    /// Bearer token of the district administrator (automation, the first
+    /// set-up); people sign in with accounts instead.
     pub admin_token: Arc<String>,
 }
 
@@ -38,6 +39,24 @@ pub struct AppState {
 pub struct Caller {
     pub actor: String,
     pub scope: Scope,
+    /// The signed-in account, when the caller came with a session cookie.
+    pub account_id: Option<i64>,
+}
+
+/// The cookie that carries a session token.
+pub const SESSION_COOKIE: &str = "linli_session";
+
+/// The session token in a request's cookies, if any.
+pub(crate) fn session_token(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == SESSION_COOKIE)
+        .map(|(_, v)| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 pub(crate) fn same_secret(a: &[u8], b: &[u8]) -> bool {
@@ -61,20 +80,68 @@ impl FromRequestParts<AppState> for Caller {
             Some(t) if same_secret(t.as_bytes(), state.admin_token.as_bytes()) => Ok(Caller {
                 actor: "admin".into(),
                 scope: Scope::Everything,
+                account_id: None,
             }),
             // An integration's API key, limited to its area.
             Some(t) => match state.store.check_api_key(t).await? {
                 Some((name, scope)) => Ok(Caller {
                     actor: format!("apikey:{name}"),
                     scope,
+                    account_id: None,
                 }),
                 None => Err(AppError::Unauthorized("the token is not valid".into())),
             },
-            None => Err(AppError::Unauthorized(
-                "send 'Authorization: Bearer <token>' (linli demo prints the token)".into(),
-            )),
+            None => match session_token(&parts.headers) {
+                Some(token) => session_caller(parts, state, &token).await,
+                None => Err(AppError::Unauthorized(
+                    "sign in (POST /api/v1/login) or send 'Authorization: Bearer <token>' (linli demo prints the token)".into(),
+                )),
+            },
         }
     }
+}
+
+/// A caller from a session cookie. A write made with a cookie must carry
+/// the session's CSRF token in `X-CSRF-Token`, which another site's page
+/// cannot read, so it cannot forge the write.
+async fn session_caller(parts: &Parts, state: &AppState, token: &str) -> Result<Caller, AppError> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let session = state
+        .store
+        .session(token, now)
+        .await?
+        .ok_or_else(|| AppError::Unauthorized("the session has ended; sign in again".into()))?;
+    let safe = matches!(
+        parts.method,
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    if !safe {
+        let sent = parts
+            .headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !same_secret(sent.as_bytes(), session.csrf_token.as_bytes()) {
+            return Err(AppError::Forbidden(
+                "a write with a session cookie needs the session's X-CSRF-Token header".into(),
+            ));
+        }
+    }
+    let account = session.account;
+    let role = account.role()?;
+    // Until the store narrows queries to a resident's own records or a
+    // unit's dispatched cases, those roles get no API access at all.
+    if role.reach() != linli_core::access::Reach::OrgSubtree {
+        return Err(AppError::Forbidden(format!(
+            "{} accounts cannot use the API yet",
+            role.label_zh()
+        )));
+    }
+    Ok(Caller {
+        actor: format!("account:{}", account.username),
+        scope: account.scope()?,
+        account_id: Some(account.id),
+    })
 }
 
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {

@@ -1,0 +1,402 @@
+//! Accounts and sessions: argon2id password hashes, lock-out after
+//! repeated failures, server-side sessions (only a hash of the token is
+//! stored) each with its CSRF token. An account's scope is fixed by its
+//! role and its place in the org tree (see `linli_core::access`).
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use linli_core::access::{Reach, Role};
+use linli_core::org::OrgPath;
+use rand_core::{OsRng, TryRngCore};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::audit::append_in_tx;
+use crate::db::{BeginWrite, now_ms};
+use crate::{Result, Scope, Store, StoreError, with_db};
+
+/// Failed sign-ins in a row before the account is locked.
+pub const MAX_FAILED_LOGINS: i32 = 5;
+/// How long a lock-out lasts.
+pub const LOCKOUT_MS: i64 = 15 * 60 * 1000;
+/// How long a session lives.
+pub const SESSION_MS: i64 = 12 * 60 * 60 * 1000;
+/// The shortest password taken.
+pub const MIN_PASSWORD_CHARS: usize = 10;
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Account {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub role: String,
+    pub org_id: Option<i64>,
+    pub unit_id: Option<i64>,
+    pub scope_path: String,
+}
+
+impl Account {
+    pub fn role(&self) -> Result<Role> {
+        Role::parse(&self.role).map_err(|e| StoreError::Config(e.0))
+    }
+
+    /// The part of the org tree the account reaches.
+    pub fn scope(&self) -> Result<Scope> {
+        if self.scope_path == "/" {
+            return Ok(Scope::Everything);
+        }
+        Ok(Scope::Subtree(
+            OrgPath::parse(&self.scope_path).map_err(|e| StoreError::Config(e.0))?,
+        ))
+    }
+}
+
+/// A signed-in session: who, and the CSRF token its writes must carry.
+#[derive(Debug, Clone, Serialize)]
+pub struct Session {
+    pub account: Account,
+    pub csrf_token: String,
+    pub expires_at: i64,
+}
+
+/// What a new account is made from.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct NewAccount {
+    pub username: String,
+    #[serde(default)]
+    pub display_name: String,
+    pub role: String,
+    pub password: String,
+    /// Code of the org unit it belongs to (staff, administrators).
+    #[serde(default)]
+    pub org_code: Option<String>,
+    /// Id of the handling unit (unit handlers).
+    #[serde(default)]
+    pub unit_id: Option<i64>,
+}
+
+fn random_token() -> Result<String> {
+    let mut b = [0u8; 32];
+    OsRng
+        .try_fill_bytes(&mut b)
+        .map_err(|e| StoreError::Crypto(format!("no randomness from the OS: {e}")))?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+fn token_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn hash_password(password: &str) -> Result<String> {
+    let mut salt = [0u8; 16];
+    OsRng
+        .try_fill_bytes(&mut salt)
+        .map_err(|e| StoreError::Crypto(format!("no randomness from the OS: {e}")))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| StoreError::Crypto(e.to_string()))?;
+    Ok(Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| StoreError::Crypto(e.to_string()))?
+        .to_string())
+}
+
+fn password_matches(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// A password people can be asked to keep: long enough, not only digits
+/// or one repeated character, not the user name.
+pub fn check_password(username: &str, password: &str) -> Result<()> {
+    let n = password.chars().count();
+    if n < MIN_PASSWORD_CHARS {
+        return Err(StoreError::invalid(
+            "password",
+            format!("must have at least {MIN_PASSWORD_CHARS} characters"),
+        ));
+    }
+    if n > 256 {
+        return Err(StoreError::invalid(
+            "password",
+            "must have at most 256 characters",
+        ));
+    }
+    let first = password.chars().next();
+    if password.chars().all(|c| Some(c) == first) || password.chars().all(|c| c.is_ascii_digit()) {
+        return Err(StoreError::invalid("password", "is too easy to guess"));
+    }
+    if password.to_lowercase().contains(&username.to_lowercase()) {
+        return Err(StoreError::invalid(
+            "password",
+            "must not contain the user name",
+        ));
+    }
+    Ok(())
+}
+
+const ACCOUNT_COLS: &str = "id, username, display_name, role, org_id, unit_id, scope_path";
+
+impl Store {
+    /// Makes an account (an administrator's act, or `linli account create`
+    /// for the first one). Staff roles need an org unit; unit handlers a
+    /// handling unit, whose area becomes their scope.
+    pub async fn create_account(&self, actor: &str, a: &NewAccount) -> Result<Account> {
+        let username = a.username.trim();
+        if username.is_empty()
+            || username.chars().count() > 64
+            || !username
+                .chars()
+                .all(|c| c.is_alphanumeric() || "._-@".contains(c))
+        {
+            return Err(StoreError::invalid(
+                "username",
+                "use 1–64 letters, digits or . _ - @",
+            ));
+        }
+        let role = Role::parse(&a.role).map_err(|e| StoreError::invalid("role", e.0))?;
+        check_password(username, &a.password)?;
+        let (org_id, unit_id, path) = match role.reach() {
+            Reach::UnitCases => {
+                let id = a.unit_id.ok_or_else(|| {
+                    StoreError::invalid("unit_id", "a unit handler needs a handling unit")
+                })?;
+                let unit = self
+                    .units(&Scope::Everything)
+                    .await?
+                    .into_iter()
+                    .find(|u| u.id == id)
+                    .ok_or_else(|| {
+                        StoreError::invalid("unit_id", format!("no handling unit {id}"))
+                    })?;
+                (Some(unit.org_id), Some(unit.id), unit.scope_path)
+            }
+            _ => match a
+                .org_code
+                .as_deref()
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+            {
+                Some(code) => {
+                    let o = self
+                        .org_by_code(&Scope::Everything, code)
+                        .await
+                        .map_err(|_| {
+                            StoreError::invalid("org_code", format!("no org unit {code}"))
+                        })?;
+                    (Some(o.id), None, o.path)
+                }
+                None if role.needs_org()
+                    && role != Role::DistrictAdmin
+                    && role != Role::Auditor =>
+                {
+                    return Err(StoreError::invalid(
+                        "org_code",
+                        format!(
+                            "a {} account needs the code of its org unit",
+                            role.label_zh()
+                        ),
+                    ));
+                }
+                None => (None, None, "/".to_string()),
+            },
+        };
+        let hash = hash_password(&a.password)?;
+        let display = if a.display_name.trim().is_empty() {
+            username
+        } else {
+            a.display_name.trim()
+        };
+        let now = now_ms();
+        let id: i64 = with_db!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM account WHERE username = $1")
+                .bind(username).fetch_optional(&mut *tx).await?;
+            if taken.is_some() {
+                return Err(StoreError::Conflict(format!("the user name {username} is taken")));
+            }
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO account (username, display_name, role, org_id, unit_id, scope_path, password_hash, created_at, password_changed_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+            )
+            .bind(username).bind(display).bind(role.code()).bind(org_id).bind(unit_id).bind(&path).bind(&hash).bind(now)
+            .fetch_one(&mut *tx).await?;
+            append_in_tx!(tx, actor, "account.create", &format!("account:{id}"), &format!("{username} {} {path}", role.code()));
+            tx.commit().await?;
+            id
+        });
+        self.account(id).await
+    }
+
+    pub async fn account(&self, id: i64) -> Result<Account> {
+        let sql = format!("SELECT {ACCOUNT_COLS} FROM account WHERE id = $1");
+        let a: Option<Account> = with_db!(&self.db, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?
+        });
+        a.ok_or_else(|| StoreError::NotFound(format!("account {id}")))
+    }
+
+    /// Signs in: a new session (its token, shown once, and the session) or
+    /// one error that does not tell a wrong name from a wrong password.
+    /// After [`MAX_FAILED_LOGINS`] failures the account is locked for
+    /// [`LOCKOUT_MS`].
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        now: i64,
+    ) -> Result<(String, Session)> {
+        type Row = (i64, String, i32, Option<i64>, Option<i64>);
+        let row: Option<Row> = with_db!(&self.db, pool => {
+            sqlx::query_as("SELECT id, password_hash, failed_logins, locked_until, disabled_at FROM account WHERE username = $1")
+                .bind(username.trim()).fetch_optional(pool).await?
+        });
+        let refused = || StoreError::Unauthorized("wrong user name or password".into());
+        let Some((id, hash, failed, locked_until, disabled)) = row else {
+            // Spend the same time as a real check, so names cannot be probed by timing.
+            let _ = password_matches(
+                password,
+                "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$3mUZuRrnnpgbqVHvG7bp3DcGvfHp4Rk8fwHHI3eh0Ko",
+            );
+            return Err(refused());
+        };
+        if disabled.is_some() {
+            return Err(refused());
+        }
+        if let Some(until) = locked_until.filter(|u| *u > now) {
+            return Err(StoreError::Locked(format!(
+                "too many failed sign-ins; try again in {} minutes",
+                (until - now + 59_999) / 60_000
+            )));
+        }
+        if !password_matches(password, &hash) {
+            let failed = failed + 1;
+            let lock = (failed >= MAX_FAILED_LOGINS).then_some(now + LOCKOUT_MS);
+            with_db!(&self.db, pool => {
+                let mut tx = pool.begin_write().await?;
+                sqlx::query("UPDATE account SET failed_logins = $1, locked_until = $2 WHERE id = $3")
+                    .bind(if lock.is_some() { 0 } else { failed }).bind(lock).bind(id).execute(&mut *tx).await?;
+                append_in_tx!(tx, &format!("account:{id}"), if lock.is_some() { "account.locked" } else { "account.login_failed" }, &format!("account:{id}"), "");
+                tx.commit().await?;
+            });
+            return Err(refused());
+        }
+        let token = random_token()?;
+        let csrf = random_token()?;
+        let expires = now + SESSION_MS;
+        with_db!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("UPDATE account SET failed_logins = 0, locked_until = NULL WHERE id = $1")
+                .bind(id).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO account_session (token_hash, account_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(token_hash(&token)).bind(id).bind(&csrf).bind(now).bind(expires).execute(&mut *tx).await?;
+            append_in_tx!(tx, &format!("account:{id}"), "account.login", &format!("account:{id}"), "");
+            tx.commit().await?;
+        });
+        let account = self.account(id).await?;
+        Ok((
+            token,
+            Session {
+                account,
+                csrf_token: csrf,
+                expires_at: expires,
+            },
+        ))
+    }
+
+    /// The live session of a token, if any.
+    pub async fn session(&self, token: &str, now: i64) -> Result<Option<Session>> {
+        let row: Option<(i64, String, i64)> = with_db!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT s.account_id, s.csrf_token, s.expires_at FROM account_session s JOIN account a ON a.id = s.account_id
+                 WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND a.disabled_at IS NULL",
+            )
+            .bind(token_hash(token)).bind(now).fetch_optional(pool).await?
+        });
+        match row {
+            None => Ok(None),
+            Some((account_id, csrf_token, expires_at)) => Ok(Some(Session {
+                account: self.account(account_id).await?,
+                csrf_token,
+                expires_at,
+            })),
+        }
+    }
+
+    pub async fn logout(&self, token: &str, now: i64) -> Result<()> {
+        with_db!(&self.db, pool => {
+            sqlx::query("UPDATE account_session SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
+                .bind(now).bind(token_hash(token)).execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// Changes a password after checking the current one; every session of
+    /// the account ends (the caller signs in again).
+    pub async fn change_password(&self, account_id: i64, current: &str, new: &str) -> Result<()> {
+        let row: Option<(String, String)> = with_db!(&self.db, pool => {
+            sqlx::query_as("SELECT username, password_hash FROM account WHERE id = $1")
+                .bind(account_id).fetch_optional(pool).await?
+        });
+        let (username, hash) =
+            row.ok_or_else(|| StoreError::NotFound(format!("account {account_id}")))?;
+        if !password_matches(current, &hash) {
+            return Err(StoreError::invalid(
+                "current_password",
+                "is not the current password",
+            ));
+        }
+        check_password(&username, new)?;
+        let new_hash = hash_password(new)?;
+        let now = now_ms();
+        with_db!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("UPDATE account SET password_hash = $1, password_changed_at = $2 WHERE id = $3")
+                .bind(&new_hash).bind(now).bind(account_id).execute(&mut *tx).await?;
+            sqlx::query("UPDATE account_session SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL")
+                .bind(now).bind(account_id).execute(&mut *tx).await?;
+            append_in_tx!(tx, &format!("account:{account_id}"), "account.password", &format!("account:{account_id}"), "");
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_with_argon2id_and_verify() {
+        let h = hash_password("correct horse battery").unwrap();
+        assert!(h.starts_with("$argon2id$"), "{h}");
+        assert!(password_matches("correct horse battery", &h));
+        assert!(!password_matches("correct horse batterx", &h));
+        assert!(!password_matches("anything", "not a hash"));
+        // Salted: the same password hashes differently.
+        assert_ne!(h, hash_password("correct horse battery").unwrap());
+    }
+
+    #[test]
+    fn weak_passwords_are_refused_with_the_field_named() {
+        for (user, pw) in [
+            ("wang", "short"),
+            ("wang", "1234567890123"),
+            ("wang", "aaaaaaaaaaaa"),
+            ("wangli", "my-wangli-2026"),
+        ] {
+            let e = check_password(user, pw).unwrap_err();
+            assert!(
+                matches!(&e, StoreError::Invalid { field, .. } if field == "password"),
+                "{pw}: {e}"
+            );
+        }
+        check_password("wang", "社区服务-2026-春天").unwrap();
+    }
+}

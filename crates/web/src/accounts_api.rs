@@ -1,0 +1,123 @@
+//! Sign-in and accounts under /api/v1: login (sets the session cookie and
+//! answers the CSRF token), logout, me, password change, and accounts made
+//! by an administrator.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use linli_store::accounts::{NewAccount, SESSION_MS};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::api::{json_body, require_everything};
+use crate::{AppError, AppState, Caller, SESSION_COOKIE, session_token};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/login", post(login))
+        .route("/logout", post(logout))
+        .route("/me", get(me))
+        .route("/password", post(change_password))
+        .route("/accounts", post(create_account))
+}
+
+#[derive(Deserialize)]
+struct Login {
+    username: String,
+    password: String,
+}
+
+fn cookie(value: &str, max_age_s: i64) -> Result<HeaderValue, AppError> {
+    // HttpOnly: no script reads it; SameSite=Strict: no other site sends it.
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_s}"
+    ))
+    .map_err(|e| AppError::Internal(e.to_string()))
+}
+
+async fn login(State(s): State<AppState>, body: Bytes) -> Result<Response, AppError> {
+    let b: Login = json_body(&body)?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let (token, session) = s.store.login(&b.username, &b.password, now).await?;
+    let mut r = Json(json!({
+        "account": session.account,
+        "csrf_token": session.csrf_token,
+        "expires_at": session.expires_at,
+    }))
+    .into_response();
+    r.headers_mut()
+        .insert(header::SET_COOKIE, cookie(&token, SESSION_MS / 1000)?);
+    Ok(r)
+}
+
+async fn logout(
+    State(s): State<AppState>,
+    _caller: Caller,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    if let Some(token) = session_token(&headers) {
+        s.store
+            .logout(&token, chrono::Utc::now().timestamp_millis())
+            .await?;
+    }
+    let mut r = Json(json!({"ok": true})).into_response();
+    r.headers_mut().insert(header::SET_COOKIE, cookie("", 0)?);
+    Ok(r)
+}
+
+async fn me(
+    State(s): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Result<Json<Value>, AppError> {
+    let session = match session_token(&headers) {
+        Some(t) => {
+            s.store
+                .session(&t, chrono::Utc::now().timestamp_millis())
+                .await?
+        }
+        None => None,
+    };
+    Ok(Json(json!({
+        "actor": caller.actor,
+        "account": session.as_ref().map(|x| &x.account),
+        "csrf_token": session.as_ref().map(|x| &x.csrf_token),
+    })))
+}
+
+#[derive(Deserialize)]
+struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+async fn change_password(
+    State(s): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let id = caller.account_id.ok_or_else(|| {
+        AppError::BadRequest("only a signed-in account has a password to change".into())
+    })?;
+    let b: PasswordChange = json_body(&body)?;
+    s.store
+        .change_password(id, &b.current_password, &b.new_password)
+        .await?;
+    Ok(Json(json!({"ok": true, "signed_out": true})))
+}
+
+/// POST /accounts: an administrator (whole-tree caller) makes an account.
+async fn create_account(
+    State(s): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    require_everything(&caller)?;
+    let a: NewAccount = json_body(&body)?;
+    Ok(Json(json!(
+        s.store.create_account(&caller.actor, &a).await?
+    )))
+}
