@@ -40,8 +40,19 @@ impl Account {
         Role::parse(&self.role).map_err(|e| StoreError::Config(e.0))
     }
 
-    /// The part of the org tree the account reaches.
+    /// What the account reaches: its org subtree (staff), its own
+    /// reports (residents, volunteers), its unit's cases (handlers).
     pub fn scope(&self) -> Result<Scope> {
+        match self.role()?.reach() {
+            Reach::OwnRecords => return Ok(Scope::Reporter(self.id)),
+            Reach::UnitCases => {
+                let unit = self.unit_id.ok_or_else(|| {
+                    StoreError::Config(format!("account {} has no handling unit", self.id))
+                })?;
+                return Ok(Scope::Unit(unit));
+            }
+            Reach::OrgSubtree => {}
+        }
         if self.scope_path == "/" {
             return Ok(Scope::Everything);
         }

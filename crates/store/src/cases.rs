@@ -87,6 +87,8 @@ pub(crate) struct NewCase {
     grid_name: Option<String>,
     scope_path: String,
     reporter: Option<String>,
+    /// The resident account that reported it through the portal.
+    reporter_account: Option<i64>,
     phone_enc: Option<Vec<u8>>,
     phone_idx: Option<Vec<u8>>,
     phone_masked: Option<String>,
@@ -114,6 +116,7 @@ impl NewCase {
             grid_name: self.grid_name.clone(),
             scope_path: self.scope_path.clone(),
             reporter_name: self.reporter.clone(),
+            reporter_account: self.reporter_account,
             reporter_phone_masked: self.phone_masked.clone(),
             state: self.facts.state.code().to_string(),
             level: self.facts.level.code().to_string(),
@@ -238,6 +241,8 @@ pub struct CaseRow {
     pub grid_name: Option<String>,
     pub scope_path: String,
     pub reporter_name: Option<String>,
+    /// The resident account that reported it, for portal reports.
+    pub reporter_account: Option<i64>,
     pub reporter_phone_masked: Option<String>,
     pub state: String,
     pub level: String,
@@ -384,7 +389,7 @@ fn view(mut row: CaseRow, now: i64) -> Result<CaseView> {
 }
 
 const CASE_SELECT: &str = "SELECT c.id, c.channel, c.external_id, c.category_code, cat.name AS category_name, c.title, c.description,
-        c.address, c.lon, c.lat, c.grid_id, g.name AS grid_name, c.scope_path, c.reporter_name, c.reporter_phone_masked,
+        c.address, c.lon, c.lat, c.grid_id, g.name AS grid_name, c.scope_path, c.reporter_name, c.reporter_account, c.reporter_phone_masked,
         c.state, c.level, c.unit_id, u.name AS unit_name, c.parent_id, c.resolution, c.rating, c.extension_pending,
         c.rework_count, c.reopen_count, c.supervision_count, c.extension_count, c.escalation_count,
         c.response_due, c.due_at, c.responded_at, c.closed_at, c.overdue_at, c.version, c.created_at, c.updated_at
@@ -741,7 +746,13 @@ impl Store {
         req: &NewRequest,
         now: DateTime<Utc>,
     ) -> Result<Prepared> {
-        let channel = Channel::parse(&req.channel)?;
+        // A resident reports for themself, through the portal; their
+        // report may lie anywhere in the district.
+        let (channel, reporter_account) = match scope {
+            Scope::Reporter(a) => (Channel::SelfReport, Some(*a)),
+            _ => (Channel::parse(&req.channel)?, None),
+        };
+        let tree = scope.tree_for_lookup();
         let description = req.description.trim();
         if description.is_empty() {
             return Err(StoreError::invalid("description", "is required"));
@@ -805,7 +816,7 @@ impl Store {
         };
         // Where it belongs: the grid holding the point, else the named org unit.
         let (grid, place) = match (req.lon, req.lat) {
-            (Some(lon), Some(lat)) => match self.locate_grid(scope, lon, lat).await? {
+            (Some(lon), Some(lat)) => match self.locate_grid(&tree, lon, lat).await? {
                 Some(g) => (Some(g.id), g),
                 None => {
                     return Err(StoreError::invalid(
@@ -821,7 +832,7 @@ impl Store {
                 .filter(|c| !c.is_empty())
             {
                 Some(code) => {
-                    let u = self.org_by_code(scope, code).await.map_err(|_| {
+                    let u = self.org_by_code(&tree, code).await.map_err(|_| {
                         StoreError::invalid("org_code", format!("no org unit {code} in your area"))
                     })?;
                     ((u.kind == "grid").then_some(u.id), u)
@@ -835,6 +846,12 @@ impl Store {
             },
             _ => return Err(StoreError::invalid("lat", "lon and lat go together")),
         };
+        let reporter_name = req
+            .reporter_name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(String::from);
         let cal = self.calendar();
         let response_due = category
             .as_ref()
@@ -865,12 +882,13 @@ impl Store {
             lat: req.lat,
             grid,
             scope_path: place.path,
-            reporter: req
-                .reporter_name
-                .as_deref()
-                .map(str::trim)
-                .filter(|n| !n.is_empty())
-                .map(String::from),
+            reporter: match (reporter_name, reporter_account) {
+                (Some(n), _) => Some(n),
+                // A resident's own report carries their account's name.
+                (None, Some(a)) => Some(self.account(a).await?.display_name),
+                (None, None) => None,
+            },
+            reporter_account,
             phone_enc: phone.as_deref().map(|p| vault.seal(Field::Phone, p)),
             phone_idx: phone.as_deref().map(|p| vault.blind_index(Field::Phone, p)),
             phone_masked: phone.as_deref().map(mask::phone),
@@ -939,7 +957,7 @@ impl Store {
     /// their ids in order. Each table gets one multi-row INSERT per chunk,
     /// so a batch costs a handful of statements, not four per request.
     pub(crate) async fn write_intakes(&self, items: &[(&str, &NewCase)]) -> Result<Vec<i64>> {
-        // 19 parameters a case: well under SQLite's 32,766 per statement.
+        // 20 parameters a case: well under SQLite's 32,766 per statement.
         const CHUNK: usize = 500;
         let mut ids = Vec::with_capacity(items.len());
         with_db!(&self.db, pool => {
@@ -947,13 +965,13 @@ impl Store {
             for chunk in items.chunks(CHUNK) {
                 let mut qb = sqlx::QueryBuilder::new(
                     "INSERT INTO service_case (channel, external_id, category_code, title, description, address, lon, lat, grid_id, scope_path,
-                        reporter_name, reporter_phone_enc, reporter_phone_idx, reporter_phone_masked, state, level, response_due, created_at, updated_at) ",
+                        reporter_name, reporter_account, reporter_phone_enc, reporter_phone_idx, reporter_phone_masked, state, level, response_due, created_at, updated_at) ",
                 );
                 qb.push_values(chunk, |mut b, (_, p)| {
                     b.push_bind(p.channel.code()).push_bind(&p.external_id)
                         .push_bind(&p.category).push_bind(&p.title).push_bind(&p.description).push_bind(&p.address)
                         .push_bind(p.lon).push_bind(p.lat).push_bind(p.grid).push_bind(&p.scope_path)
-                        .push_bind(&p.reporter).push_bind(&p.phone_enc).push_bind(&p.phone_idx).push_bind(&p.phone_masked)
+                        .push_bind(&p.reporter).push_bind(p.reporter_account).push_bind(&p.phone_enc).push_bind(&p.phone_idx).push_bind(&p.phone_masked)
                         .push_bind(p.facts.state.code()).push_bind(p.facts.level.code()).push_bind(p.response_due)
                         .push_bind(p.created).push_bind(p.created);
                 });
@@ -1024,7 +1042,9 @@ impl Store {
             sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?
         });
         match row {
-            Some(r) if scope.covers(&r.scope_path) => view(r, now_ms()),
+            Some(r) if scope.covers_case(&r.scope_path, r.unit_id, r.reporter_account) => {
+                view(r, now_ms())
+            }
             _ => Err(StoreError::NotFound(format!("case {id}"))),
         }
     }
@@ -1059,7 +1079,24 @@ impl Store {
 
     /// Cases in scope, newest first.
     pub async fn cases(&self, scope: &Scope, f: &CaseFilter) -> Result<Vec<CaseView>> {
-        let (lo, hi) = scope.bounds();
+        // Record-level scopes: the whole tree, narrowed to the unit's or
+        // the reporter's cases (a filter on another unit finds nothing).
+        let mut f = f.clone();
+        let mut reporter = 0i64;
+        let (lo, hi) = match scope {
+            Scope::Unit(u) => {
+                if f.unit_id.is_some_and(|x| x != *u) {
+                    return Ok(Vec::new());
+                }
+                f.unit_id = Some(*u);
+                Scope::Everything.bounds()
+            }
+            Scope::Reporter(a) => {
+                reporter = *a;
+                Scope::Everything.bounds()
+            }
+            _ => scope.bounds(),
+        };
         let now = now_ms();
         let limit = if f.limit <= 0 { 50 } else { f.limit.min(500) };
         let open_states =
@@ -1071,6 +1108,7 @@ impl Store {
                AND ($7 = 0 OR (c.state IN {open_states} AND (c.due_at < $8 OR c.overdue_at IS NOT NULL)))
                AND ($9 = '' OR c.channel = $9)
                AND c.created_at >= $10 AND c.created_at < $11
+               AND ($14 = 0 OR c.reporter_account = $14)
              ORDER BY c.id DESC LIMIT $12 OFFSET $13"
         );
         let rows: Vec<CaseRow> = with_db!(&self.db, pool => {
@@ -1082,7 +1120,7 @@ impl Store {
                 .bind(i32::from(f.overdue)).bind(now)
                 .bind(f.channel.clone().unwrap_or_default())
                 .bind(f.created_from.unwrap_or(0)).bind(f.created_to.unwrap_or(i64::MAX))
-                .bind(limit).bind(f.offset.max(0))
+                .bind(limit).bind(f.offset.max(0)).bind(reporter)
                 .fetch_all(pool).await?
         });
         rows.into_iter().map(|r| view(r, now)).collect()

@@ -37,6 +37,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "accounts",
         sql: include_str!("../migrations/0005_accounts.sql"),
     },
+    Migration {
+        version: 6,
+        name: "reporter accounts",
+        sql: include_str!("../migrations/0006_reporter_account.sql"),
+    },
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

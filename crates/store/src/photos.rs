@@ -118,14 +118,21 @@ impl Store {
 
     /// One photo's type and bytes, if its case is in scope.
     pub async fn photo(&self, scope: &Scope, id: i64) -> Result<(String, Vec<u8>)> {
-        let row: Option<(String, String, Vec<u8>)> = with_db!(&self.db, pool => {
-            sqlx::query_as("SELECT scope_path, content_type, bytes FROM case_photo WHERE id = $1")
+        let not_found = || StoreError::NotFound(format!("photo {id}"));
+        let row: Option<(i64, String, String, Vec<u8>)> = with_db!(&self.db, pool => {
+            sqlx::query_as("SELECT case_id, scope_path, content_type, bytes FROM case_photo WHERE id = $1")
                 .bind(id).fetch_optional(pool).await?
         });
-        match row {
-            Some((path, ty, bytes)) if scope.covers(&path) => Ok((ty, bytes)),
-            _ => Err(StoreError::NotFound(format!("photo {id}"))),
+        let (case_id, path, ty, bytes) = row.ok_or_else(not_found)?;
+        let visible = match scope {
+            // Record-level scopes see a photo when they see its case.
+            Scope::Reporter(_) | Scope::Unit(_) => self.case_plain(scope, case_id).await.is_ok(),
+            _ => scope.covers(&path),
+        };
+        if !visible {
+            return Err(not_found());
         }
+        Ok((ty, bytes))
     }
 }
 

@@ -334,6 +334,7 @@ fn scope_depth(scope: &Scope) -> usize {
     match scope {
         Scope::Everything => 0,
         Scope::Subtree(p) => p.ids().len(),
+        Scope::Reporter(_) | Scope::Unit(_) => 0,
     }
 }
 
@@ -344,6 +345,12 @@ impl Store {
     /// scope is a subdistrict or wider; the rest from the cases.
     pub async fn rates(&self, scope: &Scope, from: i64, to: i64) -> Result<(Vec<Rates>, Rates)> {
         let now = crate::db::now_ms().min(to);
+        // A unit's staff see their own unit's rates, counted over the
+        // whole tree.
+        let (scope, only_unit) = match scope {
+            Scope::Unit(u) => (&Scope::Everything, Some(*u)),
+            s => (s, None),
+        };
         let mut split = period::split_months(from, to);
         if scope_depth(scope) > ROLLUP_DEPTH {
             split = period::MonthSplit {
@@ -356,6 +363,9 @@ impl Store {
         let mut merge = |rows: Vec<RateCounts>| {
             for r in rows {
                 let unit = r.unit_id.filter(|u| *u != 0);
+                if only_unit.is_some() && unit != only_unit {
+                    continue;
+                }
                 let acc = by_unit.entry(unit).or_insert_with(|| RateCounts {
                     unit_id: unit,
                     ..Default::default()

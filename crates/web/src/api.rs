@@ -378,6 +378,13 @@ async fn export(
         _ => return Err(AppError::NotFound(format!("no export '{what}'"))),
     };
     let unmasked = param::<u8>(&q, "unmasked")?.unwrap_or(0) == 1;
+    if unmasked && !linli_core::access::allows(caller.role, linli_core::access::Permission::Unmask)
+    {
+        return Err(AppError::Forbidden(format!(
+            "a {} may export masked data only",
+            caller.role.label_zh()
+        )));
+    }
     let reason = q.get("reason").cloned().unwrap_or_default();
     let (bytes, _) = match name {
         "registry" => {

@@ -154,6 +154,14 @@ async fn act(
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
     let b: ActBody = json_body(&body)?;
+    let kind = b.action.kind();
+    if !linli_core::access::may_take(caller.role, kind) {
+        return Err(AppError::Forbidden(format!(
+            "a {} ({}) may not take the step '{kind}'",
+            caller.role.label_zh(),
+            caller.role.code()
+        )));
+    }
     Ok(Json(json!(
         s.store
             .act(&caller.scope, &caller.actor, id, b.version, &b.action)

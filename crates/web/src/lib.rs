@@ -6,6 +6,7 @@
 
 mod accounts_api;
 mod api;
+pub mod authz;
 mod cases_api;
 mod error;
 pub mod jobs;
@@ -20,6 +21,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use linli_core::access::Role;
 use linli_store::{Scope, Store};
 
 pub use error::AppError;
@@ -38,6 +40,8 @@ pub struct AppState {
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub actor: String,
+    /// What the caller may do (see `linli_core::access`).
+    pub role: Role,
     pub scope: Scope,
     /// The signed-in account, when the caller came with a session cookie.
     pub account_id: Option<i64>,
@@ -70,6 +74,10 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        // Found once by the authorisation layer; handlers reuse it.
+        if let Some(c) = parts.extensions.get::<Caller>() {
+            return Ok(c.clone());
+        }
         let token = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -79,6 +87,7 @@ impl FromRequestParts<AppState> for Caller {
         match token {
             Some(t) if same_secret(t.as_bytes(), state.admin_token.as_bytes()) => Ok(Caller {
                 actor: "admin".into(),
+                role: Role::DistrictAdmin,
                 scope: Scope::Everything,
                 account_id: None,
             }),
@@ -86,6 +95,10 @@ impl FromRequestParts<AppState> for Caller {
             Some(t) => match state.store.check_api_key(t).await? {
                 Some((name, scope)) => Ok(Caller {
                     actor: format!("apikey:{name}"),
+                    // An integration (a hotline system, an app) works as
+                    // subdistrict staff of its area: no accounts,
+                    // settings, audit log or unmasking.
+                    role: Role::SubdistrictStaff,
                     scope,
                     account_id: None,
                 }),
@@ -128,17 +141,9 @@ async fn session_caller(parts: &Parts, state: &AppState, token: &str) -> Result<
         }
     }
     let account = session.account;
-    let role = account.role()?;
-    // Until the store narrows queries to a resident's own records or a
-    // unit's dispatched cases, those roles get no API access at all.
-    if role.reach() != linli_core::access::Reach::OrgSubtree {
-        return Err(AppError::Forbidden(format!(
-            "{} accounts cannot use the API yet",
-            role.label_zh()
-        )));
-    }
     Ok(Caller {
         actor: format!("account:{}", account.username),
+        role: account.role()?,
         scope: account.scope()?,
         account_id: Some(account.id),
     })
@@ -163,7 +168,13 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/", get(pages::overview))
-        .nest("/api/v1", api::routes())
+        .nest(
+            "/api/v1",
+            api::routes().route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                authz::authorize,
+            )),
+        )
         .merge(open311::routes())
         .fallback(|| async { AppError::NotFound("no such page".into()) })
         .with_state(state)

@@ -524,7 +524,7 @@ async fn post_request(
                     Err(e) => return store_error(fmt, e),
                 }
             }
-            Scope::Everything => {
+            Scope::Everything | Scope::Reporter(_) | Scope::Unit(_) => {
                 return error(fmt, StatusCode::BAD_REQUEST, "lat and long are required");
             }
         }
