@@ -271,6 +271,10 @@ enum ExportKind {
     Compounds,
 }
 
+/// The demo accounts' password unless LINLI_DEMO_PASSWORD gives one: the
+/// demo database lives on the operator's machine, for trying things out.
+const DEMO_PASSWORD: &str = "linli-demo-2026";
+
 fn main() -> std::process::ExitCode {
     match real_main() {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -635,7 +639,22 @@ async fn run(cmd: Command) -> Result<()> {
                     .await?;
                 println!("generated a year of case history: {n} cases");
             }
+            // Accounts of every role to sign in with; the password is
+            // LINLI_DEMO_PASSWORD or the demo's own default (printed).
+            let password =
+                std::env::var("LINLI_DEMO_PASSWORD").unwrap_or_else(|_| DEMO_PASSWORD.to_string());
+            let accounts = store.ensure_demo_accounts(&password).await?;
             println!("database: {}   key: {}", file.display(), key_path.display());
+            println!("sign in at http://{listen}/login with password {password} as:");
+            for a in &accounts {
+                println!(
+                    "  {:<16} {} {} — {}",
+                    a.username,
+                    a.role.label_zh(),
+                    a.role.code(),
+                    a.place
+                );
+            }
             println!("demo administrator API token: {token}");
             println!("  try: curl -H 'Authorization: Bearer {token}' http://{listen}/api/v1/stats");
             serve_store(store, &listen, token).await

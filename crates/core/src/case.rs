@@ -81,6 +81,21 @@ impl State {
         State::ALL.into_iter().find(|x| x.code() == s)
     }
 
+    pub fn label_en(self) -> &'static str {
+        match self {
+            State::Registered => "Registered",
+            State::Classified => "Classified",
+            State::Opened => "Opened",
+            State::Dispatched => "Dispatched",
+            State::Handling => "Being handled",
+            State::ReportedBack => "Reported back",
+            State::Closed => "Closed",
+            State::Rated => "Rated",
+            State::Refused => "Refused",
+            State::Merged => "Merged",
+        }
+    }
+
     /// Still owed work by someone (counts towards overdue).
     pub fn is_open(self) -> bool {
         matches!(
@@ -338,6 +353,32 @@ pub const ACTION_KINDS: [&str; 16] = [
     "supervise",
 ];
 
+/// How a step is named on screen: (Chinese, English). "register" is the
+/// first event of every case.
+pub fn action_label(kind: &str) -> (&'static str, &'static str) {
+    match kind {
+        "register" => ("登记", "Register"),
+        "classify" => ("分类", "Classify"),
+        "answer_on_spot" => ("当场答复", "Answer on the spot"),
+        "refuse" => ("不予受理", "Refuse"),
+        "open" => ("立案", "Open a case"),
+        "dispatch" => ("派遣", "Dispatch"),
+        "accept" => ("签收", "Accept"),
+        "send_back" => ("退回", "Send back"),
+        "report_back" => ("处置反馈", "Report back"),
+        "verify" => ("核查", "Verify"),
+        "rate" => ("评价", "Rate"),
+        "reopen" => ("重新办理", "Reopen"),
+        "merge" => ("合并", "Merge"),
+        "escalate" => ("上报（吹哨）", "Escalate"),
+        "request_extension" => ("申请延期", "Ask for more time"),
+        "decide_extension" => ("审批延期", "Decide on extension"),
+        "supervise" => ("督办", "Supervise"),
+        "overdue" => ("超期", "Overdue"),
+        _ => ("其他", "Other"),
+    }
+}
+
 /// Side effects the store carries out with the new facts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
@@ -575,6 +616,16 @@ pub fn allowed(f: &Facts) -> Vec<&'static str> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_step_and_state_has_a_name_in_both_languages() {
+        for k in ACTION_KINDS {
+            assert_ne!(action_label(k).0, "其他", "{k}");
+        }
+        for st in State::ALL {
+            assert!(!st.label_zh().is_empty() && !st.label_en().is_empty());
+        }
+    }
+
     use super::*;
     use proptest::prelude::*;
 

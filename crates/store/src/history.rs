@@ -407,3 +407,130 @@ fn write_csv_row(w: &mut (dyn Write + Send), r: &Row) -> std::io::Result<()> {
         r.extension
     )
 }
+
+/// An account made for the demo, to sign in with.
+#[derive(Debug, Clone)]
+pub struct DemoAccount {
+    pub username: String,
+    pub role: linli_core::access::Role,
+    /// Where it belongs: an org unit or a handling unit, by name.
+    pub place: String,
+}
+
+impl Store {
+    /// Accounts of every role for trying the demo, all with `password`,
+    /// in the first community of the generated district: its secretary,
+    /// worker and grid member (of its first grid), the subdistrict's staff,
+    /// the community's property company as a handling unit, a resident,
+    /// a district administrator and an auditor. Made once; later calls
+    /// return the same list.
+    pub async fn ensure_demo_accounts(&self, password: &str) -> Result<Vec<DemoAccount>> {
+        use crate::accounts::NewAccount;
+        use linli_core::access::Role;
+        let all = Scope::Everything;
+        let community = self
+            .org_units(&all, Some(OrgKind::Community))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::Conflict("the demo district has no community".into()))?;
+        let grid = self
+            .org_units(&community.scope()?, Some(OrgKind::Grid))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::Conflict("the demo community has no grid".into()))?;
+        let subdistrict = self
+            .org_unit(&all, community.parent_id.unwrap_or_default())
+            .await?;
+        self.ensure_synth_units().await?;
+        let unit = self
+            .units(&all)
+            .await?
+            .into_iter()
+            .find(|u| u.org_id == community.id && u.kind == "property")
+            .ok_or_else(|| {
+                StoreError::Conflict("the demo community has no property unit".into())
+            })?;
+        // (user name, role, org code, handling unit, where it belongs)
+        type Planned<'a> = (&'a str, Role, Option<&'a str>, Option<i64>, String);
+        let plan: Vec<Planned> = vec![
+            (
+                "demo.admin",
+                Role::DistrictAdmin,
+                None,
+                None,
+                "区 · district".into(),
+            ),
+            (
+                "demo.auditor",
+                Role::Auditor,
+                None,
+                None,
+                "区 · district".into(),
+            ),
+            (
+                "demo.street",
+                Role::SubdistrictStaff,
+                Some(subdistrict.code.as_str()),
+                None,
+                subdistrict.name.clone(),
+            ),
+            (
+                "demo.secretary",
+                Role::CommunitySecretary,
+                Some(community.code.as_str()),
+                None,
+                community.name.clone(),
+            ),
+            (
+                "demo.worker",
+                Role::CommunityWorker,
+                Some(community.code.as_str()),
+                None,
+                community.name.clone(),
+            ),
+            (
+                "demo.grid",
+                Role::GridMember,
+                Some(grid.code.as_str()),
+                None,
+                format!("{} {}", community.name, grid.name),
+            ),
+            (
+                "demo.handler",
+                Role::UnitHandler,
+                None,
+                Some(unit.id),
+                unit.name.clone(),
+            ),
+            ("demo.resident", Role::Resident, None, None, "—".into()),
+        ];
+        let mut made = Vec::new();
+        for (username, role, org, unit_id, place) in plan {
+            let exists: Option<i64> = with_db!(&self.db, pool => {
+                sqlx::query_scalar("SELECT id FROM account WHERE username = $1").bind(username).fetch_optional(pool).await?
+            });
+            if exists.is_none() {
+                self.create_account(
+                    "demo",
+                    &NewAccount {
+                        username: username.into(),
+                        display_name: format!("{} ({})", role.label_zh(), username),
+                        role: role.code().into(),
+                        password: password.into(),
+                        org_code: org.map(String::from),
+                        unit_id,
+                    },
+                )
+                .await?;
+            }
+            made.push(DemoAccount {
+                username: username.into(),
+                role,
+                place,
+            });
+        }
+        Ok(made)
+    }
+}

@@ -540,6 +540,39 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Cases registered in `[from, to)` by top-level category (the mix of
+    /// what people ask about), largest first; unclassified cases under an
+    /// empty code. A unit's staff see their unit's cases.
+    pub async fn category_mix(
+        &self,
+        scope: &Scope,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(String, String, String, i64)>> {
+        let (lo, hi, unit) = match scope {
+            Scope::Unit(u) => {
+                let (lo, hi) = Scope::Everything.bounds();
+                (lo, hi, *u)
+            }
+            s => {
+                let (lo, hi) = s.bounds();
+                (lo, hi, 0)
+            }
+        };
+        const SQL: &str = "SELECT COALESCE(top.code, ''), COALESCE(top.name, '未分类'), COALESCE(top.name_en, 'Unclassified'), COUNT(*)
+             FROM service_case c
+             LEFT JOIN category leaf ON leaf.code = c.category_code
+             LEFT JOIN category top ON top.code = COALESCE(leaf.parent_code, leaf.code)
+             WHERE c.scope_path >= $1 AND c.scope_path < $2 AND c.created_at >= $3 AND c.created_at < $4
+               AND c.state <> 'merged' AND ($5 = 0 OR c.unit_id = $5)
+             GROUP BY 1, 2, 3 ORDER BY 4 DESC";
+        Ok(with_db!(&self.db, pool => {
+            sqlx::query_as(SQL).bind(lo).bind(hi).bind(from).bind(to).bind(unit).fetch_all(pool).await?
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,10 +30,17 @@ struct Login {
     password: String,
 }
 
-fn cookie(value: &str, max_age_s: i64) -> Result<HeaderValue, AppError> {
-    // HttpOnly: no script reads it; SameSite=Strict: no other site sends it.
+/// The session cookie. HttpOnly: no script reads it; SameSite=Strict: no
+/// other site sends it; Secure when the server sits behind TLS
+/// (`LINLI_COOKIE_SECURE=1`), so it never travels in clear.
+pub(crate) fn cookie(value: &str, max_age_s: i64) -> Result<HeaderValue, AppError> {
+    let secure = if std::env::var("LINLI_COOKIE_SECURE").is_ok_and(|v| v == "1") {
+        "; Secure"
+    } else {
+        ""
+    };
     HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_s}"
+        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_s}{secure}"
     ))
     .map_err(|e| AppError::Internal(e.to_string()))
 }

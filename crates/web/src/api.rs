@@ -116,8 +116,16 @@ async fn org_children(
 }
 
 async fn grids_geojson(State(s): State<AppState>, caller: Caller) -> Result<Response, AppError> {
+    grids_feature_collection(&s.store, &caller.scope).await
+}
+
+/// The grids of a scope as a GeoJSON FeatureCollection (id, code, name).
+pub(crate) async fn grids_feature_collection(
+    store: &linli_store::Store,
+    scope: &linli_store::Scope,
+) -> Result<Response, AppError> {
     let mut features = Vec::new();
-    for g in s.store.grid_shapes(&caller.scope).await? {
+    for g in store.grid_shapes(scope).await? {
         let geometry: Value = serde_json::from_str(&g.geometry).unwrap_or(Value::Null);
         features.push(json!({
             "type": "Feature",

@@ -11,7 +11,7 @@ mod cases_api;
 mod error;
 pub mod jobs;
 mod open311;
-mod pages;
+pub mod ui;
 
 use std::sync::Arc;
 
@@ -167,7 +167,6 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/", get(pages::overview))
         .nest(
             "/api/v1",
             api::routes().route_layer(axum::middleware::from_fn_with_state(
@@ -176,6 +175,7 @@ pub fn router(state: AppState) -> Router {
             )),
         )
         .merge(open311::routes())
+        .merge(ui::routes(state.clone()))
         .fallback(|| async { AppError::NotFound("no such page".into()) })
         .with_state(state)
 }

@@ -54,7 +54,7 @@ fn xml_escape(s: &str) -> String {
         .chars()
         .filter(|c| (*c as u32) >= 0x20 || matches!(c, '\n' | '\r' | '\t'))
         .collect();
-    crate::pages::escape(&clean)
+    escape(&clean)
 }
 
 /// JSON value as XML elements; arrays repeat the element name `item`.
@@ -602,5 +602,32 @@ mod tests {
             "<service_requests><request><a>&lt;&amp;&gt;</a><b/></request></service_requests>"
         );
         assert_eq!(w3c(0), "1970-01-01T08:00:00+08:00");
+    }
+}
+
+/// Escapes text for XML element content and attribute values.
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod escape_tests {
+    #[test]
+    fn escapes_hostile_text() {
+        assert_eq!(
+            super::escape("<script>alert('x')</script>&\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"
+        );
     }
 }

@@ -1,0 +1,502 @@
+//! Pages of the request loop: a resident's report and their requests, the
+//! one-window intake, the case queue, a case with its timeline and the
+//! steps allowed now.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::TimeZone;
+use linli_core::access::may_take;
+use linli_core::case::{Action, State as CaseState, action_label};
+use linli_core::category::Category;
+use linli_store::Scope;
+use linli_store::cases::{CaseEvent, CaseFilter, CaseView, HandlingUnit, NewRequest};
+use linli_store::photos::{MAX_PHOTO_BYTES, PhotoRef, image_type};
+use serde_json::{Value, json};
+
+use super::{Chrome, Lang, PageCtx, PageError, Viewer, render};
+use crate::{AppError, AppState};
+
+/// A Beijing wall-clock time for a millisecond timestamp.
+pub fn beijing(ms: i64) -> String {
+    let tz = chrono::FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| unreachable!("+08:00"));
+    match chrono::Utc.timestamp_millis_opt(ms).single() {
+        Some(t) => t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string(),
+        None => String::new(),
+    }
+}
+
+pub fn state_label(l: Lang, code: &str) -> String {
+    match CaseState::parse(code) {
+        Some(s) => l.t(s.label_zh(), s.label_en()).to_string(),
+        None => code.to_string(),
+    }
+}
+
+/// The fields of a multipart form, and its photo if one was chosen.
+pub(crate) struct Posted {
+    pub fields: HashMap<String, String>,
+    pub photo: Option<Vec<u8>>,
+}
+
+impl Posted {
+    pub async fn read(mut m: Multipart) -> Result<Posted, PageError> {
+        let bad = |e: axum::extract::multipart::MultipartError| {
+            PageError(AppError::BadRequest(format!("form: {e}")))
+        };
+        let mut fields = HashMap::new();
+        let mut photo = None;
+        while let Some(field) = m.next_field().await.map_err(bad)? {
+            let name = field.name().unwrap_or("").to_string();
+            if name == "photo" || name == "file" {
+                let bytes = field.bytes().await.map_err(bad)?;
+                if !bytes.is_empty() {
+                    photo = Some(bytes.to_vec());
+                }
+            } else {
+                let text = field.text().await.map_err(bad)?;
+                fields.insert(name, text);
+            }
+        }
+        Ok(Posted { fields, photo })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.fields
+            .get(name)
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+    }
+
+    fn number<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, PageError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) => v.parse().map(Some).map_err(|_| {
+                PageError(AppError::Invalid {
+                    field: name.into(),
+                    message: format!("'{v}' is not a number"),
+                })
+            }),
+        }
+    }
+
+    /// A chosen photo is checked before anything is written, so a bad
+    /// file never leaves a case without its picture.
+    fn checked_photo(&self) -> Result<Option<&[u8]>, PageError> {
+        match &self.photo {
+            None => Ok(None),
+            Some(b) if b.len() > MAX_PHOTO_BYTES || image_type(b).is_none() => {
+                Err(PageError(AppError::Invalid {
+                    field: "photo".into(),
+                    message: "a photo must be a JPEG, PNG or WebP image of at most 10 MiB".into(),
+                }))
+            }
+            Some(b) => Ok(Some(b)),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "report.html")]
+struct ReportPage {
+    c: Chrome,
+    intake: bool,
+    channel: String,
+    categories: Vec<Category>,
+    places: Vec<(String, f64, f64)>,
+    grids: Vec<(String, String)>,
+}
+
+impl ReportPage {
+    fn tiles(&self) -> String {
+        super::tile_url()
+    }
+    fn category_label(&self, c: &Category) -> String {
+        let parent = self
+            .categories
+            .iter()
+            .find(|p| Some(&p.code) == c.parent.as_ref())
+            .map(|p| self.c.l.t(&p.name, &p.name_en).to_string())
+            .unwrap_or_default();
+        format!("{parent} / {}", self.c.l.t(&c.name, &c.name_en))
+    }
+}
+
+async fn report_page(
+    s: &AppState,
+    ctx: &PageCtx,
+    intake: bool,
+    channel: &str,
+) -> Result<Response, PageError> {
+    let v = ctx.viewer()?;
+    let categories = s.store.categories().await?;
+    // Places to pick: the compounds of the viewer's area (the whole
+    // district for a resident, who may report anywhere).
+    let tree = v.caller.scope.tree_for_lookup();
+    let places = s
+        .store
+        .compounds(&tree, None)
+        .await?
+        .into_iter()
+        .filter_map(|c| Some((c.name, c.lon?, c.lat?)))
+        .take(2000)
+        .collect();
+    let grids = if intake {
+        s.store
+            .org_units(&v.caller.scope, Some(linli_core::org::OrgKind::Grid))
+            .await?
+            .into_iter()
+            .map(|g| (g.code, g.name))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let title = if intake {
+        ctx.l.t("登记诉求", "Register a request")
+    } else {
+        ctx.l.t("我要反映", "Report a problem")
+    };
+    render(ReportPage {
+        c: ctx.chrome(title),
+        intake,
+        channel: channel.to_string(),
+        categories,
+        places,
+        grids,
+    })
+}
+
+pub async fn report_form(State(s): State<AppState>, ctx: PageCtx) -> Result<Response, PageError> {
+    report_page(&s, &ctx, false, "self_report").await
+}
+
+pub async fn intake_form(
+    State(s): State<AppState>,
+    ctx: PageCtx,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    if ctx.viewer()?.caller.scope_is_reporter() {
+        return Ok(Redirect::to("/report").into_response());
+    }
+    let channel = match q.get("channel").map(String::as_str) {
+        Some("grid_patrol") => "grid_patrol",
+        _ => "counter",
+    };
+    report_page(&s, &ctx, true, channel).await
+}
+
+pub async fn report(
+    State(s): State<AppState>,
+    ctx: PageCtx,
+    form: Multipart,
+) -> Result<Response, PageError> {
+    register(&s, &ctx, Posted::read(form).await?).await
+}
+
+pub async fn intake(
+    State(s): State<AppState>,
+    ctx: PageCtx,
+    form: Multipart,
+) -> Result<Response, PageError> {
+    register(&s, &ctx, Posted::read(form).await?).await
+}
+
+/// Registers the request of a report or intake form, then its photo.
+async fn register(s: &AppState, ctx: &PageCtx, f: Posted) -> Result<Response, PageError> {
+    let v = ctx.viewer()?;
+    v.check_csrf(f.get("_csrf"))?;
+    let photo = f.checked_photo()?;
+    // A place picked from the list carries its point as "lon,lat".
+    let (mut lon, mut lat) = (f.number::<f64>("lon")?, f.number::<f64>("lat")?);
+    if let (None, None, Some(place)) = (lon, lat, f.get("place"))
+        && let Some((a, b)) = place.split_once(',')
+    {
+        lon = a.trim().parse().ok();
+        lat = b.trim().parse().ok();
+    }
+    let req = NewRequest {
+        channel: f.get("channel").unwrap_or("counter").to_string(),
+        external_id: None,
+        category: f.get("category").map(String::from),
+        title: f.get("title").map(String::from),
+        description: f.get("description").unwrap_or("").to_string(),
+        address: f.get("address").map(String::from),
+        lon,
+        lat,
+        org_code: f.get("org_code").map(String::from),
+        reporter_name: f.get("reporter_name").map(String::from),
+        reporter_phone: f.get("reporter_phone").map(String::from),
+    };
+    let case = s
+        .store
+        .intake(&v.caller.scope, &v.caller.actor, &req)
+        .await?;
+    if let Some(bytes) = photo {
+        s.store
+            .add_photo(&v.caller.scope, &v.caller.actor, case.row.id, bytes)
+            .await?;
+    }
+    Ok(Redirect::to(&format!("/cases/{}", case.row.id)).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "cases.html")]
+struct CaseList {
+    c: Chrome,
+    cases: Vec<CaseView>,
+    filters: bool,
+    q: HashMap<String, String>,
+    states: Vec<(String, String)>,
+    categories: Vec<(String, String)>,
+    grids: Vec<(i64, String)>,
+}
+
+impl CaseList {
+    fn state(&self, code: &str) -> String {
+        state_label(self.c.l, code)
+    }
+    fn when(&self, ms: &i64) -> String {
+        beijing(*ms)
+    }
+    fn picked(&self, name: &str, value: &str) -> bool {
+        self.q.get(name).map(String::as_str) == Some(value)
+    }
+}
+
+pub async fn my_requests(State(s): State<AppState>, ctx: PageCtx) -> Result<Response, PageError> {
+    let v = ctx.viewer()?;
+    let cases = s
+        .store
+        .cases(
+            &v.caller.scope,
+            &CaseFilter {
+                limit: 200,
+                ..Default::default()
+            },
+        )
+        .await?;
+    render(CaseList {
+        c: ctx.chrome(ctx.l.t("我的诉求", "My requests")),
+        cases,
+        filters: false,
+        q: HashMap::new(),
+        states: Vec::new(),
+        categories: Vec::new(),
+        grids: Vec::new(),
+    })
+}
+
+/// The queue: filters by state, category, grid and overdue (htmx swaps
+/// the table in place; the same URL works without script).
+pub async fn queue(
+    State(s): State<AppState>,
+    ctx: PageCtx,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let v = ctx.viewer()?;
+    let state = match q.get("state").filter(|x| !x.is_empty()) {
+        Some(x) => Some(CaseState::parse(x).ok_or_else(|| AppError::Invalid {
+            field: "state".into(),
+            message: format!("unknown state '{x}'"),
+        })?),
+        None => None,
+    };
+    let f = CaseFilter {
+        state,
+        category: q.get("category").filter(|x| !x.is_empty()).cloned(),
+        grid_id: crate::api::param(&q, "grid_id")?,
+        overdue: q.get("overdue").is_some_and(|x| x == "1"),
+        limit: 200,
+        ..Default::default()
+    };
+    let cases = s.store.cases(&v.caller.scope, &f).await?;
+    let l = ctx.l;
+    let states = CaseState::ALL
+        .into_iter()
+        .map(|st| {
+            (
+                st.code().to_string(),
+                l.t(st.label_zh(), st.label_en()).to_string(),
+            )
+        })
+        .collect();
+    let categories = s
+        .store
+        .categories()
+        .await?
+        .into_iter()
+        .filter(|c| c.parent.is_none())
+        .map(|c| (c.code.clone(), l.t(&c.name, &c.name_en).to_string()))
+        .collect();
+    let grids = s
+        .store
+        .org_units(&v.caller.scope, Some(linli_core::org::OrgKind::Grid))
+        .await?
+        .into_iter()
+        .take(500)
+        .map(|g| (g.id, g.name))
+        .collect();
+    render(CaseList {
+        c: ctx.chrome(l.t("工单", "Cases")),
+        cases,
+        filters: true,
+        q,
+        states,
+        categories,
+        grids,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "case.html")]
+struct CasePage {
+    c: Chrome,
+    case: CaseView,
+    timeline: Vec<CaseEvent>,
+    photos: Vec<PhotoRef>,
+    steps: Vec<&'static str>,
+    units: Vec<HandlingUnit>,
+    categories: Vec<Category>,
+}
+
+impl CasePage {
+    fn state(&self, code: &str) -> String {
+        state_label(self.c.l, code)
+    }
+    fn step(&self, kind: &str) -> &'static str {
+        let (zh, en) = action_label(kind);
+        if self.c.l.en { en } else { zh }
+    }
+    fn when(&self, ms: &i64) -> String {
+        beijing(*ms)
+    }
+    fn when_opt(&self, ms: &Option<i64>) -> String {
+        ms.map(beijing).unwrap_or_default()
+    }
+    fn leaf_categories(&self) -> Vec<&Category> {
+        self.categories
+            .iter()
+            .filter(|c| c.parent.is_some())
+            .collect()
+    }
+}
+
+pub async fn case_page(
+    State(s): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let v = ctx.viewer()?;
+    let case = s.store.case(&v.caller.scope, id).await?;
+    let timeline = s.store.timeline(&v.caller.scope, id).await?;
+    let photos = s.store.photos(&v.caller.scope, id).await?;
+    let steps = steps_for(v, &case);
+    let units = if steps.contains(&"dispatch") {
+        s.store.units(&v.caller.scope).await?
+    } else {
+        Vec::new()
+    };
+    let categories = if steps.contains(&"classify") {
+        s.store.categories().await?
+    } else {
+        Vec::new()
+    };
+    render(CasePage {
+        c: ctx.chrome(&format!("{} {}", case.row.code, case.row.title)),
+        case,
+        timeline,
+        photos,
+        steps,
+        units,
+        categories,
+    })
+}
+
+/// The steps the state machine allows now that the viewer's role may take.
+fn steps_for(v: &Viewer, case: &CaseView) -> Vec<&'static str> {
+    if !v.may(linli_core::access::Permission::ActOnCase) {
+        return Vec::new();
+    }
+    case.allowed
+        .iter()
+        .copied()
+        .filter(|k| may_take(v.role(), k))
+        .collect()
+}
+
+/// Takes one step from a case page's form; the form's fields become the
+/// step as the API takes it, so both are checked by the same rules.
+pub async fn act(
+    State(s): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<i64>,
+    form: Multipart,
+) -> Result<Response, PageError> {
+    let v = ctx.viewer()?;
+    let f = Posted::read(form).await?;
+    v.check_csrf(f.get("_csrf"))?;
+    let kind = f.get("action").unwrap_or("").to_string();
+    if !may_take(v.role(), &kind) {
+        return Err(AppError::Forbidden(format!(
+            "a {} may not take the step '{kind}'",
+            v.role().label_zh()
+        ))
+        .into());
+    }
+    let version: i64 = f.number("version")?.ok_or_else(|| AppError::Invalid {
+        field: "version".into(),
+        message: "is required".into(),
+    })?;
+    let photo = f.checked_photo()?;
+    let mut step = serde_json::Map::new();
+    step.insert("action".into(), Value::from(kind.clone()));
+    for (name, value) in &f.fields {
+        let value = value.trim();
+        let typed = match name.as_str() {
+            "_csrf" | "action" | "version" => continue,
+            "unit" | "parent" | "working_days" => match value.parse::<i64>() {
+                Ok(n) => json!(n),
+                Err(_) if value.is_empty() => continue,
+                Err(_) => {
+                    return Err(AppError::Invalid {
+                        field: name.clone(),
+                        message: format!("'{value}' is not a number"),
+                    }
+                    .into());
+                }
+            },
+            "passed" | "approve" => json!(matches!(value, "true" | "1" | "yes")),
+            _ => json!(value),
+        };
+        step.insert(name.clone(), typed);
+    }
+    // A report back's photo is stored first; a bad file was refused above.
+    if kind == "report_back"
+        && let Some(bytes) = photo
+    {
+        // The case must be in scope before anything is stored.
+        s.store.case(&v.caller.scope, id).await?;
+        let p = s
+            .store
+            .add_photo(&v.caller.scope, &v.caller.actor, id, bytes)
+            .await?;
+        step.insert("photos".into(), json!([p.url()]));
+    }
+    let action: Action =
+        serde_json::from_value(Value::Object(step)).map_err(|e| AppError::Invalid {
+            field: kind.clone(),
+            message: format!("the form is incomplete: {e}"),
+        })?;
+    s.store
+        .act(&v.caller.scope, &v.caller.actor, id, version, &action)
+        .await?;
+    Ok(Redirect::to(&format!("/cases/{id}")).into_response())
+}
+
+impl crate::Caller {
+    pub(crate) fn scope_is_reporter(&self) -> bool {
+        matches!(self.scope, Scope::Reporter(_))
+    }
+}

@@ -1,0 +1,696 @@
+//! The web interface: server-rendered pages (askama, escaped by default)
+//! with htmx, Chinese first with an English switch, usable on a phone.
+//!
+//! One gate in front of every page signs the viewer in from the session
+//! cookie and checks the page's permission ([`page_rule`]), as the API's
+//! layer does; forms carry the session's CSRF token in `_csrf`.
+
+mod cases;
+mod dashboard;
+mod registry;
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Form, FromRequestParts, MatchedPath, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use linli_core::access::{Permission, Role, allows};
+use linli_core::org::OrgKind;
+use linli_store::Scope;
+use linli_store::accounts::{Account, SESSION_MS};
+
+use crate::authz::Rule;
+use crate::{AppError, AppState, Caller, same_secret, session_token};
+
+/// The cookie that keeps the chosen language.
+const LANG_COOKIE: &str = "linli_lang";
+
+/// The interface language: Chinese unless English was chosen.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Lang {
+    pub en: bool,
+}
+
+impl Lang {
+    /// The text in the viewer's language.
+    pub fn t<'a>(&self, zh: &'a str, en: &'a str) -> &'a str {
+        if self.en { en } else { zh }
+    }
+
+    pub fn code(&self) -> &'static str {
+        if self.en { "en" } else { "zh-CN" }
+    }
+
+    fn of(headers: &HeaderMap, query: Option<&str>) -> Lang {
+        if let Some(q) = query {
+            for kv in q.split('&') {
+                match kv {
+                    "lang=en" => return Lang { en: true },
+                    "lang=zh" => return Lang { en: false },
+                    _ => {}
+                }
+            }
+        }
+        let en = cookie(headers, LANG_COOKIE).as_deref() == Some("en");
+        Lang { en }
+    }
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim().to_string())
+}
+
+/// A signed-in person looking at pages.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub caller: Caller,
+    pub account: Account,
+    pub csrf: String,
+}
+
+impl Viewer {
+    pub fn role(&self) -> Role {
+        self.caller.role
+    }
+
+    pub fn may(&self, p: Permission) -> bool {
+        allows(self.caller.role, p)
+    }
+
+    /// A form write must carry the session's CSRF token.
+    pub fn check_csrf(&self, sent: Option<&str>) -> Result<(), PageError> {
+        if same_secret(sent.unwrap_or("").as_bytes(), self.csrf.as_bytes()) {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(
+                "the form's security token is missing or stale; reload the page and try again"
+                    .into(),
+            )
+            .into())
+        }
+    }
+}
+
+/// What every page shows around its content: language, who is signed
+/// in, the menu of what they may use.
+pub struct Chrome {
+    pub l: Lang,
+    pub title: String,
+    pub user: Option<String>,
+    pub csrf: String,
+    pub nav: Vec<(&'static str, &'static str)>,
+    /// The current path, for the language switch.
+    pub here: String,
+}
+
+impl Chrome {
+    pub fn new(l: Lang, viewer: Option<&Viewer>, title: &str, here: &str) -> Chrome {
+        let mut nav = Vec::new();
+        if let Some(v) = viewer {
+            let item = |zh: &'static str, en: &'static str| l.t(zh, en);
+            let r = v.role();
+            if r == Role::Resident {
+                nav.push(("/report", item("我要反映", "Report a problem")));
+                nav.push(("/my", item("我的诉求", "My requests")));
+            } else {
+                if v.may(Permission::ReadRegistry) && r == Role::GridMember {
+                    nav.push(("/grid", item("我的网格", "My grid")));
+                }
+                if v.may(Permission::RegisterCase) {
+                    nav.push(("/intake", item("登记诉求", "Register a request")));
+                }
+                if v.may(Permission::ReadCases) {
+                    nav.push(("/cases", item("工单", "Cases")));
+                }
+                if v.may(Permission::ReadRegistry) {
+                    nav.push(("/registry", item("人口台账", "Registry")));
+                }
+                if v.may(Permission::ReadRates) {
+                    nav.push(("/dashboard", item("统计地图", "Dashboard")));
+                }
+            }
+        }
+        Chrome {
+            l,
+            title: title.to_string(),
+            user: viewer.map(|v| {
+                format!(
+                    "{} · {}",
+                    v.account.display_name,
+                    if l.en {
+                        v.role().code()
+                    } else {
+                        v.role().label_zh()
+                    }
+                )
+            }),
+            csrf: viewer.map(|v| v.csrf.clone()).unwrap_or_default(),
+            nav,
+            here: here.to_string(),
+        }
+    }
+
+    /// The link that switches language and comes back here.
+    pub fn switch_href(&self) -> String {
+        format!(
+            "/lang?to={}&back={}",
+            if self.l.en { "zh" } else { "en" },
+            urlencode(&self.here)
+        )
+    }
+}
+
+/// Map tiles, when an operator configured a tile server
+/// (`LINLI_TILE_URL`, e.g. `https://tiles.example/{z}/{x}/{y}.png`); by
+/// default maps show the GeoJSON layers alone, with nothing fetched.
+pub fn tile_url() -> String {
+    std::env::var("LINLI_TILE_URL").unwrap_or_default()
+}
+
+pub(crate) fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The page's language and viewer, put in by the gate.
+pub struct PageCtx {
+    pub l: Lang,
+    pub viewer: Option<Viewer>,
+    pub here: String,
+}
+
+impl PageCtx {
+    pub fn viewer(&self) -> Result<&Viewer, PageError> {
+        self.viewer
+            .as_ref()
+            .ok_or_else(|| AppError::Unauthorized("sign in".into()).into())
+    }
+
+    pub fn chrome(&self, title: &str) -> Chrome {
+        Chrome::new(self.l, self.viewer.as_ref(), title, &self.here)
+    }
+}
+
+impl FromRequestParts<AppState> for PageCtx {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, PageError> {
+        let l = Lang::of(&parts.headers, parts.uri.query());
+        let here = if parts.method == Method::GET {
+            parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_else(|| "/".into())
+        } else {
+            // A form's answer: the page the form belongs to
+            // (/registry/import → /registry, /cases/7/act → /cases/7).
+            let path = parts.uri.path();
+            match path.rsplit_once('/') {
+                Some((parent, _)) if !parent.is_empty() => parent.to_string(),
+                _ => path.to_string(),
+            }
+        };
+        Ok(PageCtx {
+            l,
+            viewer: parts.extensions.get::<Viewer>().cloned(),
+            here,
+        })
+    }
+}
+
+/// An error shown as a page (status, message, a way back).
+#[derive(Debug)]
+pub struct PageError(pub AppError);
+
+impl From<AppError> for PageError {
+    fn from(e: AppError) -> Self {
+        PageError(e)
+    }
+}
+
+impl From<linli_store::StoreError> for PageError {
+    fn from(e: linli_store::StoreError) -> Self {
+        PageError(e.into())
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    c: Chrome,
+    status: u16,
+    message: String,
+    field: Option<String>,
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let status = self.0.status();
+        let (message, field) = match &self.0 {
+            AppError::Internal(detail) => {
+                tracing::error!("internal error: {detail}");
+                ("internal error; see the server log".to_string(), None)
+            }
+            AppError::Invalid { field, message } => (message.clone(), Some(field.clone())),
+            AppError::Rows(rows) => (
+                rows.iter()
+                    .take(20)
+                    .map(|r| format!("row {} {}: {}", r.row, r.field, r.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                None,
+            ),
+            other => (other.to_string(), None),
+        };
+        let page = ErrorPage {
+            c: Chrome::new(Lang::default(), None, "出错了 · Error", "/"),
+            status: status.as_u16(),
+            message,
+            field,
+        };
+        match page.render() {
+            Ok(html) => (status, Html(html)).into_response(),
+            Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        }
+    }
+}
+
+/// Renders a template as a page.
+pub fn render(t: impl Template) -> Result<Response, PageError> {
+    let html = t
+        .render()
+        .map_err(|e| AppError::Internal(format!("template: {e}")))?;
+    Ok(Html(html).into_response())
+}
+
+/// What a page asks of its viewer; `None` for a route without a rule
+/// (refused).
+pub fn page_rule(method: &Method, path: &str) -> Option<Rule> {
+    use Permission::*;
+    use Rule::*;
+    let get = *method == Method::GET || *method == Method::HEAD;
+    let post = *method == Method::POST;
+    Some(match path {
+        "/" | "/login" | "/lang" if get => Public,
+        "/login" if post => Public,
+        "/logout" if post => SignedIn,
+        "/ui/grids.geojson" if get => SignedIn,
+        "/report" | "/intake" => Needs(RegisterCase),
+        "/my" | "/cases" | "/cases/{id}" if get => Needs(ReadCases),
+        "/cases/{id}/act" if post => Needs(ActOnCase),
+        "/grid" | "/registry" if get => Needs(ReadRegistry),
+        "/registry/import" if post => Needs(WriteRegistry),
+        "/dashboard" if get => Needs(ReadRates),
+        _ => return None,
+    })
+}
+
+/// The gate in front of every page: the viewer from the session cookie;
+/// no session → the sign-in page; a role without the permission → 403.
+async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let Some(matched) = req.extensions().get::<MatchedPath>().cloned() else {
+        return next.run(req).await;
+    };
+    let Some(rule) = page_rule(req.method(), matched.as_str()) else {
+        return PageError(AppError::Forbidden(
+            "this page has no permission rule".into(),
+        ))
+        .into_response();
+    };
+    let viewer = match session_token(req.headers()) {
+        Some(token) => match viewer_of(&state, &token).await {
+            Ok(v) => v,
+            Err(e) => return e.into_response(),
+        },
+        None => None,
+    };
+    match (rule, &viewer) {
+        (Rule::Public, _) => {}
+        (_, None) => {
+            let here = req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/");
+            let to = if req.method() == Method::GET {
+                format!("/login?next={}", urlencode(here))
+            } else {
+                "/login".to_string()
+            };
+            return Redirect::to(&to).into_response();
+        }
+        (Rule::Needs(p), Some(v)) if !allows(v.caller.role, p) => {
+            return PageError(AppError::Forbidden(format!(
+                "{}（{}）无权使用此页面 · a {} may not use this page",
+                v.account.display_name,
+                v.caller.role.label_zh(),
+                v.caller.role.code()
+            )))
+            .into_response();
+        }
+        _ => {}
+    }
+    if let Some(v) = viewer {
+        req.extensions_mut().insert(v);
+    }
+    let mut r = next.run(req).await;
+    // Pages hold personal data: never cached, never framed.
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data: blob: http: https:; style-src 'self' 'unsafe-inline'; script-src 'self'; frame-ancestors 'none'",
+        ),
+    );
+    r
+}
+
+async fn viewer_of(state: &AppState, token: &str) -> Result<Option<Viewer>, PageError> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let Some(session) = state.store.session(token, now).await? else {
+        return Ok(None);
+    };
+    let account = session.account;
+    let caller = Caller {
+        actor: format!("account:{}", account.username),
+        role: account.role()?,
+        scope: account.scope()?,
+        account_id: Some(account.id),
+    };
+    Ok(Some(Viewer {
+        caller,
+        account,
+        csrf: session.csrf_token,
+    }))
+}
+
+/// The pages and their assets.
+pub fn routes(state: AppState) -> Router<AppState> {
+    let pages = Router::new()
+        .route("/", get(home))
+        .route("/login", get(login_form).post(login))
+        .route("/logout", post(logout))
+        .route("/lang", get(switch_lang))
+        .route("/ui/grids.geojson", get(grid_outlines))
+        .route("/report", get(cases::report_form).post(cases::report))
+        .route("/intake", get(cases::intake_form).post(cases::intake))
+        .route("/my", get(cases::my_requests))
+        .route("/cases", get(cases::queue))
+        .route("/cases/{id}", get(cases::case_page))
+        .route("/cases/{id}/act", post(cases::act))
+        .route("/grid", get(registry::my_grid))
+        .route("/registry", get(registry::browse))
+        .route("/registry/import", post(registry::import))
+        .route("/dashboard", get(dashboard::dashboard))
+        .route_layer(axum::middleware::from_fn_with_state(state, gate));
+    Router::new()
+        .route("/static/{*file}", get(asset))
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
+        .merge(pages)
+}
+
+/// The vendored and own assets, compiled into the binary.
+const ASSETS: &[(&str, &str, &[u8])] = &[
+    (
+        "app.css",
+        "text/css",
+        include_bytes!("../../static/app.css"),
+    ),
+    (
+        "app.js",
+        "text/javascript",
+        include_bytes!("../../static/app.js"),
+    ),
+    (
+        "vendor/htmx/htmx.min.js",
+        "text/javascript",
+        include_bytes!("../../static/vendor/htmx/htmx.min.js"),
+    ),
+    (
+        "vendor/htmx/LICENSE",
+        "text/plain; charset=utf-8",
+        include_bytes!("../../static/vendor/htmx/LICENSE"),
+    ),
+    (
+        "vendor/echarts/echarts.common.min.js",
+        "text/javascript",
+        include_bytes!("../../static/vendor/echarts/echarts.common.min.js"),
+    ),
+    (
+        "vendor/echarts/LICENSE",
+        "text/plain; charset=utf-8",
+        include_bytes!("../../static/vendor/echarts/LICENSE"),
+    ),
+    (
+        "vendor/echarts/NOTICE",
+        "text/plain; charset=utf-8",
+        include_bytes!("../../static/vendor/echarts/NOTICE"),
+    ),
+    (
+        "vendor/leaflet/leaflet.js",
+        "text/javascript",
+        include_bytes!("../../static/vendor/leaflet/leaflet.js"),
+    ),
+    (
+        "vendor/leaflet/leaflet.css",
+        "text/css",
+        include_bytes!("../../static/vendor/leaflet/leaflet.css"),
+    ),
+    (
+        "vendor/leaflet/LICENSE",
+        "text/plain; charset=utf-8",
+        include_bytes!("../../static/vendor/leaflet/LICENSE"),
+    ),
+    (
+        "vendor/leaflet/images/layers.png",
+        "image/png",
+        include_bytes!("../../static/vendor/leaflet/images/layers.png"),
+    ),
+    (
+        "vendor/leaflet/images/layers-2x.png",
+        "image/png",
+        include_bytes!("../../static/vendor/leaflet/images/layers-2x.png"),
+    ),
+    (
+        "vendor/leaflet/images/marker-icon.png",
+        "image/png",
+        include_bytes!("../../static/vendor/leaflet/images/marker-icon.png"),
+    ),
+    (
+        "vendor/leaflet/images/marker-icon-2x.png",
+        "image/png",
+        include_bytes!("../../static/vendor/leaflet/images/marker-icon-2x.png"),
+    ),
+    (
+        "vendor/leaflet/images/marker-shadow.png",
+        "image/png",
+        include_bytes!("../../static/vendor/leaflet/images/marker-shadow.png"),
+    ),
+];
+
+async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    match ASSETS.iter().find(|(name, _, _)| *name == file) {
+        Some((_, ty, bytes)) => (
+            [
+                (header::CONTENT_TYPE, *ty),
+                (header::CACHE_CONTROL, "public, max-age=86400"),
+            ],
+            *bytes,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "no such file").into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "landing.html")]
+struct Landing {
+    c: Chrome,
+    totals: linli_store::org::ScopeStats,
+    rows: Vec<(String, String, usize, linli_store::org::ScopeStats)>,
+}
+
+/// Signed in: the role's first page. Otherwise the district at a glance
+/// (counts, never personal data) and the sign-in link.
+async fn home(State(s): State<AppState>, ctx: PageCtx) -> Result<Response, PageError> {
+    if let Some(v) = &ctx.viewer {
+        let to = match v.role() {
+            Role::Resident => "/my",
+            Role::GridMember => "/grid",
+            Role::UnitHandler | Role::CommunityWorker | Role::CommunitySecretary => "/cases",
+            Role::SubdistrictStaff | Role::DistrictAdmin | Role::Auditor => "/dashboard",
+            Role::Volunteer | Role::SocialOrganisation => "/login?signed_in=1",
+        };
+        return Ok(Redirect::to(to).into_response());
+    }
+    let all = Scope::Everything;
+    let totals = s.store.scope_stats(&all).await?;
+    let mut rows = Vec::new();
+    for u in s.store.org_units(&all, None).await? {
+        let Some(kind) = u.kind() else { continue };
+        if !matches!(
+            kind,
+            OrgKind::City | OrgKind::District | OrgKind::Subdistrict
+        ) {
+            continue;
+        }
+        let st = s.store.scope_stats(&u.scope()?).await?;
+        let level = ctx.l.t(kind.label_zh(), kind.code()).to_string();
+        let depth = u.path.matches('/').count().saturating_sub(2);
+        rows.push((u.name, level, depth * 2, st));
+    }
+    render(Landing {
+        c: ctx.chrome(
+            ctx.l
+                .t("邻里 · 社区治理平台", "linli · community governance"),
+        ),
+        totals,
+        rows,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    c: Chrome,
+    next: String,
+    username: String,
+    error: Option<String>,
+    signed_in_without_pages: bool,
+}
+
+/// Where to go after signing in: a local path only.
+fn safe_next(next: Option<&String>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.clone(),
+        _ => "/".into(),
+    }
+}
+
+async fn login_form(
+    ctx: PageCtx,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    render(LoginPage {
+        c: ctx.chrome(ctx.l.t("登录", "Sign in")),
+        next: safe_next(q.get("next")),
+        username: String::new(),
+        error: None,
+        signed_in_without_pages: q.contains_key("signed_in"),
+    })
+}
+
+async fn login(
+    State(s): State<AppState>,
+    ctx: PageCtx,
+    Form(f): Form<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let username = f.get("username").cloned().unwrap_or_default();
+    let password = f.get("password").cloned().unwrap_or_default();
+    let next = safe_next(f.get("next"));
+    let now = chrono::Utc::now().timestamp_millis();
+    match s.store.login(&username, &password, now).await {
+        Ok((token, _)) => {
+            let mut r = Redirect::to(&next).into_response();
+            r.headers_mut().insert(
+                header::SET_COOKIE,
+                crate::accounts_api::cookie(&token, SESSION_MS / 1000)?,
+            );
+            Ok(r)
+        }
+        Err(
+            e @ (linli_store::StoreError::Unauthorized(_) | linli_store::StoreError::Locked(_)),
+        ) => {
+            let locked = matches!(e, linli_store::StoreError::Locked(_));
+            let page = LoginPage {
+                c: ctx.chrome(ctx.l.t("登录", "Sign in")),
+                next,
+                username,
+                error: Some(
+                    if locked {
+                        ctx.l.t(
+                            "失败次数过多，账号已锁定15分钟",
+                            "Too many failures: the account is locked for 15 minutes",
+                        )
+                    } else {
+                        ctx.l.t("用户名或密码不对", "Wrong user name or password")
+                    }
+                    .to_string(),
+                ),
+                signed_in_without_pages: false,
+            };
+            let status = if locked {
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            Ok((status, render(page)?).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn logout(
+    State(s): State<AppState>,
+    ctx: PageCtx,
+    headers: HeaderMap,
+    Form(f): Form<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    ctx.viewer()?
+        .check_csrf(f.get("_csrf").map(String::as_str))?;
+    if let Some(token) = session_token(&headers) {
+        s.store
+            .logout(&token, chrono::Utc::now().timestamp_millis())
+            .await?;
+    }
+    let mut r = Redirect::to("/").into_response();
+    r.headers_mut()
+        .insert(header::SET_COOKIE, crate::accounts_api::cookie("", 0)?);
+    Ok(r)
+}
+
+async fn switch_lang(Query(q): Query<HashMap<String, String>>) -> Result<Response, PageError> {
+    let to = if q.get("to").map(String::as_str) == Some("en") {
+        "en"
+    } else {
+        "zh"
+    };
+    let mut r = Redirect::to(&safe_next(q.get("back"))).into_response();
+    let c = HeaderValue::from_str(&format!(
+        "{LANG_COOKIE}={to}; Path=/; SameSite=Lax; Max-Age=31536000"
+    ))
+    .map_err(|e| AppError::Internal(e.to_string()))?;
+    r.headers_mut().insert(header::SET_COOKIE, c);
+    Ok(r)
+}
+
+/// Grid outlines (id, code, name; no figures) for the maps of any
+/// signed-in viewer: a resident pins a report on them.
+async fn grid_outlines(State(s): State<AppState>) -> Result<Response, PageError> {
+    Ok(crate::api::grids_feature_collection(&s.store, &Scope::Everything).await?)
+}

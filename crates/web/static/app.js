@@ -1,0 +1,124 @@
+// linli pages: the map picker of the report form, the dashboard's charts
+// and map. No inline scripts (the pages' CSP allows 'self' only).
+(function () {
+  "use strict";
+
+  function tileLayer(map, url) {
+    if (url) {
+      L.tileLayer(url, { maxZoom: 19, attribution: "" }).addTo(map);
+    }
+  }
+
+  function gridLayer(map, url, fit) {
+    return fetch(url, { credentials: "same-origin" })
+      .then(function (r) { return r.json(); })
+      .then(function (fc) {
+        var layer = L.geoJSON(fc, {
+          style: { color: "#0b5cad", weight: 1, fillOpacity: 0.06 },
+          onEachFeature: function (f, l) {
+            l.bindTooltip(String(f.properties.name || f.properties.code));
+          }
+        }).addTo(map);
+        if (fit && layer.getBounds().isValid()) {
+          map.fitBounds(layer.getBounds());
+        }
+        return layer;
+      });
+  }
+
+  // Report / intake form: a click on the map pins the place; a place
+  // picked from the list fills the point too.
+  function picker() {
+    var el = document.getElementById("pick-map");
+    if (!el || typeof L === "undefined") return;
+    var lon = document.getElementById("lon");
+    var lat = document.getElementById("lat");
+    var map = L.map(el, { zoomSnap: 0.25 }).setView([32.04, 118.79], 12);
+    tileLayer(map, el.dataset.tiles);
+    var marker = null;
+    function pin(la, lo) {
+      if (marker) marker.setLatLng([la, lo]); else marker = L.circleMarker([la, lo], { radius: 8, color: "#d4380d" }).addTo(map);
+    }
+    gridLayer(map, el.dataset.geojson, true).then(function (layer) {
+      layer.on("click", function (e) { set(e.latlng); });
+    });
+    function set(ll) {
+      lon.value = ll.lng.toFixed(6);
+      lat.value = ll.lat.toFixed(6);
+      pin(ll.lat, ll.lng);
+    }
+    map.on("click", function (e) { set(e.latlng); });
+    var place = document.getElementById("place");
+    if (place) {
+      place.addEventListener("change", function () {
+        var p = place.value.split(",");
+        if (p.length === 2) {
+          var address = document.getElementById("address");
+          if (address && !address.value) address.value = place.options[place.selectedIndex].text;
+          lon.value = p[0];
+          lat.value = p[1];
+          pin(parseFloat(p[1]), parseFloat(p[0]));
+          map.setView([parseFloat(p[1]), parseFloat(p[0])], 16);
+        }
+      });
+    }
+  }
+
+  function charts() {
+    if (typeof echarts === "undefined") return;
+    var t = document.getElementById("trend");
+    if (t) {
+      var d = JSON.parse(t.dataset.trend);
+      echarts.init(t).setOption({
+        animation: false,
+        tooltip: { trigger: "axis" },
+        legend: { data: [t.dataset.requests, t.dataset.closed, t.dataset.satisfaction] },
+        xAxis: { type: "category", data: d.months },
+        yAxis: [{ type: "value" }, { type: "value", max: 100, axisLabel: { formatter: "{value}%" } }],
+        series: [
+          { name: t.dataset.requests, type: "bar", data: d.requests },
+          { name: t.dataset.closed, type: "bar", data: d.closed },
+          { name: t.dataset.satisfaction, type: "line", yAxisIndex: 1, data: d.satisfaction }
+        ]
+      });
+    }
+    var m = document.getElementById("mix");
+    if (m) {
+      echarts.init(m).setOption({
+        animation: false,
+        tooltip: { trigger: "item" },
+        series: [{ type: "pie", radius: ["35%", "70%"], data: JSON.parse(m.dataset.mix) }]
+      });
+    }
+  }
+
+  function caseMap() {
+    var el = document.getElementById("case-map");
+    if (!el || typeof L === "undefined") return;
+    var map = L.map(el).setView([32.04, 118.79], 12);
+    tileLayer(map, el.dataset.tiles);
+    gridLayer(map, el.dataset.geojson, true);
+    fetch(el.dataset.cases, { credentials: "same-origin" })
+      .then(function (r) { return r.json(); })
+      .then(function (cases) {
+        cases.forEach(function (c) {
+          if (c.lon == null || c.lat == null) return;
+          var m = L.circleMarker([c.lat, c.lon], {
+            radius: 5, weight: 1,
+            color: c.overdue ? "#a40e26" : "#d48806",
+            fillOpacity: 0.7
+          }).addTo(map);
+          var a = document.createElement("a");
+          a.href = "/cases/" + c.id;
+          a.textContent = c.code + " " + c.title;
+          m.bindPopup(a);
+        });
+      });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    picker();
+    charts();
+    caseMap();
+  });
+})();

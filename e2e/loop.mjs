@@ -1,0 +1,188 @@
+// The closed loop in a real browser: a resident reports with a photo, a
+// community worker classifies, opens and dispatches, the unit's handler
+// accepts and reports back with a photo, the grid member verifies, the
+// case closes, the resident rates. Then the other pages a worker and the
+// subdistrict use. Screenshots go to e2e/artifacts/.
+//
+//   node loop.mjs http://127.0.0.1:PORT
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+import assert from "node:assert/strict";
+
+const base = process.argv[2];
+const password = process.env.LINLI_DEMO_PASSWORD || "linli-demo-2026";
+const shots = new URL("./artifacts/", import.meta.url).pathname;
+mkdirSync(shots, { recursive: true });
+// A 1×1 PNG: the photo a resident and a handler attach.
+const png = Buffer.from(
+  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==",
+  "base64",
+);
+const hostile = `<script>window.__xss=1</script><img src=x onerror="window.__xss=2">`;
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox"],
+});
+let step = 0;
+const problems = [];
+const expectedRefusals = new Set(["/registry"]);
+
+async function signIn(user, phone = false) {
+  const ctx = await browser.newContext(
+    phone ? { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true } : {},
+  );
+  const page = await ctx.newPage();
+  page.on("pageerror", (e) => problems.push(`${user}: ${e.message}`));
+  // Every failed request counts, except the page a test expects to be refused.
+  page.on("response", (r) => {
+    if (r.status() >= 400 && !expectedRefusals.has(new URL(r.url()).pathname)) {
+      problems.push(`${user}: ${r.status()} ${r.url()}`);
+    }
+  });
+  await page.goto(`${base}/login`);
+  await page.fill("#username", user);
+  await page.fill("#password", password);
+  await Promise.all([page.waitForNavigation(), page.click("#sign-in")]);
+  assert.ok(!page.url().includes("/login"), `${user} signed in (at ${page.url()})`);
+  return page;
+}
+
+async function shot(page, name) {
+  step += 1;
+  await page.screenshot({ path: `${shots}${String(step).padStart(2, "0")}-${name}.png`, fullPage: true });
+}
+
+async function state(page) {
+  return (await page.textContent("#case-state")).trim();
+}
+
+async function take(page, action, fill = async () => {}) {
+  const form = page.locator(`#step-${action}`);
+  assert.equal(await form.count(), 1, `the step ${action} is offered at ${page.url()}`);
+  await fill(form);
+  await Promise.all([page.waitForNavigation(), form.locator("button[type=submit]").click()]);
+  assert.ok(/\/cases\/\d+$/.test(new URL(page.url()).pathname), `after ${action}: ${page.url()}`);
+}
+
+// 1. The resident reports from a phone: category, description with
+// hostile text, a place from the list (fills the point), a photo.
+const resident = await signIn("demo.resident", true);
+assert.ok(resident.url().endsWith("/my"), `a resident lands on their requests: ${resident.url()}`);
+await resident.goto(`${base}/report`);
+await resident.waitForFunction(() => document.querySelector("#pick-map .leaflet-interactive"));
+const category = await resident.locator("#category option[value='0601']").count() ? "0601" : await resident.locator("#category option").nth(1).getAttribute("value");
+await resident.selectOption("#category", category);
+await resident.fill("#description", `楼道灯坏了，晚上看不见。${hostile}`);
+const place = await resident.locator("#place option").nth(1).getAttribute("value");
+await resident.selectOption("#place", place);
+assert.equal(await resident.inputValue("#lon"), place.split(",")[0], "picking a place fills the point");
+await resident.setInputFiles("#photo", { name: "lamp.png", mimeType: "image/png", buffer: png });
+await shot(resident, "resident-report");
+await Promise.all([resident.waitForNavigation(), resident.click("#submit-report")]);
+const casePath = new URL(resident.url()).pathname;
+assert.match(casePath, /^\/cases\/\d+$/, "the report opens its case page");
+assert.equal(await resident.evaluate(() => window.__xss), undefined, "hostile text is not run");
+assert.ok((await resident.textContent("main")).includes("<script>window.__xss=1</script>"), "hostile text is shown as text");
+assert.equal(await resident.locator(".photos img").count(), 1, "the photo is on the case");
+await shot(resident, "resident-case");
+
+// 2. The community worker: classify (if needed), open, dispatch to the
+// community's property service centre.
+const worker = await signIn("demo.worker");
+await worker.goto(`${base}/cases`);
+await worker.selectOption("#f-state", "classified");
+await worker.waitForFunction((p) => document.querySelector(`#case-table a[href='${p}']`), casePath);
+await shot(worker, "worker-queue-filtered");
+await worker.goto(base + casePath);
+if (await worker.locator("#step-classify").count()) await take(worker, "classify");
+await take(worker, "open");
+await take(worker, "dispatch", async (f) => {
+  const unit = f.locator("select[name=unit] option", { hasText: "物业服务中心" }).first();
+  await f.locator("select[name=unit]").selectOption(await unit.getAttribute("value"));
+});
+assert.equal(await state(worker), "已派遣");
+await shot(worker, "worker-dispatched");
+
+// 3. The handler of that unit: accept, report back with a photo.
+const handler = await signIn("demo.handler");
+await handler.goto(`${base}/cases`);
+assert.ok(await handler.locator(`#case-table a[href='${casePath}']`).count(), "the case is in the unit's queue");
+await handler.goto(base + casePath);
+await take(handler, "accept");
+await take(handler, "report_back", async (f) => {
+  await f.locator("textarea[name=text]").fill("已更换灯泡，恢复照明。");
+  await f.locator("input[name=photo]").setInputFiles({ name: "fixed.png", mimeType: "image/png", buffer: png });
+});
+assert.equal(await state(handler), "已反馈");
+assert.equal(await handler.locator(".photos img").count(), 2);
+await shot(handler, "handler-reported-back");
+
+// 4. The grid member finds it waiting for their check and verifies it.
+const member = await signIn("demo.grid", true);
+assert.ok(member.url().endsWith("/grid"), `a grid member lands on their grid: ${member.url()}`);
+assert.ok(await member.locator(`#to-verify a[href='${casePath}']`).count(), "the case waits for the grid member's check");
+await shot(member, "grid-member");
+await member.goto(base + casePath);
+await take(member, "verify", async (f) => {
+  await f.locator("input[name=note]").fill("现场核实，灯已亮。");
+});
+assert.equal(await state(member), "已结案");
+
+// 5. The resident rates it.
+await resident.goto(`${base}/my`);
+await Promise.all([resident.waitForNavigation(), resident.click(`a[href='${casePath}']`)]);
+await take(resident, "rate", async (f) => {
+  await f.locator("select[name=rating]").selectOption("satisfied");
+  await f.locator("input[name=comment]").fill("很及时，谢谢！");
+});
+assert.equal(await state(resident), "已评价");
+const timeline = await resident.locator("#timeline li").count();
+assert.ok(timeline >= 8, `the timeline holds every step (${timeline})`);
+await shot(resident, "resident-rated");
+
+// 6. A resident cannot open the worker's pages.
+const denied = await resident.goto(`${base}/registry`);
+assert.equal(denied.status(), 403);
+
+// 7. The worker's other pages: one-window intake, registry search,
+// import with its per-row report, the English switch.
+await worker.goto(`${base}/intake`);
+await worker.fill("#reporter_name", "李大爷");
+await worker.fill("#reporter_phone", "13800138000");
+await worker.fill("#description", "小区门口占道经营。");
+await worker.selectOption("#org_code", { index: 1 });
+await Promise.all([worker.waitForNavigation(), worker.click("#submit-report")]);
+assert.ok((await worker.textContent("main")).includes("138****8000"), "the phone is masked on the case");
+await worker.goto(`${base}/registry?tag=elderly_alone`);
+const people = await worker.locator("#people-table tr").count();
+assert.ok(people > 1, "the registry lists the elderly living alone");
+assert.ok(!/\d{17}[\dX]/.test(await worker.textContent("#people-table")), "no full ID number on screen");
+await worker.setInputFiles("input[name=file]", {
+  name: "bad.csv",
+  mimeType: "text/csv",
+  buffer: Buffer.from("网格编码,小区,楼栋,单元,房号,建筑面积,姓名,身份证号,手机号,与房屋关系,标签\n999,X,1,1,101,-5,张三,123,139,业主,\n"),
+});
+await Promise.all([worker.waitForNavigation(), worker.click("form[action='/registry/import'] button")]);
+const report = await worker.textContent("#import-report");
+assert.ok(report.includes("floor_area") || report.includes("面积"), `the import names the bad field: ${report}`);
+await shot(worker, "worker-import-report");
+await worker.click("#lang-switch");
+await worker.waitForLoadState();
+assert.ok((await worker.textContent("h1")).includes("Registry"), "the English switch");
+await worker.click("#lang-switch");
+
+// 8. The subdistrict's dashboard: rates, charts, the map of grids and cases.
+const street = await signIn("demo.street");
+assert.ok(street.url().endsWith("/dashboard"), `subdistrict staff land on the dashboard: ${street.url()}`);
+await street.waitForFunction(() => document.querySelector("#trend canvas") && document.querySelector("#mix canvas"));
+await street.waitForFunction(() => document.querySelectorAll("#case-map path.leaflet-interactive").length > 1);
+assert.ok((await street.locator("#rates tr").count()) > 2, "rates by unit");
+await shot(street, "subdistrict-dashboard");
+
+await browser.close();
+if (problems.length) {
+  console.error("browser errors:\n" + problems.join("\n"));
+  process.exit(1);
+}
+console.log(`e2e: the loop closed in the browser (${casePath}); ${step} screenshots in e2e/artifacts/`);
