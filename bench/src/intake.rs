@@ -82,10 +82,7 @@ pub async fn run(url: &str, requests: usize, concurrency: usize) -> Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let token = "bench-token-0123456789".to_string();
-    let state = linli_web::AppState {
-        store: store.clone(),
-        admin_token: Arc::new(token.clone()),
-    };
+    let state = linli_web::AppState::new(store.clone(), token.clone());
     tokio::spawn(async move { linli_web::serve(listener, state).await });
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)

@@ -4,7 +4,6 @@ mod gen_files;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -565,14 +564,7 @@ async fn serve_store(store: Store, listen: &str, token: String) -> Result<()> {
         .with_context(|| format!("listening on {listen}"))?;
     let addr = listener.local_addr()?;
     println!("linli serving on http://{addr}/  (API: Authorization: Bearer <admin token>)");
-    linli_web::serve(
-        listener,
-        linli_web::AppState {
-            store: store.clone(),
-            admin_token: Arc::new(token),
-        },
-    )
-    .await?;
+    linli_web::serve(listener, linli_web::AppState::new(store.clone(), token)).await?;
     store.db.close().await;
     Ok(())
 }

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api::{json_body, require_everything};
-use crate::{AppError, AppState, Caller, SESSION_COOKIE, session_token};
+use crate::{AppError, AppState, Caller, ClientIp, SESSION_COOKIE, session_token};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -45,10 +45,9 @@ pub(crate) fn cookie(value: &str, max_age_s: i64) -> Result<HeaderValue, AppErro
     .map_err(|e| AppError::Internal(e.to_string()))
 }
 
-async fn login(State(s): State<AppState>, body: Bytes) -> Result<Response, AppError> {
+async fn login(State(s): State<AppState>, ip: ClientIp, body: Bytes) -> Result<Response, AppError> {
     let b: Login = json_body(&body)?;
-    let now = chrono::Utc::now().timestamp_millis();
-    let (token, session) = s.store.login(&b.username, &b.password, now).await?;
+    let (token, session) = ip.login(&s, &b.username, &b.password).await?;
     let mut r = Json(json!({
         "account": session.account,
         "csrf_token": session.csrf_token,

@@ -11,6 +11,7 @@ mod cases_api;
 mod error;
 pub mod jobs;
 mod open311;
+pub mod throttle;
 pub mod ui;
 
 use std::sync::Arc;
@@ -33,6 +34,64 @@ pub struct AppState {
     /// Bearer token of the district administrator (automation, the first
     /// set-up); people sign in with accounts instead.
     pub admin_token: Arc<String>,
+    /// Failed sign-ins by client address.
+    pub login_throttle: Arc<throttle::LoginThrottle>,
+}
+
+impl AppState {
+    pub fn new(store: Store, admin_token: String) -> AppState {
+        AppState {
+            store,
+            admin_token: Arc::new(admin_token),
+            login_throttle: Arc::default(),
+        }
+    }
+}
+
+/// The client's address, when the server knows it.
+pub(crate) struct ClientIp(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
+impl ClientIp {
+    /// Signs in through the throttle: a held-back address gets 429; a
+    /// failure counts against it.
+    pub(crate) async fn login(
+        &self,
+        state: &AppState,
+        username: &str,
+        password: &str,
+    ) -> Result<(String, linli_store::accounts::Session), linli_store::StoreError> {
+        let now = chrono::Utc::now().timestamp_millis();
+        if let Some(ip) = self.0
+            && let Err(wait_ms) = state.login_throttle.check(ip, now)
+        {
+            return Err(linli_store::StoreError::Locked(format!(
+                "too many failed sign-ins from this address; try again in {} minutes",
+                wait_ms / 60_000 + 1
+            )));
+        }
+        let r = state.store.login(username, password, now).await;
+        if let (
+            Err(linli_store::StoreError::Unauthorized(_) | linli_store::StoreError::Locked(_)),
+            Some(ip),
+        ) = (&r, self.0)
+        {
+            state.login_throttle.failed(ip, now);
+        }
+        r
+    }
 }
 
 /// Who is calling and which part of the org tree they may see. Every
@@ -184,9 +243,12 @@ pub fn router(state: AppState) -> Router {
 /// Also runs the background jobs (overdue scan, webhooks).
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
     let jobs = tokio::spawn(jobs::run_forever(state.store.clone()));
-    let r = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    let r = axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await;
     jobs.abort();
     r
 }

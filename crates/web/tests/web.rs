@@ -21,10 +21,7 @@ impl App {
     async fn spawn(store: Store) -> App {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let state = AppState {
-            store,
-            admin_token: Arc::new(TOKEN.into()),
-        };
+        let state = AppState::new(store, TOKEN.into());
         tokio::spawn(async move { linli_web::serve(listener, state).await });
         App {
             base,
@@ -1234,6 +1231,28 @@ async fn pages_by_role_escape_hostile_text_and_need_csrf() {
             let r = app.http.get(format!("{}{asset}", app.base)).send().await.unwrap();
             assert_eq!(r.status(), StatusCode::OK, "{asset}");
         }
+    })
+    .await;
+}
+
+/// Password spraying: one address failing with many user names is held
+/// back (429), even for a right password, while the accounts stay unlocked.
+#[tokio::test]
+async fn sign_in_is_throttled_by_address() {
+    each_backend(|store, be| async move {
+        let app = App::spawn(store).await;
+        admin_json(&app, "post", "/api/v1/accounts", serde_json::json!({"username": "li.admin", "role": "district_admin", "password": MATRIX_PASSWORD}).to_string()).await;
+        let login = |u: String, p: &str| app.http.post(format!("{}/api/v1/login", app.base)).body(serde_json::json!({"username": u, "password": p}).to_string()).send();
+        for i in 0..linli_web::throttle::FAILURES_PER_WINDOW {
+            let r = login(format!("user{i}"), "wrong-password-1").await.unwrap();
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{be} try {i}");
+        }
+        let r = login("li.admin".into(), MATRIX_PASSWORD).await.unwrap();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "{be}");
+        assert!(r.text().await.unwrap().contains("this address"));
+        // The page's sign-in form goes through the same throttle.
+        let r = app.http.post(format!("{}/login", app.base)).form(&[("username", "li.admin"), ("password", MATRIX_PASSWORD)]).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "{be}");
     })
     .await;
 }

@@ -608,13 +608,13 @@ async fn login_form(
 async fn login(
     State(s): State<AppState>,
     ctx: PageCtx,
+    ip: crate::ClientIp,
     Form(f): Form<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
     let username = f.get("username").cloned().unwrap_or_default();
     let password = f.get("password").cloned().unwrap_or_default();
     let next = safe_next(f.get("next"));
-    let now = chrono::Utc::now().timestamp_millis();
-    match s.store.login(&username, &password, now).await {
+    match ip.login(&s, &username, &password).await {
         Ok((token, _)) => {
             let mut r = Redirect::to(&next).into_response();
             r.headers_mut().insert(
