@@ -158,6 +158,10 @@ await worker.goto(`${base}/registry?tag=elderly_alone`);
 const people = await worker.locator("#people-table tr").count();
 assert.ok(people > 1, "the registry lists the elderly living alone");
 assert.ok(!/\d{17}[\dX]/.test(await worker.textContent("#people-table")), "no full ID number on screen");
+await worker.goto(`${base}/registry`);
+await Promise.all([worker.waitForNavigation(), worker.click("#next-page")]);
+assert.ok(worker.url().includes("offset=50"), `the registry pages by 50 (${worker.url()})`);
+assert.equal(await worker.locator("#people-table tr").count(), 51, "a page of 50 people");
 await worker.setInputFiles("input[name=file]", {
   name: "bad.csv",
   mimeType: "text/csv",
@@ -179,6 +183,32 @@ await street.waitForFunction(() => document.querySelector("#trend canvas") && do
 await street.waitForFunction(() => document.querySelectorAll("#case-map path.leaflet-interactive").length > 1);
 assert.ok((await street.locator("#rates tr").count()) > 2, "rates by unit");
 await shot(street, "subdistrict-dashboard");
+
+// 9. A resident without an account signs up and lands on the report form.
+{
+  const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
+  const page = await ctx.newPage();
+  await page.goto(`${base}/login`);
+  await Promise.all([page.waitForNavigation(), page.click("#to-signup")]);
+  const name = `e2e.${Date.now()}`;
+  await page.fill("#username", name);
+  await page.fill("#display_name", "王阿姨");
+  await page.fill("#password", "e2e-居民口令-2026");
+  await page.fill("#password_again", "e2e-居民口令-2026");
+  await Promise.all([page.waitForNavigation(), page.click("#sign-up")]);
+  assert.ok(page.url().endsWith("/report"), `a new resident lands on the report form: ${page.url()}`);
+  assert.ok((await page.textContent("#who")).includes("王阿姨"));
+}
+
+// 10. The community secretary sees a person in full only with a reason.
+const secretary = await signIn("demo.secretary");
+await secretary.goto(`${base}/registry`);
+await Promise.all([secretary.waitForNavigation(), secretary.locator("#people-table a").first().click()]);
+assert.match(await secretary.textContent("#id-number"), /\*{6,}/, "masked until asked");
+await secretary.fill("#reason", "入户走访核实身份");
+await Promise.all([secretary.waitForNavigation(), secretary.click("#unmask")]);
+assert.match((await secretary.textContent("#id-number")).trim(), /^\d{17}[\dX]$/, "the full ID number, after an audited view");
+await shot(secretary, "secretary-unmasked");
 
 await browser.close();
 if (problems.length) {

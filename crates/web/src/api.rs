@@ -212,6 +212,17 @@ async fn create_post(
     Ok(Json(json!({"id": id})))
 }
 
+/// The `tag` filter of a people list, if given.
+pub(crate) fn tag_param(q: &HashMap<String, String>) -> Result<Option<Tag>, AppError> {
+    match q.get("tag").filter(|t| !t.is_empty()) {
+        Some(t) => Ok(Some(Tag::parse(t).map_err(|e| AppError::Invalid {
+            field: "tag".into(),
+            message: e.0,
+        })?)),
+        None => Ok(None),
+    }
+}
+
 /// Parses a JSON body; a bad body is a 400 that says what was expected.
 pub(crate) fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
     serde_json::from_slice(body).map_err(|e| AppError::BadRequest(format!("request body: {e}")))
@@ -222,13 +233,7 @@ async fn people(
     caller: Caller,
     Query(q): Params,
 ) -> Result<Json<Value>, AppError> {
-    let tag = match q.get("tag").filter(|t| !t.is_empty()) {
-        Some(t) => Some(Tag::parse(t).map_err(|e| AppError::Invalid {
-            field: "tag".into(),
-            message: e.0,
-        })?),
-        None => None,
-    };
+    let tag = tag_param(&q)?;
     if let Some(id) = q.get("id_number").filter(|v| !v.is_empty()) {
         return Ok(Json(json!(
             s.store.find_by_id_number(&caller.scope, id).await?

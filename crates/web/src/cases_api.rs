@@ -53,15 +53,8 @@ async fn list(
     caller: Caller,
     Query(q): Params,
 ) -> Result<Json<Value>, AppError> {
-    let state = match q.get("state").filter(|v| !v.is_empty()) {
-        Some(v) => Some(CaseState::parse(v).ok_or_else(|| AppError::Invalid {
-            field: "state".into(),
-            message: format!("unknown state '{v}'"),
-        })?),
-        None => None,
-    };
     let f = CaseFilter {
-        state,
+        state: state_param(&q)?,
         category: q.get("category").filter(|v| !v.is_empty()).cloned(),
         grid_id: param(&q, "grid_id")?,
         unit_id: param(&q, "unit_id")?,
@@ -73,6 +66,19 @@ async fn list(
         offset: param(&q, "offset")?.unwrap_or(0),
     };
     Ok(Json(json!(s.store.cases(&caller.scope, &f).await?)))
+}
+
+/// The `state` filter of a case list, if given.
+pub(crate) fn state_param(q: &HashMap<String, String>) -> Result<Option<CaseState>, AppError> {
+    match q.get("state").filter(|v| !v.is_empty()) {
+        Some(v) => Ok(Some(CaseState::parse(v).ok_or_else(|| {
+            AppError::Invalid {
+                field: "state".into(),
+                message: format!("unknown state '{v}'"),
+            }
+        })?)),
+        None => Ok(None),
+    }
 }
 
 async fn one(

@@ -109,17 +109,21 @@ pub struct Caller {
 /// The cookie that carries a session token.
 pub const SESSION_COOKIE: &str = "linli_session";
 
-/// The session token in a request's cookies, if any.
-pub(crate) fn session_token(headers: &axum::http::HeaderMap) -> Option<String> {
+/// A cookie's value in a request, if any.
+pub(crate) fn cookie_value(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(axum::http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == SESSION_COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.trim().to_string())
-        .filter(|v| !v.is_empty())
+}
+
+/// The session token in a request's cookies, if any.
+pub(crate) fn session_token(headers: &axum::http::HeaderMap) -> Option<String> {
+    cookie_value(headers, SESSION_COOKIE).filter(|v| !v.is_empty())
 }
 
 pub(crate) fn same_secret(a: &[u8], b: &[u8]) -> bool {

@@ -1166,16 +1166,16 @@ async fn pages_by_role_escape_hostile_text_and_need_csrf() {
         let r = app.as_account(&resident, "post", &format!("/api/v1/cases/{}/actions", o.case[0])).body(format!(r#"{{"version":{},"action":"reopen","reason":"{}"}}"#, 99, HOSTILE.replace('"', "\\\""))).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::CONFLICT, "{be}");
         let no_redirect = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        let pages = ["/", "/login", "/report", "/intake", "/my", "/cases", "/cases/{id}", "/grid", "/registry", "/dashboard", "/ui/grids.geojson"];
+        let pages = ["/", "/login", "/signup", "/report", "/intake", "/my", "/cases", "/cases/{id}", "/grid", "/registry", "/people/{pid}", "/dashboard", "/ui/grids.geojson"];
         let mut seen_hostile = 0;
         for role in Role::ALL {
             let who = sign_in(&app, &format!("m.{}", role.code()), MATRIX_PASSWORD).await;
             for page in pages {
                 let case = if role == Role::Resident { o.case[0] } else { hostile_case };
-                let path = page.replace("{id}", &case.to_string());
+                let path = page.replace("{id}", &case.to_string()).replace("{pid}", &o.person[0].to_string());
                 let r = no_redirect.get(format!("{}{path}", app.base)).header("cookie", &who.cookie).send().await.unwrap();
                 let status = r.status().as_u16();
-                let rule = linli_web::ui::page_rule(&reqwest::Method::GET, page).unwrap_or_else(|| panic!("{page} has no rule"));
+                let rule = linli_web::ui::page_rule(&reqwest::Method::GET, &page.replace("{pid}", "{id}")).unwrap_or_else(|| panic!("{page} has no rule"));
                 let want = match rule {
                     Rule::Public if page == "/" => 303, // signed in: the role's first page
                     Rule::Public | Rule::SignedIn => 200,
@@ -1194,6 +1194,7 @@ async fn pages_by_role_escape_hostile_text_and_need_csrf() {
             // Form writes without the token: refused, nothing done.
             for (path, body) in [
                 (format!("/cases/{}/act", o.case[0]), "version=1&action=supervise&note=x".to_string()),
+                (format!("/people/{}/unmask", o.person[0]), "reason=x".to_string()),
                 ("/logout".to_string(), String::new()),
             ] {
                 let r = no_redirect.post(format!("{}{path}", app.base)).header("cookie", &who.cookie)
@@ -1210,6 +1211,38 @@ async fn pages_by_role_escape_hostile_text_and_need_csrf() {
             assert_eq!(r.status(), StatusCode::OK);
         }
         assert!(seen_hostile >= 6, "{be}: hostile text was shown (escaped) on {seen_hostile} pages");
+        // The secretary sees a person in full only with a reason, and the view is audited.
+        let secretary = sign_in(&app, "m.community_secretary", MATRIX_PASSWORD).await;
+        let page = no_redirect.get(format!("{}/people/{}", app.base, o.person[0])).header("cookie", &secretary.cookie).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("1101**********002X") && !page.contains("11010519491231002X"), "{be}");
+        let r = no_redirect.post(format!("{}/people/{}/unmask", app.base, o.person[0])).header("cookie", &secretary.cookie)
+            .form(&[("_csrf", secretary.csrf.as_str()), ("reason", "")]).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{be}: a reason is required");
+        let r = no_redirect.post(format!("{}/people/{}/unmask", app.base, o.person[0])).header("cookie", &secretary.cookie)
+            .form(&[("_csrf", secretary.csrf.as_str()), ("reason", "入户走访核实")]).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{be}");
+        assert!(r.text().await.unwrap().contains("11010519491231002X"), "{be}");
+        let log: Value = app.get("/api/v1/audit?limit=1").send().await.unwrap().json().await.unwrap();
+        assert_eq!(log[0]["action"], "person.view_unmasked", "{be}");
+        assert_eq!(log[0]["actor"], "account:m.community_secretary", "{be}");
+        // A resident signs themself up: a resident account, signed in, sent to report.
+        let r = no_redirect.post(format!("{}/signup", app.base))
+            .form(&[("username", "zhang.san"), ("display_name", "张三"), ("password", "居民口令-2026-冬"), ("password_again", "居民口令-2026-秋")]).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{be}: passwords differ");
+        let r = no_redirect.post(format!("{}/signup", app.base))
+            .form(&[("username", "zhang.san"), ("display_name", "张三"), ("password", "short"), ("password_again", "short")]).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{be}: weak password");
+        assert!(r.text().await.unwrap().contains("password"));
+        let r = no_redirect.post(format!("{}/signup", app.base))
+            .form(&[("username", "zhang.san"), ("display_name", "张三"), ("password", "居民口令-2026-冬"), ("password_again", "居民口令-2026-冬")]).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{be}");
+        assert_eq!(r.headers()["location"], "/report");
+        let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+        let me: Value = app.http.get(format!("{}/api/v1/me", app.base)).header("cookie", &cookie).send().await.unwrap().json().await.unwrap();
+        assert_eq!(me["account"]["role"], "resident", "{be} {me}");
+        let r = no_redirect.post(format!("{}/signup", app.base))
+            .form(&[("username", "zhang.san"), ("password", "居民口令-2026-冬"), ("password_again", "居民口令-2026-冬")]).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{be}: the name is taken");
         let all: Value = app.get("/api/v1/cases?limit=500").send().await.unwrap().json().await.unwrap();
         assert_eq!(all.as_array().unwrap().len(), 4, "{be}: no form without its token registered anything");
 

@@ -16,7 +16,7 @@ use linli_store::cases::{CaseEvent, CaseFilter, CaseView, HandlingUnit, NewReque
 use linli_store::photos::{MAX_PHOTO_BYTES, PhotoRef, image_type};
 use serde_json::{Value, json};
 
-use super::{Chrome, Lang, PageCtx, PageError, Viewer, render};
+use super::{Chrome, Lang, PageCtx, PageError, Pager, Viewer, render};
 use crate::{AppError, AppState};
 
 /// A Beijing wall-clock time for a millisecond timestamp.
@@ -187,24 +187,13 @@ pub async fn intake_form(
     report_page(&s, &ctx, true, channel).await
 }
 
-pub async fn report(
-    State(s): State<AppState>,
-    ctx: PageCtx,
-    form: Multipart,
-) -> Result<Response, PageError> {
-    register(&s, &ctx, Posted::read(form).await?).await
-}
-
-pub async fn intake(
-    State(s): State<AppState>,
-    ctx: PageCtx,
-    form: Multipart,
-) -> Result<Response, PageError> {
-    register(&s, &ctx, Posted::read(form).await?).await
-}
-
 /// Registers the request of a report or intake form, then its photo.
-async fn register(s: &AppState, ctx: &PageCtx, f: Posted) -> Result<Response, PageError> {
+pub async fn register(
+    State(s): State<AppState>,
+    ctx: PageCtx,
+    form: Multipart,
+) -> Result<Response, PageError> {
+    let f = Posted::read(form).await?;
     let v = ctx.viewer()?;
     v.check_csrf(f.get("_csrf"))?;
     let photo = f.checked_photo()?;
@@ -251,6 +240,7 @@ struct CaseList {
     states: Vec<(String, String)>,
     categories: Vec<(String, String)>,
     grids: Vec<(i64, String)>,
+    pager: Pager,
 }
 
 impl CaseList {
@@ -265,19 +255,25 @@ impl CaseList {
     }
 }
 
-pub async fn my_requests(State(s): State<AppState>, ctx: PageCtx) -> Result<Response, PageError> {
+pub async fn my_requests(
+    State(s): State<AppState>,
+    ctx: PageCtx,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, PageError> {
     let v = ctx.viewer()?;
     let cases = s
         .store
         .cases(
             &v.caller.scope,
             &CaseFilter {
-                limit: 200,
+                limit: super::PAGE_ROWS,
+                offset: Pager::offset(&q),
                 ..Default::default()
             },
         )
         .await?;
     render(CaseList {
+        pager: Pager::new("/my", &q, cases.len()),
         c: ctx.chrome(ctx.l.t("我的诉求", "My requests")),
         cases,
         filters: false,
@@ -296,19 +292,13 @@ pub async fn queue(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
     let v = ctx.viewer()?;
-    let state = match q.get("state").filter(|x| !x.is_empty()) {
-        Some(x) => Some(CaseState::parse(x).ok_or_else(|| AppError::Invalid {
-            field: "state".into(),
-            message: format!("unknown state '{x}'"),
-        })?),
-        None => None,
-    };
     let f = CaseFilter {
-        state,
+        state: crate::cases_api::state_param(&q)?,
         category: q.get("category").filter(|x| !x.is_empty()).cloned(),
         grid_id: crate::api::param(&q, "grid_id")?,
         overdue: q.get("overdue").is_some_and(|x| x == "1"),
-        limit: 200,
+        limit: super::PAGE_ROWS,
+        offset: Pager::offset(&q),
         ..Default::default()
     };
     let cases = s.store.cases(&v.caller.scope, &f).await?;
@@ -339,6 +329,7 @@ pub async fn queue(
         .map(|g| (g.id, g.name))
         .collect();
     render(CaseList {
+        pager: Pager::new("/cases", &q, cases.len()),
         c: ctx.chrome(l.t("工单", "Cases")),
         cases,
         filters: true,

@@ -56,20 +56,9 @@ impl Lang {
                 }
             }
         }
-        let en = cookie(headers, LANG_COOKIE).as_deref() == Some("en");
+        let en = crate::cookie_value(headers, LANG_COOKIE).as_deref() == Some("en");
         Lang { en }
     }
-}
-
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim().to_string())
 }
 
 /// A signed-in person looking at pages.
@@ -177,6 +166,53 @@ impl Chrome {
 /// default maps show the GeoJSON layers alone, with nothing fetched.
 pub fn tile_url() -> String {
     std::env::var("LINLI_TILE_URL").unwrap_or_default()
+}
+
+/// Rows per page of a list: short enough for a phone.
+pub const PAGE_ROWS: i64 = 50;
+
+/// Links to the previous and next page of a list, keeping its filters.
+#[derive(Debug, Clone, Default)]
+pub struct Pager {
+    pub prev: Option<String>,
+    pub next: Option<String>,
+    pub from: i64,
+}
+
+impl Pager {
+    /// `offset` from the query; `shown` rows came back (a full page means
+    /// there may be more).
+    pub fn new(path: &str, q: &HashMap<String, String>, shown: usize) -> Pager {
+        let offset = q
+            .get("offset")
+            .and_then(|o| o.parse::<i64>().ok())
+            .unwrap_or(0)
+            .max(0);
+        let href = |o: i64| {
+            let mut pairs: Vec<String> = q
+                .iter()
+                .filter(|(k, v)| k.as_str() != "offset" && !v.is_empty())
+                .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+                .collect();
+            pairs.sort();
+            if o > 0 {
+                pairs.push(format!("offset={o}"));
+            }
+            format!("{path}?{}", pairs.join("&"))
+        };
+        Pager {
+            prev: (offset > 0).then(|| href((offset - PAGE_ROWS).max(0))),
+            next: (shown as i64 >= PAGE_ROWS).then(|| href(offset + PAGE_ROWS)),
+            from: offset + 1,
+        }
+    }
+
+    pub fn offset(q: &HashMap<String, String>) -> i64 {
+        q.get("offset")
+            .and_then(|o| o.parse::<i64>().ok())
+            .unwrap_or(0)
+            .max(0)
+    }
 }
 
 pub(crate) fn urlencode(s: &str) -> String {
@@ -311,7 +347,8 @@ pub fn page_rule(method: &Method, path: &str) -> Option<Rule> {
     let post = *method == Method::POST;
     Some(match path {
         "/" | "/login" | "/lang" if get => Public,
-        "/login" if post => Public,
+        "/login" | "/signup" if post => Public,
+        "/signup" if get => Public,
         "/logout" if post => SignedIn,
         "/ui/grids.geojson" if get => SignedIn,
         "/report" | "/intake" => Needs(RegisterCase),
@@ -319,6 +356,8 @@ pub fn page_rule(method: &Method, path: &str) -> Option<Rule> {
         "/cases/{id}/act" if post => Needs(ActOnCase),
         "/grid" | "/registry" if get => Needs(ReadRegistry),
         "/registry/import" if post => Needs(WriteRegistry),
+        "/people/{id}" if get => Needs(ReadRegistry),
+        "/people/{id}/unmask" if post => Needs(Unmask),
         "/dashboard" if get => Needs(ReadRates),
         _ => return None,
     })
@@ -414,11 +453,12 @@ pub fn routes(state: AppState) -> Router<AppState> {
     let pages = Router::new()
         .route("/", get(home))
         .route("/login", get(login_form).post(login))
+        .route("/signup", get(signup_form).post(signup))
         .route("/logout", post(logout))
         .route("/lang", get(switch_lang))
         .route("/ui/grids.geojson", get(grid_outlines))
-        .route("/report", get(cases::report_form).post(cases::report))
-        .route("/intake", get(cases::intake_form).post(cases::intake))
+        .route("/report", get(cases::report_form).post(cases::register))
+        .route("/intake", get(cases::intake_form).post(cases::register))
         .route("/my", get(cases::my_requests))
         .route("/cases", get(cases::queue))
         .route("/cases/{id}", get(cases::case_page))
@@ -426,6 +466,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/grid", get(registry::my_grid))
         .route("/registry", get(registry::browse))
         .route("/registry/import", post(registry::import))
+        .route("/people/{id}", get(registry::person))
+        .route("/people/{id}/unmask", post(registry::unmask))
         .route("/dashboard", get(dashboard::dashboard))
         .route_layer(axum::middleware::from_fn_with_state(state, gate));
     Router::new()
@@ -653,6 +695,94 @@ async fn login(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+#[derive(Template)]
+#[template(path = "signup.html")]
+struct SignupPage {
+    c: Chrome,
+    username: String,
+    display_name: String,
+    error: Option<String>,
+}
+
+async fn signup_form(ctx: PageCtx) -> Result<Response, PageError> {
+    render(SignupPage {
+        c: ctx.chrome(ctx.l.t("居民注册", "Sign up as a resident")),
+        username: String::new(),
+        display_name: String::new(),
+        error: None,
+    })
+}
+
+/// A resident makes their own account (staff accounts are made by an
+/// administrator) and is signed in. Each sign-up counts against the
+/// address's sign-in budget, so one address cannot mass-produce accounts.
+async fn signup(
+    State(s): State<AppState>,
+    ctx: PageCtx,
+    ip: crate::ClientIp,
+    Form(f): Form<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let field = |k: &str| f.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
+    let (username, display_name) = (field("username"), field("display_name"));
+    let password = f.get("password").cloned().unwrap_or_default();
+    let again = f.get("password_again").cloned().unwrap_or_default();
+    let now = chrono::Utc::now().timestamp_millis();
+    if let Some(addr) = ip.0 {
+        if s.login_throttle.check(addr, now).is_err() {
+            return Err(AppError::TooManyRequests(
+                "too many sign-ups or failed sign-ins from this address; try again later".into(),
+            )
+            .into());
+        }
+        s.login_throttle.failed(addr, now);
+    }
+    let refused = |message: String| {
+        let page = SignupPage {
+            c: ctx.chrome(ctx.l.t("居民注册", "Sign up as a resident")),
+            username: username.clone(),
+            display_name: display_name.clone(),
+            error: Some(message),
+        };
+        Ok::<Response, PageError>((StatusCode::UNPROCESSABLE_ENTITY, render(page)?).into_response())
+    };
+    if password != again {
+        return refused(
+            ctx.l
+                .t("两次输入的密码不一致", "The passwords differ")
+                .to_string(),
+        );
+    }
+    let made = s
+        .store
+        .create_account(
+            "signup",
+            &linli_store::accounts::NewAccount {
+                username: username.clone(),
+                display_name: display_name.clone(),
+                role: Role::Resident.code().into(),
+                password: password.clone(),
+                org_code: None,
+                unit_id: None,
+            },
+        )
+        .await;
+    match made {
+        Ok(_) => {}
+        Err(linli_store::StoreError::Invalid { field, message }) => {
+            return refused(format!("{field}: {message}"));
+        }
+        Err(linli_store::StoreError::Conflict(message)) => return refused(message),
+        Err(e) => return Err(e.into()),
+    }
+    let (token, _) = s.store.login(&username, &password, now).await?;
+    let mut r = Redirect::to("/report").into_response();
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        crate::accounts_api::cookie(&token, SESSION_MS / 1000)?,
+    );
+    Ok(r)
 }
 
 async fn logout(

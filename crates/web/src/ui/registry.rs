@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::extract::{Multipart, Query, State};
+use axum::extract::{Form, Multipart, Path, Query, State};
 use axum::response::Response;
 use linli_core::case::State as CaseState;
 use linli_core::registry::Tag;
@@ -14,7 +14,7 @@ use linli_store::import::{ImportReport, TableFormat, read_table};
 use linli_store::registry::{PeopleFilter, PersonView};
 
 use super::cases::{Posted, beijing, state_label};
-use super::{Chrome, Lang, PageCtx, PageError, render};
+use super::{Chrome, Lang, PageCtx, PageError, Pager, render};
 use crate::{AppError, AppState};
 
 fn tag_labels(l: Lang, tags: &str) -> String {
@@ -28,20 +28,28 @@ fn tag_labels(l: Lang, tags: &str) -> String {
         .join("、")
 }
 
+fn relation_label(l: Lang, code: &str) -> String {
+    match linli_core::registry::Relation::parse(code) {
+        Ok(r) => l.t(r.label_zh(), r.code()).to_string(),
+        Err(_) => code.to_string(),
+    }
+}
+
+fn gender_label(l: Lang, code: Option<&str>) -> &'static str {
+    match code {
+        Some("male") => l.t("男", "male"),
+        Some("female") => l.t("女", "female"),
+        _ => "",
+    }
+}
+
 fn people_filter(q: &HashMap<String, String>) -> Result<PeopleFilter, PageError> {
-    let tag = match q.get("tag").filter(|t| !t.is_empty()) {
-        Some(t) => Some(Tag::parse(t).map_err(|e| AppError::Invalid {
-            field: "tag".into(),
-            message: e.0,
-        })?),
-        None => None,
-    };
     Ok(PeopleFilter {
         grid_id: crate::api::param(q, "grid_id")?,
-        tag,
+        tag: crate::api::tag_param(q)?,
         name_contains: q.get("name").filter(|n| !n.trim().is_empty()).cloned(),
-        limit: 200,
-        offset: 0,
+        limit: super::PAGE_ROWS,
+        offset: super::Pager::offset(q),
     })
 }
 
@@ -54,11 +62,15 @@ struct GridPage {
     open: Vec<CaseView>,
     tags: Vec<(String, String)>,
     tag: String,
+    pager: Pager,
 }
 
 impl GridPage {
     fn tags_of(&self, p: &PersonView) -> String {
         tag_labels(self.c.l, &p.tags)
+    }
+    fn relation_of(&self, p: &PersonView) -> String {
+        relation_label(self.c.l, &p.relation)
     }
     fn state(&self, code: &str) -> String {
         state_label(self.c.l, code)
@@ -115,8 +127,10 @@ pub async fn my_grid(
         .filter(|c| CaseState::parse(&c.row.state).is_some_and(|st| st.is_open()))
         .filter(|c| c.row.state != "reported_back")
         .collect();
+    let pager = Pager::new("/grid", &q, people.len());
     render(GridPage {
         c: ctx.chrome(ctx.l.t("我的网格", "My grid")),
+        pager,
         people,
         to_verify,
         open,
@@ -136,11 +150,15 @@ struct RegistryPage {
     may_import: bool,
     may_export: bool,
     report: Option<ImportReport>,
+    pager: Pager,
 }
 
 impl RegistryPage {
     fn tags_of(&self, p: &PersonView) -> String {
         tag_labels(self.c.l, &p.tags)
+    }
+    fn relation_of(&self, p: &PersonView) -> String {
+        relation_label(self.c.l, &p.relation)
     }
     fn value(&self, name: &str) -> String {
         self.q.get(name).cloned().unwrap_or_default()
@@ -171,8 +189,10 @@ async fn registry_page(
         .take(500)
         .map(|g| (g.id, g.name))
         .collect();
+    let pager = Pager::new("/registry", &q, people.len());
     render(RegistryPage {
         c: ctx.chrome(ctx.l.t("人口台账", "Registry")),
+        pager,
         people,
         q,
         tags: tag_options(ctx.l),
@@ -218,4 +238,65 @@ pub async fn import(
         .import_registry(&v.caller.scope, &v.caller.actor, &table, &|_, _| {})
         .await?;
     registry_page(&s, &ctx, HashMap::new(), Some(report)).await
+}
+
+#[derive(Template)]
+#[template(path = "person.html")]
+struct PersonPage {
+    c: Chrome,
+    p: PersonView,
+    /// The full ID number and phone, after a view with a reason (audited).
+    full: Option<(Option<String>, Option<String>, i64)>,
+    may_unmask: bool,
+}
+
+impl PersonPage {
+    fn gender(&self) -> &'static str {
+        gender_label(self.c.l, self.p.gender.as_deref())
+    }
+    fn tags_of(&self, p: &PersonView) -> String {
+        tag_labels(self.c.l, &p.tags)
+    }
+    fn relation_of(&self, p: &PersonView) -> String {
+        relation_label(self.c.l, &p.relation)
+    }
+}
+
+/// One person, masked; those who may unmask see a form that asks why.
+pub async fn person(
+    State(s): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let v = ctx.viewer()?;
+    let p = s.store.person(&v.caller.scope, id).await?;
+    render(PersonPage {
+        c: ctx.chrome(&p.name),
+        p,
+        full: None,
+        may_unmask: v.may(linli_core::access::Permission::Unmask),
+    })
+}
+
+/// The full ID number and phone, once a reason is given; the view is an
+/// audit entry before anything is shown.
+pub async fn unmask(
+    State(s): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<i64>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let v = ctx.viewer()?;
+    v.check_csrf(f.get("_csrf").map(String::as_str))?;
+    let reason = f.get("reason").map(String::as_str).unwrap_or("");
+    let full = s
+        .store
+        .person_unmasked(&v.caller.scope, id, &v.caller.actor, reason)
+        .await?;
+    render(PersonPage {
+        c: ctx.chrome(&full.person.name),
+        p: full.person,
+        full: Some((full.id_number, full.phone, full.audit_id)),
+        may_unmask: true,
+    })
 }
