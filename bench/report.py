@@ -216,6 +216,7 @@ w("")
 w("| implementation | cases | seconds | ratio (÷ linli rollup) | totals agree |")
 w("|---|---:|---:|---:|---|")
 ref_totals = None
+mix_rows = []
 for db in ["sqlite", "postgres"]:
     r = runs.get(f"rates_{db}")
     lr = runs.get(f"cases_load_{db}")
@@ -228,6 +229,10 @@ for db in ["sqlite", "postgres"]:
     w(f"| linli on {db}: rollup (what `GET /api/v1/rates` runs) | {fmt(n)} | {R['rollup_s']:.4f} | 1 | |")
     if R.get("scan_s") is not None:
         w(f"| linli on {db}: scan of the case rows | {fmt(n)} | {R['scan_s']:.3f} | {R['scan_s'] / R['rollup_s']:,.0f}× | yes (checked in the run) |")
+    if R.get("mix_s") is not None:
+        scan = f"{R['mix_scan_s']:.3f}" if R.get("mix_scan_s") is not None else "—"
+        ratio = f"{R['mix_scan_s'] / R['mix_s']:,.0f}×" if R.get("mix_scan_s") is not None else ""
+        mix_rows.append(f"| {db} | {fmt(n)} | {R['mix_s']:.4f} | {scan} | {ratio} | {R['mix_categories']} |")
     d = runs.get("rates_duckdb")
     if db == "sqlite" and d:
         D = json.loads(d["stdout"])
@@ -243,7 +248,16 @@ for db in ["sqlite", "postgres"]:
             n, secs = int(m.group(1)), float(m.group(2))
             w(f"- Generating and loading {n:,} cases into {db} (rows, indexes, rollup{', CSV' if db == 'sqlite' else ''}): {secs:.0f} s ({n / secs:,.0f} cases/s), peak RSS {lr['max_rss_kib'] / 1024:,.0f} MiB.")
 w("")
-w("The rollup holds one row per month × area (org path cut to three levels: a subdistrict) × unit, so its size follows the org tree and the "
+if mix_rows:
+    w("The dashboard's category mix over the same year (cases by top-level category), read from the rollup's category rows "
+      "(`Store::category_mix`) and, for reference, counted from the case rows (`Store::category_mix_of_cases`); the two agree (checked in the run):")
+    w("")
+    w("| database | cases | rollup s | scan s | ratio | categories |")
+    w("|---|---:|---:|---:|---:|---:|")
+    for row in mix_rows:
+        w(row)
+    w("")
+w("The rollup holds one row per month × area (org path cut to three levels: a subdistrict) × unit, plus one per month × area × category for the mix, so its size follows the org tree and the "
   "units, not the number of cases; a rates query for a community or grid reads its own cases instead (a few thousand a year).")
 w("")
 w("Commands: `linli gen --people 0 --cases N --until 2026-11-01 --seed 1 --db URL --rates-csv FILE`, "

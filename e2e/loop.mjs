@@ -92,7 +92,11 @@ await shot(resident, "resident-case");
 const worker = await signIn("demo.worker");
 await worker.goto(`${base}/cases`);
 await worker.selectOption("#f-state", "classified");
+// htmx swaps the table in place and puts the filter in the address.
+await worker.waitForURL(/state=classified/);
 await worker.waitForFunction((p) => document.querySelector(`#case-table a[href='${p}']`), casePath);
+const states = await worker.locator("#case-table .badge:not(.overdue)").allTextContents();
+assert.ok(states.length > 0 && states.every((x) => x === "已分类"), `the filtered queue holds classified cases only: ${states}`);
 await shot(worker, "worker-queue-filtered");
 await worker.goto(base + casePath);
 if (await worker.locator("#step-classify").count()) await take(worker, "classify");

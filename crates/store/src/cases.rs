@@ -148,6 +148,7 @@ impl NewCase {
             resolution: None,
             rating: None,
             unit_id: self.facts.unit,
+            category: self.category.as_deref(),
             scope_path: &self.scope_path,
             created_at: self.created,
             response_due: self.response_due,
@@ -1279,6 +1280,7 @@ impl Store {
         let mut next = current.row.clone();
         next.state = after.state.code().to_string();
         next.unit_id = after.unit;
+        next.category_code = after.category.clone();
         next.resolution = after.resolution.map(|r| resolution_code(r).to_string());
         next.rating = after.rating.map(|r| r.code().to_string());
         next.response_due = response_due;

@@ -63,6 +63,7 @@ impl Row {
             resolution: self.resolution,
             rating: self.rating,
             unit_id: self.unit,
+            category: Some(self.category.as_str()).filter(|c| !c.is_empty()),
             scope_path: &self.path,
             created_at: self.created,
             response_due: self.response_due,
@@ -364,7 +365,7 @@ fn make_rows(
                 }
             }
         }
-        if let Some((k, c)) = row.figures().tally() {
+        for (k, c) in row.figures().tallies() {
             sums.entry(k).or_default().add(&c, 1);
         }
         batch.push(row);

@@ -42,6 +42,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "reporter accounts",
         sql: include_str!("../migrations/0006_reporter_account.sql"),
     },
+    Migration {
+        version: 7,
+        name: "category mix in the rollup",
+        sql: include_str!("../migrations/0007_rollup_category.sql"),
+    },
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

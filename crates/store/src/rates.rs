@@ -99,6 +99,8 @@ pub struct CaseFigures<'a> {
     pub resolution: Option<&'a str>,
     pub rating: Option<&'a str>,
     pub unit_id: Option<i64>,
+    /// The (leaf) category, if classified.
+    pub category: Option<&'a str>,
     pub scope_path: &'a str,
     pub created_at: i64,
     pub response_due: Option<i64>,
@@ -109,8 +111,13 @@ pub struct CaseFigures<'a> {
     pub extension_count: i64,
 }
 
-/// The key of a rollup row: (month, area, unit or 0).
-pub type RollupKey = (Month, String, i64);
+/// The key of a rollup row: (month, area, unit or 0, category). Rates rows
+/// have category ""; category-mix rows have unit 0 and the case's leaf
+/// category (or [`UNCLASSIFIED`]) and count requests only.
+pub type RollupKey = (Month, String, i64, String);
+
+/// The category of a mix row for a case not yet classified.
+pub const UNCLASSIFIED: &str = "-";
 
 impl CaseFigures<'_> {
     pub fn of(r: &crate::cases::CaseRow) -> CaseFigures<'_> {
@@ -119,6 +126,7 @@ impl CaseFigures<'_> {
             resolution: r.resolution.as_deref(),
             rating: r.rating.as_deref(),
             unit_id: r.unit_id,
+            category: r.category_code.as_deref(),
             scope_path: &r.scope_path,
             created_at: r.created_at,
             response_due: r.response_due,
@@ -166,8 +174,30 @@ impl CaseFigures<'_> {
             period::month_of(self.created_at),
             rollup_area(self.scope_path),
             self.unit_id.unwrap_or(0),
+            String::new(),
         );
         Some((key, c))
+    }
+
+    /// Every rollup row this case counts in: its rates row and its
+    /// category-mix row.
+    pub fn tallies(&self) -> Vec<(RollupKey, RateCounts)> {
+        let Some((key, c)) = self.tally() else {
+            return Vec::new();
+        };
+        let mix = (
+            (
+                key.0,
+                key.1.clone(),
+                0,
+                self.category.unwrap_or(UNCLASSIFIED).to_string(),
+            ),
+            RateCounts {
+                requests: 1,
+                ..Default::default()
+            },
+        );
+        vec![(key, c), mix]
     }
 }
 
@@ -217,7 +247,7 @@ pub fn rollup_change(
 ) -> Vec<(RollupKey, RateCounts)> {
     let mut out: Vec<(RollupKey, RateCounts)> = Vec::new();
     for (f, sign) in [(before, -1), (after, 1)] {
-        if let Some((key, c)) = f.and_then(|f| f.tally()) {
+        for (key, c) in f.map(|f| f.tallies()).unwrap_or_default() {
             match out.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, acc)) => acc.add(&c, sign),
                 None => {
@@ -237,14 +267,15 @@ const TALLY_COLS: &str = "requests, responded_in_time, refused, resolved, rated,
 /// Appends rollup deltas inside the caller's transaction.
 macro_rules! rollup_in_tx {
     ($tx:expr, $changes:expr) => {{
-        for ((month, area, unit), c) in $changes {
+        for ((month, area, unit, category), c) in $changes {
             let f = c.fields_for_sql();
             sqlx::query(
-                "INSERT INTO case_rollup_delta (month, area, unit_id, requests, responded_in_time, refused, resolved, rated, satisfied, opened, closed_on_time, closed, reworked, extended)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                "INSERT INTO case_rollup_delta (month, area, unit_id, category, requests, responded_in_time, refused, resolved, rated, satisfied, opened, closed_on_time, closed, reworked, extended)
+                 VALUES ($1, $2, $3, $15, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
             )
             .bind(*month).bind(area.as_str()).bind(*unit)
             .bind(f[0]).bind(f[1]).bind(f[2]).bind(f[3]).bind(f[4]).bind(f[5]).bind(f[6]).bind(f[7]).bind(f[8]).bind(f[9]).bind(f[10])
+            .bind(category.as_str())
             .execute(&mut *$tx)
             .await?;
         }
@@ -261,12 +292,12 @@ impl RateCounts {
 /// Adds rollup rows into `case_rollup` (upsert), inside a transaction.
 macro_rules! upsert_rollup_in_tx {
     ($tx:expr, $rows:expr) => {{
-        for ((month, area, unit), c) in $rows {
+        for ((month, area, unit, category), c) in $rows {
             let f = c.fields_for_sql();
             sqlx::query(
-                "INSERT INTO case_rollup (month, area, unit_id, requests, responded_in_time, refused, resolved, rated, satisfied, opened, closed_on_time, closed, reworked, extended)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-                 ON CONFLICT (month, area, unit_id) DO UPDATE SET
+                "INSERT INTO case_rollup (month, area, unit_id, category, requests, responded_in_time, refused, resolved, rated, satisfied, opened, closed_on_time, closed, reworked, extended)
+                 VALUES ($1, $2, $3, $15, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                 ON CONFLICT (month, area, unit_id, category) DO UPDATE SET
                     requests = case_rollup.requests + excluded.requests,
                     responded_in_time = case_rollup.responded_in_time + excluded.responded_in_time,
                     refused = case_rollup.refused + excluded.refused,
@@ -281,6 +312,7 @@ macro_rules! upsert_rollup_in_tx {
             )
             .bind(*month).bind(area.as_str()).bind(*unit)
             .bind(f[0]).bind(f[1]).bind(f[2]).bind(f[3]).bind(f[4]).bind(f[5]).bind(f[6]).bind(f[7]).bind(f[8]).bind(f[9]).bind(f[10])
+            .bind(category.as_str())
             .execute(&mut *$tx)
             .await?;
         }
@@ -316,9 +348,9 @@ const ROLLUP_COUNTS: &str = "SELECT unit_id,
     CAST(SUM(opened) AS BIGINT) AS opened, CAST(0 AS BIGINT) AS due,
     CAST(SUM(closed_on_time) AS BIGINT) AS closed_on_time, CAST(SUM(closed) AS BIGINT) AS closed,
     CAST(SUM(reworked) AS BIGINT) AS reworked, CAST(SUM(extended) AS BIGINT) AS extended
- FROM (SELECT unit_id, {TALLY} FROM case_rollup WHERE area >= $1 AND area < $2 AND month >= $3 AND month < $4
+ FROM (SELECT unit_id, {TALLY} FROM case_rollup WHERE area >= $1 AND area < $2 AND month >= $3 AND month < $4 AND category = ''
        UNION ALL
-       SELECT unit_id, {TALLY} FROM case_rollup_delta WHERE area >= $1 AND area < $2 AND month >= $3 AND month < $4) t
+       SELECT unit_id, {TALLY} FROM case_rollup_delta WHERE area >= $1 AND area < $2 AND month >= $3 AND month < $4 AND category = '') t
  GROUP BY unit_id";
 
 /// Open cases past their deadline, by unit: the clock-dependent part of
@@ -453,6 +485,7 @@ impl Store {
             i32,
             String,
             i64,
+            String,
             i64,
             i64,
             i64,
@@ -465,15 +498,16 @@ impl Store {
             i64,
             i64,
         );
-        let sql =
-            format!("DELETE FROM case_rollup_delta RETURNING month, area, unit_id, {TALLY_COLS}");
+        let sql = format!(
+            "DELETE FROM case_rollup_delta RETURNING month, area, unit_id, category, {TALLY_COLS}"
+        );
         Ok(with_db!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
             let rows: Vec<Delta> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *tx).await?;
             let n = rows.len();
             let mut sums: std::collections::HashMap<RollupKey, RateCounts> = Default::default();
-            for (m, area, unit, a, b, c, d, e, f, g, h, i, j, k) in rows {
-                let acc = sums.entry((m, area, unit)).or_default();
+            for (m, area, unit, category, a, b, c, d, e, f, g, h, i, j, k) in rows {
+                let acc = sums.entry((m, area, unit, category)).or_default();
                 acc.add(&RateCounts { unit_id: None, requests: a, responded_in_time: b, refused: c, resolved: d, rated: e, satisfied: f, opened: g, due: 0, closed_on_time: h, closed: i, reworked: j, extended: k }, 1);
             }
             upsert_rollup_in_tx!(tx, sums.iter());
@@ -499,8 +533,9 @@ impl Store {
             Option<i64>,
             i32,
             i32,
+            Option<String>,
         );
-        const SQL: &str = "SELECT id, state, resolution, rating, unit_id, scope_path, created_at, response_due, responded_at, due_at, closed_at, rework_count, extension_count
+        const SQL: &str = "SELECT id, state, resolution, rating, unit_id, scope_path, created_at, response_due, responded_at, due_at, closed_at, rework_count, extension_count, category_code
              FROM service_case WHERE id > $1 ORDER BY id LIMIT 50000";
         let mut sums: std::collections::HashMap<RollupKey, RateCounts> = Default::default();
         let mut add = |r: &Row| {
@@ -517,8 +552,9 @@ impl Store {
                 closed_at: r.10,
                 rework_count: r.11 as i64,
                 extension_count: r.12 as i64,
+                category: r.13.as_deref(),
             };
-            if let Some((k, c)) = f.tally() {
+            for (k, c) in f.tallies() {
                 sums.entry(k).or_default().add(&c, 1);
             }
         };
@@ -542,34 +578,120 @@ impl Store {
 
 impl Store {
     /// Cases registered in `[from, to)` by top-level category (the mix of
-    /// what people ask about), largest first; unclassified cases under an
-    /// empty code. A unit's staff see their unit's cases.
+    /// what people ask about), largest first, as (code, name, English
+    /// name, cases); unclassified cases under code "". Whole Beijing months
+    /// come from the rollup's category rows, as for the rates; a unit's
+    /// staff see their unit's cases (from the cases).
     pub async fn category_mix(
         &self,
         scope: &Scope,
         from: i64,
         to: i64,
     ) -> Result<Vec<(String, String, String, i64)>> {
-        let (lo, hi, unit) = match scope {
-            Scope::Unit(u) => {
-                let (lo, hi) = Scope::Everything.bounds();
-                (lo, hi, *u)
-            }
-            s => {
-                let (lo, hi) = s.bounds();
-                (lo, hi, 0)
-            }
+        let (tree, unit) = match scope {
+            Scope::Unit(u) => (&Scope::Everything, Some(*u)),
+            s => (s, None),
         };
-        const SQL: &str = "SELECT COALESCE(top.code, ''), COALESCE(top.name, '未分类'), COALESCE(top.name_en, 'Unclassified'), COUNT(*)
-             FROM service_case c
-             LEFT JOIN category leaf ON leaf.code = c.category_code
-             LEFT JOIN category top ON top.code = COALESCE(leaf.parent_code, leaf.code)
-             WHERE c.scope_path >= $1 AND c.scope_path < $2 AND c.created_at >= $3 AND c.created_at < $4
-               AND c.state <> 'merged' AND ($5 = 0 OR c.unit_id = $5)
-             GROUP BY 1, 2, 3 ORDER BY 4 DESC";
+        let mut split = period::split_months(from, to);
+        if unit.is_some() || scope_depth(tree) > ROLLUP_DEPTH {
+            split = period::MonthSplit {
+                head: (from < to).then_some((from, to)),
+                months: None,
+                tail: None,
+            };
+        }
+        let mut by_leaf: std::collections::HashMap<String, i64> = Default::default();
+        for (a, b) in [split.head, split.tail].into_iter().flatten() {
+            for (leaf, n) in self.leaf_counts_of_cases(tree, unit, a, b).await? {
+                *by_leaf.entry(leaf).or_default() += n;
+            }
+        }
+        if let Some((m1, m2)) = split.months {
+            let (lo, hi) = tree.bounds();
+            const SQL: &str = "SELECT category, CAST(SUM(requests) AS BIGINT) FROM (
+                    SELECT category, requests FROM case_rollup WHERE area >= $1 AND area < $2 AND month >= $3 AND month < $4 AND category <> ''
+                    UNION ALL
+                    SELECT category, requests FROM case_rollup_delta WHERE area >= $1 AND area < $2 AND month >= $3 AND month < $4 AND category <> '') t
+                 GROUP BY category";
+            let rows: Vec<(String, i64)> = with_db!(&self.db, pool => {
+                sqlx::query_as(SQL).bind(&lo).bind(&hi).bind(m1).bind(m2).fetch_all(pool).await?
+            });
+            for (leaf, n) in rows {
+                *by_leaf.entry(leaf).or_default() += n;
+            }
+        }
+        self.mix_by_top_category(by_leaf).await
+    }
+
+    /// The same mix counted from the cases themselves: the reference the
+    /// rollup must agree with.
+    pub async fn category_mix_of_cases(
+        &self,
+        scope: &Scope,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(String, String, String, i64)>> {
+        let (tree, unit) = match scope {
+            Scope::Unit(u) => (&Scope::Everything, Some(*u)),
+            s => (s, None),
+        };
+        let by_leaf = self
+            .leaf_counts_of_cases(tree, unit, from, to)
+            .await?
+            .into_iter()
+            .collect();
+        self.mix_by_top_category(by_leaf).await
+    }
+
+    async fn leaf_counts_of_cases(
+        &self,
+        tree: &Scope,
+        unit: Option<i64>,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(String, i64)>> {
+        let (lo, hi) = tree.bounds();
+        const SQL: &str = "SELECT COALESCE(category_code, '-'), COUNT(*) FROM service_case
+             WHERE scope_path >= $1 AND scope_path < $2 AND created_at >= $3 AND created_at < $4
+               AND state <> 'merged' AND ($5 = 0 OR unit_id = $5)
+             GROUP BY 1";
         Ok(with_db!(&self.db, pool => {
-            sqlx::query_as(SQL).bind(lo).bind(hi).bind(from).bind(to).bind(unit).fetch_all(pool).await?
+            sqlx::query_as(SQL).bind(lo).bind(hi).bind(from).bind(to).bind(unit.unwrap_or(0)).fetch_all(pool).await?
         }))
+    }
+
+    async fn mix_by_top_category(
+        &self,
+        by_leaf: std::collections::HashMap<String, i64>,
+    ) -> Result<Vec<(String, String, String, i64)>> {
+        // Every category, deactivated ones too: old cases keep theirs.
+        let cats: Vec<(String, Option<String>, String, String)> = with_db!(&self.db, pool => {
+            sqlx::query_as("SELECT code, parent_code, name, name_en FROM category").fetch_all(pool).await?
+        });
+        let mut by_top: std::collections::BTreeMap<String, (String, String, i64)> =
+            Default::default();
+        for (leaf, n) in by_leaf {
+            let top = cats
+                .iter()
+                .find(|c| c.0 == leaf)
+                .map(|c| c.1.clone().unwrap_or_else(|| c.0.clone()));
+            let (code, name, name_en) = match top.and_then(|t| cats.iter().find(|c| c.0 == t)) {
+                Some(t) => (t.0.clone(), t.2.clone(), t.3.clone()),
+                None => (
+                    String::new(),
+                    "未分类".to_string(),
+                    "Unclassified".to_string(),
+                ),
+            };
+            by_top.entry(code).or_insert((name, name_en, 0)).2 += n;
+        }
+        let mut out: Vec<_> = by_top
+            .into_iter()
+            .filter(|(_, (_, _, n))| *n != 0)
+            .map(|(code, (name, name_en, n))| (code, name, name_en, n))
+            .collect();
+        out.sort_by(|a, b| b.3.cmp(&a.3).then_with(|| a.0.cmp(&b.0)));
+        Ok(out)
     }
 }
 

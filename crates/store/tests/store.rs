@@ -986,9 +986,31 @@ mod cases {
                             total.counts.requests > 0,
                             "{be} {round} {scope:?} {from}..{to} {raw:?}"
                         );
+                        // The category mix from the rollup's category rows.
+                        let mix = store.category_mix(scope, from, to).await.unwrap();
+                        let mix_raw = store.category_mix_of_cases(scope, from, to).await.unwrap();
+                        assert_eq!(mix, mix_raw, "{be} {round} {scope:?} {from}..{to}");
+                        assert_eq!(
+                            mix.iter().map(|m| m.3).sum::<i64>(),
+                            total.counts.requests,
+                            "{be} {round}: every case counts once in the mix"
+                        );
                     }
                 }
             }
+            // Two categories and unclassified cases were in the mix.
+            let mix = store
+                .category_mix(
+                    &all,
+                    bj(2026, 1, 1, 0, 0).timestamp_millis(),
+                    bj(2027, 1, 1, 0, 0).timestamp_millis(),
+                )
+                .await
+                .unwrap();
+            assert!(
+                mix.len() >= 3 && mix.iter().any(|m| m.0.is_empty()),
+                "{be} {mix:?}"
+            );
             // Every kind of outcome occurred, so the comparison covered them.
             let (_, total) = store
                 .rates(

@@ -1166,7 +1166,7 @@ async fn pages_by_role_escape_hostile_text_and_need_csrf() {
         let r = app.as_account(&resident, "post", &format!("/api/v1/cases/{}/actions", o.case[0])).body(format!(r#"{{"version":{},"action":"reopen","reason":"{}"}}"#, 99, HOSTILE.replace('"', "\\\""))).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::CONFLICT, "{be}");
         let no_redirect = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        let pages = ["/", "/login", "/signup", "/report", "/intake", "/my", "/cases", "/cases/{id}", "/grid", "/registry", "/people/{pid}", "/dashboard", "/ui/grids.geojson"];
+        let pages = ["/", "/login", "/signup", "/report", "/intake", "/my", "/cases", "/cases/{id}", "/grid", "/registry", "/people/{pid}", "/dashboard", "/audit", "/ui/grids.geojson"];
         let mut seen_hostile = 0;
         for role in Role::ALL {
             let who = sign_in(&app, &format!("m.{}", role.code()), MATRIX_PASSWORD).await;
@@ -1225,6 +1225,10 @@ async fn pages_by_role_escape_hostile_text_and_need_csrf() {
         let log: Value = app.get("/api/v1/audit?limit=1").send().await.unwrap().json().await.unwrap();
         assert_eq!(log[0]["action"], "person.view_unmasked", "{be}");
         assert_eq!(log[0]["actor"], "account:m.community_secretary", "{be}");
+        // The auditor checks the chain from the page.
+        let auditor = sign_in(&app, "m.auditor", MATRIX_PASSWORD).await;
+        let page = no_redirect.get(format!("{}/audit?verify=1", app.base)).header("cookie", &auditor.cookie).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("哈希链完整") && page.contains("person.view_unmasked"), "{be}");
         // A resident signs themself up: a resident account, signed in, sent to report.
         let r = no_redirect.post(format!("{}/signup", app.base))
             .form(&[("username", "zhang.san"), ("display_name", "张三"), ("password", "居民口令-2026-冬"), ("password_again", "居民口令-2026-秋")]).send().await.unwrap();

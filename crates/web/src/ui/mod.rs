@@ -5,6 +5,7 @@
 //! cookie and checks the page's permission ([`page_rule`]), as the API's
 //! layer does; forms carry the session's CSRF token in `_csrf`.
 
+mod audit;
 mod cases;
 mod dashboard;
 mod registry;
@@ -128,6 +129,9 @@ impl Chrome {
                 }
                 if v.may(Permission::ReadRates) {
                     nav.push(("/dashboard", item("统计地图", "Dashboard")));
+                }
+                if v.may(Permission::ReadAudit) {
+                    nav.push(("/audit", item("审计日志", "Audit log")));
                 }
             }
         }
@@ -359,6 +363,7 @@ pub fn page_rule(method: &Method, path: &str) -> Option<Rule> {
         "/people/{id}" if get => Needs(ReadRegistry),
         "/people/{id}/unmask" if post => Needs(Unmask),
         "/dashboard" if get => Needs(ReadRates),
+        "/audit" if get => Needs(ReadAudit),
         _ => return None,
     })
 }
@@ -469,6 +474,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/people/{id}", get(registry::person))
         .route("/people/{id}/unmask", post(registry::unmask))
         .route("/dashboard", get(dashboard::dashboard))
+        .route("/audit", get(audit::audit_log))
         .route_layer(axum::middleware::from_fn_with_state(state, gate));
     Router::new()
         .route("/static/{*file}", get(asset))

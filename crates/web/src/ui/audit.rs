@@ -1,0 +1,56 @@
+//! The audit log for auditors and administrators: the newest entries, and
+//! on request a walk of the whole hash chain that names the first broken
+//! link.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use linli_store::Scope;
+use linli_store::audit::{AuditEntry, Verification};
+
+use super::cases::beijing;
+use super::{Chrome, PageCtx, PageError, render};
+use crate::{AppError, AppState};
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    c: Chrome,
+    entries: Vec<AuditEntry>,
+    verification: Option<Verification>,
+}
+
+impl AuditPage {
+    fn when(&self, ms: &i64) -> String {
+        beijing(*ms)
+    }
+    fn short(&self, hash: &str) -> String {
+        hash.chars().take(12).collect()
+    }
+}
+
+pub async fn audit_log(
+    State(s): State<AppState>,
+    ctx: PageCtx,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let v = ctx.viewer()?;
+    // The log spans every area: whole-tree viewers only.
+    if v.caller.scope != Scope::Everything {
+        return Err(
+            AppError::Forbidden("the audit log is for whole-district accounts".into()).into(),
+        );
+    }
+    let verification = if q.get("verify").is_some_and(|x| x == "1") {
+        Some(s.store.audit_verify().await?)
+    } else {
+        None
+    };
+    render(AuditPage {
+        c: ctx.chrome(ctx.l.t("审计日志", "Audit log")),
+        entries: s.store.audit_entries(200).await?,
+        verification,
+    })
+}
