@@ -1,8 +1,11 @@
 //! linli-web: the HTTP interface over the store.
 //!
 //! - `/healthz`: liveness and database check.
-//! - `/api/v1/...`: JSON API, every handler scoped by its [`Caller`].
-//! - `/`: an overview page of the district.
+//! - `/api/v1/...`: JSON API; [`authz`] checks the role's permission for
+//!   every operation, then each handler passes its [`Caller`]'s scope on.
+//! - `/open311/v2/...`: Open311 GeoReport v2.
+//! - the pages ([`ui`]): sign-in, resident portal, grid member, workbench,
+//!   dashboard; the same permissions by [`ui::page_rule`].
 
 mod accounts_api;
 mod api;
