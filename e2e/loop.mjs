@@ -97,6 +97,7 @@ await worker.waitForURL(/state=classified/);
 await worker.waitForFunction((p) => document.querySelector(`#case-table a[href='${p}']`), casePath);
 const states = await worker.locator("#case-table .badge:not(.overdue)").allTextContents();
 assert.ok(states.length > 0 && states.every((x) => x === "已分类"), `the filtered queue holds classified cases only: ${states}`);
+assert.ok((await worker.getAttribute("#export-cases", "href")).includes("state=classified"), "the Excel export follows the filter");
 await shot(worker, "worker-queue-filtered");
 await worker.goto(base + casePath);
 if (await worker.locator("#step-classify").count()) await take(worker, "classify");

@@ -316,6 +316,8 @@ pub struct CaseFilter {
     pub created_to: Option<i64>,
     pub limit: i64,
     pub offset: i64,
+    /// Only cases with a smaller id (paging through an export).
+    pub before_id: Option<i64>,
 }
 
 fn facts_of(r: &CaseRow) -> Result<Facts> {
@@ -1110,6 +1112,7 @@ impl Store {
                AND ($9 = '' OR c.channel = $9)
                AND c.created_at >= $10 AND c.created_at < $11
                AND ($14 = 0 OR c.reporter_account = $14)
+               AND ($15 = 0 OR c.id < $15)
              ORDER BY c.id DESC LIMIT $12 OFFSET $13"
         );
         let rows: Vec<CaseRow> = with_db!(&self.db, pool => {
@@ -1121,7 +1124,7 @@ impl Store {
                 .bind(i32::from(f.overdue)).bind(now)
                 .bind(f.channel.clone().unwrap_or_default())
                 .bind(f.created_from.unwrap_or(0)).bind(f.created_to.unwrap_or(i64::MAX))
-                .bind(limit).bind(f.offset.max(0)).bind(reporter)
+                .bind(limit).bind(f.offset.max(0)).bind(reporter).bind(f.before_id.unwrap_or(0))
                 .fetch_all(pool).await?
         });
         rows.into_iter().map(|r| view(r, now)).collect()

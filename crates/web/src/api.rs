@@ -374,7 +374,8 @@ async fn import_grids(
     )
 }
 
-/// GET /export/registry.xlsx, registry.csv, compounds.xlsx, compounds.csv.
+/// GET /export/registry.xlsx, registry.csv, compounds.xlsx, compounds.csv,
+/// cases.xlsx, cases.csv (with the filters of GET /cases).
 /// `?unmasked=1&reason=...` exports ID numbers and phones in clear (audited).
 async fn export(
     State(s): State<AppState>,
@@ -405,6 +406,10 @@ async fn export(
             s.store.export_registry(&caller.scope, format, u).await?
         }
         "compounds" => s.store.export_compounds(&caller.scope, format).await?,
+        "cases" => {
+            let f = crate::cases_api::case_filter(&q)?;
+            s.store.export_cases(&caller.scope, &f, format).await?
+        }
         _ => return Err(AppError::NotFound(format!("no export '{what}'"))),
     };
     let ct = match format {

@@ -53,19 +53,26 @@ async fn list(
     caller: Caller,
     Query(q): Params,
 ) -> Result<Json<Value>, AppError> {
-    let f = CaseFilter {
-        state: state_param(&q)?,
+    Ok(Json(json!(
+        s.store.cases(&caller.scope, &case_filter(&q)?).await?
+    )))
+}
+
+/// The filters of a case list (the API's list, its export, the queue page).
+pub(crate) fn case_filter(q: &HashMap<String, String>) -> Result<CaseFilter, AppError> {
+    Ok(CaseFilter {
+        state: state_param(q)?,
         category: q.get("category").filter(|v| !v.is_empty()).cloned(),
-        grid_id: param(&q, "grid_id")?,
-        unit_id: param(&q, "unit_id")?,
+        grid_id: param(q, "grid_id")?,
+        unit_id: param(q, "unit_id")?,
         overdue: matches!(q.get("overdue").map(String::as_str), Some("1" | "true")),
         channel: q.get("channel").filter(|v| !v.is_empty()).cloned(),
-        created_from: param(&q, "from")?,
-        created_to: param(&q, "to")?,
-        limit: param(&q, "limit")?.unwrap_or(50),
-        offset: param(&q, "offset")?.unwrap_or(0),
-    };
-    Ok(Json(json!(s.store.cases(&caller.scope, &f).await?)))
+        created_from: param(q, "from")?,
+        created_to: param(q, "to")?,
+        limit: param(q, "limit")?.unwrap_or(50),
+        offset: param(q, "offset")?.unwrap_or(0),
+        before_id: None,
+    })
 }
 
 /// The `state` filter of a case list, if given.

@@ -1091,6 +1091,16 @@ async fn idor_probes_and_sql_injection() {
         let worker = sign_in(&app, "m.community_worker", MATRIX_PASSWORD).await;
         let csv = get(&worker, "/api/v1/export/registry.csv".into()).await.unwrap().text().await.unwrap();
         assert!(csv.contains("王秀英") && !csv.contains("赵六"), "{be}");
+        // The case ledger export: the worker's community, the queue's filters.
+        let ledger = get(&worker, "/api/v1/export/cases.csv".into()).await.unwrap().text().await.unwrap();
+        assert!(ledger.contains("工单编号") && ledger.contains("楼道堆物") && ledger.contains("噪声扰民") && !ledger.contains("路灯不亮"), "{be} {ledger}");
+        let ledger = get(&worker, "/api/v1/export/cases.csv?state=dispatched".into()).await.unwrap().text().await.unwrap();
+        assert!(ledger.contains("楼道堆物") && !ledger.contains("噪声扰民"), "{be} {ledger}");
+        let xlsx = get(&worker, "/api/v1/export/cases.xlsx".into()).await.unwrap().bytes().await.unwrap();
+        let t = read_xlsx(&xlsx).unwrap();
+        assert_eq!(t.rows.len(), 2, "{be}: the two cases of community A");
+        let r = get(&resident, "/api/v1/export/cases.csv".into()).await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{be}");
         let r = get(&worker, "/api/v1/export/registry.csv?unmasked=1&reason=x".into()).await.unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{be}");
 

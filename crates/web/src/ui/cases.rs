@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::TimeZone;
 use linli_core::access::may_take;
 use linli_core::case::{Action, State as CaseState, action_label};
 use linli_core::category::Category;
@@ -19,14 +18,7 @@ use serde_json::{Value, json};
 use super::{Chrome, Lang, PageCtx, PageError, Pager, Viewer, render};
 use crate::{AppError, AppState};
 
-/// A Beijing wall-clock time for a millisecond timestamp.
-pub fn beijing(ms: i64) -> String {
-    let tz = chrono::FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| unreachable!("+08:00"));
-    match chrono::Utc.timestamp_millis_opt(ms).single() {
-        Some(t) => t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string(),
-        None => String::new(),
-    }
-}
+pub use linli_store::export::beijing_time as beijing;
 
 pub fn state_label(l: Lang, code: &str) -> String {
     match CaseState::parse(code) {
@@ -241,6 +233,19 @@ struct CaseList {
     categories: Vec<(String, String)>,
     grids: Vec<(i64, String)>,
     pager: Pager,
+    /// The queue's Excel export with the same filters, for those who may.
+    export: Option<String>,
+}
+
+/// The Excel export of a filtered queue.
+fn export_href(q: &HashMap<String, String>) -> String {
+    let mut pairs: Vec<String> = q
+        .iter()
+        .filter(|(k, v)| k.as_str() != "offset" && !v.is_empty())
+        .map(|(k, v)| format!("{}={}", super::urlencode(k), super::urlencode(v)))
+        .collect();
+    pairs.sort();
+    format!("/api/v1/export/cases.xlsx?{}", pairs.join("&"))
 }
 
 impl CaseList {
@@ -273,6 +278,7 @@ pub async fn my_requests(
         )
         .await?;
     render(CaseList {
+        export: None,
         pager: Pager::new("/my", &q, cases.len()),
         c: ctx.chrome(ctx.l.t("我的诉求", "My requests")),
         cases,
@@ -292,15 +298,8 @@ pub async fn queue(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
     let v = ctx.viewer()?;
-    let f = CaseFilter {
-        state: crate::cases_api::state_param(&q)?,
-        category: q.get("category").filter(|x| !x.is_empty()).cloned(),
-        grid_id: crate::api::param(&q, "grid_id")?,
-        overdue: q.get("overdue").is_some_and(|x| x == "1"),
-        limit: super::PAGE_ROWS,
-        offset: Pager::offset(&q),
-        ..Default::default()
-    };
+    let mut f = crate::cases_api::case_filter(&q)?;
+    f.limit = super::PAGE_ROWS;
     let cases = s.store.cases(&v.caller.scope, &f).await?;
     let l = ctx.l;
     let states = CaseState::ALL
@@ -328,7 +327,11 @@ pub async fn queue(
         .take(500)
         .map(|g| (g.id, g.name))
         .collect();
+    let export = v
+        .may(linli_core::access::Permission::Export)
+        .then(|| export_href(&q));
     render(CaseList {
+        export,
         pager: Pager::new("/cases", &q, cases.len()),
         c: ctx.chrome(l.t("工单", "Cases")),
         cases,
