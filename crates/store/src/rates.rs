@@ -362,6 +362,29 @@ const OPEN_PAST_DUE: &str = "SELECT unit_id, COUNT(*) FROM service_case
    AND +created_at >= $2 AND +created_at < $3 AND scope_path || '' >= $4 AND scope_path || '' < $5 AND state <> 'merged'
  GROUP BY unit_id";
 
+/// A unit's scope as the whole tree narrowed to the unit; any other scope
+/// as itself.
+fn unit_view(scope: &Scope) -> (&Scope, Option<i64>) {
+    match scope {
+        Scope::Unit(u) => (&Scope::Everything, Some(*u)),
+        s => (s, None),
+    }
+}
+
+/// How `[from, to)` is read: whole months from the rollup and the partial
+/// ends from the cases, or (`cases_only`) all of it from the cases.
+fn rollup_split(cases_only: bool, from: i64, to: i64) -> period::MonthSplit {
+    if cases_only {
+        period::MonthSplit {
+            head: (from < to).then_some((from, to)),
+            months: None,
+            tail: None,
+        }
+    } else {
+        period::split_months(from, to)
+    }
+}
+
 fn scope_depth(scope: &Scope) -> usize {
     match scope {
         Scope::Everything => 0,
@@ -379,18 +402,8 @@ impl Store {
         let now = crate::db::now_ms().min(to);
         // A unit's staff see their own unit's rates, counted over the
         // whole tree.
-        let (scope, only_unit) = match scope {
-            Scope::Unit(u) => (&Scope::Everything, Some(*u)),
-            s => (s, None),
-        };
-        let mut split = period::split_months(from, to);
-        if scope_depth(scope) > ROLLUP_DEPTH {
-            split = period::MonthSplit {
-                head: (from < to).then_some((from, to)),
-                months: None,
-                tail: None,
-            };
-        }
+        let (scope, only_unit) = unit_view(scope);
+        let split = rollup_split(scope_depth(scope) > ROLLUP_DEPTH, from, to);
         let mut by_unit: std::collections::BTreeMap<Option<i64>, RateCounts> = Default::default();
         let mut merge = |rows: Vec<RateCounts>| {
             for r in rows {
@@ -588,18 +601,9 @@ impl Store {
         from: i64,
         to: i64,
     ) -> Result<Vec<(String, String, String, i64)>> {
-        let (tree, unit) = match scope {
-            Scope::Unit(u) => (&Scope::Everything, Some(*u)),
-            s => (s, None),
-        };
-        let mut split = period::split_months(from, to);
-        if unit.is_some() || scope_depth(tree) > ROLLUP_DEPTH {
-            split = period::MonthSplit {
-                head: (from < to).then_some((from, to)),
-                months: None,
-                tail: None,
-            };
-        }
+        let (tree, unit) = unit_view(scope);
+        // Mix rows carry no unit: a unit's mix is counted from its cases.
+        let split = rollup_split(unit.is_some() || scope_depth(tree) > ROLLUP_DEPTH, from, to);
         let mut by_leaf: std::collections::HashMap<String, i64> = Default::default();
         for (a, b) in [split.head, split.tail].into_iter().flatten() {
             for (leaf, n) in self.leaf_counts_of_cases(tree, unit, a, b).await? {
@@ -631,10 +635,7 @@ impl Store {
         from: i64,
         to: i64,
     ) -> Result<Vec<(String, String, String, i64)>> {
-        let (tree, unit) = match scope {
-            Scope::Unit(u) => (&Scope::Everything, Some(*u)),
-            s => (s, None),
-        };
+        let (tree, unit) = unit_view(scope);
         let by_leaf = self
             .leaf_counts_of_cases(tree, unit, from, to)
             .await?
