@@ -405,14 +405,8 @@ async fn find_case(store: &Store, key: &str) -> Result<linli_store::cases::CaseV
 fn print_case(c: &linli_store::cases::CaseView) {
     let r = &c.row;
     let when = |ms: Option<i64>| {
-        ms.and_then(chrono::DateTime::from_timestamp_millis)
-            .map(|t| {
-                t.with_timezone(
-                    &chrono::FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| unreachable!()),
-                )
-                .format("%Y-%m-%d %H:%M")
-                .to_string()
-            })
+        ms.map(linli_core::period::beijing_minute)
+            .filter(|t| !t.is_empty())
             .unwrap_or_else(|| "-".into())
     };
     println!(

@@ -616,6 +616,9 @@ pub fn allowed(f: &Facts) -> Vec<&'static str> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
     #[test]
     fn every_step_and_state_has_a_name_in_both_languages() {
         for k in ACTION_KINDS {
@@ -625,9 +628,6 @@ mod tests {
             assert!(!st.label_zh().is_empty() && !st.label_en().is_empty());
         }
     }
-
-    use super::*;
-    use proptest::prelude::*;
 
     fn run(steps: &[Action]) -> Result<Facts, StepError> {
         let mut f = Facts::new();

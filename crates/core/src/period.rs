@@ -9,6 +9,20 @@ fn beijing() -> FixedOffset {
     FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| unreachable!("+08:00 is valid"))
 }
 
+/// An instant (Unix milliseconds) as Beijing wall-clock time to the minute,
+/// `2026-07-01 09:30`, as people read it on screen and in exports; empty
+/// for an instant out of range.
+pub fn beijing_minute(ms: i64) -> String {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .map(|t| {
+            t.with_timezone(&beijing())
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
 /// A month as the number yyyymm, e.g. 202607; ordered like time.
 pub type Month = i32;
 

@@ -5,6 +5,7 @@
 //! edited and imported again. ID numbers and phones are masked unless the
 //! caller asks for them in clear, which is written to the audit log first.
 
+use linli_core::period::beijing_minute;
 use rust_xlsxwriter::{Format, Workbook};
 
 use crate::import::{COMPOUND_COLUMNS, REGISTRY_COLUMNS, TableFormat};
@@ -301,7 +302,7 @@ impl Store {
     ) -> Result<(Vec<u8>, u64)> {
         let headers: Vec<String> = CASE_HEADERS.iter().map(|h| h.to_string()).collect();
         let mut out = TableWriter::new(format, "cases", &headers)?;
-        let when = |ms: Option<i64>| ms.map(beijing_time).unwrap_or_default();
+        let when = |ms: Option<i64>| ms.map(beijing_minute).unwrap_or_default();
         let mut f = filter.clone();
         f.limit = 500;
         f.offset = 0;
@@ -338,15 +339,4 @@ impl Store {
         let n = out.rows();
         Ok((out.finish()?, n))
     }
-}
-
-/// A Beijing wall-clock time, as the users read it.
-pub fn beijing_time(ms: i64) -> String {
-    use chrono::TimeZone;
-    let tz = chrono::FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| unreachable!("+08:00"));
-    chrono::Utc
-        .timestamp_millis_opt(ms)
-        .single()
-        .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string())
-        .unwrap_or_default()
 }

@@ -53,6 +53,26 @@ impl PhotoRef {
     }
 }
 
+/// Whether bytes are a photo linli takes (a JPEG, PNG or WebP image of at
+/// most [`MAX_PHOTO_BYTES`]); its content type if so. Forms check a photo
+/// with this before they write anything else.
+pub fn check_photo(bytes: &[u8]) -> Result<&'static str> {
+    if bytes.is_empty() {
+        return Err(StoreError::invalid("photo", "is empty"));
+    }
+    if bytes.len() > MAX_PHOTO_BYTES {
+        return Err(StoreError::invalid(
+            "photo",
+            format!(
+                "is {} bytes; at most {MAX_PHOTO_BYTES} are taken",
+                bytes.len()
+            ),
+        ));
+    }
+    image_type(bytes)
+        .ok_or_else(|| StoreError::invalid("photo", "is not a JPEG, PNG or WebP image"))
+}
+
 impl Store {
     /// Stores a photo of a case in scope; refused unless it is a JPEG,
     /// PNG or WebP image of at most [`MAX_PHOTO_BYTES`].
@@ -64,20 +84,7 @@ impl Store {
         bytes: &[u8],
     ) -> Result<PhotoRef> {
         let case = self.case_plain(scope, case_id).await?;
-        if bytes.is_empty() {
-            return Err(StoreError::invalid("photo", "is empty"));
-        }
-        if bytes.len() > MAX_PHOTO_BYTES {
-            return Err(StoreError::invalid(
-                "photo",
-                format!(
-                    "is {} bytes; at most {MAX_PHOTO_BYTES} are taken",
-                    bytes.len()
-                ),
-            ));
-        }
-        let content_type = image_type(bytes)
-            .ok_or_else(|| StoreError::invalid("photo", "is not a JPEG, PNG or WebP image"))?;
+        let content_type = check_photo(bytes)?;
         let sha = Sha256::digest(bytes)
             .iter()
             .map(|b| format!("{b:02x}"))

@@ -33,7 +33,7 @@ struct Login {
 /// The session cookie. HttpOnly: no script reads it; SameSite=Strict: no
 /// other site sends it; Secure when the server sits behind TLS
 /// (`LINLI_COOKIE_SECURE=1`), so it never travels in clear.
-pub(crate) fn cookie(value: &str, max_age_s: i64) -> Result<HeaderValue, AppError> {
+fn cookie(value: &str, max_age_s: i64) -> Result<HeaderValue, AppError> {
     let secure = if std::env::var("LINLI_COOKIE_SECURE").is_ok_and(|v| v == "1") {
         "; Secure"
     } else {
@@ -48,14 +48,34 @@ pub(crate) fn cookie(value: &str, max_age_s: i64) -> Result<HeaderValue, AppErro
 async fn login(State(s): State<AppState>, ip: ClientIp, body: Bytes) -> Result<Response, AppError> {
     let b: Login = json_body(&body)?;
     let (token, session) = ip.login(&s, &b.username, &b.password).await?;
-    let mut r = Json(json!({
+    let r = Json(json!({
         "account": session.account,
         "csrf_token": session.csrf_token,
         "expires_at": session.expires_at,
     }))
     .into_response();
+    with_session_cookie(r, &token)
+}
+
+/// A response that signs the browser in: it carries the session cookie.
+pub(crate) fn with_session_cookie(mut r: Response, token: &str) -> Result<Response, AppError> {
     r.headers_mut()
-        .insert(header::SET_COOKIE, cookie(&token, SESSION_MS / 1000)?);
+        .insert(header::SET_COOKIE, cookie(token, SESSION_MS / 1000)?);
+    Ok(r)
+}
+
+/// Ends the request's session, if any, and clears its cookie on `r`.
+pub(crate) async fn end_session(
+    s: &AppState,
+    headers: &HeaderMap,
+    mut r: Response,
+) -> Result<Response, AppError> {
+    if let Some(token) = session_token(headers) {
+        s.store
+            .logout(&token, chrono::Utc::now().timestamp_millis())
+            .await?;
+    }
+    r.headers_mut().insert(header::SET_COOKIE, cookie("", 0)?);
     Ok(r)
 }
 
@@ -64,14 +84,7 @@ async fn logout(
     _caller: Caller,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    if let Some(token) = session_token(&headers) {
-        s.store
-            .logout(&token, chrono::Utc::now().timestamp_millis())
-            .await?;
-    }
-    let mut r = Json(json!({"ok": true})).into_response();
-    r.headers_mut().insert(header::SET_COOKIE, cookie("", 0)?);
-    Ok(r)
+    end_session(&s, &headers, Json(json!({"ok": true})).into_response()).await
 }
 
 async fn me(

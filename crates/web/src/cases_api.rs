@@ -158,6 +158,19 @@ struct ActBody {
     action: Action,
 }
 
+/// Refuses a step of the loop the role may not take (whatever the state).
+pub(crate) fn require_step(role: linli_core::access::Role, kind: &str) -> Result<(), AppError> {
+    if linli_core::access::may_take(role, kind) {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(format!(
+            "a {} ({}) may not take the step '{kind}'",
+            role.label_zh(),
+            role.code()
+        )))
+    }
+}
+
 /// POST {"version": 3, "action": "dispatch", "unit": 7}. A stale version
 /// answers 409 with the reason; an illegal step 409; bad data 422.
 async fn act(
@@ -167,14 +180,7 @@ async fn act(
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
     let b: ActBody = json_body(&body)?;
-    let kind = b.action.kind();
-    if !linli_core::access::may_take(caller.role, kind) {
-        return Err(AppError::Forbidden(format!(
-            "a {} ({}) may not take the step '{kind}'",
-            caller.role.label_zh(),
-            caller.role.code()
-        )));
-    }
+    require_step(caller.role, b.action.kind())?;
     Ok(Json(json!(
         s.store
             .act(&caller.scope, &caller.actor, id, b.version, &b.action)

@@ -68,6 +68,24 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 }
 
 impl ClientIp {
+    /// 429 while this address is held back by the sign-in throttle.
+    pub(crate) fn admit(&self, state: &AppState, now: i64) -> Result<(), linli_store::StoreError> {
+        match self.0.map(|ip| state.login_throttle.check(ip, now)) {
+            Some(Err(wait_ms)) => Err(linli_store::StoreError::Locked(format!(
+                "too many failed sign-ins or sign-ups from this address; try again in {} minutes",
+                wait_ms / 60_000 + 1
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts an attempt (a failed sign-in, a sign-up) against this address.
+    pub(crate) fn count(&self, state: &AppState, now: i64) {
+        if let Some(ip) = self.0 {
+            state.login_throttle.failed(ip, now);
+        }
+    }
+
     /// Signs in through the throttle: a held-back address gets 429; a
     /// failure counts against it.
     pub(crate) async fn login(
@@ -77,21 +95,12 @@ impl ClientIp {
         password: &str,
     ) -> Result<(String, linli_store::accounts::Session), linli_store::StoreError> {
         let now = chrono::Utc::now().timestamp_millis();
-        if let Some(ip) = self.0
-            && let Err(wait_ms) = state.login_throttle.check(ip, now)
-        {
-            return Err(linli_store::StoreError::Locked(format!(
-                "too many failed sign-ins from this address; try again in {} minutes",
-                wait_ms / 60_000 + 1
-            )));
-        }
+        self.admit(state, now)?;
         let r = state.store.login(username, password, now).await;
-        if let (
-            Err(linli_store::StoreError::Unauthorized(_) | linli_store::StoreError::Locked(_)),
-            Some(ip),
-        ) = (&r, self.0)
+        if let Err(linli_store::StoreError::Unauthorized(_) | linli_store::StoreError::Locked(_)) =
+            &r
         {
-            state.login_throttle.failed(ip, now);
+            self.count(state, now);
         }
         r
     }
@@ -206,13 +215,19 @@ async fn session_caller(parts: &Parts, state: &AppState, token: &str) -> Result<
             ));
         }
     }
-    let account = session.account;
-    Ok(Caller {
-        actor: format!("account:{}", account.username),
-        role: account.role()?,
-        scope: account.scope()?,
-        account_id: Some(account.id),
-    })
+    Caller::of_account(&session.account)
+}
+
+impl Caller {
+    /// The caller a signed-in account is: its role and its reach.
+    pub(crate) fn of_account(account: &linli_store::accounts::Account) -> Result<Caller, AppError> {
+        Ok(Caller {
+            actor: format!("account:{}", account.username),
+            role: account.role()?,
+            scope: account.scope()?,
+            account_id: Some(account.id),
+        })
+    }
 }
 
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {

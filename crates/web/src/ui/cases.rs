@@ -12,13 +12,13 @@ use linli_core::case::{Action, State as CaseState, action_label};
 use linli_core::category::Category;
 use linli_store::Scope;
 use linli_store::cases::{CaseEvent, CaseFilter, CaseView, HandlingUnit, NewRequest};
-use linli_store::photos::{MAX_PHOTO_BYTES, PhotoRef, image_type};
+use linli_store::photos::{PhotoRef, check_photo};
 use serde_json::{Value, json};
 
 use super::{Chrome, Lang, PageCtx, PageError, Pager, Viewer, render};
 use crate::{AppError, AppState};
 
-pub use linli_store::export::beijing_time as beijing;
+pub use linli_core::period::beijing_minute as beijing;
 
 pub fn state_label(l: Lang, code: &str) -> String {
     match CaseState::parse(code) {
@@ -79,13 +79,10 @@ impl Posted {
     fn checked_photo(&self) -> Result<Option<&[u8]>, PageError> {
         match &self.photo {
             None => Ok(None),
-            Some(b) if b.len() > MAX_PHOTO_BYTES || image_type(b).is_none() => {
-                Err(PageError(AppError::Invalid {
-                    field: "photo".into(),
-                    message: "a photo must be a JPEG, PNG or WebP image of at most 10 MiB".into(),
-                }))
+            Some(b) => {
+                check_photo(b)?;
+                Ok(Some(b))
             }
-            Some(b) => Ok(Some(b)),
         }
     }
 }
@@ -169,7 +166,7 @@ pub async fn intake_form(
     ctx: PageCtx,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
-    if ctx.viewer()?.caller.scope_is_reporter() {
+    if matches!(ctx.viewer()?.caller.scope, Scope::Reporter(_)) {
         return Ok(Redirect::to("/report").into_response());
     }
     let channel = match q.get("channel").map(String::as_str) {
@@ -432,13 +429,7 @@ pub async fn act(
     let f = Posted::read(form).await?;
     v.check_csrf(f.get("_csrf"))?;
     let kind = f.get("action").unwrap_or("").to_string();
-    if !may_take(v.role(), &kind) {
-        return Err(AppError::Forbidden(format!(
-            "a {} may not take the step '{kind}'",
-            v.role().label_zh()
-        ))
-        .into());
-    }
+    crate::cases_api::require_step(v.role(), &kind)?;
     let version: i64 = f.number("version")?.ok_or_else(|| AppError::Invalid {
         field: "version".into(),
         message: "is required".into(),
@@ -470,8 +461,6 @@ pub async fn act(
     if kind == "report_back"
         && let Some(bytes) = photo
     {
-        // The case must be in scope before anything is stored.
-        s.store.case(&v.caller.scope, id).await?;
         let p = s
             .store
             .add_photo(&v.caller.scope, &v.caller.actor, id, bytes)
@@ -487,10 +476,4 @@ pub async fn act(
         .act(&v.caller.scope, &v.caller.actor, id, version, &action)
         .await?;
     Ok(Redirect::to(&format!("/cases/{id}")).into_response())
-}
-
-impl crate::Caller {
-    pub(crate) fn scope_is_reporter(&self) -> bool {
-        matches!(self.scope, Scope::Reporter(_))
-    }
 }

@@ -23,7 +23,7 @@ use axum::routing::{get, post};
 use linli_core::access::{Permission, Role, allows};
 use linli_core::org::OrgKind;
 use linli_store::Scope;
-use linli_store::accounts::{Account, SESSION_MS};
+use linli_store::accounts::Account;
 
 use crate::authz::Rule;
 use crate::{AppError, AppState, Caller, same_secret, session_token};
@@ -439,16 +439,9 @@ async fn viewer_of(state: &AppState, token: &str) -> Result<Option<Viewer>, Page
     let Some(session) = state.store.session(token, now).await? else {
         return Ok(None);
     };
-    let account = session.account;
-    let caller = Caller {
-        actor: format!("account:{}", account.username),
-        role: account.role()?,
-        scope: account.scope()?,
-        account_id: Some(account.id),
-    };
     Ok(Some(Viewer {
-        caller,
-        account,
+        caller: Caller::of_account(&session.account)?,
+        account: session.account,
         csrf: session.csrf_token,
     }))
 }
@@ -663,14 +656,10 @@ async fn login(
     let password = f.get("password").cloned().unwrap_or_default();
     let next = safe_next(f.get("next"));
     match ip.login(&s, &username, &password).await {
-        Ok((token, _)) => {
-            let mut r = Redirect::to(&next).into_response();
-            r.headers_mut().insert(
-                header::SET_COOKIE,
-                crate::accounts_api::cookie(&token, SESSION_MS / 1000)?,
-            );
-            Ok(r)
-        }
+        Ok((token, _)) => Ok(crate::accounts_api::with_session_cookie(
+            Redirect::to(&next).into_response(),
+            &token,
+        )?),
         Err(
             e @ (linli_store::StoreError::Unauthorized(_) | linli_store::StoreError::Locked(_)),
         ) => {
@@ -735,15 +724,8 @@ async fn signup(
     let password = f.get("password").cloned().unwrap_or_default();
     let again = f.get("password_again").cloned().unwrap_or_default();
     let now = chrono::Utc::now().timestamp_millis();
-    if let Some(addr) = ip.0 {
-        if s.login_throttle.check(addr, now).is_err() {
-            return Err(AppError::TooManyRequests(
-                "too many sign-ups or failed sign-ins from this address; try again later".into(),
-            )
-            .into());
-        }
-        s.login_throttle.failed(addr, now);
-    }
+    ip.admit(&s, now)?;
+    ip.count(&s, now);
     let refused = |message: String| {
         let page = SignupPage {
             c: ctx.chrome(ctx.l.t("居民注册", "Sign up as a resident")),
@@ -783,12 +765,10 @@ async fn signup(
         Err(e) => return Err(e.into()),
     }
     let (token, _) = s.store.login(&username, &password, now).await?;
-    let mut r = Redirect::to("/report").into_response();
-    r.headers_mut().insert(
-        header::SET_COOKIE,
-        crate::accounts_api::cookie(&token, SESSION_MS / 1000)?,
-    );
-    Ok(r)
+    Ok(crate::accounts_api::with_session_cookie(
+        Redirect::to("/report").into_response(),
+        &token,
+    )?)
 }
 
 async fn logout(
@@ -799,15 +779,7 @@ async fn logout(
 ) -> Result<Response, PageError> {
     ctx.viewer()?
         .check_csrf(f.get("_csrf").map(String::as_str))?;
-    if let Some(token) = session_token(&headers) {
-        s.store
-            .logout(&token, chrono::Utc::now().timestamp_millis())
-            .await?;
-    }
-    let mut r = Redirect::to("/").into_response();
-    r.headers_mut()
-        .insert(header::SET_COOKIE, crate::accounts_api::cookie("", 0)?);
-    Ok(r)
+    Ok(crate::accounts_api::end_session(&s, &headers, Redirect::to("/").into_response()).await?)
 }
 
 async fn switch_lang(Query(q): Query<HashMap<String, String>>) -> Result<Response, PageError> {
