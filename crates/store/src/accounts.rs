@@ -113,6 +113,18 @@ fn hash_password(password: &str) -> Result<String> {
         .to_string())
 }
 
+/// [`hash_password`] off the async threads (argon2 takes tens of ms of CPU).
+async fn hash_password_off(password: &str) -> Result<String> {
+    let password = password.to_string();
+    crate::off_async(move || hash_password(&password)).await?
+}
+
+/// [`password_matches`] off the async threads.
+async fn password_matches_off(password: &str, hash: &str) -> Result<bool> {
+    let (password, hash) = (password.to_string(), hash.to_string());
+    crate::off_async(move || password_matches(&password, &hash)).await
+}
+
 fn password_matches(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
         .map(|h| {
@@ -218,7 +230,7 @@ impl Store {
                 None => (None, None, "/".to_string()),
             },
         };
-        let hash = hash_password(&a.password)?;
+        let hash = hash_password_off(&a.password).await?;
         let display = if a.display_name.trim().is_empty() {
             username
         } else {
@@ -271,10 +283,11 @@ impl Store {
         let refused = || StoreError::Unauthorized("wrong user name or password".into());
         let Some((id, hash, failed, locked_until, disabled)) = row else {
             // Spend the same time as a real check, so names cannot be probed by timing.
-            let _ = password_matches(
+            let _ = password_matches_off(
                 password,
                 "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$3mUZuRrnnpgbqVHvG7bp3DcGvfHp4Rk8fwHHI3eh0Ko",
-            );
+            )
+            .await;
             return Err(refused());
         };
         if disabled.is_some() {
@@ -286,7 +299,7 @@ impl Store {
                 (until - now + 59_999) / 60_000
             )));
         }
-        if !password_matches(password, &hash) {
+        if !password_matches_off(password, &hash).await? {
             let failed = failed + 1;
             let lock = (failed >= MAX_FAILED_LOGINS).then_some(now + LOCKOUT_MS);
             with_db!(&self.db, pool => {
@@ -357,14 +370,14 @@ impl Store {
         });
         let (username, hash) =
             row.ok_or_else(|| StoreError::NotFound(format!("account {account_id}")))?;
-        if !password_matches(current, &hash) {
+        if !password_matches_off(current, &hash).await? {
             return Err(StoreError::invalid(
                 "current_password",
                 "is not the current password",
             ));
         }
         check_password(&username, new)?;
-        let new_hash = hash_password(new)?;
+        let new_hash = hash_password_off(new).await?;
         let now = now_ms();
         with_db!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;

@@ -205,7 +205,7 @@ impl Store {
         let plan = synth.plan().clone();
         let mut stats = LoadStats::default();
         let grids = self.load_plan(&plan, &mut stats).await?;
-        self.invalidate_grid_index();
+        self.changed(crate::caches::Cached::Grids).await?;
 
         let mut ids = NextIds::default();
         let vault = self.vault.clone();

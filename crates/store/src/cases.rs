@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::audit::append_in_tx;
 use crate::db::BeginWrite;
 use crate::db::now_ms;
+use crate::outbox::enqueue_in_tx;
 use crate::rates::{CaseFigures, RateCounts, RollupKey, rollup_change, rollup_in_tx};
 use crate::vault::Field;
 use crate::{Result, Scope, Store, StoreError, with_db};
@@ -451,34 +452,38 @@ impl Store {
             append_in_tx!(tx, actor, "calendar.extend", &key, "");
             tx.commit().await?;
         });
-        if let Ok(mut c) = self.calendar.write() {
-            c.extend(extra);
-        }
+        self.changed(crate::caches::Cached::Calendar).await?;
         Ok(years)
     }
 
     /// Loads stored calendar years and seeds the default categories into
     /// an empty category table. Called on open.
     pub(crate) async fn load_settings(&self) -> Result<()> {
-        let extras: Vec<String> = with_db!(&self.db, pool => {
-            sqlx::query_scalar("SELECT value FROM setting WHERE key LIKE 'calendar.%' ORDER BY key").fetch_all(pool).await?
-        });
-        for e in extras {
-            match Calendar::from_json(&e) {
-                Ok(c) => {
-                    if let Ok(mut cal) = self.calendar.write() {
-                        cal.extend(c);
-                    }
-                }
-                Err(err) => tracing::warn!("stored calendar ignored: {err}"),
-            }
-        }
+        self.reload_calendar().await?;
         let n: i64 = with_db!(&self.db, pool => {
             sqlx::query_scalar("SELECT COUNT(*) FROM category").fetch_one(pool).await?
         });
         if n == 0 {
             let t = Taxonomy::default_set().map_err(|e| StoreError::Config(e.0))?;
             self.save_categories(&t).await?;
+        }
+        Ok(())
+    }
+
+    /// The shipped calendar plus the years stored by administrators.
+    pub(crate) async fn reload_calendar(&self) -> Result<()> {
+        let extras: Vec<String> = with_db!(&self.db, pool => {
+            sqlx::query_scalar("SELECT value FROM setting WHERE key LIKE 'calendar.%' ORDER BY key").fetch_all(pool).await?
+        });
+        let mut cal = Calendar::china().map_err(|e| StoreError::Config(e.0))?;
+        for e in extras {
+            match Calendar::from_json(&e) {
+                Ok(c) => cal.extend(c),
+                Err(err) => tracing::warn!("stored calendar ignored: {err}"),
+            }
+        }
+        if let Ok(mut c) = self.calendar.write() {
+            *c = cal;
         }
         Ok(())
     }
@@ -509,10 +514,7 @@ impl Store {
             }
             tx.commit().await?;
         });
-        if let Ok(mut c) = self.categories.write() {
-            *c = None;
-        }
-        Ok(())
+        self.changed(crate::caches::Cached::Categories).await
     }
 
     /// The active categories.
@@ -1233,7 +1235,9 @@ impl Store {
         let mut response_due = current.row.response_due;
         let mut responded_at = current.row.responded_at;
         let mut closed_at = current.row.closed_at;
-        let mut overdue_at = current.row.overdue_at;
+        // Only a new or moved deadline clears the overdue mark; the scan may
+        // have set it since the case was read, so it is not written back.
+        let mut clear_overdue = false;
         let category = match &after.category {
             Some(c) => Some(self.leaf_category(c).await?),
             None => None,
@@ -1255,12 +1259,12 @@ impl Store {
                         )
                     })?;
                     due_at = Some(ms(cal.deadline(now, limit)));
-                    overdue_at = None;
+                    clear_overdue = true;
                 }
                 Effect::ExtendDeadline(days) => {
                     let from = due_at.map(at).unwrap_or(now);
                     due_at = Some(ms(cal.add_working_days(from, *days)));
-                    overdue_at = None;
+                    clear_overdue = true;
                 }
                 Effect::Responded => {
                     responded_at.get_or_insert(t);
@@ -1301,7 +1305,8 @@ impl Store {
             let updated = sqlx::query(
                 "UPDATE service_case SET state = $1, level = $2, category_code = $3, unit_id = $4, parent_id = $5, resolution = $6, rating = $7,
                     extension_pending = $8, rework_count = $9, reopen_count = $10, supervision_count = $11, extension_count = $12,
-                    escalation_count = $13, response_due = $14, due_at = $15, responded_at = $16, closed_at = $17, overdue_at = $18,
+                    escalation_count = $13, response_due = $14, due_at = $15, responded_at = $16, closed_at = $17,
+                    overdue_at = CASE WHEN $18 = 1 THEN NULL ELSE overdue_at END,
                     version = version + 1, updated_at = $19
                  WHERE id = $20 AND version = $21",
             )
@@ -1311,7 +1316,7 @@ impl Store {
             .bind(after.extension_pending.map(|d| d as i32))
             .bind(after.rework_count as i32).bind(after.reopen_count as i32).bind(after.supervision_count as i32)
             .bind(after.extension_count as i32).bind(after.escalation_count as i32)
-            .bind(response_due).bind(due_at).bind(responded_at).bind(closed_at).bind(overdue_at)
+            .bind(response_due).bind(due_at).bind(responded_at).bind(closed_at).bind(i32::from(clear_overdue))
             .bind(t).bind(id).bind(version)
             .execute(&mut *tx).await?;
             if updated.rows_affected() != 1 {
@@ -1323,8 +1328,7 @@ impl Store {
                 .execute(&mut *tx).await?;
             if let Some(url) = &webhook {
                 let payload = serde_json::json!({"event": "case.dispatched", "case_id": id, "code": code, "unit_id": after.unit, "at": t}).to_string();
-                sqlx::query("INSERT INTO outbox (topic, target_url, payload, next_attempt_at, created_at) VALUES ('case.dispatched', $1, $2, $3, $3)")
-                    .bind(url).bind(&payload).bind(t).execute(&mut *tx).await?;
+                enqueue_in_tx!(tx, "case.dispatched", url, &payload, t);
             }
             append_in_tx!(tx, actor, &format!("case.{}", action.kind()), &format!("case:{id}"), action.note());
             rollup_in_tx!(tx, rollup.iter());
@@ -1363,8 +1367,7 @@ impl Store {
                         .bind(id).bind(&path).bind(&msg).bind(t).execute(&mut *tx).await?;
                     if let Some(url) = &url {
                         let payload = serde_json::json!({"event": "case.overdue", "case_id": id, "code": code, "due_at": due_at, "at": t}).to_string();
-                        sqlx::query("INSERT INTO outbox (topic, target_url, payload, next_attempt_at, created_at) VALUES ('case.overdue', $1, $2, $3, $3)")
-                            .bind(url).bind(&payload).bind(t).execute(&mut *tx).await?;
+                        enqueue_in_tx!(tx, "case.overdue", url, &payload, t);
                     }
                     n += 1;
                 }

@@ -90,6 +90,15 @@ impl TableFormat {
     }
 }
 
+/// [`read_table`] on the blocking pool: a 64 MiB workbook takes seconds
+/// of CPU, which must not stall the server's other requests.
+pub async fn parse_table(
+    bytes: impl AsRef<[u8]> + Send + 'static,
+    format: TableFormat,
+) -> Result<Table> {
+    crate::off_async(move || read_table(bytes.as_ref(), format)).await?
+}
+
 pub fn read_table(bytes: &[u8], format: TableFormat) -> Result<Table> {
     match format {
         TableFormat::Csv => read_csv(bytes),
@@ -925,7 +934,7 @@ impl Store {
             append_in_tx!(tx, actor, "grids.import", "org_unit", &detail);
             tx.commit().await?;
         });
-        self.invalidate_grid_index();
+        self.changed(crate::caches::Cached::Grids).await?;
         Ok(report)
     }
 }

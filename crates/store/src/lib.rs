@@ -9,12 +9,14 @@ pub mod accounts;
 pub mod apikey;
 pub mod audit;
 pub mod bulk;
+pub mod caches;
 pub mod cases;
 pub mod db;
 pub mod export;
 pub mod history;
 pub mod hotline;
 pub mod import;
+pub mod lease;
 pub mod migrate;
 pub mod org;
 pub mod outbox;
@@ -72,6 +74,15 @@ impl StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Runs CPU-bound work (password hashing, file parsing, spreadsheet
+/// building) on the blocking pool, so that it does not hold up the async
+/// worker threads that serve every other request.
+pub async fn off_async<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Config(format!("background work stopped: {e}")))
+}
+
 /// The store: a database, the vault that protects personal data, and a
 /// cached point-in-grid index rebuilt when grids change.
 #[derive(Clone)]
@@ -84,6 +95,8 @@ pub struct Store {
     categories: Arc<RwLock<Option<Arc<Vec<linli_core::category::Category>>>>>,
     /// Requests waiting for the group commit of intake.
     intake_queue: Arc<cases::IntakeQueue>,
+    /// The cache generations this server last saw (see [`caches`]).
+    seen_generations: Arc<std::sync::Mutex<std::collections::HashMap<&'static str, i64>>>,
 }
 
 impl Store {
@@ -99,6 +112,7 @@ impl Store {
             calendar: Arc::new(RwLock::new(calendar)),
             categories: Arc::new(RwLock::new(None)),
             intake_queue: Arc::default(),
+            seen_generations: Arc::default(),
         })
     }
 
@@ -111,6 +125,9 @@ impl Store {
             // A new rollup table over cases already there (an upgrade).
             store.rebuild_rollup().await?;
         }
+        // The generations first: what is cached after this is dropped when
+        // another server changes it.
+        store.refresh_caches().await?;
         store.load_settings().await?;
         Ok(store)
     }
@@ -126,11 +143,5 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.db.backend()
-    }
-
-    pub(crate) fn invalidate_grid_index(&self) {
-        if let Ok(mut g) = self.grid_index.write() {
-            *g = None;
-        }
     }
 }

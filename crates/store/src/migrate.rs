@@ -47,6 +47,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "category mix in the rollup",
         sql: include_str!("../migrations/0007_rollup_category.sql"),
     },
+    Migration {
+        version: 8,
+        name: "job leases",
+        sql: include_str!("../migrations/0008_job_lease.sql"),
+    },
 ];
 
 fn render(sql: &str, backend: Backend) -> String {
@@ -84,16 +89,29 @@ fn statements(sql: &str) -> Vec<String> {
         .collect()
 }
 
+/// Serialises migrations of servers that start together on one
+/// PostgreSQL (SQLite's write lock at BEGIN does the same there).
+const MIGRATION_LOCK: i64 = 0x6c69_6e6c_6930;
+
 /// Applies every migration not yet applied, each in its own transaction.
-/// Returns how many were applied.
+/// Returns how many were applied. Several servers may start at once: each
+/// migration is applied under a lock and skipped when another server
+/// applied it first.
 pub async fn run(db: &Db) -> Result<usize> {
     let backend = db.backend();
     with_db!(db, pool => {
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS linli_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
-        )
-        .execute(pool)
-        .await?;
+        {
+            let mut tx = pool.begin_write().await?;
+            if backend == Backend::Postgres {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(MIGRATION_LOCK).execute(&mut *tx).await?;
+            }
+            sqlx::query(
+                "CREATE TABLE IF NOT EXISTS linli_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+            )
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        }
         let done: Vec<i64> = sqlx::query_scalar("SELECT version FROM linli_migrations")
             .fetch_all(pool)
             .await?;
@@ -107,6 +125,16 @@ pub async fn run(db: &Db) -> Result<usize> {
         let mut applied = 0;
         for m in MIGRATIONS.iter().filter(|m| !done.contains(&m.version)) {
             let mut tx = pool.begin_write().await?;
+            if backend == Backend::Postgres {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(MIGRATION_LOCK).execute(&mut *tx).await?;
+            }
+            let already: Option<i64> = sqlx::query_scalar("SELECT version FROM linli_migrations WHERE version = $1")
+                .bind(m.version)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if already.is_some() {
+                continue;
+            }
             for stmt in statements(&render(m.sql, backend)) {
                 sqlx::query(sqlx::AssertSqlSafe(stmt)).execute(&mut *tx).await?;
             }
@@ -122,6 +150,13 @@ pub async fn run(db: &Db) -> Result<usize> {
         }
         Ok(applied)
     })
+}
+
+/// The newest migration applied to the database (for health checks).
+pub async fn current_version(db: &Db) -> Result<i64> {
+    Ok(with_db!(db, pool => {
+        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM linli_migrations").fetch_one(pool).await?
+    }))
 }
 
 #[cfg(test)]

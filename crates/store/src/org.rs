@@ -174,7 +174,7 @@ impl Store {
             unit
         });
         if kind == OrgKind::Grid {
-            self.invalidate_grid_index();
+            self.changed(crate::caches::Cached::Grids).await?;
         }
         Ok(unit)
     }

@@ -494,6 +494,7 @@ impl Store {
     /// Rows are deleted and returned by one statement, so a delta
     /// committed meanwhile is neither lost nor counted twice.
     pub async fn fold_rollup(&self) -> Result<usize> {
+        const FOLD_LOCK: i64 = 0x6c69_6e6c_6931;
         type Delta = (
             i32,
             String,
@@ -516,9 +517,15 @@ impl Store {
         );
         Ok(with_db!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
+            // Two servers folding at once take turns (SQLite's write lock
+            // at BEGIN does the same there).
+            if self.backend() == crate::Backend::Postgres {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(FOLD_LOCK).execute(&mut *tx).await?;
+            }
             let rows: Vec<Delta> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *tx).await?;
             let n = rows.len();
-            let mut sums: std::collections::HashMap<RollupKey, RateCounts> = Default::default();
+            // In key order, so that concurrent upserts lock rows in one order.
+            let mut sums: std::collections::BTreeMap<RollupKey, RateCounts> = Default::default();
             for (m, area, unit, category, a, b, c, d, e, f, g, h, i, j, k) in rows {
                 let acc = sums.entry((m, area, unit, category)).or_default();
                 acc.add(&RateCounts { unit_id: None, requests: a, responded_in_time: b, refused: c, resolved: d, rated: e, satisfied: f, opened: g, due: 0, closed_on_time: h, closed: i, reworked: j, extended: k }, 1);

@@ -40,13 +40,34 @@ where
     F: Fn(Store, &'static str) -> Fut,
     Fut: Future<Output = ()>,
 {
+    each_backend_shared(1, |mut stores, be| {
+        let store = stores.remove(0);
+        f(store, be)
+    })
+    .await;
+}
+
+/// Runs `f` once per backend with `n` stores (as `n` servers would have,
+/// each with its own pool and caches) on one new database.
+pub async fn each_backend_shared<F, Fut>(n: usize, f: F)
+where
+    F: Fn(Vec<Store>, &'static str) -> Fut,
+    Fut: Future<Output = ()>,
+{
     let path = std::env::temp_dir().join(format!("{}.db", unique("linli_test")));
     let url = format!("sqlite://{}", path.display());
-    let store = Store::open(&url, Vault::new(TEST_KEY))
-        .await
-        .expect("open SQLite");
-    f(store.clone(), "sqlite").await;
-    store.db.close().await;
+    let mut stores = Vec::new();
+    for _ in 0..n.max(1) {
+        stores.push(
+            Store::open(&url, Vault::new(TEST_KEY))
+                .await
+                .expect("open SQLite"),
+        );
+    }
+    f(stores.clone(), "sqlite").await;
+    for s in stores {
+        s.db.close().await;
+    }
     for ext in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{ext}", path.display()));
     }
@@ -54,14 +75,21 @@ where
         Ok(url) if !url.is_empty() => {
             let schema = unique("t");
             pg_exec(&url, format!("CREATE SCHEMA {schema}")).await;
-            let db = Db::connect_with_schema(&url, Some(&schema))
-                .await
-                .expect("connect to PostgreSQL");
-            let store = Store::open_db(db, Vault::new(TEST_KEY))
-                .await
-                .expect("migrate PostgreSQL");
-            f(store.clone(), "postgres").await;
-            store.db.close().await;
+            let mut stores = Vec::new();
+            for _ in 0..n.max(1) {
+                let db = Db::connect_with_schema(&url, Some(&schema))
+                    .await
+                    .expect("connect to PostgreSQL");
+                stores.push(
+                    Store::open_db(db, Vault::new(TEST_KEY))
+                        .await
+                        .expect("migrate PostgreSQL"),
+                );
+            }
+            f(stores.clone(), "postgres").await;
+            for s in stores {
+                s.db.close().await;
+            }
             pg_exec(&url, format!("DROP SCHEMA {schema} CASCADE")).await;
         }
         _ => assert!(

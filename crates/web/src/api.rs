@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use linli_core::org::OrgKind;
 use linli_core::registry::Tag;
-use linli_store::import::{TableFormat, read_table};
+use linli_store::import::{TableFormat, parse_table};
 use linli_store::registry::PeopleFilter;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -338,7 +338,7 @@ async fn import_registry(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
-    let table = read_table(&body, upload_format(&q, &headers)?)?;
+    let table = parse_table(body, upload_format(&q, &headers)?).await?;
     report_response(
         s.store
             .import_registry(&caller.scope, &caller.actor, &table, &|_, _| {})
@@ -353,7 +353,7 @@ async fn import_compounds(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
-    let table = read_table(&body, upload_format(&q, &headers)?)?;
+    let table = parse_table(body, upload_format(&q, &headers)?).await?;
     report_response(
         s.store
             .import_compounds(&caller.scope, &caller.actor, &table)

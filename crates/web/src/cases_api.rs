@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use linli_core::case::{Action, State as CaseState};
 use linli_store::cases::{CaseFilter, NewRequest};
-use linli_store::import::{TableFormat, read_table};
+use linli_store::import::{TableFormat, parse_table};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -351,7 +351,7 @@ async fn import_hotline(
         .unwrap_or("");
     let is_csv = q.get("format").map(String::as_str) == Some("csv") || ct.starts_with("text/csv");
     let rows: Vec<(usize, NewRequest)> = if is_csv {
-        let t = read_table(&body, TableFormat::Csv)?;
+        let t = parse_table(body, TableFormat::Csv).await?;
         linli_store::hotline::requests_from_table(&t)
     } else {
         let list: Vec<NewRequest> = json_body(&body)?;

@@ -1,5 +1,13 @@
-//! Background jobs of the server: audit chaining, overdue detection and
-//! webhook delivery.
+//! Background jobs of the server: audit chaining, rollup folding, overdue
+//! detection and webhook delivery.
+//!
+//! Several servers may share one database. Each round, every server drops
+//! the caches another server changed; the jobs run on the one server that
+//! holds the jobs' lease ([`LEASE`]), renewed every round. Each job is also
+//! safe when two servers run it at once (a lease can run out during a slow
+//! round): the chainer and the folder serialise on the database, an
+//! overdue mark is set once by a conditional UPDATE, and a webhook is
+//! claimed before it is sent.
 
 use std::time::Duration;
 
@@ -8,6 +16,13 @@ use linli_store::Store;
 
 /// How often the jobs run.
 pub const PERIOD: Duration = Duration::from_secs(5);
+
+/// The lease that says which server runs the jobs.
+pub const LEASE: &str = "background_jobs";
+
+/// How long a round's lease lasts: several rounds, so that one slow round
+/// does not hand the jobs over.
+pub const LEASE_MS: i64 = 30_000;
 
 /// Sends the deliveries due now; returns (sent, failed).
 pub async fn deliver_due(
@@ -18,6 +33,10 @@ pub async fn deliver_due(
     let mut sent = 0;
     let mut failed = 0;
     for d in store.due_deliveries(now, 50).await? {
+        // Another server may have taken it since the read.
+        if !store.claim_delivery(&d, now).await? {
+            continue;
+        }
         let signature = store.vault().sign_webhook(d.payload.as_bytes());
         let result = client
             .post(&d.target_url)
@@ -69,8 +88,36 @@ pub async fn run_once(store: &Store, client: &reqwest::Client) {
     }
 }
 
+/// A name for this server among others: random, new at every start.
+pub fn instance_id() -> String {
+    use rand_core::{OsRng, TryRngCore};
+    let mut b = [0u8; 8];
+    let _ = OsRng.try_fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// One round as one of several servers: refresh the caches, then run the
+/// jobs when this server holds (or takes) the lease. True when it ran them.
+pub async fn round(store: &Store, client: &reqwest::Client, instance: &str) -> bool {
+    if let Err(e) = store.refresh_caches().await {
+        tracing::error!("cache refresh failed: {e}");
+    }
+    let now = Utc::now().timestamp_millis();
+    match store.try_lease(LEASE, instance, now, LEASE_MS).await {
+        Ok(true) => {
+            run_once(store, client).await;
+            true
+        }
+        Ok(false) => false,
+        Err(e) => {
+            tracing::error!("job lease failed: {e}");
+            false
+        }
+    }
+}
+
 /// Runs the jobs every [`PERIOD`] until the process ends.
-pub async fn run_forever(store: Store) {
+pub async fn run_forever(store: Store, instance: String) {
     let client = match reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -84,6 +131,6 @@ pub async fn run_forever(store: Store) {
     let mut tick = tokio::time::interval(PERIOD);
     loop {
         tick.tick().await;
-        run_once(&store, &client).await;
+        round(&store, &client, &instance).await;
     }
 }

@@ -230,16 +230,20 @@ impl Caller {
     }
 }
 
+/// Liveness: the database answers and its schema version. Cheap at any
+/// size (no counts), since load balancers call it every few seconds.
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
-    match state
-        .store
-        .scope_stats(&Scope::Subtree(linli_core::org::OrgPath::root()))
-        .await
-    {
-        Ok(_) => (StatusCode::OK, "ok"),
+    match linli_store::migrate::current_version(&state.store.db).await {
+        Ok(version) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({"status": "ok", "schema_version": version})),
+        ),
         Err(e) => {
             tracing::error!("health check failed: {e}");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({"status": "database unavailable"})),
+            )
         }
     }
 }
@@ -264,7 +268,9 @@ pub fn router(state: AppState) -> Router {
 /// Serves until Ctrl-C or SIGTERM, then lets requests in flight finish.
 /// Also runs the background jobs (overdue scan, webhooks).
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
-    let jobs = tokio::spawn(jobs::run_forever(state.store.clone()));
+    let instance = jobs::instance_id();
+    let jobs = tokio::spawn(jobs::run_forever(state.store.clone(), instance.clone()));
+    let store = state.store.clone();
     let r = axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
@@ -272,6 +278,10 @@ pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::i
     .with_graceful_shutdown(shutdown_signal())
     .await;
     jobs.abort();
+    // Another server may take the jobs over at once.
+    if let Err(e) = store.release_lease(jobs::LEASE, &instance).await {
+        tracing::warn!("could not release the jobs' lease: {e}");
+    }
     r
 }
 

@@ -21,7 +21,6 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use linli_core::access::{Permission, Role, allows};
-use linli_core::org::OrgKind;
 use linli_store::Scope;
 use linli_store::accounts::Account;
 
@@ -572,13 +571,12 @@ async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> Respon
 #[template(path = "landing.html")]
 struct Landing {
     c: Chrome,
-    totals: linli_store::org::ScopeStats,
-    rows: Vec<(String, String, usize, linli_store::org::ScopeStats)>,
 }
 
-/// Signed in: the role's first page. Otherwise the district at a glance
-/// (counts, never personal data) and the sign-in link.
-async fn home(State(s): State<AppState>, ctx: PageCtx) -> Result<Response, PageError> {
+/// Signed in: the role's first page. Otherwise what linli is and the
+/// sign-in link; no registry counts (they are not public, and counting a
+/// city on every anonymous request would cost seconds).
+async fn home(ctx: PageCtx) -> Result<Response, PageError> {
     if let Some(v) = &ctx.viewer {
         let to = match v.role() {
             Role::Resident => "/my",
@@ -589,29 +587,11 @@ async fn home(State(s): State<AppState>, ctx: PageCtx) -> Result<Response, PageE
         };
         return Ok(Redirect::to(to).into_response());
     }
-    let all = Scope::Everything;
-    let totals = s.store.scope_stats(&all).await?;
-    let mut rows = Vec::new();
-    for u in s.store.org_units(&all, None).await? {
-        let Some(kind) = u.kind() else { continue };
-        if !matches!(
-            kind,
-            OrgKind::City | OrgKind::District | OrgKind::Subdistrict
-        ) {
-            continue;
-        }
-        let st = s.store.scope_stats(&u.scope()?).await?;
-        let level = ctx.l.t(kind.label_zh(), kind.code()).to_string();
-        let depth = u.path.matches('/').count().saturating_sub(2);
-        rows.push((u.name, level, depth * 2, st));
-    }
     render(Landing {
         c: ctx.chrome(
             ctx.l
                 .t("邻里 · 社区治理平台", "linli · community governance"),
         ),
-        totals,
-        rows,
     })
 }
 

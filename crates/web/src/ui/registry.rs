@@ -10,7 +10,7 @@ use axum::response::Response;
 use linli_core::case::State as CaseState;
 use linli_core::registry::Tag;
 use linli_store::cases::{CaseFilter, CaseView};
-use linli_store::import::{ImportReport, TableFormat, read_table};
+use linli_store::import::{ImportReport, TableFormat, parse_table};
 use linli_store::registry::{PeopleFilter, PersonView};
 
 use super::cases::{Posted, beijing, state_label};
@@ -222,7 +222,7 @@ pub async fn import(
     let v = ctx.viewer()?;
     let f = Posted::read(form).await?;
     v.check_csrf(f.get("_csrf"))?;
-    let bytes = f.photo.as_deref().ok_or_else(|| AppError::Invalid {
+    let bytes = f.photo.ok_or_else(|| AppError::Invalid {
         field: "file".into(),
         message: "choose a CSV or Excel file".into(),
     })?;
@@ -232,7 +232,7 @@ pub async fn import(
     } else {
         TableFormat::Csv
     };
-    let table = read_table(bytes, format)?;
+    let table = parse_table(bytes, format).await?;
     let report = s
         .store
         .import_registry(&v.caller.scope, &v.caller.actor, &table, &|_, _| {})
