@@ -187,6 +187,22 @@ pub enum Resolution {
     Resolved,
 }
 
+impl Resolution {
+    /// The spelling in the database.
+    pub fn code(self) -> &'static str {
+        match self {
+            Resolution::Answered => "answered",
+            Resolution::Resolved => "resolved",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Resolution> {
+        [Resolution::Answered, Resolution::Resolved]
+            .into_iter()
+            .find(|r| r.code() == s)
+    }
+}
+
 /// Everything the machine needs to know about a case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Facts {

@@ -1,6 +1,11 @@
 //! linli-core: domain types and pure rules. No IO lives here.
 //!
 //! - [`access`]: roles, what each may do, how far its data reaches.
+//! - [`scope`]: the part of the org tree (or the records) a caller reaches.
+//! - [`case`]: the closed loop of a case as a state machine.
+//! - [`intake`]: channels, case codes and the checks of a new request.
+//! - [`dispatch`]: which handling unit a case goes to by the rules.
+//! - [`deadline`]: what a step does to a case's clocks.
 //! - [`validate`]: resident ID numbers (GB 11643), mobile numbers, unified
 //!   social credit codes (GB 32100).
 //! - [`org`]: the org tree levels and 15-digit grid codes.
@@ -13,10 +18,14 @@ pub mod access;
 pub mod calendar;
 pub mod case;
 pub mod category;
+pub mod deadline;
+pub mod dispatch;
+pub mod intake;
 pub mod mask;
 pub mod org;
 pub mod period;
 pub mod registry;
 pub mod rng;
+pub mod scope;
 pub mod synth;
 pub mod validate;

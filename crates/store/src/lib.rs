@@ -23,7 +23,7 @@ pub mod outbox;
 pub mod photos;
 pub mod rates;
 pub mod registry;
-pub mod scope;
+pub mod settings;
 #[doc(hidden)]
 #[allow(clippy::expect_used)]
 pub mod testkit;
@@ -32,7 +32,7 @@ pub mod vault;
 use std::sync::{Arc, RwLock};
 
 pub use db::{Backend, Db};
-pub use scope::Scope;
+pub use linli_core::scope::Scope;
 pub use vault::Vault;
 
 #[derive(Debug, thiserror::Error)]

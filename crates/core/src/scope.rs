@@ -1,6 +1,6 @@
-//! Data scope: which records a caller may see.
+//! Data scope: which records a caller may see. Every store call takes one.
 
-use linli_core::org::OrgPath;
+use crate::org::OrgPath;
 
 /// What a caller may read and write. Built once per request from the
 /// caller's account and passed to every store call, so no query can

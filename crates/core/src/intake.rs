@@ -1,0 +1,210 @@
+//! A request as it comes in: the channel it came by, the code people see,
+//! and the checks of its text.
+
+use chrono::{FixedOffset, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::validate::FieldError;
+
+/// Where a request came from. Each case keeps its channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// 居民自报: the resident, on the portal or app.
+    SelfReport,
+    /// 网格巡查: a grid member on patrol.
+    GridPatrol,
+    /// 一窗受理: the community's counter.
+    Counter,
+    /// 12345 热线: imported from the city hotline.
+    #[serde(rename = "hotline_12345")]
+    Hotline12345,
+    /// 民生工作站: livelihood station visit.
+    LivelihoodStation,
+    /// Other systems through the API or Open311.
+    Api,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 6] = [
+        Channel::SelfReport,
+        Channel::GridPatrol,
+        Channel::Counter,
+        Channel::Hotline12345,
+        Channel::LivelihoodStation,
+        Channel::Api,
+    ];
+
+    /// The spelling in the database and in JSON.
+    pub fn code(self) -> &'static str {
+        match self {
+            Channel::SelfReport => "self_report",
+            Channel::GridPatrol => "grid_patrol",
+            Channel::Counter => "counter",
+            Channel::Hotline12345 => "hotline_12345",
+            Channel::LivelihoodStation => "livelihood_station",
+            Channel::Api => "api",
+        }
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Channel::SelfReport => "居民自报",
+            Channel::GridPatrol => "网格巡查",
+            Channel::Counter => "一窗受理",
+            Channel::Hotline12345 => "12345热线",
+            Channel::LivelihoodStation => "民生工作站",
+            Channel::Api => "系统接入",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Channel, FieldError> {
+        Channel::ALL
+            .into_iter()
+            .find(|c| c.code() == s.trim())
+            .ok_or_else(|| {
+                FieldError(format!(
+                    "unknown channel '{s}' (expected one of: {})",
+                    Channel::ALL.map(|c| c.code()).join(", ")
+                ))
+            })
+    }
+}
+
+/// The code people see: GD, the registration day in Beijing, the id
+/// (at least 7 digits), e.g. GD202611220000042.
+pub fn case_code(id: i64, created_at_ms: i64) -> String {
+    let beijing =
+        FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| unreachable!("+08:00 is valid"));
+    let day = Utc
+        .timestamp_millis_opt(created_at_ms)
+        .single()
+        .unwrap_or_default()
+        .with_timezone(&beijing)
+        .format("%Y%m%d");
+    format!("GD{day}{id:07}")
+}
+
+/// The id inside a case code, if the code is well formed.
+pub fn id_from_code(code: &str) -> Option<i64> {
+    let rest = code.trim().strip_prefix("GD")?;
+    if rest.len() < 9 || !rest.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    rest[8..].parse().ok()
+}
+
+/// The longest description a request may have.
+pub const MAX_DESCRIPTION_CHARS: usize = 4000;
+/// The longest title.
+pub const MAX_TITLE_CHARS: usize = 200;
+/// A title made from the description is its first this many characters.
+const TITLE_FROM_DESCRIPTION_CHARS: usize = 30;
+
+/// A request's text, checked: the description is required and bounded, the
+/// title bounded, and made from the start of the description when absent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestText {
+    pub title: String,
+    pub description: String,
+}
+
+impl RequestText {
+    /// The field at fault and why, when the text is refused.
+    pub fn check(
+        description: &str,
+        title: Option<&str>,
+    ) -> Result<RequestText, (&'static str, String)> {
+        let description = description.trim();
+        if description.is_empty() {
+            return Err(("description", "is required".into()));
+        }
+        if description.chars().count() > MAX_DESCRIPTION_CHARS {
+            return Err((
+                "description",
+                format!("is longer than {MAX_DESCRIPTION_CHARS} characters"),
+            ));
+        }
+        let title = match title.map(str::trim).filter(|t| !t.is_empty()) {
+            Some(t) if t.chars().count() > MAX_TITLE_CHARS => {
+                return Err((
+                    "title",
+                    format!("is longer than {MAX_TITLE_CHARS} characters"),
+                ));
+            }
+            Some(t) => t.to_string(),
+            None => description
+                .chars()
+                .take(TITLE_FROM_DESCRIPTION_CHARS)
+                .collect(),
+        };
+        Ok(RequestText {
+            title,
+            description: description.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn codes_round_trip() {
+        // 2026-11-22 20:00 UTC is 23-Nov 04:00 in Beijing.
+        let t = Utc
+            .with_ymd_and_hms(2026, 11, 22, 20, 0, 0)
+            .unwrap()
+            .timestamp_millis();
+        assert_eq!(case_code(42, t), "GD202611230000042");
+        assert_eq!(id_from_code("GD202611230000042"), Some(42));
+        assert_eq!(id_from_code("GD2026112312345678"), Some(12345678));
+        assert_eq!(id_from_code("XX202611230000042"), None);
+        assert_eq!(id_from_code("GD2026"), None);
+    }
+
+    #[test]
+    fn channels() {
+        assert_eq!(
+            Channel::parse("hotline_12345").unwrap(),
+            Channel::Hotline12345
+        );
+        assert!(Channel::parse("fax").is_err());
+        for c in Channel::ALL {
+            assert_eq!(Channel::parse(c.code()).unwrap(), c);
+            // The JSON spelling is the database spelling.
+            assert_eq!(serde_json::to_value(c).unwrap(), c.code());
+        }
+    }
+
+    #[test]
+    fn request_text() {
+        assert_eq!(RequestText::check("  ", None).unwrap_err().0, "description");
+        let long = "字".repeat(MAX_DESCRIPTION_CHARS + 1);
+        assert_eq!(
+            RequestText::check(&long, None).unwrap_err().0,
+            "description"
+        );
+        let t = "题".repeat(MAX_TITLE_CHARS + 1);
+        assert_eq!(RequestText::check("x", Some(&t)).unwrap_err().0, "title");
+        let ok = RequestText::check(
+            " 楼道里堆满了杂物，影响通行，请尽快清理，谢谢！已经反映过三次了，一直没人管 ",
+            Some(" "),
+        )
+        .unwrap();
+        assert_eq!(ok.title.chars().count(), 30);
+        assert!(ok.description.starts_with("楼道"));
+        assert_eq!(
+            RequestText::check("x", Some(" 标题 ")).unwrap().title,
+            "标题"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn any_code_gives_back_its_id(id in 0i64..=99_999_999_999, t in 0i64..4_102_444_800_000) {
+            prop_assert_eq!(id_from_code(&case_code(id, t)), Some(id));
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! Handling units (承办单位) and dispatch rules (派单规则). Which unit a
+//! case goes to is decided by [`linli_core::dispatch::choose_unit`].
+
+use linli_core::dispatch::{self, Rule, UnitAt};
+
+use serde::Serialize;
+
+use crate::db::{BeginWrite, now_ms};
+use crate::{Result, Scope, Store, StoreError, with_db};
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct HandlingUnit {
+    pub id: i64,
+    pub name: String,
+    pub kind: String,
+    pub org_id: i64,
+    pub scope_path: String,
+    pub webhook_url: Option<String>,
+}
+
+impl Store {
+    /// Registers a handling unit at an org node in scope.
+    pub async fn create_unit(
+        &self,
+        scope: &Scope,
+        org_id: i64,
+        name: &str,
+        kind: &str,
+        webhook_url: Option<&str>,
+    ) -> Result<HandlingUnit> {
+        let org = self.org_unit(scope, org_id).await?;
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(StoreError::invalid("name", "must not be empty"));
+        }
+        if kind.trim().is_empty() {
+            return Err(StoreError::invalid("kind", "must not be empty"));
+        }
+        if let Some(u) = webhook_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            return Err(StoreError::invalid(
+                "webhook_url",
+                "must start with http:// or https://",
+            ));
+        }
+        let r: std::result::Result<i64, sqlx::Error> = with_db!(&self.db, pool => {
+            sqlx::query_scalar("INSERT INTO handling_unit (name, kind, org_id, scope_path, webhook_url, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id")
+                .bind(name).bind(kind.trim()).bind(org.id).bind(&org.path).bind(webhook_url).bind(now_ms())
+                .fetch_one(pool).await
+        });
+        let id = r.map_err(|e| match e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                StoreError::Conflict(format!("{} already has a unit named {name}", org.name))
+            }
+            e => e.into(),
+        })?;
+        Ok(HandlingUnit {
+            id,
+            name: name.into(),
+            kind: kind.trim().into(),
+            org_id: org.id,
+            scope_path: org.path,
+            webhook_url: webhook_url.map(String::from),
+        })
+    }
+
+    /// Units serving the scope: those attached inside it and those above it
+    /// (a district department serves every community below).
+    pub async fn units(&self, scope: &Scope) -> Result<Vec<HandlingUnit>> {
+        let all: Vec<HandlingUnit> = with_db!(&self.db, pool => {
+            sqlx::query_as("SELECT id, name, kind, org_id, scope_path, webhook_url FROM handling_unit ORDER BY scope_path, name")
+                .fetch_all(pool).await?
+        });
+        let (lo, _) = scope.bounds();
+        Ok(all
+            .into_iter()
+            .filter(|u| scope.covers(&u.scope_path) || lo.starts_with(&u.scope_path))
+            .collect())
+    }
+
+    /// Sets the rule "this category at this place goes to this unit".
+    pub async fn set_dispatch_rule(
+        &self,
+        scope: &Scope,
+        category: &str,
+        org_id: i64,
+        unit_id: i64,
+    ) -> Result<()> {
+        let cat = self.leaf_category(category).await?;
+        let org = self.org_unit(scope, org_id).await?;
+        let unit = self
+            .units(scope)
+            .await?
+            .into_iter()
+            .find(|u| u.id == unit_id)
+            .ok_or_else(|| StoreError::NotFound(format!("unit {unit_id}")))?;
+        with_db!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("DELETE FROM dispatch_rule WHERE category_code = $1 AND org_id = $2")
+                .bind(&cat.code).bind(org.id).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO dispatch_rule (category_code, org_id, unit_id, scope_path) VALUES ($1, $2, $3, $4)")
+                .bind(&cat.code).bind(org.id).bind(unit.id).bind(&org.path).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The unit a case goes to by the rules: a dispatch rule for its
+    /// category at the nearest place above it, else the nearest unit of
+    /// the category's default kind.
+    pub async fn suggest_unit(
+        &self,
+        scope_path: &str,
+        category: &str,
+    ) -> Result<Option<HandlingUnit>> {
+        let rules: Vec<(String, i64)> = with_db!(&self.db, pool => {
+            sqlx::query_as("SELECT scope_path, unit_id FROM dispatch_rule WHERE category_code = $1")
+                .bind(category).fetch_all(pool).await?
+        });
+        let units: Vec<HandlingUnit> = with_db!(&self.db, pool => {
+            sqlx::query_as("SELECT id, name, kind, org_id, scope_path, webhook_url FROM handling_unit ORDER BY id")
+                .fetch_all(pool).await?
+        });
+        // A category no longer active still follows its rules.
+        let default_kind = match self.leaf_category(category).await {
+            Ok(c) => c.default_unit_kind,
+            Err(StoreError::Invalid { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        let rules: Vec<Rule> = rules
+            .into_iter()
+            .map(|(place, unit)| Rule { place, unit })
+            .collect();
+        let at: Vec<UnitAt> = units
+            .iter()
+            .map(|u| UnitAt {
+                id: u.id,
+                place: u.scope_path.clone(),
+                kind: u.kind.clone(),
+            })
+            .collect();
+        let chosen = dispatch::choose_unit(scope_path, &rules, &at, default_kind.as_deref());
+        Ok(chosen.and_then(|id| units.into_iter().find(|u| u.id == id)))
+    }
+}

@@ -1,0 +1,187 @@
+//! Settings an administrator keeps: the category taxonomy and the
+//! working-day calendar (years added to the shipped one). Both are cached
+//! per server and dropped when changed (see [`crate::caches`]).
+
+use std::sync::Arc;
+
+use linli_core::calendar::{Calendar, Limit};
+use linli_core::category::{Category, Taxonomy};
+
+use crate::audit::append_in_tx;
+use crate::db::{BeginWrite, now_ms};
+use crate::{Result, Store, StoreError, with_db};
+
+impl Store {
+    /// The working-day calendar: the shipped one plus years an
+    /// administrator added.
+    pub fn calendar(&self) -> Calendar {
+        match self.calendar.read() {
+            Ok(c) => c.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Adds or replaces calendar years from a calendar file; kept in the
+    /// database so that it survives restarts.
+    pub async fn extend_calendar(&self, actor: &str, json: &str) -> Result<Vec<i32>> {
+        let extra = Calendar::from_json(json).map_err(|e| StoreError::invalid("calendar", e.0))?;
+        let years: Vec<i32> = extra.years().iter().copied().collect();
+        let key = format!(
+            "calendar.{}",
+            years
+                .iter()
+                .map(|y| y.to_string())
+                .collect::<Vec<_>>()
+                .join("-")
+        );
+        with_db!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("DELETE FROM setting WHERE key = $1").bind(&key).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO setting (key, value, updated_at) VALUES ($1, $2, $3)")
+                .bind(&key).bind(json).bind(now_ms()).execute(&mut *tx).await?;
+            append_in_tx!(tx, actor, "calendar.extend", &key, "");
+            tx.commit().await?;
+        });
+        self.changed(crate::caches::Cached::Calendar).await?;
+        Ok(years)
+    }
+
+    /// Loads stored calendar years and seeds the default categories into
+    /// an empty category table. Called on open.
+    pub(crate) async fn load_settings(&self) -> Result<()> {
+        self.reload_calendar().await?;
+        let n: i64 = with_db!(&self.db, pool => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM category").fetch_one(pool).await?
+        });
+        if n == 0 {
+            let t = Taxonomy::default_set().map_err(|e| StoreError::Config(e.0))?;
+            self.save_categories(&t).await?;
+        }
+        Ok(())
+    }
+
+    /// The shipped calendar plus the years stored by administrators.
+    pub(crate) async fn reload_calendar(&self) -> Result<()> {
+        let extras: Vec<String> = with_db!(&self.db, pool => {
+            sqlx::query_scalar("SELECT value FROM setting WHERE key LIKE 'calendar.%' ORDER BY key").fetch_all(pool).await?
+        });
+        let mut cal = Calendar::china().map_err(|e| StoreError::Config(e.0))?;
+        for e in extras {
+            match Calendar::from_json(&e) {
+                Ok(c) => cal.extend(c),
+                Err(err) => tracing::warn!("stored calendar ignored: {err}"),
+            }
+        }
+        if let Ok(mut c) = self.calendar.write() {
+            *c = cal;
+        }
+        Ok(())
+    }
+
+    /// Replaces the category taxonomy (an administrator's edit). Categories
+    /// in use are kept and deactivated rather than deleted.
+    pub async fn save_categories(&self, t: &Taxonomy) -> Result<()> {
+        with_db!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("UPDATE category SET active = FALSE").execute(&mut *tx).await?;
+            for c in &t.categories {
+                let (kind, value) = match c.limit {
+                    Some(Limit::WorkingDays(d)) => (Some("working_days"), Some(d as i32)),
+                    Some(Limit::WorkingHours(h)) => (Some("working_hours"), Some(h as i32)),
+                    None => (None, None),
+                };
+                let exists: Option<String> = sqlx::query_scalar("SELECT code FROM category WHERE code = $1")
+                    .bind(&c.code).fetch_optional(&mut *tx).await?;
+                let sql = if exists.is_some() {
+                    "UPDATE category SET parent_code = $2, name = $3, name_en = $4, response_hours = $5, limit_kind = $6, limit_value = $7, default_unit_kind = $8, active = TRUE WHERE code = $1"
+                } else {
+                    "INSERT INTO category (code, parent_code, name, name_en, response_hours, limit_kind, limit_value, default_unit_kind, active) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, TRUE)"
+                };
+                sqlx::query(sql)
+                    .bind(&c.code).bind(&c.parent).bind(&c.name).bind(&c.name_en)
+                    .bind(c.response_hours.map(|h| h as i32)).bind(kind).bind(value).bind(&c.default_unit_kind)
+                    .execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        self.changed(crate::caches::Cached::Categories).await
+    }
+
+    /// The active categories.
+    pub async fn categories(&self) -> Result<Vec<Category>> {
+        Ok(self.category_list().await?.as_ref().clone())
+    }
+
+    /// The active categories, from the cache when it is warm.
+    async fn category_list(&self) -> Result<Arc<Vec<Category>>> {
+        if let Ok(c) = self.categories.read()
+            && let Some(list) = c.as_ref()
+        {
+            return Ok(list.clone());
+        }
+        let list = Arc::new(self.read_categories().await?);
+        if let Ok(mut c) = self.categories.write() {
+            *c = Some(list.clone());
+        }
+        Ok(list)
+    }
+
+    async fn read_categories(&self) -> Result<Vec<Category>> {
+        type Row = (
+            String,
+            Option<String>,
+            String,
+            String,
+            Option<i32>,
+            Option<String>,
+            Option<i32>,
+            Option<String>,
+        );
+        let rows: Vec<Row> = with_db!(&self.db, pool => {
+            sqlx::query_as("SELECT code, parent_code, name, name_en, response_hours, limit_kind, limit_value, default_unit_kind FROM category WHERE active = TRUE ORDER BY code")
+                .fetch_all(pool).await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(
+                |(code, parent, name, name_en, resp, kind, value, unit)| Category {
+                    code,
+                    parent,
+                    name,
+                    name_en,
+                    response_hours: resp.map(|h| h.max(0) as u32),
+                    limit: match (kind.as_deref(), value) {
+                        (Some("working_days"), Some(v)) => {
+                            Some(Limit::WorkingDays(v.max(0) as u32))
+                        }
+                        (Some("working_hours"), Some(v)) => {
+                            Some(Limit::WorkingHours(v.max(0) as u32))
+                        }
+                        _ => None,
+                    },
+                    default_unit_kind: unit,
+                },
+            )
+            .collect())
+    }
+
+    pub(crate) async fn leaf_category(&self, code: &str) -> Result<Category> {
+        let c = self
+            .category_list()
+            .await?
+            .iter()
+            .find(|c| c.code == code.trim())
+            .cloned()
+            .ok_or_else(|| StoreError::invalid("category", format!("unknown category '{code}'")))?;
+        if !c.is_leaf() {
+            return Err(StoreError::invalid(
+                "category",
+                format!(
+                    "'{}' ({}) is a group; choose one of its sub-categories",
+                    c.code, c.name
+                ),
+            ));
+        }
+        Ok(c)
+    }
+}
