@@ -2,26 +2,34 @@
 //! answers the CSRF token), logout, me, password change, and accounts made
 //! by an administrator.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use linli_store::accounts::{NewAccount, SESSION_MS};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api::{json_body, require_everything};
+use linli_core::access::Permission;
+
+use crate::authz::{Api, Rule};
 use crate::{AppError, AppState, Caller, ClientIp, SESSION_COOKIE, session_token};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/login", post(login))
-        .route("/logout", post(logout))
-        .route("/me", get(me))
-        .route("/password", post(change_password))
-        .route("/accounts", post(create_account))
+/// Signing in and out, one's own account, and accounts made by administrators.
+pub fn api() -> Api {
+    use Rule::*;
+    Api::new()
+        .post("/login", Public, login)
+        .post("/logout", SignedIn, logout)
+        .get("/me", SignedIn, me)
+        .post("/password", SignedIn, change_password)
+        .post(
+            "/accounts",
+            Needs(Permission::ManageAccounts),
+            create_account,
+        )
 }
 
 #[derive(Deserialize)]

@@ -8,7 +8,6 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use linli_core::org::OrgKind;
 use linli_core::registry::Tag;
@@ -17,6 +16,9 @@ use linli_store::registry::PeopleFilter;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use linli_core::access::Permission;
+
+use crate::authz::{Api, Rule};
 use crate::{AppError, AppState, Caller};
 
 type Params = Query<HashMap<String, String>>;
@@ -42,29 +44,41 @@ fn required<T: FromStr>(q: &HashMap<String, String>, name: &str) -> Result<T, Ap
     })
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/stats", get(stats))
-        .route("/org", get(org_list))
-        .route("/org/{id}", get(org_one))
-        .route("/org/{id}/children", get(org_children))
-        .route("/grids.geojson", get(grids_geojson))
-        .route("/locate", get(locate))
-        .route("/posts", get(posts).post(create_post))
-        .route("/staff", post(create_staff))
-        .route("/people", get(people))
-        .route("/people/{id}", get(person))
-        .route("/people/{id}/unmask", post(person_unmask))
-        .route("/compounds", get(compounds))
-        .route("/import/registry", post(import_registry))
-        .route("/import/compounds", post(import_compounds))
-        .route("/import/grids", post(import_grids))
-        .route("/export/{what}", get(export))
-        .route("/audit", get(audit))
-        .route("/audit/verify", get(audit_verify))
-        .merge(crate::cases_api::routes())
-        .merge(crate::accounts_api::routes())
-        .route("/openapi.json", get(openapi))
+/// Every operation under /api/v1 with the permission it needs. A
+/// capability adds its own `api()` here with `merge`.
+pub fn api() -> Api {
+    use Permission::*;
+    use Rule::*;
+    Api::new()
+        .get("/stats", Needs(ReadOrg), stats)
+        .get("/org", Needs(ReadOrg), org_list)
+        .get("/org/{id}", Needs(ReadOrg), org_one)
+        .get("/org/{id}/children", Needs(ReadOrg), org_children)
+        .get("/grids.geojson", Needs(ReadOrg), grids_geojson)
+        .get("/locate", Needs(ReadOrg), locate)
+        .get("/posts", Needs(ReadOrg), posts)
+        .post("/posts", Needs(WriteRegistry), create_post)
+        .post("/staff", Needs(WriteRegistry), create_staff)
+        .get("/people", Needs(ReadRegistry), people)
+        .get("/people/{id}", Needs(ReadRegistry), person)
+        .post("/people/{id}/unmask", Needs(Unmask), person_unmask)
+        .get("/compounds", Needs(ReadRegistry), compounds)
+        .post("/import/registry", Needs(WriteRegistry), import_registry)
+        .post("/import/compounds", Needs(WriteRegistry), import_compounds)
+        .post("/import/grids", Needs(WriteRegistry), import_grids)
+        .get("/export/{what}", Needs(Export), export)
+        .get("/audit", Needs(ReadAudit), audit)
+        .get("/audit/verify", Needs(ReadAudit), audit_verify)
+        .get("/openapi.json", Public, openapi)
+        .merge(crate::cases_api::api())
+        .merge(crate::accounts_api::api())
+}
+
+/// The API as served: every route behind the authorisation layer, bodies
+/// up to 64 MiB (spreadsheets).
+pub fn routes(state: AppState) -> Router<AppState> {
+    api()
+        .into_router(state)
         .layer(DefaultBodyLimit::max(64 * 1024 * 1024))
 }
 

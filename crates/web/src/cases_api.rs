@@ -4,11 +4,10 @@
 
 use std::collections::HashMap;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use linli_core::case::{Action, State as CaseState};
 use linli_store::cases::{CaseFilter, NewRequest};
 use linli_store::import::{TableFormat, parse_table};
@@ -16,25 +15,36 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api::{json_body, param, require_everything, utf8_body};
+use linli_core::access::Permission;
+
+use crate::authz::{Api, Rule};
 use crate::{AppError, AppState, Caller};
 
 type Params = Query<HashMap<String, String>>;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/cases", get(list).post(intake))
-        .route("/cases/{id}", get(one))
-        .route("/cases/{id}/timeline", get(timeline))
-        .route("/cases/{id}/actions", post(act))
-        .route("/cases/{id}/photos", get(photos).post(upload_photo))
-        .route("/photos/{id}", get(photo))
-        .route("/categories", get(categories).put(replace_categories))
-        .route("/units", get(units).post(create_unit))
-        .route("/dispatch-rules", post(dispatch_rule))
-        .route("/rates", get(rates))
-        .route("/alerts", get(alerts))
-        .route("/calendar", get(calendar).post(extend_calendar))
-        .route("/import/hotline", post(import_hotline))
+/// The closed loop's operations with the permission each needs.
+pub fn api() -> Api {
+    use Permission::*;
+    use Rule::*;
+    Api::new()
+        .get("/cases", Needs(ReadCases), list)
+        .post("/cases", Needs(RegisterCase), intake)
+        .get("/cases/{id}", Needs(ReadCases), one)
+        .get("/cases/{id}/timeline", Needs(ReadCases), timeline)
+        .post("/cases/{id}/actions", Needs(ActOnCase), act)
+        .get("/cases/{id}/photos", Needs(ReadCases), photos)
+        .post("/cases/{id}/photos", Needs(AddPhoto), upload_photo)
+        .get("/photos/{id}", Needs(ReadCases), photo)
+        .get("/categories", SignedIn, categories)
+        .put("/categories", Needs(ManageSettings), replace_categories)
+        .get("/units", Needs(ReadCases), units)
+        .post("/units", Needs(ManageSettings), create_unit)
+        .post("/dispatch-rules", Needs(ManageSettings), dispatch_rule)
+        .get("/rates", Needs(ReadRates), rates)
+        .get("/alerts", Needs(ReadRates), alerts)
+        .get("/calendar", SignedIn, calendar)
+        .post("/calendar", Needs(ManageSettings), extend_calendar)
+        .post("/import/hotline", Needs(ImportCases), import_hotline)
 }
 
 async fn intake(

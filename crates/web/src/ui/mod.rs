@@ -2,7 +2,8 @@
 //! with htmx, Chinese first with an English switch, usable on a phone.
 //!
 //! One gate in front of every page signs the viewer in from the session
-//! cookie and checks the page's permission ([`page_rule`]), as the API's
+//! cookie and checks the page's permission (declared with the route in
+//! [`pages`]), as the API's
 //! layer does; forms carry the session's CSRF token in `_csrf`.
 
 mod audit;
@@ -19,12 +20,12 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use linli_core::access::{Permission, Role, allows};
 use linli_store::Scope;
 use linli_store::accounts::Account;
 
-use crate::authz::Rule;
+use crate::authz::{Api, Rule, Rules};
 use crate::{AppError, AppState, Caller, same_secret, session_token};
 
 /// The cookie that keeps the chosen language.
@@ -341,39 +342,14 @@ pub fn render(t: impl Template) -> Result<Response, PageError> {
     Ok(Html(html).into_response())
 }
 
-/// What a page asks of its viewer; `None` for a route without a rule
-/// (refused).
-pub fn page_rule(method: &Method, path: &str) -> Option<Rule> {
-    use Permission::*;
-    use Rule::*;
-    let get = *method == Method::GET || *method == Method::HEAD;
-    let post = *method == Method::POST;
-    Some(match path {
-        "/" | "/login" | "/lang" if get => Public,
-        "/login" | "/signup" if post => Public,
-        "/signup" if get => Public,
-        "/logout" if post => SignedIn,
-        "/ui/grids.geojson" if get => SignedIn,
-        "/report" | "/intake" => Needs(RegisterCase),
-        "/my" | "/cases" | "/cases/{id}" if get => Needs(ReadCases),
-        "/cases/{id}/act" if post => Needs(ActOnCase),
-        "/grid" | "/registry" if get => Needs(ReadRegistry),
-        "/registry/import" if post => Needs(WriteRegistry),
-        "/people/{id}" if get => Needs(ReadRegistry),
-        "/people/{id}/unmask" if post => Needs(Unmask),
-        "/dashboard" if get => Needs(ReadRates),
-        "/audit" if get => Needs(ReadAudit),
-        _ => return None,
-    })
-}
-
 /// The gate in front of every page: the viewer from the session cookie;
 /// no session → the sign-in page; a role without the permission → 403.
-async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+async fn gate(State(rules): State<Rules>, mut req: Request, next: Next) -> Response {
+    let state = &rules.state;
     let Some(matched) = req.extensions().get::<MatchedPath>().cloned() else {
         return next.run(req).await;
     };
-    let Some(rule) = page_rule(req.method(), matched.as_str()) else {
+    let Some(rule) = rules.rule(req.method(), matched.as_str()) else {
         return PageError(AppError::Forbidden(
             "this page has no permission rule".into(),
         ))
@@ -446,32 +422,42 @@ async fn viewer_of(state: &AppState, token: &str) -> Result<Option<Viewer>, Page
 }
 
 /// The pages and their assets.
+/// Every page with the permission it needs.
+pub fn pages() -> Api {
+    use Permission::*;
+    use Rule::*;
+    Api::new()
+        .get("/", Public, home)
+        .get("/login", Public, login_form)
+        .post("/login", Public, login)
+        .get("/signup", Public, signup_form)
+        .post("/signup", Public, signup)
+        .post("/logout", SignedIn, logout)
+        .get("/lang", Public, switch_lang)
+        .get("/ui/grids.geojson", SignedIn, grid_outlines)
+        .get("/report", Needs(RegisterCase), cases::report_form)
+        .post("/report", Needs(RegisterCase), cases::register)
+        .get("/intake", Needs(RegisterCase), cases::intake_form)
+        .post("/intake", Needs(RegisterCase), cases::register)
+        .get("/my", Needs(ReadCases), cases::my_requests)
+        .get("/cases", Needs(ReadCases), cases::queue)
+        .get("/cases/{id}", Needs(ReadCases), cases::case_page)
+        .post("/cases/{id}/act", Needs(ActOnCase), cases::act)
+        .get("/grid", Needs(ReadRegistry), registry::my_grid)
+        .get("/registry", Needs(ReadRegistry), registry::browse)
+        .post("/registry/import", Needs(WriteRegistry), registry::import)
+        .get("/people/{id}", Needs(ReadRegistry), registry::person)
+        .post("/people/{id}/unmask", Needs(Unmask), registry::unmask)
+        .get("/dashboard", Needs(ReadRates), dashboard::dashboard)
+        .get("/audit", Needs(ReadAudit), audit::audit_log)
+}
+
 pub fn routes(state: AppState) -> Router<AppState> {
-    let pages = Router::new()
-        .route("/", get(home))
-        .route("/login", get(login_form).post(login))
-        .route("/signup", get(signup_form).post(signup))
-        .route("/logout", post(logout))
-        .route("/lang", get(switch_lang))
-        .route("/ui/grids.geojson", get(grid_outlines))
-        .route("/report", get(cases::report_form).post(cases::register))
-        .route("/intake", get(cases::intake_form).post(cases::register))
-        .route("/my", get(cases::my_requests))
-        .route("/cases", get(cases::queue))
-        .route("/cases/{id}", get(cases::case_page))
-        .route("/cases/{id}/act", post(cases::act))
-        .route("/grid", get(registry::my_grid))
-        .route("/registry", get(registry::browse))
-        .route("/registry/import", post(registry::import))
-        .route("/people/{id}", get(registry::person))
-        .route("/people/{id}/unmask", post(registry::unmask))
-        .route("/dashboard", get(dashboard::dashboard))
-        .route("/audit", get(audit::audit_log))
-        .route_layer(axum::middleware::from_fn_with_state(state, gate));
+    let (pages, rules) = pages().into_parts(state);
     Router::new()
         .route("/static/{*file}", get(asset))
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
-        .merge(pages)
+        .merge(pages.route_layer(axum::middleware::from_fn_with_state(rules, gate)))
 }
 
 /// The vendored and own assets, compiled into the binary.
