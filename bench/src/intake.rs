@@ -8,6 +8,10 @@ use anyhow::{Context, Result};
 use linli_store::{Db, Scope, Store, Vault, with_db};
 use serde_json::json;
 
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "p is in [0, 1], so the index is within the slice"
+)]
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;

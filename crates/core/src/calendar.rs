@@ -50,11 +50,19 @@ pub struct Calendar {
     years: BTreeSet<i32>,
 }
 
+#[expect(
+    clippy::map_err_ignore,
+    reason = "the message names the value and the form it must take"
+)]
 fn date(s: &str) -> Result<NaiveDate, FieldError> {
     NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
         .map_err(|_| FieldError(format!("calendar: '{s}' is not a date (YYYY-MM-DD)")))
 }
 
+#[expect(
+    clippy::map_err_ignore,
+    reason = "the message names the value and the form it must take"
+)]
 fn time(s: &str) -> Result<NaiveTime, FieldError> {
     NaiveTime::parse_from_str(s.trim(), "%H:%M")
         .map_err(|_| FieldError(format!("calendar: '{s}' is not a time (HH:MM)")))
@@ -98,7 +106,7 @@ impl Calendar {
         for (year, y) in &f.years {
             let year: i32 = year
                 .parse()
-                .map_err(|_| FieldError(format!("calendar: '{year}' is not a year")))?;
+                .map_err(|e| FieldError(format!("calendar: '{year}' is not a year ({e})")))?;
             cal.years.insert(year);
             for (from, to, name) in &y.holidays {
                 let (from, to) = (date(from)?, date(to)?);

@@ -106,7 +106,7 @@ pub fn parse_period(s: &str) -> Result<(i64, i64), FieldError> {
         Some((y, r)) => (y, Some(r)),
         None => (s, None),
     };
-    let year: i32 = year.parse().map_err(|_| bad())?;
+    let year: i32 = year.parse().ok().ok_or_else(bad)?;
     if !(2000..=2200).contains(&year) {
         return Err(bad());
     }

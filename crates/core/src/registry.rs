@@ -88,6 +88,10 @@ pub fn parse_tags(cell: &str) -> Result<Vec<Tag>, FieldError> {
 }
 
 /// Floor area in square metres, as used for owners' votes (Civil Code art. 278).
+#[expect(
+    clippy::map_err_ignore,
+    reason = "the message names the value and the form it must take"
+)]
 pub fn floor_area(raw: &str) -> Result<f64, FieldError> {
     let v: f64 = raw
         .trim()

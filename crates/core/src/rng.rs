@@ -36,7 +36,15 @@ impl SplitMix64 {
         self.unit() < p
     }
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
+        &items[self.index(items.len())]
+    }
+    /// Uniform in [0, len): an index into a slice of that length.
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "below(len) < len, which fits in usize"
+    )]
+    pub fn index(&mut self, len: usize) -> usize {
+        self.below(len as u64) as usize
     }
 }
 

@@ -332,7 +332,7 @@ impl Synth {
             };
             ages.push(age.min(99));
         }
-        let mut people = Vec::with_capacity(size as usize);
+        let mut people = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
         for (k, &age) in ages.iter().enumerate() {
             let gender = if rng.chance(0.5) {
                 Gender::Male
@@ -419,7 +419,7 @@ impl Synth {
 }
 
 fn pick_str(rng: &mut SplitMix64, items: &[&'static str]) -> &'static str {
-    items[rng.below(items.len() as u64) as usize]
+    items[rng.index(items.len())]
 }
 
 fn pick_some(rng: &mut SplitMix64, items: &[&str], most: u64) -> String {
@@ -477,6 +477,10 @@ fn interior_point(gx: u64, gy: u64, rng: &mut SplitMix64) -> (f64, f64) {
     (ORIGIN_LON + x * CELL_LON, ORIGIN_LAT + y * CELL_LAT)
 }
 
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "digits of a number below 100 index a table of 10"
+)]
 fn chinese_number(n: u64) -> String {
     const D: [&str; 10] = ["零", "一", "二", "三", "四", "五", "六", "七", "八", "九"];
     match n {
@@ -496,6 +500,10 @@ fn chinese_number(n: u64) -> String {
 }
 
 /// Plans the org tree and grid polygons for `people` residents.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "grid, community and subdistrict numbers stay within their 3-digit code parts; the district grid's side is a small square root"
+)]
 pub fn plan(people: u64, seed: u64) -> CityPlan {
     let n_grids = people.div_ceil(PEOPLE_PER_GRID).max(1);
     let per_district =
@@ -530,7 +538,7 @@ pub fn plan(people: u64, seed: u64) -> CityPlan {
         // District block origin in grid cells: 4 subdistricts × 3 communities × 2 grids wide, 4×3×3 high.
         let (dx, dy) = ((d % districts_wide) * 24, (d / districts_wide) * 36);
         for s in 0..SUBDISTRICTS_PER_DISTRICT {
-            let word = PLACE_WORDS[rng.below(PLACE_WORDS.len() as u64) as usize];
+            let word = PLACE_WORDS[rng.index(PLACE_WORDS.len())];
             nodes.push(PlannedOrg {
                 parent: Some(d_node),
                 kind: OrgKind::Subdistrict,
@@ -541,7 +549,7 @@ pub fn plan(people: u64, seed: u64) -> CityPlan {
             let s_node = nodes.len() - 1;
             let (sx, sy) = (dx + (s % 4) * 6, dy + (s / 4) * 9);
             for c in 0..COMMUNITIES_PER_SUBDISTRICT {
-                let word = PLACE_WORDS[rng.below(PLACE_WORDS.len() as u64) as usize];
+                let word = PLACE_WORDS[rng.index(PLACE_WORDS.len())];
                 let c_code = format!("{district_code}{:03}{:03}", s + 1, c + 1);
                 nodes.push(PlannedOrg {
                     parent: Some(s_node),

@@ -108,7 +108,8 @@ pub fn resident_id(raw: &str, today: NaiveDate) -> Result<ResidentId, FieldError
         return err(format!("ID number: unknown province code {}", &value[..2]));
     }
     let birth = NaiveDate::parse_from_str(&value[6..14], "%Y%m%d")
-        .map_err(|_| FieldError(format!("ID number: {} is not a real date", &value[6..14])))?;
+        .ok()
+        .ok_or_else(|| FieldError(format!("ID number: {} is not a real date", &value[6..14])))?;
     if birth.year() < 1900 || birth > today {
         return err(format!("ID number: birth date {birth} is out of range"));
     }
@@ -166,7 +167,10 @@ const USCC_WEIGHTS: [u32; 17] = [
 const ORG_CODE_WEIGHTS: [u32; 8] = [3, 7, 9, 10, 5, 8, 4, 2];
 
 fn uscc_value(c: u8) -> Option<u32> {
-    USCC_CHARS.iter().position(|&x| x == c).map(|p| p as u32)
+    USCC_CHARS
+        .iter()
+        .position(|&x| x == c)
+        .and_then(|p| u32::try_from(p).ok())
 }
 
 /// The check character for the first 17 characters of a unified social credit code.

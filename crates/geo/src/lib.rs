@@ -213,6 +213,10 @@ struct Buckets {
 }
 
 impl Buckets {
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "bucket counts are clamped to 4 million, slots to the grid count; float cells are checked to lie in the extent"
+    )]
     fn build(tree: &RTree<Entry>, count: usize) -> Self {
         let empty = Buckets {
             lo: [0.0; 2],
@@ -264,6 +268,10 @@ impl Buckets {
         }
     }
 
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "bucket counts are clamped to 4 million, slots to the grid count; float cells are checked to lie in the extent"
+    )]
     fn candidates(&self, x: f64, y: f64) -> &[u32] {
         if self.nx == 0 {
             return &[];

@@ -210,8 +210,10 @@ impl Store {
                     let o = self
                         .org_by_code(&Scope::Everything, code)
                         .await
-                        .map_err(|_| {
-                            StoreError::invalid("org_code", format!("no org unit {code}"))
+                        .map_err(|e| {
+                            e.when_missing(|| {
+                                StoreError::invalid("org_code", format!("no org unit {code}"))
+                            })
                         })?;
                     (Some(o.id), None, o.path)
                 }

@@ -47,11 +47,9 @@ impl TableWriter {
                     .map_err(xlsx_err)?;
                 ws.set_name(sheet).map_err(xlsx_err)?;
                 let bold = Format::new().set_bold();
-                for i in 0..headers.len() {
-                    ws.set_column_width(i as u16, 14).map_err(xlsx_err)?;
-                }
                 for (i, h) in headers.iter().enumerate() {
-                    ws.write_string_with_format(0, i as u16, h, &bold)
+                    ws.set_column_width(column(i)?, 14).map_err(xlsx_err)?;
+                    ws.write_string_with_format(0, column(i)?, h, &bold)
                         .map_err(xlsx_err)?;
                 }
                 w.book = Some(book);
@@ -73,9 +71,9 @@ impl TableWriter {
                 )));
             }
             let ws = book.worksheet_from_index(0).map_err(xlsx_err)?;
+            let row = u32::try_from(self.rows).map_err(|e| StoreError::File(e.to_string()))?;
             for (i, v) in cells.iter().enumerate() {
-                ws.write_string(self.rows as u32, i as u16, v)
-                    .map_err(xlsx_err)?;
+                ws.write_string(row, column(i)?, v).map_err(xlsx_err)?;
             }
         }
         Ok(())
@@ -97,6 +95,11 @@ impl TableWriter {
             },
         }
     }
+}
+
+/// A spreadsheet column number (Excel has 16,384).
+fn column(i: usize) -> Result<u16> {
+    u16::try_from(i).map_err(|e| StoreError::File(format!("too many columns: {e}")))
 }
 
 fn xlsx_err(e: rust_xlsxwriter::XlsxError) -> StoreError {

@@ -253,13 +253,14 @@ fn make_rows(
     const CHUNK: usize = 20_000;
     let mut batch: Vec<Row> = Vec::with_capacity(CHUNK);
     for n in 0..count {
-        let gi = rng.below(grids.len() as u64) as usize;
+        let gi = rng.index(grids.len());
         let g = &grids[gi];
-        let cat = &cats[rng.below(cats.len() as u64) as usize];
+        let cat = &cats[rng.index(cats.len())];
         // Day by day in time order, as cases arrive (which also keeps
         // every index insert near the end of its range); registered
         // 07:00–22:00 Beijing.
-        let day = start + ((n as u128 * 365 / count as u128) as i64) * 86_400_000;
+        let day_no = i64::try_from(n as u128 * 365 / count as u128).unwrap_or(364);
+        let day = start + day_no * 86_400_000;
         let created = day - (day + 8 * 3_600_000).rem_euclid(86_400_000)
             + (7 * 3_600_000 + rng.below(15 * 3_600_000) as i64);
         let created = created.clamp(start, until_ms - 1);
@@ -269,7 +270,7 @@ fn make_rows(
             .unwrap_or_default();
         let (lon, lat) = match points.get(&g.id) {
             Some(p) if !p.is_empty() => {
-                let (a, b) = p[rng.below(p.len() as u64) as usize];
+                let (a, b) = p[rng.index(p.len())];
                 (Some(a), Some(b))
             }
             _ => (None, None),

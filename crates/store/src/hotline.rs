@@ -131,7 +131,7 @@ impl Store {
                 Err(e) => errors.push(row_error(row, e)),
             }
         }
-        let rows = ready.len() + skipped as usize + errors.len();
+        let rows = ready.len() + usize::try_from(skipped).unwrap_or(usize::MAX) + errors.len();
         if !errors.is_empty() {
             return Ok(ImportReport {
                 rows,

@@ -128,6 +128,10 @@ pub fn read_csv(bytes: &[u8]) -> Result<Table> {
     Ok(Table { headers, rows })
 }
 
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "whole numbers below 1e15 and Excel day counts fit in i64"
+)]
 fn cell_text(d: &Data) -> String {
     match d {
         Data::Empty => String::new(),

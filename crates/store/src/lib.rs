@@ -64,6 +64,16 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// A look-up that found nothing (or nothing in scope) as the error
+    /// `instead`; any other error (the database's) stays as it is, so that
+    /// an outage is never reported as a missing row.
+    pub fn when_missing(self, instead: impl FnOnce() -> StoreError) -> StoreError {
+        match self {
+            StoreError::NotFound(_) | StoreError::OutOfScope(_) => instead(),
+            other => other,
+        }
+    }
+
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         StoreError::Invalid {
             field: field.to_string(),

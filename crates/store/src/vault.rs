@@ -131,11 +131,13 @@ impl Vault {
                     aad: field.label(),
                 },
             )
-            .map_err(|_| {
-                StoreError::Crypto("cannot decrypt: wrong key, or the value was altered".into())
+            .map_err(|e| {
+                StoreError::Crypto(format!(
+                    "cannot decrypt: wrong key, or the value was altered ({e})"
+                ))
             })?;
         String::from_utf8(clear)
-            .map_err(|_| StoreError::Crypto("decrypted value is not text".into()))
+            .map_err(|e| StoreError::Crypto(format!("decrypted value is not text: {e}")))
     }
 
     /// The secret webhook receivers use to check signatures (base64).

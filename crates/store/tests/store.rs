@@ -848,7 +848,7 @@ mod cases {
                     if view.allowed.is_empty() {
                         break;
                     }
-                    let mut kind = view.allowed[rng.below(view.allowed.len() as u64) as usize];
+                    let mut kind = view.allowed[rng.index(view.allowed.len())];
                     // Mostly forward along the loop, so that many cases close.
                     let forward = [
                         "open",
@@ -901,7 +901,7 @@ mod cases {
                                 Rating::Satisfied,
                                 Rating::BasicallySatisfied,
                                 Rating::Unsatisfied,
-                            ][rng.below(3) as usize],
+                            ][rng.index(3)],
                             comment: text(""),
                         },
                         "reopen" => Action::Reopen {

@@ -30,10 +30,14 @@ pub(crate) fn param<T: FromStr>(
 ) -> Result<Option<T>, AppError> {
     match q.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) {
         None => Ok(None),
-        Some(v) => v.parse().map(Some).map_err(|_| AppError::Invalid {
-            field: name.into(),
-            message: format!("'{v}' is not a valid value"),
-        }),
+        // The parse error of a generic T says nothing more than this.
+        Some(v) => match v.parse() {
+            Ok(x) => Ok(Some(x)),
+            Err(_) => Err(AppError::Invalid {
+                field: name.into(),
+                message: format!("'{v}' is not a valid value"),
+            }),
+        },
     }
 }
 
@@ -458,7 +462,8 @@ async fn audit_verify(State(s): State<AppState>, caller: Caller) -> Result<Json<
 
 /// A request body as UTF-8 text; `what` names it in the error.
 pub(crate) fn utf8_body<'a>(body: &'a [u8], what: &str) -> Result<&'a str, AppError> {
-    std::str::from_utf8(body).map_err(|_| AppError::BadRequest(format!("{what} must be UTF-8")))
+    std::str::from_utf8(body)
+        .map_err(|e| AppError::BadRequest(format!("{what} must be UTF-8 ({e})")))
 }
 
 /// Settings and the audit log span every area, so only a whole-tree caller

@@ -465,10 +465,13 @@ async fn post_request(
     let num = |k: &str| -> Result<Option<f64>, Fail> {
         match form.get(k).map(|v| v.trim()).filter(|v| !v.is_empty()) {
             None => Ok(None),
-            Some(v) => v
-                .parse()
-                .map(Some)
-                .map_err(|_| Fail(fmt, StatusCode::BAD_REQUEST, format!("{k}: not a number"))),
+            Some(v) => v.parse().map(Some).map_err(|e| {
+                Fail(
+                    fmt,
+                    StatusCode::BAD_REQUEST,
+                    format!("{k}: not a number ({e})"),
+                )
+            }),
         }
     };
     let (lat, lon) = match (num("lat"), num("long")) {
@@ -549,7 +552,7 @@ async fn post_request(
 
 /// Decodes application/x-www-form-urlencoded (as Open311 clients send).
 fn serde_urlencoded_pairs(body: &[u8]) -> Result<HashMap<String, String>, String> {
-    let text = std::str::from_utf8(body).map_err(|_| "the form is not UTF-8".to_string())?;
+    let text = std::str::from_utf8(body).map_err(|e| format!("the form is not UTF-8 ({e})"))?;
     let mut out = HashMap::new();
     for pair in text.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -567,14 +570,17 @@ fn percent_decode(s: &str) -> Result<String, String> {
             b'+' => out.push(b' '),
             b'%' => {
                 let hex = s.get(i + 1..i + 3).ok_or("bad % escape in the form")?;
-                out.push(u8::from_str_radix(hex, 16).map_err(|_| "bad % escape in the form")?);
+                out.push(
+                    u8::from_str_radix(hex, 16)
+                        .map_err(|e| format!("bad % escape in the form ({e})"))?,
+                );
                 i += 2;
             }
             b => out.push(b),
         }
         i += 1;
     }
-    String::from_utf8(out).map_err(|_| "the form is not UTF-8".to_string())
+    String::from_utf8(out).map_err(|e| format!("the form is not UTF-8 ({e})"))
 }
 
 #[cfg(test)]

@@ -94,8 +94,10 @@ impl Store {
                     "a case cannot be merged into itself",
                 ));
             }
-            let p = self.case_plain(scope, *parent).await.map_err(|_| {
-                StoreError::invalid("parent", format!("no case {parent} in your area"))
+            let p = self.case_plain(scope, *parent).await.map_err(|e| {
+                e.when_missing(|| {
+                    StoreError::invalid("parent", format!("no case {parent} in your area"))
+                })
             })?;
             if matches!(
                 State::parse(&p.row.state),

@@ -239,8 +239,13 @@ impl Store {
                 .filter(|c| !c.is_empty())
             {
                 Some(code) => {
-                    let u = self.org_by_code(&tree, code).await.map_err(|_| {
-                        StoreError::invalid("org_code", format!("no org unit {code} in your area"))
+                    let u = self.org_by_code(&tree, code).await.map_err(|e| {
+                        e.when_missing(|| {
+                            StoreError::invalid(
+                                "org_code",
+                                format!("no org unit {code} in your area"),
+                            )
+                        })
                     })?;
                     ((u.kind == "grid").then_some(u.id), u)
                 }
@@ -331,8 +336,9 @@ impl Store {
             let _ = tokio::spawn(async move { store.write_intake_batch(batch).await }).await;
         }
         drop(turn);
-        rx.await
-            .map_err(|_| StoreError::Config("the intake writer stopped; try again".into()))?
+        rx.await.map_err(|e| {
+            StoreError::Config(format!("the intake writer stopped ({e}); try again"))
+        })?
     }
 
     /// Writes a batch together; if that fails, each on its own, so one

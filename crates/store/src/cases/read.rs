@@ -40,7 +40,10 @@ impl Store {
     pub async fn case_by_code(&self, scope: &Scope, code: &str) -> Result<CaseView> {
         let not_found = || StoreError::NotFound(format!("case {}", code.trim()));
         let id = id_from_code(code).ok_or_else(not_found)?;
-        let c = self.case(scope, id).await.map_err(|_| not_found())?;
+        let c = self
+            .case(scope, id)
+            .await
+            .map_err(|e| e.when_missing(not_found))?;
         if c.row.code != code.trim() {
             return Err(not_found());
         }

@@ -65,12 +65,14 @@ impl Posted {
     fn number<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, PageError> {
         match self.get(name) {
             None => Ok(None),
-            Some(v) => v.parse().map(Some).map_err(|_| {
-                PageError(AppError::Invalid {
+            // The parse error of a generic T says nothing more than this.
+            Some(v) => match v.parse() {
+                Ok(x) => Ok(Some(x)),
+                Err(_) => Err(PageError(AppError::Invalid {
                     field: name.into(),
                     message: format!("'{v}' is not a number"),
-                })
-            }),
+                })),
+            },
         }
     }
 

@@ -356,7 +356,7 @@ async fn gate(State(rules): State<Rules>, mut req: Request, next: Next) -> Respo
         .into_response();
     };
     let viewer = match session_token(req.headers()) {
-        Some(token) => match viewer_of(&state, &token).await {
+        Some(token) => match viewer_of(state, &token).await {
             Ok(v) => v,
             Err(e) => return e.into_response(),
         },
