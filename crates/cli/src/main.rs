@@ -799,14 +799,32 @@ async fn run(cmd: Command) -> Result<()> {
             let store = open(&db).await?;
             let scope = scope_of(&store, scope.as_deref()).await?;
             let format = TableFormat::from_path(&out.to_string_lossy())?;
-            let (bytes, rows) = match what {
+            let stream = match what {
                 ExportKind::Registry => {
                     let u = unmasked.then_some((actor.as_str(), reason.as_str()));
-                    store.export_registry(&scope, format, u).await?
+                    store.stream_registry(&scope, format, u).await?
                 }
-                ExportKind::Compounds => store.export_compounds(&scope, format).await?,
+                ExportKind::Compounds => store.stream_compounds(&scope, format),
             };
-            std::fs::write(&out, bytes).with_context(|| format!("writing {}", out.display()))?;
+            let mut file = std::io::BufWriter::new(
+                std::fs::File::create(&out)
+                    .with_context(|| format!("writing {}", out.display()))?,
+            );
+            let written = match stream.write_to(&mut file).await {
+                Ok(rows) => std::io::Write::flush(&mut file)
+                    .map(|()| rows)
+                    .map_err(anyhow::Error::from),
+                Err(e) => Err(e.into()),
+            };
+            let rows = match written {
+                Ok(rows) => rows,
+                Err(e) => {
+                    // No half-written file is left behind.
+                    drop(file);
+                    let _ = std::fs::remove_file(&out);
+                    return Err(e.context(format!("writing {}", out.display())));
+                }
+            };
             println!("wrote {rows} rows to {}", out.display());
             Ok(())
         }

@@ -4,9 +4,22 @@
 //! The registry export uses the import's columns, so an export can be
 //! edited and imported again. ID numbers and phones are masked unless the
 //! caller asks for them in clear, which is written to the audit log first.
+//!
+//! Exports stream: rows are read page by page on the async side and handed
+//! through a small bounded channel to a writer on the blocking pool, whose
+//! output goes out in chunks as it is written ([`ExportStream`]). Memory
+//! stays bounded whatever the size of the area (an .xlsx is compressed at
+//! the end, so its finished file is held once), and when the receiver goes
+//! away (a closed download) the writer and the reader stop.
+
+use std::future::Future;
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use linli_core::period::beijing_minute;
 use rust_xlsxwriter::{Format, Workbook};
+use tokio::sync::mpsc;
 
 use crate::import::{COMPOUND_COLUMNS, REGISTRY_COLUMNS, TableFormat};
 use crate::vault::Field;
@@ -16,83 +29,228 @@ use crate::{Result, Scope, Store, StoreError, with_db};
 const XLSX_MAX_ROWS: u64 = 1_048_575;
 const PAGE: i64 = 5_000;
 
-/// Collects rows into a CSV or XLSX file.
-pub struct TableWriter {
-    format: TableFormat,
-    csv: Option<csv::Writer<Vec<u8>>>,
-    book: Option<Workbook>,
-    rows: u64,
+/// Rows waiting for the writer: a page at a time.
+type Page = Vec<Vec<String>>;
+
+/// An export's bytes as they are written, in chunks; an error ends it.
+pub struct ExportStream {
+    pub chunks: mpsc::Receiver<Result<Vec<u8>>>,
+    rows: Arc<AtomicU64>,
 }
 
-impl TableWriter {
-    pub fn new(format: TableFormat, sheet: &str, headers: &[String]) -> Result<Self> {
-        let mut w = TableWriter {
-            format,
-            csv: None,
-            book: None,
-            rows: 0,
-        };
-        match format {
-            TableFormat::Csv => {
-                // A BOM so that Excel opens the UTF-8 Chinese text correctly.
-                let mut c = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
-                c.write_record(headers)
-                    .map_err(|e| StoreError::File(e.to_string()))?;
-                w.csv = Some(c);
-            }
-            TableFormat::Xlsx => {
-                let mut book = Workbook::new();
-                let ws = book
-                    .add_worksheet_with_constant_memory()
-                    .map_err(xlsx_err)?;
-                ws.set_name(sheet).map_err(xlsx_err)?;
-                let bold = Format::new().set_bold();
-                for (i, h) in headers.iter().enumerate() {
-                    ws.set_column_width(column(i)?, 14).map_err(xlsx_err)?;
-                    ws.write_string_with_format(0, column(i)?, h, &bold)
-                        .map_err(xlsx_err)?;
-                }
-                w.book = Some(book);
-            }
-        }
-        Ok(w)
-    }
-
-    pub fn row(&mut self, cells: &[String]) -> Result<()> {
-        self.rows += 1;
-        if let Some(c) = self.csv.as_mut() {
-            c.write_record(cells)
+impl ExportStream {
+    /// Writes the file as it comes, to `out`; returns the number of rows.
+    /// An error leaves the file incomplete: the caller removes it.
+    pub async fn write_to(mut self, out: &mut impl Write) -> Result<u64> {
+        while let Some(chunk) = self.chunks.recv().await {
+            out.write_all(&chunk?)
                 .map_err(|e| StoreError::File(e.to_string()))?;
         }
-        if let Some(book) = self.book.as_mut() {
-            if self.rows > XLSX_MAX_ROWS {
-                return Err(StoreError::File(format!(
-                    "more than {XLSX_MAX_ROWS} rows do not fit in one Excel sheet; export CSV or a smaller area"
-                )));
-            }
-            let ws = book.worksheet_from_index(0).map_err(xlsx_err)?;
-            let row = u32::try_from(self.rows).map_err(|e| StoreError::File(e.to_string()))?;
-            for (i, v) in cells.iter().enumerate() {
-                ws.write_string(row, column(i)?, v).map_err(xlsx_err)?;
-            }
+        Ok(self.rows.load(Ordering::SeqCst))
+    }
+
+    /// The whole file and its number of rows (for the command line and tests).
+    pub async fn collect(mut self) -> Result<(Vec<u8>, u64)> {
+        let mut out = Vec::new();
+        while let Some(chunk) = self.chunks.recv().await {
+            out.extend_from_slice(&chunk?);
+        }
+        Ok((out, self.rows.load(Ordering::SeqCst)))
+    }
+}
+
+/// Where an export's producer puts its rows.
+pub struct RowSink {
+    tx: mpsc::Sender<Page>,
+    page: Page,
+    format: TableFormat,
+    rows: Arc<AtomicU64>,
+}
+
+/// Rows handed to the writer at a time.
+const SINK_PAGE: usize = 1_000;
+
+impl RowSink {
+    pub async fn row(&mut self, cells: Vec<String>) -> Result<()> {
+        let n = self.rows.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.format == TableFormat::Xlsx && n > XLSX_MAX_ROWS {
+            return Err(StoreError::File(format!(
+                "more than {XLSX_MAX_ROWS} rows do not fit in one Excel sheet; export CSV or a smaller area"
+            )));
+        }
+        self.page.push(cells);
+        if self.page.len() >= SINK_PAGE {
+            self.flush().await?;
         }
         Ok(())
     }
 
-    pub fn rows(&self) -> u64 {
-        self.rows
+    async fn flush(&mut self) -> Result<()> {
+        if self.page.is_empty() {
+            return Ok(());
+        }
+        self.tx
+            .send(std::mem::take(&mut self.page))
+            .await
+            .map_err(|e| StoreError::File(format!("the download was closed ({e})")))
+    }
+}
+
+/// Starts an export: `produce` reads rows into the sink on the async side
+/// while a writer on the blocking pool turns them into the file.
+pub fn spawn_export<F, Fut>(
+    format: TableFormat,
+    sheet: &'static str,
+    headers: Vec<String>,
+    produce: F,
+) -> ExportStream
+where
+    F: FnOnce(RowSink) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<RowSink>> + Send + 'static,
+{
+    let (row_tx, row_rx) = mpsc::channel::<Page>(4);
+    let (out_tx, out_rx) = mpsc::channel::<Result<Vec<u8>>>(8);
+    let rows = Arc::new(AtomicU64::new(0));
+    let sink = RowSink {
+        tx: row_tx,
+        page: Vec::new(),
+        format,
+        rows: rows.clone(),
+    };
+    let writer_out = out_tx.clone();
+    let writer = tokio::task::spawn_blocking(move || {
+        write_file(format, sheet, &headers, row_rx, &writer_out)
+    });
+    tokio::spawn(async move {
+        let produced = match produce(sink).await {
+            Ok(mut sink) => sink.flush().await,
+            Err(e) => Err(e),
+        };
+        // The producer's sink is gone here, so the writer sees the end.
+        let written = writer
+            .await
+            .map_err(|e| StoreError::File(format!("the export writer stopped: {e}")))
+            .and_then(|r| r);
+        // A failed read must not look like a complete file: the error
+        // ends the stream (and the download) instead of its last chunk.
+        if let Err(e) = produced.and(written) {
+            tracing::warn!("export ended early: {e}");
+            let _ = out_tx.send(Err(e)).await;
+        }
+    });
+    ExportStream {
+        chunks: out_rx,
+        rows,
+    }
+}
+
+/// A CSV cell that a spreadsheet will not run: text starting with = + - @
+/// or a tab or carriage return is taken for a formula (=HYPERLINK(…),
+/// +cmd|…) when the file is opened, so it gets a leading apostrophe.
+/// (.xlsx cells are written as strings and never run.)
+fn csv_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
+/// Bytes on their way out, sent in chunks of about this size.
+const CHUNK: usize = 256 * 1024;
+
+/// An `io::Write` that sends what it gets in chunks; fails once the
+/// receiver is gone.
+struct ChunkOut<'a> {
+    buf: Vec<u8>,
+    out: &'a mpsc::Sender<Result<Vec<u8>>>,
+}
+
+impl ChunkOut<'_> {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        self.out
+            .blocking_send(Ok(std::mem::take(&mut self.buf)))
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::BrokenPipe, e.to_string()))
+    }
+}
+
+impl Write for ChunkOut<'_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
     }
 
-    pub fn finish(self) -> Result<Vec<u8>> {
-        match self.format {
-            TableFormat::Csv => self
-                .csv
-                .map(|c| c.into_inner().map_err(|e| StoreError::File(e.to_string())))
-                .unwrap_or_else(|| Ok(Vec::new())),
-            TableFormat::Xlsx => match self.book {
-                Some(mut b) => b.save_to_buffer().map_err(xlsx_err),
-                None => Ok(Vec::new()),
-            },
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+/// The writer: pages of rows in, the file out in chunks.
+fn write_file(
+    format: TableFormat,
+    sheet: &str,
+    headers: &[String],
+    mut rows: mpsc::Receiver<Page>,
+    out: &mpsc::Sender<Result<Vec<u8>>>,
+) -> Result<()> {
+    let file_err = |e: std::io::Error| StoreError::File(e.to_string());
+    match format {
+        TableFormat::Csv => {
+            let mut chunks = ChunkOut {
+                buf: Vec::with_capacity(CHUNK),
+                out,
+            };
+            // A BOM so that Excel opens the UTF-8 Chinese text correctly.
+            chunks.write_all(b"\xEF\xBB\xBF").map_err(file_err)?;
+            let mut csv = csv::Writer::from_writer(chunks);
+            csv.write_record(headers)
+                .map_err(|e| StoreError::File(e.to_string()))?;
+            while let Some(page) = rows.blocking_recv() {
+                for cells in page {
+                    csv.write_record(cells.iter().map(|c| csv_safe(c).as_bytes().to_vec()))
+                        .map_err(|e| StoreError::File(e.to_string()))?;
+                }
+            }
+            let mut chunks = csv
+                .into_inner()
+                .map_err(|e| StoreError::File(e.to_string()))?;
+            chunks.flush().map_err(file_err)
+        }
+        TableFormat::Xlsx => {
+            let mut book = Workbook::new();
+            let ws = book
+                .add_worksheet_with_constant_memory()
+                .map_err(xlsx_err)?;
+            ws.set_name(sheet).map_err(xlsx_err)?;
+            let bold = Format::new().set_bold();
+            for (i, h) in headers.iter().enumerate() {
+                ws.set_column_width(column(i)?, 14).map_err(xlsx_err)?;
+                ws.write_string_with_format(0, column(i)?, h, &bold)
+                    .map_err(xlsx_err)?;
+            }
+            let mut row = 0u32;
+            while let Some(page) = rows.blocking_recv() {
+                for cells in page {
+                    row += 1;
+                    for (i, v) in cells.iter().enumerate() {
+                        ws.write_string(row, column(i)?, v).map_err(xlsx_err)?;
+                    }
+                }
+            }
+            let bytes = book.save_to_buffer().map_err(xlsx_err)?;
+            let mut chunks = ChunkOut {
+                buf: Vec::new(),
+                out,
+            };
+            for part in bytes.chunks(CHUNK) {
+                chunks.write_all(part).map_err(file_err)?;
+            }
+            chunks.flush().map_err(file_err)
         }
     }
 }
@@ -140,6 +298,20 @@ impl Store {
         format: TableFormat,
         unmasked: Option<(&str, &str)>,
     ) -> Result<(Vec<u8>, u64)> {
+        self.stream_registry(scope, format, unmasked)
+            .await?
+            .collect()
+            .await
+    }
+
+    /// As [`Store::export_registry`], streamed. The audit entry of an
+    /// unmasked export is written before the first byte.
+    pub async fn stream_registry(
+        &self,
+        scope: &Scope,
+        format: TableFormat,
+        unmasked: Option<(&str, &str)>,
+    ) -> Result<ExportStream> {
         if let Some((actor, reason)) = unmasked {
             if reason.trim().is_empty() {
                 return Err(StoreError::invalid(
@@ -156,7 +328,19 @@ impl Store {
             )
             .await?;
         }
-        let mut out = TableWriter::new(format, "registry", &headers(REGISTRY_COLUMNS))?;
+        let (store, scope, clear) = (self.clone(), scope.clone(), unmasked.is_some());
+        Ok(spawn_export(
+            format,
+            "registry",
+            headers(REGISTRY_COLUMNS),
+            move |mut sink| async move {
+                store.registry_rows(&scope, clear, &mut sink).await?;
+                Ok(sink)
+            },
+        ))
+    }
+
+    async fn registry_rows(&self, scope: &Scope, clear: bool, sink: &mut RowSink) -> Result<()> {
         let (lo, hi) = scope.bounds();
         let sql = format!(
             "SELECT g.code AS grid_code, c.name AS compound, b.name AS building, d.unit_no, d.room_no, d.floor_area,
@@ -186,7 +370,7 @@ impl Store {
                     .fetch_all(pool).await?
             });
             for r in rows {
-                let (id, phone) = if unmasked.is_some() {
+                let (id, phone) = if clear {
                     (
                         r.id_enc
                             .map(|e| self.vault().open(Field::IdNumber, &e))
@@ -198,7 +382,7 @@ impl Store {
                 } else {
                     (r.id_masked, r.phone_masked)
                 };
-                out.row(&[
+                sink.row(vec![
                     r.grid_code,
                     r.compound,
                     r.building,
@@ -236,12 +420,12 @@ impl Store {
                                 .join("、")
                         })
                         .unwrap_or_default(),
-                ])?;
+                ])
+                .await?;
             }
             after = upto;
         }
-        let n = out.rows();
-        Ok((out.finish()?, n))
+        Ok(())
     }
 
     /// Writes the compound ledger in scope.
@@ -250,12 +434,29 @@ impl Store {
         scope: &Scope,
         format: TableFormat,
     ) -> Result<(Vec<u8>, u64)> {
-        let mut out = TableWriter::new(format, "compounds", &headers(COMPOUND_COLUMNS))?;
+        self.stream_compounds(scope, format).collect().await
+    }
+
+    /// As [`Store::export_compounds`], streamed.
+    pub fn stream_compounds(&self, scope: &Scope, format: TableFormat) -> ExportStream {
+        let (store, scope) = (self.clone(), scope.clone());
+        spawn_export(
+            format,
+            "compounds",
+            headers(COMPOUND_COLUMNS),
+            move |mut sink| async move {
+                store.compound_rows(&scope, &mut sink).await?;
+                Ok(sink)
+            },
+        )
+    }
+
+    async fn compound_rows(&self, scope: &Scope, sink: &mut RowSink) -> Result<()> {
         for c in self.compounds(scope, None).await? {
             let mode = linli_core::registry::ManagementMode::parse(&c.management_mode)
                 .map(|m| m.label_zh().to_string())
                 .unwrap_or(c.management_mode);
-            out.row(&[
+            sink.row(vec![
                 c.grid_code,
                 c.name,
                 c.address,
@@ -266,10 +467,10 @@ impl Store {
                 c.known_problems,
                 c.lon.map(|x| format!("{x:.6}")).unwrap_or_default(),
                 c.lat.map(|x| format!("{x:.6}")).unwrap_or_default(),
-            ])?;
+            ])
+            .await?;
         }
-        let n = out.rows();
-        Ok((out.finish()?, n))
+        Ok(())
     }
 }
 
@@ -303,8 +504,30 @@ impl Store {
         filter: &crate::cases::CaseFilter,
         format: TableFormat,
     ) -> Result<(Vec<u8>, u64)> {
-        let headers: Vec<String> = CASE_HEADERS.iter().map(|h| h.to_string()).collect();
-        let mut out = TableWriter::new(format, "cases", &headers)?;
+        self.stream_cases(scope, filter, format).collect().await
+    }
+
+    /// As [`Store::export_cases`], streamed.
+    pub fn stream_cases(
+        &self,
+        scope: &Scope,
+        filter: &crate::cases::CaseFilter,
+        format: TableFormat,
+    ) -> ExportStream {
+        let (store, scope, filter) = (self.clone(), scope.clone(), filter.clone());
+        let headers = CASE_HEADERS.iter().map(|h| h.to_string()).collect();
+        spawn_export(format, "cases", headers, move |mut sink| async move {
+            store.case_rows(&scope, &filter, &mut sink).await?;
+            Ok(sink)
+        })
+    }
+
+    async fn case_rows(
+        &self,
+        scope: &Scope,
+        filter: &crate::cases::CaseFilter,
+        sink: &mut RowSink,
+    ) -> Result<()> {
         let when = |ms: Option<i64>| ms.map(beijing_minute).unwrap_or_default();
         let mut f = filter.clone();
         f.limit = 500;
@@ -315,7 +538,7 @@ impl Store {
             f.before_id = Some(last.row.id);
             for c in &page {
                 let r = &c.row;
-                out.row(&[
+                sink.row(vec![
                     r.code.clone(),
                     when(Some(r.created_at)),
                     r.channel.clone(),
@@ -333,13 +556,89 @@ impl Store {
                     when(r.closed_at),
                     r.rating.clone().unwrap_or_default(),
                     if c.overdue { "是" } else { "" }.to_string(),
-                ])?;
+                ])
+                .await?;
             }
             if page.len() < 500 {
                 break;
             }
         }
-        let n = out.rows();
-        Ok((out.finish()?, n))
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(cells: &[&str]) -> Vec<String> {
+        cells.iter().map(|c| c.to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn csv_cells_never_run_as_formulas() {
+        let stream = spawn_export(
+            TableFormat::Csv,
+            "t",
+            rows(&["a", "b"]),
+            |mut sink| async move {
+                sink.row(rows(&[
+                    "=HYPERLINK(\"http://x\",\"y\")",
+                    "+cmd|' /C calc'!A0",
+                ]))
+                .await?;
+                sink.row(rows(&["@SUM(1+1)", "-2+3"])).await?;
+                sink.row(rows(&["王秀英", "13800138000"])).await?;
+                Ok(sink)
+            },
+        );
+        let (bytes, n) = stream.collect().await.unwrap();
+        assert_eq!(n, 3);
+        let text = String::from_utf8(bytes).unwrap();
+        let lines: Vec<&str> = text.trim_start_matches('\u{feff}').lines().collect();
+        assert_eq!(lines[0], "a,b");
+        assert_eq!(
+            lines[1],
+            "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",'+cmd|' /C calc'!A0"
+        );
+        assert_eq!(lines[2], "'@SUM(1+1),'-2+3");
+        assert_eq!(lines[3], "王秀英,13800138000");
+    }
+
+    #[tokio::test]
+    async fn a_closed_download_stops_the_reader() {
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let mut stream = spawn_export(TableFormat::Csv, "t", rows(&["n"]), |mut sink| async move {
+            // An endless area: only the closed download stops it.
+            let mut n = 0u64;
+            let r = loop {
+                n += 1;
+                if let Err(e) = sink.row(vec![format!("{n:>200}")]).await {
+                    break e;
+                }
+            };
+            let _ = done_tx.send(n);
+            Err(r)
+        });
+        // Read a little, then go away.
+        let first = stream.chunks.recv().await.unwrap().unwrap();
+        assert!(!first.is_empty());
+        drop(stream);
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), done_rx)
+            .await
+            .expect("the reader stopped")
+            .unwrap();
+        // Bounded: a few pages in flight, not the whole area.
+        assert!(n < 50_000, "{n} rows read after the download closed");
+    }
+
+    #[tokio::test]
+    async fn a_failed_read_ends_the_stream_with_an_error() {
+        let stream = spawn_export(TableFormat::Csv, "t", rows(&["n"]), |mut sink| async move {
+            sink.row(rows(&["1"])).await?;
+            Err::<RowSink, _>(StoreError::Config("the database went away".into()))
+        });
+        let e = stream.collect().await.unwrap_err();
+        assert!(e.to_string().contains("went away"), "{e}");
     }
 }

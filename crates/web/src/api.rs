@@ -418,15 +418,15 @@ async fn export(
         )));
     }
     let reason = q.get("reason").cloned().unwrap_or_default();
-    let (bytes, _) = match name {
+    let stream = match name {
         "registry" => {
             let u = unmasked.then_some((caller.actor.as_str(), reason.as_str()));
-            s.store.export_registry(&caller.scope, format, u).await?
+            s.store.stream_registry(&caller.scope, format, u).await?
         }
-        "compounds" => s.store.export_compounds(&caller.scope, format).await?,
+        "compounds" => s.store.stream_compounds(&caller.scope, format),
         "cases" => {
             let f = crate::cases_api::case_filter(&q)?;
-            s.store.export_cases(&caller.scope, &f, format).await?
+            s.store.stream_cases(&caller.scope, &f, format)
         }
         _ => return Err(AppError::NotFound(format!("no export '{what}'"))),
     };
@@ -435,12 +435,20 @@ async fn export(
         TableFormat::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     };
     let disposition = format!("attachment; filename=\"{name}.{ext}\"");
+    // Sent as it is written; a closed download drops the stream, which
+    // stops the writer and the reads behind it.
+    let body = axum::body::Body::from_stream(futures_util::stream::unfold(
+        stream.chunks,
+        |mut chunks| async move { chunks.recv().await.map(|c| (c, chunks)) },
+    ));
     Ok((
         [
             (header::CONTENT_TYPE, ct.to_string()),
             (header::CONTENT_DISPOSITION, disposition),
+            // Personal data (masked or not): never kept by a cache.
+            (header::CACHE_CONTROL, "no-store".to_string()),
         ],
-        bytes,
+        body,
     )
         .into_response())
 }
