@@ -284,3 +284,230 @@ fn refuses_unknown_databases_and_missing_keys() {
     assert!(text(&o).contains("LINLI_ADMIN_TOKEN"), "{}", text(&o));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A webhook receiver on a thread: answers 200 to every POST and records
+/// the delivery ids it got.
+fn webhook_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let got: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let g = got.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let g = g.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                loop {
+                    // One request: headers, then the body by its length.
+                    let (mut id, mut len) = (String::new(), 0usize);
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let l = line.trim_end();
+                        if l.is_empty() {
+                            break;
+                        }
+                        let (k, v) = l.split_once(':').unwrap_or((l, ""));
+                        match k.to_ascii_lowercase().as_str() {
+                            "x-linli-delivery" => id = v.trim().to_string(),
+                            "content-length" => len = v.trim().parse().unwrap_or(0),
+                            _ => {}
+                        }
+                    }
+                    let mut body = vec![0; len];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    g.lock().unwrap().push(id);
+                    let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+                }
+            });
+        }
+    });
+    (url, got)
+}
+
+/// A `linli serve` process on a free port; its address from its first line.
+struct Server {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Server {
+    fn start(dir: &Path, db: &str) -> Server {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_linli"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .current_dir(dir)
+            .env("LINLI_DB", db)
+            .env("LINLI_KEY", "AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=")
+            .env("LINLI_ADMIN_TOKEN", "three-servers-token-0123")
+            .env_remove("LINLI_KEY_FILE")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .trim_end_matches('/')
+            .to_string();
+        Server { child, base }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Three `linli serve` processes on one database under intake load: each
+/// dispatch's webhook is sent once, the audit chain verifies and the rates
+/// rollup equals a rebuild from the cases.
+fn three_servers(dir: &Path, db: &str) {
+    use serde_json::{Value, json};
+    let o = linli(dir, db, &["gen", "--people", "300", "--seed", "3"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (hook, got) = webhook_receiver();
+    let servers: Vec<Server> = (0..3).map(|_| Server::start(dir, db)).collect();
+    let bases: Vec<String> = servers.iter().map(|s| s.base.clone()).collect();
+    const CASES: usize = 45;
+    tokio::runtime::Runtime::new().unwrap().block_on(async move {
+        let http = reqwest::Client::new();
+        let token = "three-servers-token-0123";
+        let grids: Value = http
+            .get(format!("{}/api/v1/org?kind=grid", bases[0]))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let grid = &grids[0];
+        let unit: Value = http
+            .post(format!("{}/api/v1/units", bases[1]))
+            .bearer_auth(token)
+            .json(&json!({"org_id": grid["parent_id"], "name": "三服务测试中队", "kind": "urban_management", "webhook_url": hook}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        // Three clients at once, each case on a different server for each step.
+        let mut load = Vec::new();
+        for c in 0..3 {
+            let (http, bases, grid_code, unit_id) =
+                (http.clone(), bases.clone(), grid["code"].clone(), unit["id"].clone());
+            load.push(tokio::spawn(async move {
+                for n in (c..CASES).step_by(3) {
+                    let at = |k: usize| bases[(n + k) % 3].clone();
+                    let r = http
+                        .post(format!("{}/api/v1/cases", at(0)))
+                        .bearer_auth(token)
+                        .json(&json!({"channel": "counter", "category": "0101", "description": format!("路边垃圾 {n}"), "org_code": grid_code}))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+                    let case: Value = r.json().await.unwrap();
+                    let id = &case["id"];
+                    let opened: Value = http
+                        .post(format!("{}/api/v1/cases/{id}/actions", at(1)))
+                        .bearer_auth(token)
+                        .json(&json!({"version": case["version"], "action": "open"}))
+                        .send()
+                        .await
+                        .unwrap()
+                        .json()
+                        .await
+                        .unwrap();
+                    let r = http
+                        .post(format!("{}/api/v1/cases/{id}/actions", at(2)))
+                        .bearer_auth(token)
+                        .json(&json!({"version": opened["version"], "action": "dispatch", "unit": unit_id}))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+                }
+            }));
+        }
+        for l in load {
+            l.await.unwrap();
+        }
+    });
+    // The jobs run every 5 s on the server holding the lease.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while got.lock().unwrap().len() < CASES && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // A little longer: a second sending would show now.
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    drop(servers);
+    let got = got.lock().unwrap().clone();
+    let mut ids = got.clone();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), got.len(), "a webhook was sent twice: {got:?}");
+    assert_eq!(got.len(), CASES, "{db}");
+    let o = linli(dir, db, &["audit", "verify"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let year = chrono_year();
+    let before = text(&linli(dir, db, &["case", "rates", "--period", &year]));
+    assert!(before.contains(&CASES.to_string()), "{before}");
+    let o = linli(dir, db, &["case", "rollup-rebuild"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let after = text(&linli(dir, db, &["case", "rates", "--period", &year]));
+    assert_eq!(before, after, "the rollup equals the cases");
+}
+
+/// This year in Beijing, as the rates command names a period.
+fn chrono_year() -> String {
+    use chrono::Datelike;
+    let beijing = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    chrono::Utc::now()
+        .with_timezone(&beijing)
+        .year()
+        .to_string()
+}
+
+#[test]
+fn three_servers_on_one_database() {
+    let dir = scratch("three");
+    three_servers(&dir, "sqlite://three.db");
+    if let Ok(url) = std::env::var("LINLI_TEST_PG_URL") {
+        let schema = format!("three_{}", std::process::id());
+        let psql = |sql: &str| {
+            let st = Command::new("psql")
+                .args([url.as_str(), "-q", "-c", sql])
+                .status()
+                .unwrap();
+            assert!(st.success(), "psql {sql}");
+        };
+        psql(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+        ));
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let db = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+        three_servers(&dir, &db);
+        psql(&format!("DROP SCHEMA {schema} CASCADE"));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
