@@ -1,0 +1,197 @@
+use super::*;
+
+#[tokio::test]
+async fn registry_import_is_all_or_nothing_and_idempotent() {
+    each(|store, be| async move {
+        store.import_grids(&Scope::Everything, "test", GRIDS).await.unwrap();
+        let t = read_csv(REGISTRY_CSV.as_bytes()).unwrap();
+        let r = store.import_registry(&Scope::Everything, "test", &t, &|_, _| {}).await.unwrap();
+        assert!(r.committed, "{be}: {:?}", r.errors);
+        assert_eq!(r.created["people"], 4);
+        assert_eq!(r.created["dwellings"], 4);
+        assert_eq!(r.created["compounds"], 2);
+        assert_eq!(r.created["households"], 3);
+        let stats = store.scope_stats(&Scope::Everything).await.unwrap();
+        assert_eq!((stats.grids, stats.compounds, stats.dwellings, stats.households, stats.people), (3, 2, 4, 3, 4));
+
+        // The same file again changes nothing but updates.
+        let r = store.import_registry(&Scope::Everything, "test", &t, &|_, _| {}).await.unwrap();
+        assert!(r.committed);
+        assert!(!r.created.contains_key("people"), "{:?}", r.created);
+        assert_eq!(r.updated["people"], 4);
+        let again = store.scope_stats(&Scope::Everything).await.unwrap();
+        assert_eq!(again.people, 4);
+
+        // Derived fields, tags and masking.
+        let wang = store.people(&Scope::Everything, &PeopleFilter { name_contains: Some("秀英".into()), ..Default::default() }).await.unwrap();
+        assert_eq!(wang.len(), 1);
+        let w = &wang[0];
+        assert_eq!(w.gender.as_deref(), Some("female"));
+        assert_eq!(w.birth_date.as_deref(), Some("1949-12-31"));
+        assert_eq!(w.id_masked.as_deref(), Some("1101**********002X"));
+        assert_eq!(w.phone_masked.as_deref(), Some("138****8000"));
+        assert_eq!(w.tags, "elderly_alone,party_member");
+        assert_eq!(w.floor_area, Some(89.5));
+        let alone = store.people(&Scope::Everything, &PeopleFilter { tag: Some(Tag::ElderlyAlone), ..Default::default() }).await.unwrap();
+        assert_eq!(alone.len(), 1);
+        // LIKE wildcards in a search are literal.
+        let none = store.people(&Scope::Everything, &PeopleFilter { name_contains: Some("%".into()), ..Default::default() }).await.unwrap();
+        assert!(none.is_empty());
+
+        // A bad file: every bad field is reported by row and column, nothing is written.
+        let bad = format!(
+            "{}320104001001001,桃叶渡小区,3栋,1单元,301,abc,1,张三,,,110105194912310021,12345,房东,富豪\n999999999999999,x,1栋,,1,,,,,,,,,\n320104001001001,桃叶渡小区,3栋,1单元,302,80,1,李四,,,11010519491231002X,,,\n",
+            REGISTRY_CSV
+        );
+        let t = read_csv(bad.as_bytes()).unwrap();
+        let r = store.import_registry(&Scope::Everything, "test", &t, &|_, _| {}).await.unwrap();
+        assert!(!r.committed);
+        let has = |row: usize, field: &str| r.errors.iter().any(|e: &RowError| e.row == row && e.field == field);
+        assert!(has(7, "floor_area") && has(7, "id_number") && has(7, "phone") && has(7, "relation") && has(7, "tags"), "{:?}", r.errors);
+        assert!(has(8, "grid_code"), "{:?}", r.errors);
+        let dup = r.errors.iter().find(|e| e.row == 9 && e.field == "id_number").unwrap();
+        assert!(dup.message.contains("row 2"), "{dup:?}");
+        assert_eq!(store.scope_stats(&Scope::Everything).await.unwrap().people, 4);
+        assert_eq!(store.scope_stats(&Scope::Everything).await.unwrap().dwellings, 4);
+
+        // A missing required column is reported against the header row.
+        let t = read_csv("网格编码,楼栋,房号\n320104001001001,1栋,1\n".as_bytes()).unwrap();
+        let r = store.import_registry(&Scope::Everything, "test", &t, &|_, _| {}).await.unwrap();
+        assert_eq!(r.errors, vec![RowError { row: 1, field: "compound".into(), message: "required column 'compound' (小区) is missing".into() }]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn personal_data_is_sealed_masked_and_audited() {
+    each(|store, be| async move {
+        setup_registry(&store).await;
+        // Nothing in the person table holds the ID number or phone in clear.
+        let rows: Vec<SealedPair> = linli_store::with_db!(&store.db, p => {
+            sqlx::query_as("SELECT id_enc, phone_enc FROM person").fetch_all(p).await.unwrap()
+        });
+        for (id, phone) in &rows {
+            for blob in [id, phone].into_iter().flatten() {
+                let text = String::from_utf8_lossy(blob);
+                assert!(!text.contains("11010519491231002X") && !text.contains("13800138000"), "{be}");
+            }
+        }
+        let found = store.find_by_id_number(&Scope::Everything, "11010519491231002x").await.unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].name, "王秀英");
+        let by_phone = store.find_by_phone(&Scope::Everything, "+86 139-1234-5678").await.unwrap();
+        assert_eq!(by_phone[0].name, "李强");
+
+        // A full view needs a reason and leaves an audit entry.
+        let pid = found[0].id;
+        assert!(store.person_unmasked(&Scope::Everything, pid, "worker1", " ").await.is_err());
+        let full = store.person_unmasked(&Scope::Everything, pid, "worker1", "上门核实").await.unwrap();
+        assert_eq!(full.id_number.as_deref(), Some("11010519491231002X"));
+        assert_eq!(full.phone.as_deref(), Some("13800138000"));
+        let log = store.audit_entries(10).await.unwrap();
+        assert_eq!(log[0].id, full.audit_id);
+        assert_eq!((log[0].actor.as_str(), log[0].action.as_str(), log[0].object.clone()), ("worker1", "person.view_unmasked", format!("person:{pid}")));
+
+        // The chain verifies, and a tampered row is found.
+        let v = store.audit_verify().await.unwrap();
+        assert!(v.first_broken.is_none(), "{v:?}");
+        assert!(v.entries >= 3);
+        linli_store::with_db!(&store.db, p => {
+            sqlx::query("UPDATE audit_log SET detail = 'nothing to see' WHERE seq = 2").execute(p).await.unwrap();
+        });
+        let v = store.audit_verify().await.unwrap();
+        assert_eq!(v.first_broken.unwrap().id, 2, "{be}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn one_community_sees_nothing_of_another() {
+    each(|store, be| async move {
+        setup_registry(&store).await;
+        let a = community_scope(&store, "320104001001").await;
+        let b = community_scope(&store, "320104001002").await;
+        let a_people = store.people(&a, &PeopleFilter::default()).await.unwrap();
+        assert_eq!(a_people.len(), 3, "{be}");
+        let b_people = store.people(&b, &PeopleFilter::default()).await.unwrap();
+        assert_eq!(b_people.len(), 1);
+        let zhao = b_people[0].id;
+        assert!(matches!(
+            store.person(&a, zhao).await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(store.person_unmasked(&a, zhao, "x", "probe").await.is_err());
+        assert!(
+            store
+                .find_by_id_number(&b, "11010519491231002X")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(store.compounds(&a, None).await.unwrap().len(), 1);
+        let (csv, n) = store
+            .export_registry(&a, TableFormat::Csv, None)
+            .await
+            .unwrap();
+        assert_eq!(n, 4, "3 people and one empty dwelling");
+        assert!(!String::from_utf8_lossy(&csv).contains("赵敏"));
+        assert_eq!(store.scope_stats(&b).await.unwrap().people, 1);
+        // Import into B's grid from A's scope is refused row by row.
+        let t = read_csv(REGISTRY_CSV.as_bytes()).unwrap();
+        let r = store
+            .import_registry(&a, "x", &t, &|_, _| {})
+            .await
+            .unwrap();
+        assert!(!r.committed);
+        assert_eq!(r.errors.len(), 1);
+        assert_eq!(
+            (r.errors[0].row, r.errors[0].field.as_str()),
+            (6, "grid_code")
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn export_round_trips_through_excel() {
+    each(|store, be| async move {
+        setup_registry(&store).await;
+        let (masked, _) = store.export_registry(&Scope::Everything, TableFormat::Csv, None).await.unwrap();
+        let masked = String::from_utf8(masked).unwrap();
+        assert!(masked.contains("1101**********002X") && !masked.contains("11010519491231002X"), "{be}");
+        assert!(store.export_registry(&Scope::Everything, TableFormat::Xlsx, Some(("admin", ""))).await.is_err());
+        let (xlsx, n) = store.export_registry(&Scope::Everything, TableFormat::Xlsx, Some(("admin", "年度核对"))).await.unwrap();
+        assert_eq!(n, 5);
+        let t = read_xlsx(&xlsx).unwrap();
+        assert_eq!(t.rows.len(), 5);
+        assert_eq!(t.headers[0], "网格编码");
+        let wang = t.rows.iter().find(|(_, c)| c[7] == "王秀英").unwrap();
+        assert_eq!(wang.1[10], "11010519491231002X");
+        assert_eq!(wang.1[13], "独居老人、党员");
+        assert!(store.audit_entries(5).await.unwrap().iter().any(|e| e.action == "registry.export_unmasked"));
+        // Importing the export back only updates.
+        let r = store.import_registry(&Scope::Everything, "admin", &t, &|_, _| {}).await.unwrap();
+        assert!(r.committed, "{:?}", r.errors);
+        assert!(r.created.is_empty(), "{:?}", r.created);
+        assert_eq!(store.scope_stats(&Scope::Everything).await.unwrap().people, 4);
+
+        // Compound ledger: export, then import with a point placed in its grid.
+        let (ledger, n) = store.export_compounds(&Scope::Everything, TableFormat::Csv).await.unwrap();
+        assert_eq!(n, 2);
+        assert!(String::from_utf8(ledger).unwrap().contains("桃叶渡小区"));
+        let t = read_csv("小区,管理模式,物业公司,物业公司信用代码,经度,纬度,存在问题\n新建小区,物业管理,金陵物业,91350100M000100Y43,118.805,32.025,停车难\n无主小区,无物业,,,118.785,32.025,\n".as_bytes()).unwrap();
+        let r = store.import_compounds(&Scope::Everything, "admin", &t).await.unwrap();
+        assert!(r.committed, "{:?}", r.errors);
+        let c = store.compounds(&Scope::Everything, None).await.unwrap();
+        let new = c.iter().find(|c| c.name == "新建小区").unwrap();
+        assert_eq!(new.grid_code, "320104001002001");
+        assert_eq!(new.known_problems, "停车难");
+        assert_eq!(new.property_company_code.as_deref(), Some("91350100M000100Y43"));
+        let t = read_csv("小区,管理模式,物业公司,物业公司信用代码,经度,纬度\n坏小区,物业管理,,91350100M000100Y44,200,32\n".as_bytes()).unwrap();
+        let r = store.import_compounds(&Scope::Everything, "admin", &t).await.unwrap();
+        assert!(!r.committed);
+        let fields: Vec<_> = r.errors.iter().map(|e| e.field.as_str()).collect();
+        assert!(fields.contains(&"lon") && fields.contains(&"property_company") && fields.contains(&"property_company_code") && fields.contains(&"grid_code"), "{fields:?}");
+    })
+    .await;
+}

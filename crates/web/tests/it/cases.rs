@@ -1,0 +1,267 @@
+use super::*;
+
+#[tokio::test]
+async fn cases_api_and_open311() {
+    each_backend(|store, be| async move {
+        let key = {
+            let r = store.import_grids(&linli_store::Scope::Everything, "t", GRIDS).await.unwrap();
+            assert!(r.committed);
+            store.create_api_key("12345热线", None).await.unwrap()
+        };
+        let app = App::spawn(store).await;
+        let grid: Value = app.get("/api/v1/locate?lon=118.785&lat=32.025").send().await.unwrap().json().await.unwrap();
+        let community_id = grid["grid"]["parent_id"].as_i64().unwrap();
+        let unit: Value = app.post("/api/v1/units")
+            .body(format!(r#"{{"org_id":{community_id},"name":"金陵物业","kind":"property"}}"#))
+            .send().await.unwrap().json().await.unwrap();
+        let cats: Value = app.get("/api/v1/categories").send().await.unwrap().json().await.unwrap();
+        assert!(cats.as_array().unwrap().iter().any(|c| c["code"] == "1202"), "{be}");
+        // An administrator edits the taxonomy: a bad file names the problem; a good one replaces it.
+        let r = app.http.put(format!("{}/api/v1/categories", app.base)).bearer_auth(TOKEN)
+            .body(r#"{"unit_kinds":{},"categories":[{"code":"1","name":"a","name_en":"a","parent":"9"}]}"#).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(r.text().await.unwrap().contains("unknown parent"));
+        let mut tax: Value = serde_json::from_str(linli_core::category::DEFAULT_CATEGORIES_JSON).unwrap();
+        tax["categories"].as_array_mut().unwrap().push(serde_json::json!({"code":"9003","name":"加装电梯","name_en":"Lift retrofit","parent":"90","response_hours":8,"limit":{"working_days":10},"default_unit_kind":"community"}));
+        let r = app.http.put(format!("{}/api/v1/categories", app.base)).bearer_auth(TOKEN).body(tax.to_string()).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let cats: Value = app.get("/api/v1/categories").send().await.unwrap().json().await.unwrap();
+        assert!(cats.as_array().unwrap().iter().any(|c| c["code"] == "9003" && c["limit"]["working_days"] == 10));
+
+        // Intake, then the loop through the actions endpoint.
+        let r = app.post("/api/v1/cases").body(r#"{"channel":"counter","category":"1202","description":"电梯困人","lon":118.785,"lat":32.025,"reporter_phone":"13800138000"}"#).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let c: Value = r.json().await.unwrap();
+        let id = c["id"].as_i64().unwrap();
+        assert_eq!(c["reporter_phone_masked"], "138****8000");
+        let act = |body: String| app.post(&format!("/api/v1/cases/{id}/actions")).body(body).send();
+        let c: Value = act(format!(r#"{{"version":{},"action":"open"}}"#, c["version"])).await.unwrap().json().await.unwrap();
+        let r = act(r#"{"version":1,"action":"accept"}"#.into()).await.unwrap();
+        assert_eq!(r.status(), StatusCode::CONFLICT, "stale version");
+        let r = act(format!(r#"{{"version":{},"action":"accept"}}"#, c["version"])).await.unwrap();
+        assert_eq!(r.status(), StatusCode::CONFLICT);
+        assert!(r.text().await.unwrap().contains("已立案"), "illegal step names the state");
+        let r = act(format!(r#"{{"version":{},"action":"dispatch"}}"#, c["version"])).await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "missing unit");
+        let c: Value = act(format!(r#"{{"version":{},"action":"dispatch","unit":{}}}"#, c["version"], unit["id"])).await.unwrap().json().await.unwrap();
+        assert_eq!(c["unit_name"], "金陵物业");
+        let c: Value = act(format!(r#"{{"version":{},"action":"accept"}}"#, c["version"])).await.unwrap().json().await.unwrap();
+        let r = act(format!(r#"{{"version":{},"action":"report_back","text":"  "}}"#, c["version"])).await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(r.json::<Value>().await.unwrap()["field"], "text");
+        // Photos: a non-image is refused by its bytes; an image is stored and served back.
+        let r = app.post(&format!("/api/v1/cases/{id}/photos")).body("<svg onload=alert(1)>").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(r.json::<Value>().await.unwrap()["field"], "photo");
+        let jpeg: &[u8] = &[0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, b'J', b'F', b'I', b'F', 0];
+        let up: Value = app.post(&format!("/api/v1/cases/{id}/photos")).body(jpeg.to_vec()).send().await.unwrap().json().await.unwrap();
+        let url = up["url"].as_str().unwrap().to_string();
+        let r = app.get(&url).send().await.unwrap();
+        assert_eq!(r.headers()["content-type"], "image/jpeg");
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+        assert_eq!(&r.bytes().await.unwrap()[..], jpeg);
+        let r = act(format!(r#"{{"version":{},"action":"report_back","text":"已解救并维修","photos":["a.jpg"]}}"#, c["version"])).await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(r.json::<Value>().await.unwrap()["field"], "photos");
+        let c: Value = act(format!(r#"{{"version":{},"action":"report_back","text":"已解救并维修","photos":["{url}"]}}"#, c["version"])).await.unwrap().json().await.unwrap();
+        assert_eq!(c["state"], "reported_back");
+        let c: Value = act(format!(r#"{{"version":{},"action":"verify","passed":true}}"#, c["version"])).await.unwrap().json().await.unwrap();
+        assert_eq!(c["state"], "closed");
+        assert_eq!(c["allowed"], serde_json::json!(["rate", "reopen"]));
+        let c: Value = act(format!(r#"{{"version":{},"action":"rate","rating":"satisfied"}}"#, c["version"])).await.unwrap().json().await.unwrap();
+        assert_eq!(c["state"], "rated");
+        let tl: Value = app.get(&format!("/api/v1/cases/{id}/timeline")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(tl.as_array().unwrap().len(), 8);
+        let rates: Value = app.get("/api/v1/rates").send().await.unwrap().json().await.unwrap();
+        assert_eq!(rates["total"]["satisfaction_rate"], 1.0);
+        assert_eq!(rates["by_unit"][0]["unit_name"], "金陵物业");
+        // The same by a named period (this Beijing year: whole months from the rollup).
+        let year = (chrono::Utc::now() + chrono::Duration::hours(8)).format("%Y").to_string();
+        let by_year: Value = app.get(&format!("/api/v1/rates?period={year}")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(by_year["total"]["counts"], rates["total"]["counts"]);
+        let r = app.get("/api/v1/rates?period=2026-13").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(r.json::<Value>().await.unwrap()["field"], "period");
+        let list: Value = app.get("/api/v1/cases?state=rated").send().await.unwrap().json().await.unwrap();
+        assert_eq!(list.as_array().unwrap().len(), 1);
+        let r = app.get("/api/v1/cases?state=lost").send().await.unwrap();
+        assert_eq!(r.json::<Value>().await.unwrap()["field"], "state");
+
+        // 12345 batch: a bad row refuses the batch; the good batch registers once.
+        let bad = "external_id,category,description,lon,lat\nT1,1101,夜间噪声,118.785,32.025\nT2,9999,x,118.785,32.025\n";
+        let r = app.post("/api/v1/import/hotline?format=csv").body(bad).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["rows"][0]["row"], 3);
+        assert_eq!(body["rows"][0]["field"], "category");
+        let good = bad.replace("T2,9999", "T2,1401");
+        let r: Value = app.post("/api/v1/import/hotline?format=csv").body(good.clone()).send().await.unwrap().json().await.unwrap();
+        assert_eq!(r["created"]["cases"], 2);
+        let r: Value = app.post("/api/v1/import/hotline?format=csv").body(good).send().await.unwrap().json().await.unwrap();
+        assert_eq!(r["updated"]["already_received"], 2);
+        // The integration's key works as a bearer token too.
+        let r = app.http.get(format!("{}/api/v1/cases?channel=hotline_12345", app.base)).bearer_auth(&key).send().await.unwrap();
+        assert_eq!(r.json::<Value>().await.unwrap().as_array().unwrap().len(), 2);
+
+        // Open311 GeoReport v2.
+        let o = |p: &str| app.http.get(format!("{}/open311/v2/{p}", app.base)).send();
+        let d: Value = o("discovery.json").await.unwrap().json().await.unwrap();
+        assert_eq!(d["endpoints"][0]["specification"], "http://wiki.open311.org/GeoReport_v2");
+        let xml = o("services.xml").await.unwrap().text().await.unwrap();
+        assert!(xml.starts_with("<?xml") && xml.contains("<service><service_code>0101</service_code>"), "{xml}");
+        let def: Value = o("services/1202.json").await.unwrap().json().await.unwrap();
+        assert_eq!(def["attributes"][0]["code"], "urgency");
+        assert_eq!(o("services/12.json").await.unwrap().status(), StatusCode::NOT_FOUND);
+        let post = |form: String| app.http.post(format!("{}/open311/v2/requests.json", app.base))
+            .header("content-type", "application/x-www-form-urlencoded").body(form).send();
+        let r = post("api_key=wrong&service_code=1202&lat=32.025&long=118.785&description=x".into()).await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e[0]["code"], 403);
+        let r = post(format!("api_key={key}&service_code=0601&lat=32.025&long=118.785&description=%E8%B7%AF%E7%81%AF%E4%B8%8D%E4%BA%AE&first_name=%E6%98%8E&last_name=%E6%9D%8E")).await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let created: Value = r.json().await.unwrap();
+        let sr = created[0]["service_request_id"].as_str().unwrap().to_string();
+        let one: Value = o(&format!("requests/{sr}.json")).await.unwrap().json().await.unwrap();
+        assert_eq!(one[0]["status"], "open");
+        assert_eq!(one[0]["description"], "路灯不亮");
+        assert_eq!(one[0]["service_code"], "0601");
+        assert!(one[0]["requested_datetime"].as_str().unwrap().ends_with("+08:00"));
+        let xml = o(&format!("requests/{sr}.xml")).await.unwrap().text().await.unwrap();
+        assert!(xml.contains("<status>open</status>") && xml.contains("<service_requests><request>"), "{xml}");
+        let open: Value = o("requests.json?status=open").await.unwrap().json().await.unwrap();
+        assert!(open.as_array().unwrap().iter().all(|r| r["status"] == "open"));
+        assert!(open.as_array().unwrap().iter().any(|r| r["service_request_id"] == sr.as_str()));
+        let closed: Value = o("requests.json?status=closed").await.unwrap().json().await.unwrap();
+        assert_eq!(closed.as_array().unwrap().len(), 1, "the rated lift case");
+        assert_eq!(closed[0]["status_notes"], "已评价：已解救并维修");
+        let r = o("requests.xml?start_date=yesterday").await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert!(r.text().await.unwrap().contains("<errors><error><code>400</code>"));
+        let t: Value = o(&format!("tokens/{sr}.json")).await.unwrap().json().await.unwrap();
+        assert_eq!(t[0]["service_request_id"], sr.as_str());
+        assert_eq!(o("requests/GD0.json").await.unwrap().status(), StatusCode::NOT_FOUND);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn webhooks_are_signed_retried_and_kept() {
+    use axum::routing::post;
+    use std::sync::Mutex;
+
+    each_backend(|store, be| async move {
+        // A receiver that fails the first time and records what it got.
+        let got: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
+        let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let (g, c) = (got.clone(), calls.clone());
+        let receiver = axum::Router::new().route(
+            "/hook",
+            post(move |headers: axum::http::HeaderMap, body: String| {
+                let (g, c) = (g.clone(), c.clone());
+                async move {
+                    let n = c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let h = |k: &str| {
+                        headers
+                            .get(k)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_string()
+                    };
+                    g.lock()
+                        .unwrap()
+                        .push((h("x-linli-event"), h("x-linli-signature"), body));
+                    if n == 0 {
+                        StatusCode::INTERNAL_SERVER_ERROR
+                    } else {
+                        StatusCode::OK
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, receiver).await });
+
+        let all = linli_store::Scope::Everything;
+        store.import_grids(&all, "t", GRIDS).await.unwrap();
+        let grid = store.org_by_code(&all, "320104001001001").await.unwrap();
+        let unit = store
+            .create_unit(
+                &all,
+                grid.parent_id.unwrap(),
+                "城管中队",
+                "urban_management",
+                Some(&url),
+            )
+            .await
+            .unwrap();
+        let c = store
+            .intake(
+                &all,
+                "x",
+                &linli_store::cases::NewRequest {
+                    channel: "grid_patrol".into(),
+                    category: Some("0101".into()),
+                    description: "路边暴露垃圾".into(),
+                    lon: Some(118.785),
+                    lat: Some(32.025),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let c = store
+            .act(
+                &all,
+                "x",
+                c.row.id,
+                c.row.version,
+                &linli_core::case::Action::Open,
+            )
+            .await
+            .unwrap();
+        store
+            .act(
+                &all,
+                "x",
+                c.row.id,
+                c.row.version,
+                &linli_core::case::Action::Dispatch { unit: unit.id },
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.outbox_counts().await.unwrap(), (1, 0), "{be}");
+
+        let client = reqwest::Client::new();
+        let now = chrono::Utc::now().timestamp_millis();
+        assert_eq!(
+            linli_web::jobs::deliver_due(&store, &client, now)
+                .await
+                .unwrap(),
+            (0, 1)
+        );
+        // Not due again until the back-off has passed.
+        assert_eq!(
+            linli_web::jobs::deliver_due(&store, &client, now + 1_000)
+                .await
+                .unwrap(),
+            (0, 0)
+        );
+        assert_eq!(
+            linli_web::jobs::deliver_due(&store, &client, now + 31_000)
+                .await
+                .unwrap(),
+            (1, 0)
+        );
+        assert_eq!(store.outbox_counts().await.unwrap(), (0, 1));
+        let got = got.lock().unwrap().clone();
+        assert_eq!(got.len(), 2);
+        let (event, signature, body) = &got[1];
+        assert_eq!(event, "case.dispatched");
+        let key = linli_store::Vault::new(linli_store::testkit::TEST_KEY);
+        assert_eq!(signature, &key.sign_webhook(body.as_bytes()));
+        assert!(body.contains(&c.row.code));
+    })
+    .await;
+}

@@ -1,0 +1,128 @@
+use super::*;
+
+/// Every page, as every role: the page's rule says 200 or 403; hostile
+/// text typed by anyone (case, reporter, address, org names) comes back
+/// escaped; every form write needs the session's CSRF token.
+#[tokio::test]
+async fn pages_by_role_escape_hostile_text_and_need_csrf() {
+    use linli_core::access::{Role, allows};
+    use linli_web::authz::Rule;
+    let page_routes = &linli_web::ui::pages();
+    each_backend(|store, be| async move {
+        assert!(store.import_grids(&linli_store::Scope::Everything, "t", GRIDS).await.unwrap().committed);
+        assert!(store.import_grids(&linli_store::Scope::Everything, "t", GRID_B).await.unwrap().committed);
+        let app = App::spawn(store).await;
+        let o = matrix_fixture(&app).await;
+        // Hostile text in every field a person types, in community A.
+        let body = serde_json::json!({"channel":"counter","title":HOSTILE,"description":HOSTILE,"address":HOSTILE,"reporter_name":HOSTILE,"lon":118.785,"lat":32.025});
+        let hostile_case = admin_json(&app, "post", "/api/v1/cases", body.to_string()).await["id"].as_i64().unwrap();
+        let resident = sign_in(&app, "m.resident", MATRIX_PASSWORD).await;
+        let r = app.as_account(&resident, "post", &format!("/api/v1/cases/{}/actions", o.case[0])).body(format!(r#"{{"version":{},"action":"reopen","reason":"{}"}}"#, 99, HOSTILE.replace('"', "\\\""))).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::CONFLICT, "{be}");
+        let no_redirect = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let pages = ["/", "/login", "/signup", "/report", "/intake", "/my", "/cases", "/cases/{id}", "/grid", "/registry", "/people/{pid}", "/dashboard", "/audit", "/ui/grids.geojson"];
+        let mut seen_hostile = 0;
+        for role in Role::ALL {
+            let who = sign_in(&app, &format!("m.{}", role.code()), MATRIX_PASSWORD).await;
+            for page in pages {
+                let case = if role == Role::Resident { o.case[0] } else { hostile_case };
+                let path = page.replace("{id}", &case.to_string()).replace("{pid}", &o.person[0].to_string());
+                let r = no_redirect.get(format!("{}{path}", app.base)).header("cookie", &who.cookie).send().await.unwrap();
+                let status = r.status().as_u16();
+                let path = page.replace("{pid}", "{id}");
+                let rule = page_routes.operations().iter().find(|o| o.method == reqwest::Method::GET && o.path == path).map(|o| o.rule).unwrap_or_else(|| panic!("{page} has no rule"));
+                let want = match rule {
+                    Rule::Public if page == "/" => 303, // signed in: the role's first page
+                    Rule::Public | Rule::SignedIn => 200,
+                    Rule::Needs(p) if !allows(role, p) => 403,
+                    _ if page == "/intake" && role == Role::Resident => 303, // a resident reports
+                    _ if page == "/cases/{id}" && role == Role::UnitHandler => 404, // not the unit's case
+                    _ => 200,
+                };
+                let text = r.text().await.unwrap();
+                assert_eq!(status, want, "{be} {} GET {path}: {}", role.code(), &text[..text.len().min(300)]);
+                assert!(!text.contains("<script>alert(1)") && !text.contains("<img src=x"), "{be} {} {path} echoes hostile text", role.code());
+                if text.contains("&lt;script&gt;alert(1)") || text.contains("&#60;script&#62;alert(1)") {
+                    seen_hostile += 1;
+                }
+            }
+            // Form writes without the token: refused, nothing done.
+            for (path, body) in [
+                (format!("/cases/{}/act", o.case[0]), "version=1&action=supervise&note=x".to_string()),
+                (format!("/people/{}/unmask", o.person[0]), "reason=x".to_string()),
+                ("/logout".to_string(), String::new()),
+            ] {
+                let r = no_redirect.post(format!("{}{path}", app.base)).header("cookie", &who.cookie)
+                    .header("content-type", "application/x-www-form-urlencoded").body(body).send().await.unwrap();
+                assert!(matches!(r.status().as_u16(), 403 | 400), "{be} {} POST {path} without CSRF: {}", role.code(), r.status());
+            }
+            for path in ["/report", "/intake", "/registry/import"] {
+                let form = reqwest::multipart::Form::new().text("description", "x").text("channel", "counter").text("lon", "118.785").text("lat", "32.025");
+                let r = no_redirect.post(format!("{}{path}", app.base)).header("cookie", &who.cookie).multipart(form).send().await.unwrap();
+                assert_eq!(r.status(), StatusCode::FORBIDDEN, "{be} {} POST {path} without CSRF", role.code());
+            }
+            // The session still works: the form posts above did nothing.
+            let r = no_redirect.get(format!("{}/login", app.base)).header("cookie", &who.cookie).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+        }
+        assert!(seen_hostile >= 6, "{be}: hostile text was shown (escaped) on {seen_hostile} pages");
+        // The secretary sees a person in full only with a reason, and the view is audited.
+        let secretary = sign_in(&app, "m.community_secretary", MATRIX_PASSWORD).await;
+        let page = no_redirect.get(format!("{}/people/{}", app.base, o.person[0])).header("cookie", &secretary.cookie).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("1101**********002X") && !page.contains("11010519491231002X"), "{be}");
+        let r = no_redirect.post(format!("{}/people/{}/unmask", app.base, o.person[0])).header("cookie", &secretary.cookie)
+            .form(&[("_csrf", secretary.csrf.as_str()), ("reason", "")]).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{be}: a reason is required");
+        let r = no_redirect.post(format!("{}/people/{}/unmask", app.base, o.person[0])).header("cookie", &secretary.cookie)
+            .form(&[("_csrf", secretary.csrf.as_str()), ("reason", "入户走访核实")]).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{be}");
+        assert!(r.text().await.unwrap().contains("11010519491231002X"), "{be}");
+        let log: Value = app.get("/api/v1/audit?limit=1").send().await.unwrap().json().await.unwrap();
+        assert_eq!(log[0]["action"], "person.view_unmasked", "{be}");
+        assert_eq!(log[0]["actor"], "account:m.community_secretary", "{be}");
+        // The auditor checks the chain from the page.
+        let auditor = sign_in(&app, "m.auditor", MATRIX_PASSWORD).await;
+        let page = no_redirect.get(format!("{}/audit?verify=1", app.base)).header("cookie", &auditor.cookie).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("哈希链完整") && page.contains("person.view_unmasked"), "{be}");
+        // A resident signs themself up: a resident account, signed in, sent to report.
+        let r = no_redirect.post(format!("{}/signup", app.base))
+            .form(&[("username", "zhang.san"), ("display_name", "张三"), ("password", "居民口令-2026-冬"), ("password_again", "居民口令-2026-秋")]).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{be}: passwords differ");
+        let r = no_redirect.post(format!("{}/signup", app.base))
+            .form(&[("username", "zhang.san"), ("display_name", "张三"), ("password", "short"), ("password_again", "short")]).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{be}: weak password");
+        assert!(r.text().await.unwrap().contains("password"));
+        let r = no_redirect.post(format!("{}/signup", app.base))
+            .form(&[("username", "zhang.san"), ("display_name", "张三"), ("password", "居民口令-2026-冬"), ("password_again", "居民口令-2026-冬")]).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{be}");
+        assert_eq!(r.headers()["location"], "/report");
+        let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+        let me: Value = app.http.get(format!("{}/api/v1/me", app.base)).header("cookie", &cookie).send().await.unwrap().json().await.unwrap();
+        assert_eq!(me["account"]["role"], "resident", "{be} {me}");
+        let r = no_redirect.post(format!("{}/signup", app.base))
+            .form(&[("username", "zhang.san"), ("password", "居民口令-2026-冬"), ("password_again", "居民口令-2026-冬")]).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{be}: the name is taken");
+        let all: Value = app.get("/api/v1/cases?limit=500").send().await.unwrap().json().await.unwrap();
+        assert_eq!(all.as_array().unwrap().len(), 4, "{be}: no form without its token registered anything");
+
+        // Sign-in: a wrong password re-shows the form (401); `next` stays on this site.
+        let r = no_redirect.post(format!("{}/login", app.base)).form(&[("username", "m.community_worker"), ("password", "wrong-password-x")]).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert!(r.text().await.unwrap().contains("用户名或密码不对"));
+        for next in ["//evil.example/x", "https://evil.example/", "/\\evil.example"] {
+            let r = no_redirect.post(format!("{}/login", app.base)).form(&[("username", "m.community_worker"), ("password", MATRIX_PASSWORD), ("next", next)]).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::SEE_OTHER);
+            assert_eq!(r.headers()["location"], "/", "{be} next={next}");
+        }
+        // Signed out, a page sends you to sign in and back.
+        let r = no_redirect.get(format!("{}/cases?state=opened", app.base)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(r.headers()["location"], "/login?next=/cases%3Fstate%3Dopened");
+        // The vendored assets are served from the binary, with their licences.
+        for asset in ["/static/vendor/htmx/htmx.min.js", "/static/vendor/echarts/echarts.common.min.js", "/static/vendor/leaflet/leaflet.js", "/static/vendor/leaflet/LICENSE", "/static/app.js"] {
+            let r = app.http.get(format!("{}{asset}", app.base)).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{asset}");
+        }
+    })
+    .await;
+}
