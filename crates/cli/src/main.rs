@@ -436,7 +436,8 @@ async fn case_cmd(store: &Store, cmd: CaseCmd) -> Result<()> {
         CaseCmd::Show { case } => {
             let c = find_case(store, &case).await?;
             print_case(&c);
-            println!("allowed now: {}", c.allowed.join(", "));
+            let allowed: Vec<&str> = c.allowed.iter().map(|k| k.code()).collect();
+            println!("allowed now: {}", allowed.join(", "));
             for e in store.timeline(&all, c.row.id).await? {
                 let at = local_time(e.at);
                 println!(

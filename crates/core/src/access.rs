@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::case::ActionKind;
 use crate::validate::FieldError;
 
 /// A role an account holds.
@@ -205,21 +206,22 @@ pub fn allows(role: Role, p: Permission) -> bool {
 /// Whether a role may take a step of the loop (by the action's kind, as
 /// [`crate::case::Action::kind`] names it). The state machine then says
 /// whether the step is allowed now.
-pub fn may_take(role: Role, action: &str) -> bool {
+pub fn may_take(role: Role, action: ActionKind) -> bool {
+    use ActionKind as K;
     use Role::*;
     match role {
         DistrictAdmin => true,
         Auditor | Volunteer | SocialOrganisation => false,
         // Residents rate and reopen their own cases, nothing else.
-        Resident => matches!(action, "rate" | "reopen"),
+        Resident => matches!(action, K::Rate | K::Reopen),
         // The handler's part: accept or send back, handle, ask for time.
         UnitHandler => matches!(
             action,
-            "accept" | "send_back" | "report_back" | "request_extension"
+            K::Accept | K::SendBack | K::ReportBack | K::RequestExtension
         ),
         // On patrol: register and classify what they find, verify handled cases.
-        GridMember => matches!(action, "classify" | "verify" | "answer_on_spot"),
-        CommunityWorker => !matches!(action, "decide_extension" | "supervise"),
+        GridMember => matches!(action, K::Classify | K::Verify | K::AnswerOnSpot),
+        CommunityWorker => !matches!(action, K::DecideExtension | K::Supervise),
         CommunitySecretary | SubdistrictStaff => true,
     }
 }
@@ -257,7 +259,7 @@ mod tests {
             );
             assert_eq!(allows(Role::Auditor, p), !writes, "{p:?}");
         }
-        assert!(!may_take(Role::Auditor, "open"));
+        assert!(!may_take(Role::Auditor, ActionKind::Open));
     }
 
     #[test]
@@ -271,14 +273,21 @@ mod tests {
 
     #[test]
     fn residents_and_handlers_take_only_their_steps() {
-        for a in ["open", "dispatch", "verify", "decide_extension", "merge"] {
-            assert!(!may_take(Role::Resident, a), "{a}");
-            assert!(!may_take(Role::UnitHandler, a), "{a}");
+        use ActionKind as K;
+        for a in [
+            K::Open,
+            K::Dispatch,
+            K::Verify,
+            K::DecideExtension,
+            K::Merge,
+        ] {
+            assert!(!may_take(Role::Resident, a), "{a:?}");
+            assert!(!may_take(Role::UnitHandler, a), "{a:?}");
         }
-        assert!(may_take(Role::Resident, "rate"));
-        assert!(may_take(Role::UnitHandler, "report_back"));
-        assert!(!may_take(Role::CommunityWorker, "decide_extension"));
-        assert!(may_take(Role::CommunitySecretary, "decide_extension"));
+        assert!(may_take(Role::Resident, K::Rate));
+        assert!(may_take(Role::UnitHandler, K::ReportBack));
+        assert!(!may_take(Role::CommunityWorker, K::DecideExtension));
+        assert!(may_take(Role::CommunitySecretary, K::DecideExtension));
         // Nobody without personal-data rights unmasks.
         for r in [
             Role::GridMember,

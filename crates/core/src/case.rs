@@ -307,25 +307,95 @@ pub enum Action {
     },
 }
 
-impl Action {
-    pub fn kind(&self) -> &'static str {
+/// The kind of a step, without its data: what a role may take
+/// ([`crate::access::may_take`]) and what the state offers ([`allowed`]).
+/// Spelt in the database, in JSON and in forms by [`ActionKind::code`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    Classify,
+    AnswerOnSpot,
+    Refuse,
+    Open,
+    Dispatch,
+    Accept,
+    SendBack,
+    ReportBack,
+    Verify,
+    Rate,
+    Reopen,
+    Merge,
+    Escalate,
+    RequestExtension,
+    DecideExtension,
+    Supervise,
+}
+
+impl ActionKind {
+    pub const ALL: [ActionKind; 16] = [
+        ActionKind::Classify,
+        ActionKind::AnswerOnSpot,
+        ActionKind::Refuse,
+        ActionKind::Open,
+        ActionKind::Dispatch,
+        ActionKind::Accept,
+        ActionKind::SendBack,
+        ActionKind::ReportBack,
+        ActionKind::Verify,
+        ActionKind::Rate,
+        ActionKind::Reopen,
+        ActionKind::Merge,
+        ActionKind::Escalate,
+        ActionKind::RequestExtension,
+        ActionKind::DecideExtension,
+        ActionKind::Supervise,
+    ];
+
+    pub fn code(self) -> &'static str {
         match self {
-            Action::Classify { .. } => "classify",
-            Action::AnswerOnSpot { .. } => "answer_on_spot",
-            Action::Refuse { .. } => "refuse",
-            Action::Open => "open",
-            Action::Dispatch { .. } => "dispatch",
-            Action::Accept => "accept",
-            Action::SendBack { .. } => "send_back",
-            Action::ReportBack { .. } => "report_back",
-            Action::Verify { .. } => "verify",
-            Action::Rate { .. } => "rate",
-            Action::Reopen { .. } => "reopen",
-            Action::Merge { .. } => "merge",
-            Action::Escalate { .. } => "escalate",
-            Action::RequestExtension { .. } => "request_extension",
-            Action::DecideExtension { .. } => "decide_extension",
-            Action::Supervise { .. } => "supervise",
+            ActionKind::Classify => "classify",
+            ActionKind::AnswerOnSpot => "answer_on_spot",
+            ActionKind::Refuse => "refuse",
+            ActionKind::Open => "open",
+            ActionKind::Dispatch => "dispatch",
+            ActionKind::Accept => "accept",
+            ActionKind::SendBack => "send_back",
+            ActionKind::ReportBack => "report_back",
+            ActionKind::Verify => "verify",
+            ActionKind::Rate => "rate",
+            ActionKind::Reopen => "reopen",
+            ActionKind::Merge => "merge",
+            ActionKind::Escalate => "escalate",
+            ActionKind::RequestExtension => "request_extension",
+            ActionKind::DecideExtension => "decide_extension",
+            ActionKind::Supervise => "supervise",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ActionKind> {
+        ActionKind::ALL.into_iter().find(|k| k.code() == s)
+    }
+}
+
+impl Action {
+    pub fn kind(&self) -> ActionKind {
+        match self {
+            Action::Classify { .. } => ActionKind::Classify,
+            Action::AnswerOnSpot { .. } => ActionKind::AnswerOnSpot,
+            Action::Refuse { .. } => ActionKind::Refuse,
+            Action::Open => ActionKind::Open,
+            Action::Dispatch { .. } => ActionKind::Dispatch,
+            Action::Accept => ActionKind::Accept,
+            Action::SendBack { .. } => ActionKind::SendBack,
+            Action::ReportBack { .. } => ActionKind::ReportBack,
+            Action::Verify { .. } => ActionKind::Verify,
+            Action::Rate { .. } => ActionKind::Rate,
+            Action::Reopen { .. } => ActionKind::Reopen,
+            Action::Merge { .. } => ActionKind::Merge,
+            Action::Escalate { .. } => ActionKind::Escalate,
+            Action::RequestExtension { .. } => ActionKind::RequestExtension,
+            Action::DecideExtension { .. } => ActionKind::DecideExtension,
+            Action::Supervise { .. } => ActionKind::Supervise,
         }
     }
 
@@ -348,26 +418,6 @@ impl Action {
         }
     }
 }
-
-/// All action kinds, for listing what is allowed.
-pub const ACTION_KINDS: [&str; 16] = [
-    "classify",
-    "answer_on_spot",
-    "refuse",
-    "open",
-    "dispatch",
-    "accept",
-    "send_back",
-    "report_back",
-    "verify",
-    "rate",
-    "reopen",
-    "merge",
-    "escalate",
-    "request_extension",
-    "decide_extension",
-    "supervise",
-];
 
 /// How a step is named on screen: (Chinese, English). "register" is the
 /// first event of every case.
@@ -452,7 +502,7 @@ fn need_text(field: &'static str, t: &str) -> Result<(), StepError> {
 pub fn apply(f: &Facts, a: &Action) -> Result<Outcome, StepError> {
     use State::*;
     let refuse = || StepError::NotAllowed {
-        action: a.kind(),
+        action: a.kind().code(),
         state: f.state.code(),
         state_zh: f.state.label_zh(),
     };
@@ -607,25 +657,31 @@ pub fn apply(f: &Facts, a: &Action) -> Result<Outcome, StepError> {
 
 /// The action kinds that the state allows now (the data of the action may
 /// still be refused), for showing only the buttons that can work.
-pub fn allowed(f: &Facts) -> Vec<&'static str> {
+pub fn allowed(f: &Facts) -> Vec<ActionKind> {
+    use ActionKind as K;
     use State::*;
-    let mut out: Vec<&'static str> = match f.state {
-        Registered => vec!["classify", "refuse", "merge"],
-        Classified => vec!["classify", "answer_on_spot", "refuse", "open", "merge"],
-        Opened => vec!["dispatch", "merge", "escalate", "supervise"],
-        Dispatched => vec!["accept", "send_back", "escalate", "supervise"],
-        Handling => vec!["report_back", "escalate", "request_extension", "supervise"],
-        ReportedBack => vec!["verify", "supervise"],
-        Closed => vec!["rate", "reopen"],
-        Rated | Refused => vec!["reopen"],
+    let mut out: Vec<ActionKind> = match f.state {
+        Registered => vec![K::Classify, K::Refuse, K::Merge],
+        Classified => vec![K::Classify, K::AnswerOnSpot, K::Refuse, K::Open, K::Merge],
+        Opened => vec![K::Dispatch, K::Merge, K::Escalate, K::Supervise],
+        Dispatched => vec![K::Accept, K::SendBack, K::Escalate, K::Supervise],
+        Handling => vec![
+            K::ReportBack,
+            K::Escalate,
+            K::RequestExtension,
+            K::Supervise,
+        ],
+        ReportedBack => vec![K::Verify, K::Supervise],
+        Closed => vec![K::Rate, K::Reopen],
+        Rated | Refused => vec![K::Reopen],
         Merged => vec![],
     };
     if f.state == Handling && f.extension_pending.is_some() {
-        out.retain(|k| *k != "request_extension" && *k != "report_back");
-        out.push("decide_extension");
+        out.retain(|k| *k != K::RequestExtension && *k != K::ReportBack);
+        out.push(K::DecideExtension);
     }
     if f.level == Level::District {
-        out.retain(|k| *k != "escalate");
+        out.retain(|k| *k != K::Escalate);
     }
     out
 }
@@ -633,13 +689,22 @@ pub fn allowed(f: &Facts) -> Vec<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn action_kinds_spelt_once() {
+        for k in ActionKind::ALL {
+            assert_eq!(ActionKind::parse(k.code()), Some(k));
+            // JSON, the database and forms use the same spelling.
+            assert_eq!(serde_json::to_value(k).unwrap(), k.code());
+            assert_ne!(action_label(k.code()).0, "其他", "{k:?} has a label");
+        }
+        assert_eq!(ActionKind::parse("register"), None);
+    }
+
     use proptest::prelude::*;
 
     #[test]
     fn every_step_and_state_has_a_name_in_both_languages() {
-        for k in ACTION_KINDS {
-            assert_ne!(action_label(k).0, "其他", "{k}");
-        }
         for st in State::ALL {
             assert!(!st.label_zh().is_empty() && !st.label_en().is_empty());
         }
@@ -896,7 +961,7 @@ mod tests {
                 match apply(&f, a) {
                     Ok(o) => {
                         // Whatever succeeds was offered.
-                        prop_assert!(allowed_now.contains(&a.kind()), "{} succeeded in {:?} but was not offered", a.kind(), f.state);
+                        prop_assert!(allowed_now.contains(&a.kind()), "{:?} succeeded in {:?} but was not offered", a.kind(), f.state);
                         let g = o.facts;
                         // Counters never go down; a level never drops.
                         prop_assert!(g.rework_count >= f.rework_count && g.reopen_count >= f.reopen_count);
@@ -913,7 +978,7 @@ mod tests {
                         f = g;
                     }
                     Err(StepError::NotAllowed { .. }) => {
-                        prop_assert!(!allowed_now.contains(&a.kind()), "{} was offered in {:?} but refused", a.kind(), f.state);
+                        prop_assert!(!allowed_now.contains(&a.kind()), "{:?} was offered in {:?} but refused", a.kind(), f.state);
                     }
                     Err(StepError::Invalid { .. }) => {}
                 }

@@ -264,6 +264,7 @@ impl Store {
             &serde_json::json!({"people": people, "seed": seed}).to_string(),
         )
         .await?;
+        self.changed(crate::caches::Cached::RegistryCounts).await?;
         Ok(stats)
     }
 

@@ -16,16 +16,24 @@ pub enum Cached {
     Grids,
     Categories,
     Calendar,
+    /// The registry's counts per scope (the staff overview).
+    RegistryCounts,
 }
 
 impl Cached {
-    const ALL: [Cached; 3] = [Cached::Grids, Cached::Categories, Cached::Calendar];
+    const ALL: [Cached; 4] = [
+        Cached::Grids,
+        Cached::Categories,
+        Cached::Calendar,
+        Cached::RegistryCounts,
+    ];
 
     fn key(self) -> &'static str {
         match self {
             Cached::Grids => "grids",
             Cached::Categories => "categories",
             Cached::Calendar => "calendar",
+            Cached::RegistryCounts => "registry_counts",
         }
     }
 }
@@ -92,6 +100,11 @@ impl Store {
                 }
             }
             Cached::Calendar => self.reload_calendar().await?,
+            Cached::RegistryCounts => {
+                if let Ok(mut c) = self.scope_counts.lock() {
+                    c.clear();
+                }
+            }
         }
         Ok(())
     }

@@ -666,6 +666,7 @@ impl Store {
             append_in_tx!(tx, actor, "registry.import", "registry", &detail);
             tx.commit().await?;
         });
+        self.changed(crate::caches::Cached::RegistryCounts).await?;
         Ok(report)
     }
 
@@ -796,6 +797,7 @@ impl Store {
             append_in_tx!(tx, actor, "compounds.import", "compound", &detail);
             tx.commit().await?;
         });
+        self.changed(crate::caches::Cached::RegistryCounts).await?;
         Ok(report)
     }
 
@@ -939,6 +941,7 @@ impl Store {
             tx.commit().await?;
         });
         self.changed(crate::caches::Cached::Grids).await?;
+        self.changed(crate::caches::Cached::RegistryCounts).await?;
         Ok(report)
     }
 }

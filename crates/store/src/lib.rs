@@ -105,6 +105,9 @@ pub struct Store {
     categories: Arc<RwLock<Option<Arc<Vec<linli_core::category::Category>>>>>,
     /// Requests waiting for the group commit of intake.
     intake_queue: Arc<cases::IntakeQueue>,
+    /// Registry counts by scope bounds, with when they were counted: the
+    /// staff overview, kept until the registry changes or they are old.
+    scope_counts: Arc<std::sync::Mutex<org::CountsCache>>,
     /// The cache generations this server last saw (see [`caches`]).
     seen_generations: Arc<std::sync::Mutex<std::collections::HashMap<&'static str, i64>>>,
 }
@@ -123,6 +126,7 @@ impl Store {
             categories: Arc::new(RwLock::new(None)),
             intake_queue: Arc::default(),
             seen_generations: Arc::default(),
+            scope_counts: Arc::default(),
         })
     }
 

@@ -53,6 +53,12 @@ pub struct PostView {
     pub title: String,
 }
 
+/// Registry counts by scope bounds, with when they were counted.
+pub(crate) type CountsCache = std::collections::HashMap<(String, String), (i64, ScopeStats)>;
+
+/// How long a server keeps registry counts it has not seen change.
+pub const COUNTS_TTL_MS: i64 = 10 * 60 * 1000;
+
 /// Counts of what lies in a scope.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ScopeStats {
@@ -175,6 +181,7 @@ impl Store {
         });
         if kind == OrgKind::Grid {
             self.changed(crate::caches::Cached::Grids).await?;
+            self.changed(crate::caches::Cached::RegistryCounts).await?;
         }
         Ok(unit)
     }
@@ -290,8 +297,32 @@ impl Store {
         }
     }
 
-    /// Counts of grids, compounds, dwellings, households and people in scope.
+    /// Counts of grids, compounds, dwellings, households and people in
+    /// scope, from this server's cache: counted once, then kept until a
+    /// registry change on any server (its generation) or for
+    /// [`COUNTS_TTL_MS`], so an overview does not count a city's rows on
+    /// every request.
     pub async fn scope_stats(&self, scope: &Scope) -> Result<ScopeStats> {
+        let key = scope.bounds();
+        let now = crate::db::now_ms();
+        if let Ok(c) = self.scope_counts.lock()
+            && let Some((at, stats)) = c.get(&key)
+            && now - at < COUNTS_TTL_MS
+        {
+            return Ok(stats.clone());
+        }
+        let stats = self.count_scope(scope).await?;
+        if let Ok(mut c) = self.scope_counts.lock() {
+            if c.len() > 10_000 {
+                c.clear();
+            }
+            c.insert(key, (now, stats.clone()));
+        }
+        Ok(stats)
+    }
+
+    /// The counts of [`Store::scope_stats`], counted now.
+    pub async fn count_scope(&self, scope: &Scope) -> Result<ScopeStats> {
         let (lo, hi) = scope.bounds();
         let mut s = ScopeStats::default();
         for (table, slot) in [

@@ -23,6 +23,8 @@ use crate::{Result, Scope, Store, with_db};
 /// The counts behind the rates of one unit (or of everything).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct RateCounts {
+    /// Absent from rows that are keyed otherwise (rollup deltas).
+    #[sqlx(default)]
     pub unit_id: Option<i64>,
     pub requests: i64,
     pub responded_in_time: i64,
@@ -31,6 +33,8 @@ pub struct RateCounts {
     pub rated: i64,
     pub satisfied: i64,
     pub opened: i64,
+    /// Counted at read time (a clock-dependent count), never stored.
+    #[sqlx(default)]
     pub due: i64,
     pub closed_on_time: i64,
     pub closed: i64,
@@ -495,23 +499,16 @@ impl Store {
     /// committed meanwhile is neither lost nor counted twice.
     pub async fn fold_rollup(&self) -> Result<usize> {
         const FOLD_LOCK: i64 = 0x6c69_6e6c_6931;
-        type Delta = (
-            i32,
-            String,
-            i64,
-            String,
-            i64,
-            i64,
-            i64,
-            i64,
-            i64,
-            i64,
-            i64,
-            i64,
-            i64,
-            i64,
-            i64,
-        );
+        #[derive(sqlx::FromRow)]
+        struct Delta {
+            month: Month,
+            area: String,
+            #[sqlx(rename = "unit_id")]
+            unit: i64,
+            category: String,
+            #[sqlx(flatten)]
+            counts: RateCounts,
+        }
         let sql = format!(
             "DELETE FROM case_rollup_delta RETURNING month, area, unit_id, category, {TALLY_COLS}"
         );
@@ -526,9 +523,9 @@ impl Store {
             let n = rows.len();
             // In key order, so that concurrent upserts lock rows in one order.
             let mut sums: std::collections::BTreeMap<RollupKey, RateCounts> = Default::default();
-            for (m, area, unit, category, a, b, c, d, e, f, g, h, i, j, k) in rows {
-                let acc = sums.entry((m, area, unit, category)).or_default();
-                acc.add(&RateCounts { unit_id: None, requests: a, responded_in_time: b, refused: c, resolved: d, rated: e, satisfied: f, opened: g, due: 0, closed_on_time: h, closed: i, reworked: j, extended: k }, 1);
+            for d in rows {
+                let acc = sums.entry((d.month, d.area, d.unit, d.category)).or_default();
+                acc.add(&RateCounts { unit_id: None, ..d.counts }, 1);
             }
             upsert_rollup_in_tx!(tx, sums.iter());
             tx.commit().await?;

@@ -127,41 +127,37 @@ impl Store {
     }
 
     async fn read_categories(&self) -> Result<Vec<Category>> {
-        type Row = (
-            String,
-            Option<String>,
-            String,
-            String,
-            Option<i32>,
-            Option<String>,
-            Option<i32>,
-            Option<String>,
-        );
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            code: String,
+            parent_code: Option<String>,
+            name: String,
+            name_en: String,
+            response_hours: Option<i32>,
+            limit_kind: Option<String>,
+            limit_value: Option<i32>,
+            default_unit_kind: Option<String>,
+        }
         let rows: Vec<Row> = with_db!(&self.db, pool => {
             sqlx::query_as("SELECT code, parent_code, name, name_en, response_hours, limit_kind, limit_value, default_unit_kind FROM category WHERE active = TRUE ORDER BY code")
                 .fetch_all(pool).await?
         });
+        let count = |v: i32| u32::try_from(v).unwrap_or(0);
         Ok(rows
             .into_iter()
-            .map(
-                |(code, parent, name, name_en, resp, kind, value, unit)| Category {
-                    code,
-                    parent,
-                    name,
-                    name_en,
-                    response_hours: resp.map(|h| h.max(0) as u32),
-                    limit: match (kind.as_deref(), value) {
-                        (Some("working_days"), Some(v)) => {
-                            Some(Limit::WorkingDays(v.max(0) as u32))
-                        }
-                        (Some("working_hours"), Some(v)) => {
-                            Some(Limit::WorkingHours(v.max(0) as u32))
-                        }
-                        _ => None,
-                    },
-                    default_unit_kind: unit,
+            .map(|r| Category {
+                limit: match (r.limit_kind.as_deref(), r.limit_value) {
+                    (Some("working_days"), Some(v)) => Some(Limit::WorkingDays(count(v))),
+                    (Some("working_hours"), Some(v)) => Some(Limit::WorkingHours(count(v))),
+                    _ => None,
                 },
-            )
+                response_hours: r.response_hours.map(count),
+                code: r.code,
+                parent: r.parent_code,
+                name: r.name,
+                name_en: r.name_en,
+                default_unit_kind: r.default_unit_kind,
+            })
             .collect())
     }
 

@@ -169,14 +169,18 @@ struct ActBody {
 }
 
 /// Refuses a step of the loop the role may not take (whatever the state).
-pub(crate) fn require_step(role: linli_core::access::Role, kind: &str) -> Result<(), AppError> {
+pub(crate) fn require_step(
+    role: linli_core::access::Role,
+    kind: linli_core::case::ActionKind,
+) -> Result<(), AppError> {
     if linli_core::access::may_take(role, kind) {
         Ok(())
     } else {
         Err(AppError::Forbidden(format!(
-            "a {} ({}) may not take the step '{kind}'",
+            "a {} ({}) may not take the step '{}'",
             role.label_zh(),
-            role.code()
+            role.code(),
+            kind.code()
         )))
     }
 }

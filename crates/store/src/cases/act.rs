@@ -195,14 +195,14 @@ impl Store {
                 return Err(StoreError::Conflict(format!("case {code} was changed by someone else just now; reload it")));
             }
             sqlx::query("INSERT INTO case_event (case_id, action, from_state, to_state, actor, note, data, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-                .bind(id).bind(action.kind()).bind(before.state.code()).bind(after.state.code())
+                .bind(id).bind(action.kind().code()).bind(before.state.code()).bind(after.state.code())
                 .bind(actor).bind(action.note()).bind(&data).bind(t)
                 .execute(&mut *tx).await?;
             if let Some(url) = &webhook {
                 let payload = serde_json::json!({"event": "case.dispatched", "case_id": id, "code": code, "unit_id": after.unit, "at": t}).to_string();
                 enqueue_in_tx!(tx, "case.dispatched", url, &payload, t);
             }
-            append_in_tx!(tx, actor, &format!("case.{}", action.kind()), &format!("case:{id}"), action.note());
+            append_in_tx!(tx, actor, &format!("case.{}", action.kind().code()), &format!("case:{id}"), action.note());
             rollup_in_tx!(tx, rollup.iter());
             tx.commit().await?;
         });

@@ -105,7 +105,7 @@ pub struct CaseView {
     pub row: CaseRow,
     pub state_zh: &'static str,
     pub overdue: bool,
-    pub allowed: Vec<&'static str>,
+    pub allowed: Vec<case::ActionKind>,
     /// The staff of the case's grid (网格员, 网格长), found from its place;
     /// filled when one case is read, empty in lists.
     pub grid_staff: Vec<crate::org::PostView>,

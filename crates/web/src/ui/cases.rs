@@ -8,7 +8,7 @@ use askama::Template;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use linli_core::access::may_take;
-use linli_core::case::{Action, State as CaseState, action_label};
+use linli_core::case::{Action, ActionKind, State as CaseState, action_label};
 use linli_core::category::Category;
 use linli_store::Scope;
 use linli_store::cases::{CaseEvent, CaseFilter, CaseView, HandlingUnit, NewRequest};
@@ -415,7 +415,8 @@ fn steps_for(v: &Viewer, case: &CaseView) -> Vec<&'static str> {
     case.allowed
         .iter()
         .copied()
-        .filter(|k| may_take(v.role(), k))
+        .filter(|k| may_take(v.role(), *k))
+        .map(|k| k.code())
         .collect()
 }
 
@@ -430,15 +431,19 @@ pub async fn act(
     let v = ctx.viewer()?;
     let f = Posted::read(form).await?;
     v.check_csrf(f.get("_csrf"))?;
-    let kind = f.get("action").unwrap_or("").to_string();
-    crate::cases_api::require_step(v.role(), &kind)?;
+    let kind =
+        ActionKind::parse(f.get("action").unwrap_or("")).ok_or_else(|| AppError::Invalid {
+            field: "action".into(),
+            message: "unknown step".into(),
+        })?;
+    crate::cases_api::require_step(v.role(), kind)?;
     let version: i64 = f.number("version")?.ok_or_else(|| AppError::Invalid {
         field: "version".into(),
         message: "is required".into(),
     })?;
     let photo = f.checked_photo()?;
     let mut step = serde_json::Map::new();
-    step.insert("action".into(), Value::from(kind.clone()));
+    step.insert("action".into(), Value::from(kind.code()));
     for (name, value) in &f.fields {
         let value = value.trim();
         let typed = match name.as_str() {
@@ -460,7 +465,7 @@ pub async fn act(
         step.insert(name.clone(), typed);
     }
     // A report back's photo is stored first; a bad file was refused above.
-    if kind == "report_back"
+    if kind == ActionKind::ReportBack
         && let Some(bytes) = photo
     {
         let p = s
@@ -471,7 +476,7 @@ pub async fn act(
     }
     let action: Action =
         serde_json::from_value(Value::Object(step)).map_err(|e| AppError::Invalid {
-            field: kind.clone(),
+            field: kind.code().into(),
             message: format!("the form is incomplete: {e}"),
         })?;
     s.store

@@ -36,7 +36,7 @@ async fn authorisation_matrix() {
                 let permitted = match rule(&m, &route).unwrap_or_else(|| panic!("{method} {path} has no rule")) {
                     Rule::Public | Rule::SignedIn => true,
                     Rule::Needs(p) => allows(role, p),
-                } && (path != "/cases/{id}/actions" || may_take(role, "supervise"));
+                } && (path != "/cases/{id}/actions" || may_take(role, linli_core::case::ActionKind::Supervise));
                 let (obj, ok, body): (Obj, u16, Vec<u8>) = match (method.as_str(), path.as_str()) {
                     ("get", "/org/{id}") | ("get", "/org/{id}/children") => (Obj::Community, 200, vec![]),
                     ("post", "/staff") => (Obj::Community, 200, vec![]),

@@ -224,8 +224,20 @@ async fn caches_follow_changes_made_on_another_server() {
                 .is_none(),
             "{be}"
         );
+        // Server 1 has counted the (empty) registry for its overview.
+        assert_eq!(stores[1].scope_stats(&all).await.unwrap().people, 0, "{be}");
         stores[0].import_grids(&all, "t", GRIDS).await.unwrap();
+        let table = linli_store::import::read_csv(REGISTRY.as_bytes()).unwrap();
+        let report = stores[0]
+            .import_registry(&all, "t", &table, &|_, _| {})
+            .await
+            .unwrap();
+        assert!(report.committed, "{be}");
+        // Until it hears of the change, server 1 answers from its cache.
+        assert_eq!(stores[1].scope_stats(&all).await.unwrap().people, 0, "{be}");
         stores[1].refresh_caches().await.unwrap();
+        let counts = stores[1].scope_stats(&all).await.unwrap();
+        assert_eq!((counts.grids, counts.people), (1, 1), "{be}");
         let g = stores[1].locate_grid(&all, 118.785, 32.025).await.unwrap();
         assert_eq!(
             g.map(|g| g.code),
