@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use linli_core::access::Permission;
 
 use crate::authz::{Api, Rule};
+use crate::error::Path;
 use crate::{AppError, AppState, Caller};
 
 type Params = Query<HashMap<String, String>>;

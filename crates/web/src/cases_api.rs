@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use linli_core::case::{Action, State as CaseState};
 use linli_store::cases::{CaseFilter, NewRequest};
@@ -18,6 +18,7 @@ use crate::api::{json_body, param, require_everything, utf8_body};
 use linli_core::access::Permission;
 
 use crate::authz::{Api, Rule};
+use crate::error::Path;
 use crate::{AppError, AppState, Caller};
 
 type Params = Query<HashMap<String, String>>;

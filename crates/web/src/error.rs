@@ -83,3 +83,29 @@ impl IntoResponse for AppError {
         (status, Json(body)).into_response()
     }
 }
+
+/// A path parameter, as axum's `Path` reads it, whose refusal (an id that
+/// is not a number, or out of range) is an API error in JSON like every
+/// other, not axum's plain-text one.
+pub struct Path<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for Path<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Path(v)),
+            Err(e) => Err(AppError::BadRequest(format!(
+                "the path is not valid: {}",
+                e.body_text()
+            ))),
+        }
+    }
+}

@@ -11,6 +11,18 @@ async fn api_end_to_end() {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK, "{be}");
+        // A path id out of range is refused in JSON like every API error.
+        let r = app
+            .get("/api/v1/cases/9223372036854775808")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{be}");
+        assert_eq!(
+            r.json::<Value>().await.unwrap()["error"],
+            "bad_request",
+            "{be}"
+        );
 
         // No token, wrong token.
         let r = app
