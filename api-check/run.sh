@@ -20,24 +20,8 @@ if [ ! -f "$venv/.requirements.sha" ] || [ "$(cat "$venv/.requirements.sha")" !=
   echo "$want" > "$venv/.requirements.sha"
 fi
 
-cargo build -q -p linli --bin linli
-bin="$(cd .. && pwd)/target/debug/linli"
-work="$(mktemp -d)"
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-cleanup() {
-  [ -n "${server:-}" ] && kill "$server" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-(cd "$work" && exec "$bin" demo --people 2000 --listen "127.0.0.1:$port" >demo.log 2>&1) &
-server=$!
-for _ in $(seq 1 120); do
-  curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
-  if ! kill -0 "$server" 2>/dev/null; then cat "$work/demo.log"; exit 1; fi
-  sleep 0.5
-done
+source ../scripts/demo-server.sh
 token="$(cat "$work/linli-demo.db.token")"
-base="http://127.0.0.1:$port"
 # Signing out and changing the password would end the administrator's
 # access half-way; both are covered by the integration tests.
 "$venv/bin/st" run "$base/api/v1/openapi.json" \

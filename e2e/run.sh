@@ -16,22 +16,6 @@ if [ ! -d node_modules/playwright-core ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-cargo build -q -p linli --bin linli
-bin="$(cd .. && pwd)/target/debug/linli"
-
-work="$(mktemp -d)"
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-cleanup() {
-  [ -n "${server:-}" ] && kill "$server" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-(cd "$work" && exec "$bin" demo --people 2000 --listen "127.0.0.1:$port" >demo.log 2>&1) &
-server=$!
-for _ in $(seq 1 120); do
-  curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
-  if ! kill -0 "$server" 2>/dev/null; then cat "$work/demo.log"; exit 1; fi
-  sleep 0.5
-done
+source ../scripts/demo-server.sh
 rm -rf artifacts
-node loop.mjs "http://127.0.0.1:$port"
+node loop.mjs "$base"

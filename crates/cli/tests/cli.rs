@@ -17,6 +17,28 @@ fn linli(dir: &Path, db: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Runs `f` with a database URL on a fresh PostgreSQL schema of its own,
+/// when LINLI_TEST_PG_URL is set; drops the schema after.
+fn on_postgres(name: &str, f: impl FnOnce(&str)) {
+    let Ok(url) = std::env::var("LINLI_TEST_PG_URL") else {
+        return;
+    };
+    let schema = format!("{name}_{}", std::process::id());
+    let psql = |sql: &str| {
+        let st = Command::new("psql")
+            .args([url.as_str(), "-q", "-c", sql])
+            .status()
+            .unwrap();
+        assert!(st.success(), "psql {sql}");
+    };
+    psql(&format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+    ));
+    let sep = if url.contains('?') { '&' } else { '?' };
+    f(&format!("{url}{sep}options=-c%20search_path%3D{schema}"));
+    psql(&format!("DROP SCHEMA {schema} CASCADE"));
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -235,25 +257,11 @@ fn cli_flow_on_sqlite_and_postgres() {
     let o = linli(&dir, "sqlite://flow.db", &["audit", "verify"]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(text(&o).contains("BROKEN at entry 2"), "{}", text(&o));
-    if let Ok(url) = std::env::var("LINLI_TEST_PG_URL") {
-        let schema = format!("cli_{}", std::process::id());
-        let psql = |sql: &str| {
-            let st = Command::new("psql")
-                .args([url.as_str(), "-q", "-c", sql])
-                .status()
-                .unwrap();
-            assert!(st.success(), "psql {sql}");
-        };
-        psql(&format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-        ));
-        let sep = if url.contains('?') { '&' } else { '?' };
-        let db = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    on_postgres("cli", |db| {
         let pg_dir = scratch("flow_pg");
-        flow(&pg_dir, &db);
-        psql(&format!("DROP SCHEMA {schema} CASCADE"));
+        flow(&pg_dir, db);
         let _ = std::fs::remove_dir_all(&pg_dir);
-    }
+    });
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -492,22 +500,6 @@ fn chrono_year() -> String {
 fn three_servers_on_one_database() {
     let dir = scratch("three");
     three_servers(&dir, "sqlite://three.db");
-    if let Ok(url) = std::env::var("LINLI_TEST_PG_URL") {
-        let schema = format!("three_{}", std::process::id());
-        let psql = |sql: &str| {
-            let st = Command::new("psql")
-                .args([url.as_str(), "-q", "-c", sql])
-                .status()
-                .unwrap();
-            assert!(st.success(), "psql {sql}");
-        };
-        psql(&format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-        ));
-        let sep = if url.contains('?') { '&' } else { '?' };
-        let db = format!("{url}{sep}options=-c%20search_path%3D{schema}");
-        three_servers(&dir, &db);
-        psql(&format!("DROP SCHEMA {schema} CASCADE"));
-    }
+    on_postgres("three", |db| three_servers(&dir, db));
     let _ = std::fs::remove_dir_all(&dir);
 }
