@@ -80,11 +80,21 @@ pub fn api() -> Api {
 }
 
 /// The API as served: every route behind the authorisation layer, bodies
-/// up to 64 MiB (spreadsheets).
+/// up to 64 MiB (spreadsheets), answers never cached.
 pub fn routes(state: AppState) -> Router<AppState> {
     api()
         .into_router(state)
         .layer(DefaultBodyLimit::max(64 * 1024 * 1024))
+        .layer(axum::middleware::map_response(no_store))
+}
+
+/// API answers hold personal data (masked or, after an audited unmask, in
+/// full): no cache keeps them, unless a handler said otherwise.
+async fn no_store(mut r: Response) -> Response {
+    r.headers_mut()
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    r
 }
 
 /// The OpenAPI 3 document of this API (public: it holds no data).

@@ -11,6 +11,9 @@ async fn api_end_to_end() {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK, "{be}");
+        // API answers are never cached (they hold personal data).
+        let r = app.get("/api/v1/stats").send().await.unwrap();
+        assert_eq!(r.headers()["cache-control"], "no-store", "{be}");
         // A path id out of range is refused in JSON like every API error.
         let r = app
             .get("/api/v1/cases/9223372036854775808")
