@@ -5,6 +5,10 @@
 //! compares the generations every few seconds ([`Store::refresh_caches`])
 //! and drops what another server changed. The server that made the change
 //! drops its own copy at once.
+//!
+//! A copy read from the database is installed only when no drop happened
+//! while it was read ([`Store::cache_epoch`]), so a reader that started
+//! before a change cannot put the old copy back after it.
 
 use std::collections::HashMap;
 
@@ -48,6 +52,7 @@ impl Store {
             sqlx::query("UPDATE cache_generation SET n = n + 1 WHERE name = $1")
                 .bind(what.key()).execute(pool).await?;
         });
+        self.drop_cached(what).await?;
         let n = self
             .generations()
             .await?
@@ -55,7 +60,7 @@ impl Store {
             .copied()
             .unwrap_or(0);
         self.note_generation(what, n);
-        self.drop_cached(what).await
+        Ok(())
     }
 
     /// Drops what another server changed since the last call. Every server
@@ -64,9 +69,11 @@ impl Store {
         let now = self.generations().await?;
         for what in Cached::ALL {
             let n = now.get(what.key()).copied().unwrap_or(0);
-            if self.note_generation(what, n) {
+            if self.seen_generation(what).is_some_and(|seen| seen != n) {
+                // Noted only once dropped: a failed drop is tried again.
                 self.drop_cached(what).await?;
             }
+            self.note_generation(what, n);
         }
         Ok(())
     }
@@ -78,16 +85,29 @@ impl Store {
         Ok(rows.into_iter().collect())
     }
 
-    /// Records the generation seen; true when it differs from the last one.
-    fn note_generation(&self, what: Cached, n: i64) -> bool {
-        let mut seen = match self.seen_generations.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
+    fn seen_generation(&self, what: Cached) -> Option<i64> {
+        match self.seen_generations.lock() {
+            Ok(g) => g.get(what.key()).copied(),
+            Err(p) => p.into_inner().get(what.key()).copied(),
+        }
+    }
+
+    fn note_generation(&self, what: Cached, n: i64) {
+        match self.seen_generations.lock() {
+            Ok(mut g) => g.insert(what.key(), n),
+            Err(p) => p.into_inner().insert(what.key(), n),
         };
-        seen.insert(what.key(), n).is_some_and(|before| before != n)
+    }
+
+    /// How many drops there have been: read before loading a cache from the
+    /// database, compared before installing it.
+    pub(crate) fn cache_epoch(&self) -> u64 {
+        self.cache_drops.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     async fn drop_cached(&self, what: Cached) -> Result<()> {
+        self.cache_drops
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         match what {
             Cached::Grids => {
                 if let Ok(mut g) = self.grid_index.write() {

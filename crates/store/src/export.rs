@@ -32,6 +32,11 @@ const PAGE: i64 = 5_000;
 /// Rows waiting for the writer: a page at a time.
 type Page = Vec<Vec<String>>;
 
+/// What the writer gets: a page, or `None` for the end. A file is finished
+/// only after the end: rows that stop without it (a failed or panicked
+/// read) never make a complete-looking file.
+type Msg = Option<Page>;
+
 /// An export's bytes as they are written, in chunks; an error ends it.
 pub struct ExportStream {
     pub chunks: mpsc::Receiver<Result<Vec<u8>>>,
@@ -61,7 +66,7 @@ impl ExportStream {
 
 /// Where an export's producer puts its rows.
 pub struct RowSink {
-    tx: mpsc::Sender<Page>,
+    tx: mpsc::Sender<Msg>,
     page: Page,
     format: TableFormat,
     rows: Arc<AtomicU64>,
@@ -90,7 +95,16 @@ impl RowSink {
             return Ok(());
         }
         self.tx
-            .send(std::mem::take(&mut self.page))
+            .send(Some(std::mem::take(&mut self.page)))
+            .await
+            .map_err(|e| StoreError::File(format!("the download was closed ({e})")))
+    }
+
+    /// The last rows and the end: the writer may finish the file.
+    async fn finish(mut self) -> Result<()> {
+        self.flush().await?;
+        self.tx
+            .send(None)
             .await
             .map_err(|e| StoreError::File(format!("the download was closed ({e})")))
     }
@@ -108,7 +122,7 @@ where
     F: FnOnce(RowSink) -> Fut + Send + 'static,
     Fut: Future<Output = Result<RowSink>> + Send + 'static,
 {
-    let (row_tx, row_rx) = mpsc::channel::<Page>(4);
+    let (row_tx, row_rx) = mpsc::channel::<Msg>(4);
     let (out_tx, out_rx) = mpsc::channel::<Result<Vec<u8>>>(8);
     let rows = Arc::new(AtomicU64::new(0));
     let sink = RowSink {
@@ -122,10 +136,10 @@ where
         write_file(format, sheet, &headers, row_rx, &writer_out)
     });
     tokio::spawn(async move {
-        let produced = match produce(sink).await {
-            Ok(mut sink) => sink.flush().await,
-            Err(e) => Err(e),
-        };
+        // On a task of its own, so that a panic is an error here too.
+        let produced = tokio::spawn(async move { produce(sink).await?.finish().await })
+            .await
+            .unwrap_or_else(|e| Err(StoreError::File(format!("the export stopped: {e}"))));
         // The producer's sink is gone here, so the writer sees the end.
         let written = writer
             .await
@@ -195,10 +209,21 @@ fn write_file(
     format: TableFormat,
     sheet: &str,
     headers: &[String],
-    mut rows: mpsc::Receiver<Page>,
+    mut rows: mpsc::Receiver<Msg>,
     out: &mpsc::Sender<Result<Vec<u8>>>,
 ) -> Result<()> {
     let file_err = |e: std::io::Error| StoreError::File(e.to_string());
+    // The next page; None at the end; an error when the rows stopped
+    // without their end, or nobody is downloading any more.
+    let mut next = move || -> Result<Option<Page>> {
+        if out.is_closed() {
+            return Err(StoreError::File("the download was closed".into()));
+        }
+        match rows.blocking_recv() {
+            Some(msg) => Ok(msg),
+            None => Err(StoreError::File("the rows stopped before their end".into())),
+        }
+    };
     match format {
         TableFormat::Csv => {
             let mut chunks = ChunkOut {
@@ -210,7 +235,7 @@ fn write_file(
             let mut csv = csv::Writer::from_writer(chunks);
             csv.write_record(headers)
                 .map_err(|e| StoreError::File(e.to_string()))?;
-            while let Some(page) = rows.blocking_recv() {
+            while let Some(page) = next()? {
                 for cells in page {
                     csv.write_record(cells.iter().map(|c| csv_safe(c).as_bytes().to_vec()))
                         .map_err(|e| StoreError::File(e.to_string()))?;
@@ -234,7 +259,7 @@ fn write_file(
                     .map_err(xlsx_err)?;
             }
             let mut row = 0u32;
-            while let Some(page) = rows.blocking_recv() {
+            while let Some(page) = next()? {
                 for cells in page {
                     row += 1;
                     for (i, v) in cells.iter().enumerate() {
@@ -630,6 +655,23 @@ mod tests {
             .unwrap();
         // Bounded: a few pages in flight, not the whole area.
         assert!(n < 50_000, "{n} rows read after the download closed");
+    }
+
+    #[tokio::test]
+    async fn a_panicked_read_is_an_error_not_a_short_file() {
+        let stream = spawn_export(
+            TableFormat::Xlsx,
+            "t",
+            rows(&["n"]),
+            |mut sink| async move {
+                sink.row(rows(&["1"])).await?;
+                if sink.rows.load(Ordering::SeqCst) == 1 {
+                    panic!("a bug in the reader");
+                }
+                Ok(sink)
+            },
+        );
+        assert!(stream.collect().await.is_err());
     }
 
     #[tokio::test]

@@ -11,6 +11,19 @@
 use crate::{Result, Store, with_db};
 
 impl Store {
+    /// The database's clock in Unix milliseconds: the one clock all servers
+    /// of a PostgreSQL share (SQLite runs on one machine: its clock).
+    pub async fn db_now_ms(&self) -> Result<i64> {
+        match &self.db {
+            crate::Db::Postgres(pool) => Ok(sqlx::query_scalar(
+                "SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT",
+            )
+            .fetch_one(pool)
+            .await?),
+            crate::Db::Sqlite(_) => Ok(crate::db::now_ms()),
+        }
+    }
+
     /// Takes or renews the lease `job` for `holder` until `now + ttl_ms`.
     /// True when `holder` holds it now.
     pub async fn try_lease(&self, job: &str, holder: &str, now: i64, ttl_ms: i64) -> Result<bool> {

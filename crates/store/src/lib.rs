@@ -108,6 +108,11 @@ pub struct Store {
     /// Registry counts by scope bounds, with when they were counted: the
     /// staff overview, kept until the registry changes or they are old.
     scope_counts: Arc<std::sync::Mutex<org::CountsCache>>,
+    /// Raised by every drop of a cache: a value read from the database
+    /// before a drop is not installed after it (see [`caches`]).
+    cache_drops: Arc<std::sync::atomic::AtomicU64>,
+    /// Calendar reloads one at a time, so an older one cannot land last.
+    calendar_reload: Arc<tokio::sync::Mutex<()>>,
     /// The cache generations this server last saw (see [`caches`]).
     seen_generations: Arc<std::sync::Mutex<std::collections::HashMap<&'static str, i64>>>,
 }
@@ -127,6 +132,8 @@ impl Store {
             intake_queue: Arc::default(),
             seen_generations: Arc::default(),
             scope_counts: Arc::default(),
+            cache_drops: Arc::default(),
+            calendar_reload: Arc::default(),
         })
     }
 

@@ -266,6 +266,7 @@ impl Store {
         {
             return Ok(idx.clone());
         }
+        let epoch = self.cache_epoch();
         let shapes = self.grid_shapes(&Scope::Everything).await?;
         let mut parts = Vec::with_capacity(shapes.len());
         for s in shapes {
@@ -275,7 +276,9 @@ impl Store {
             }
         }
         let idx = Arc::new(GridIndex::new(parts));
-        if let Ok(mut g) = self.grid_index.write() {
+        if let Ok(mut g) = self.grid_index.write()
+            && self.cache_epoch() == epoch
+        {
             *g = Some(idx.clone());
         }
         Ok(idx)
@@ -311,8 +314,11 @@ impl Store {
         {
             return Ok(stats.clone());
         }
+        let epoch = self.cache_epoch();
         let stats = self.count_scope(scope).await?;
-        if let Ok(mut c) = self.scope_counts.lock() {
+        if let Ok(mut c) = self.scope_counts.lock()
+            && self.cache_epoch() == epoch
+        {
             if c.len() > 10_000 {
                 c.clear();
             }

@@ -56,15 +56,17 @@ impl Store {
         }))
     }
 
-    /// Claims a due delivery for this sender until `now + CLAIM_MS`. False
-    /// when another sender claimed or sent it first.
-    pub async fn claim_delivery(&self, d: &Delivery, now: i64) -> Result<bool> {
+    /// Claims a due delivery for this sender until `now + CLAIM_MS`; the
+    /// claim (its end) is the token the outcome is recorded with. None when
+    /// another sender claimed or sent it first.
+    pub async fn claim_delivery(&self, d: &Delivery, now: i64) -> Result<Option<i64>> {
+        let until = now.saturating_add(CLAIM_MS);
         let changed = with_db!(&self.db, pool => {
             sqlx::query("UPDATE outbox SET next_attempt_at = $1 WHERE id = $2 AND delivered_at IS NULL AND next_attempt_at = $3")
-                .bind(now.saturating_add(CLAIM_MS)).bind(d.id).bind(d.next_attempt_at)
+                .bind(until).bind(d.id).bind(d.next_attempt_at)
                 .execute(pool).await?.rows_affected()
         });
-        Ok(changed == 1)
+        Ok((changed == 1).then_some(until))
     }
 
     pub async fn delivery_succeeded(&self, id: i64, now: i64) -> Result<()> {
@@ -75,11 +77,20 @@ impl Store {
         Ok(())
     }
 
-    pub async fn delivery_failed(&self, d: &Delivery, now: i64, error: &str) -> Result<()> {
+    /// A failed attempt under the claim `claim`: the next one after the
+    /// back-off. Nothing is written when the claim ran out and another
+    /// sender holds the delivery now.
+    pub async fn delivery_failed(
+        &self,
+        d: &Delivery,
+        claim: i64,
+        now: i64,
+        error: &str,
+    ) -> Result<()> {
         let next = now + backoff_ms(d.attempts);
         with_db!(&self.db, pool => {
-            sqlx::query("UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 WHERE id = $3")
-                .bind(next).bind(error.chars().take(500).collect::<String>()).bind(d.id).execute(pool).await?;
+            sqlx::query("UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 WHERE id = $3 AND next_attempt_at = $4 AND delivered_at IS NULL")
+                .bind(next).bind(error.chars().take(500).collect::<String>()).bind(d.id).bind(claim).execute(pool).await?;
         });
         Ok(())
     }

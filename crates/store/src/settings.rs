@@ -50,18 +50,28 @@ impl Store {
     /// an empty category table. Called on open.
     pub(crate) async fn load_settings(&self) -> Result<()> {
         self.reload_calendar().await?;
-        let n: i64 = with_db!(&self.db, pool => {
-            sqlx::query_scalar("SELECT COUNT(*) FROM category").fetch_one(pool).await?
-        });
-        if n == 0 {
+        let count = || async {
+            let n: i64 = with_db!(&self.db, pool => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM category").fetch_one(pool).await?
+            });
+            Ok::<_, StoreError>(n)
+        };
+        if count().await? == 0 {
             let t = Taxonomy::default_set().map_err(|e| StoreError::Config(e.0))?;
-            self.save_categories(&t).await?;
+            if let Err(e) = self.save_categories(&t).await {
+                // Servers starting together on a new database: one of them
+                // seeds, the others find its categories.
+                if count().await? == 0 {
+                    return Err(e);
+                }
+            }
         }
         Ok(())
     }
 
     /// The shipped calendar plus the years stored by administrators.
     pub(crate) async fn reload_calendar(&self) -> Result<()> {
+        let _one_at_a_time = self.calendar_reload.lock().await;
         let extras: Vec<String> = with_db!(&self.db, pool => {
             sqlx::query_scalar("SELECT value FROM setting WHERE key LIKE 'calendar.%' ORDER BY key").fetch_all(pool).await?
         });
@@ -119,8 +129,11 @@ impl Store {
         {
             return Ok(list.clone());
         }
+        let epoch = self.cache_epoch();
         let list = Arc::new(self.read_categories().await?);
-        if let Ok(mut c) = self.categories.write() {
+        if let Ok(mut c) = self.categories.write()
+            && self.cache_epoch() == epoch
+        {
             *c = Some(list.clone());
         }
         Ok(list)

@@ -147,7 +147,7 @@ async fn photo(
         [
             (header::CONTENT_TYPE, ty),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
-            (header::CACHE_CONTROL, "private, max-age=86400".to_string()),
+            (header::CACHE_CONTROL, "no-store".to_string()),
         ],
         bytes,
     )

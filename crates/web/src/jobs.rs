@@ -24,6 +24,10 @@ pub const LEASE: &str = "background_jobs";
 /// does not hand the jobs over.
 pub const LEASE_MS: i64 = 30_000;
 
+/// How long one round may spend sending webhooks (each send times out
+/// after 10 s): well inside the lease.
+const ROUND_BUDGET: Duration = Duration::from_secs(15);
+
 /// Sends the deliveries due now; returns (sent, failed).
 pub async fn deliver_due(
     store: &Store,
@@ -32,11 +36,19 @@ pub async fn deliver_due(
 ) -> linli_store::Result<(u32, u32)> {
     let mut sent = 0;
     let mut failed = 0;
+    // `now` says what is due; claims and outcomes are timed by the clock
+    // as it is then (sends take time), never earlier than `now`.
+    let clock = || now.max(Utc::now().timestamp_millis());
+    let started = std::time::Instant::now();
     for d in store.due_deliveries(now, 50).await? {
-        // Another server may have taken it since the read.
-        if !store.claim_delivery(&d, now).await? {
-            continue;
+        // A round stays well inside the jobs' lease; the rest waits.
+        if started.elapsed() > ROUND_BUDGET {
+            break;
         }
+        // Another server may have taken it since the read.
+        let Some(claim) = store.claim_delivery(&d, clock()).await? else {
+            continue;
+        };
         let signature = store.vault().sign_webhook(d.payload.as_bytes());
         let result = client
             .post(&d.target_url)
@@ -49,17 +61,19 @@ pub async fn deliver_due(
             .await;
         match result {
             Ok(r) if r.status().is_success() => {
-                store.delivery_succeeded(d.id, now).await?;
+                store.delivery_succeeded(d.id, clock()).await?;
                 sent += 1;
             }
             Ok(r) => {
                 store
-                    .delivery_failed(&d, now, &format!("HTTP {}", r.status()))
+                    .delivery_failed(&d, claim, clock(), &format!("HTTP {}", r.status()))
                     .await?;
                 failed += 1;
             }
             Err(e) => {
-                store.delivery_failed(&d, now, &e.to_string()).await?;
+                store
+                    .delivery_failed(&d, claim, clock(), &e.to_string())
+                    .await?;
                 failed += 1;
             }
         }
@@ -92,17 +106,26 @@ pub async fn run_once(store: &Store, client: &reqwest::Client) {
 pub fn instance_id() -> String {
     use rand_core::{OsRng, TryRngCore};
     let mut b = [0u8; 8];
-    let _ = OsRng.try_fill_bytes(&mut b);
+    if OsRng.try_fill_bytes(&mut b).is_err() {
+        // Still distinct between servers: the process and the moment.
+        let t = Utc::now().timestamp_nanos_opt().unwrap_or_default();
+        return format!("{}-{t:x}", std::process::id());
+    }
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// One round as one of several servers: refresh the caches, then run the
-/// jobs when this server holds (or takes) the lease. True when it ran them.
+/// One round as one of several servers: the jobs run when this server
+/// holds (or takes) the lease. The lease is timed by the database's clock,
+/// so servers whose clocks disagree still agree on who holds it. True when
+/// it ran them.
 pub async fn round(store: &Store, client: &reqwest::Client, instance: &str) -> bool {
-    if let Err(e) = store.refresh_caches().await {
-        tracing::error!("cache refresh failed: {e}");
-    }
-    let now = Utc::now().timestamp_millis();
+    let now = match store.db_now_ms().await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!("database clock unavailable: {e}");
+            return false;
+        }
+    };
     match store.try_lease(LEASE, instance, now, LEASE_MS).await {
         Ok(true) => {
             run_once(store, client).await;
@@ -116,7 +139,8 @@ pub async fn round(store: &Store, client: &reqwest::Client, instance: &str) -> b
     }
 }
 
-/// Runs the jobs every [`PERIOD`] until the process ends.
+/// Runs the jobs every [`PERIOD`] until the process ends; beside them, and
+/// not held up by a slow round, drops the caches another server changed.
 pub async fn run_forever(store: Store, instance: String) {
     let client = match reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -128,9 +152,21 @@ pub async fn run_forever(store: Store, instance: String) {
             return;
         }
     };
-    let mut tick = tokio::time::interval(PERIOD);
-    loop {
-        tick.tick().await;
-        round(&store, &client, &instance).await;
-    }
+    let jobs = async {
+        let mut tick = tokio::time::interval(PERIOD);
+        loop {
+            tick.tick().await;
+            round(&store, &client, &instance).await;
+        }
+    };
+    let caches = async {
+        let mut tick = tokio::time::interval(PERIOD);
+        loop {
+            tick.tick().await;
+            if let Err(e) = store.refresh_caches().await {
+                tracing::error!("cache refresh failed: {e}");
+            }
+        }
+    };
+    tokio::join!(jobs, caches);
 }

@@ -272,7 +272,9 @@ pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::i
     .with_graceful_shutdown(shutdown_signal())
     .await;
     jobs.abort();
-    // Another server may take the jobs over at once.
+    // Stopped for good before the lease is given up (a round in flight
+    // could renew it otherwise); another server may take the jobs at once.
+    let _ = jobs.await;
     if let Err(e) = store.release_lease(jobs::LEASE, &instance).await {
         tracing::warn!("could not release the jobs' lease: {e}");
     }

@@ -13,25 +13,38 @@ impl Store {
     /// in one transaction. Returns how many became overdue.
     pub async fn scan_overdue(&self, now: DateTime<Utc>) -> Result<u64> {
         let t = ms(now);
-        type Due = (i64, i64, String, Option<i64>, i64);
+        #[derive(sqlx::FromRow)]
+        struct Due {
+            id: i64,
+            created_at: i64,
+            scope_path: String,
+            unit_id: Option<i64>,
+            due_at: i64,
+            version: i64,
+        }
         let due: Vec<Due> = with_db!(&self.db, pool => {
             sqlx::query_as(
-                "SELECT id, created_at, scope_path, unit_id, due_at FROM service_case
+                "SELECT id, created_at, scope_path, unit_id, due_at, version FROM service_case
                  WHERE state IN ('opened','dispatched','handling','reported_back') AND due_at < $1 AND overdue_at IS NULL
                  ORDER BY due_at LIMIT 1000",
             ).bind(t).fetch_all(pool).await?
         });
         let units = self.units(&Scope::Everything).await?;
         let mut n = 0;
-        for (id, created_at, path, unit, due_at) in due {
-            let code = case_code(id, created_at);
-            let url = unit
+        for c in due {
+            let (id, path, due_at) = (c.id, c.scope_path, c.due_at);
+            let code = case_code(id, c.created_at);
+            let url = c
+                .unit_id
                 .and_then(|u| units.iter().find(|x| x.id == u))
                 .and_then(|u| u.webhook_url.clone());
             with_db!(&self.db, pool => {
                 let mut tx = pool.begin_write().await?;
-                let r = sqlx::query("UPDATE service_case SET overdue_at = $1 WHERE id = $2 AND overdue_at IS NULL")
-                    .bind(t).bind(id).execute(&mut *tx).await?;
+                // As read: a step taken since (closed, extended, sent to
+                // another unit) changed the version, and the case waits
+                // for the next scan.
+                let r = sqlx::query("UPDATE service_case SET overdue_at = $1 WHERE id = $2 AND overdue_at IS NULL AND version = $3")
+                    .bind(t).bind(id).bind(c.version).execute(&mut *tx).await?;
                 if r.rows_affected() == 1 {
                     let msg = format!("工单 {code} 已超期 (overdue)");
                     sqlx::query("INSERT INTO alert (case_id, kind, scope_path, message, created_at) VALUES ($1, 'overdue', $2, $3, $4)")
