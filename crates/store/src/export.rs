@@ -55,12 +55,10 @@ impl ExportStream {
     }
 
     /// The whole file and its number of rows (for the command line and tests).
-    pub async fn collect(mut self) -> Result<(Vec<u8>, u64)> {
+    pub async fn collect(self) -> Result<(Vec<u8>, u64)> {
         let mut out = Vec::new();
-        while let Some(chunk) = self.chunks.recv().await {
-            out.extend_from_slice(&chunk?);
-        }
-        Ok((out, self.rows.load(Ordering::SeqCst)))
+        let rows = self.write_to(&mut out).await?;
+        Ok((out, rows))
     }
 }
 
