@@ -34,6 +34,10 @@ struct DbArgs {
     /// File holding the master key, instead of --key.
     #[arg(long, env = "LINLI_KEY_FILE")]
     key_file: Option<PathBuf>,
+    /// Key of the audit chain, 32 bytes in base64, kept apart from the
+    /// master key (without it, one is derived from the master key).
+    #[arg(long, env = "LINLI_AUDIT_KEY", hide_env_values = true)]
+    audit_key: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -48,6 +52,16 @@ enum Command {
         /// Bearer token of the district administrator for the API (16+ characters).
         #[arg(long, env = "LINLI_ADMIN_TOKEN", hide_env_values = true)]
         admin_token: Option<String>,
+        /// Whether Open311 `GET requests` lists requests to anyone (public
+        /// fields only: category, status, masked description, grid, a point
+        /// rounded to ~100 m). With false, only a request's own id finds it.
+        #[arg(long, env = "LINLI_OPEN311_LIST", default_value_t = true, action = clap::ArgAction::Set)]
+        open311_list: bool,
+        /// File to which a signed audit checkpoint is appended every ten
+        /// minutes, and against which the audit page verifies. Keep it off
+        /// the database's disk, or copy it elsewhere.
+        #[arg(long, env = "LINLI_AUDIT_CHECKPOINTS")]
+        audit_checkpoints: Option<PathBuf>,
     },
     /// Create a SQLite database with a generated demo district (if absent) and serve it.
     Demo {
@@ -241,15 +255,27 @@ enum CaseCmd {
 
 #[derive(Subcommand)]
 enum AuditAction {
-    /// Walk the hash chain and report the first broken link.
+    /// Walk the keyed chain and report the first broken link; with
+    /// --checkpoints, also whether the log still holds the last checkpoint.
+    /// Needs the audit key (LINLI_AUDIT_KEY) or the master key.
     Verify {
-        #[arg(long, env = "LINLI_DB", default_value = "sqlite://linli.db")]
-        db: String,
+        #[command(flatten)]
+        db: DbArgs,
+        /// A file of checkpoints written by `linli audit checkpoint`.
+        #[arg(long)]
+        checkpoints: Option<PathBuf>,
+    },
+    /// Append the signed head of the chain to a file kept outside the database.
+    Checkpoint {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Show the newest entries.
     Tail {
-        #[arg(long, env = "LINLI_DB", default_value = "sqlite://linli.db")]
-        db: String,
+        #[command(flatten)]
+        db: DbArgs,
         #[arg(long, default_value_t = 20)]
         limit: i64,
     },
@@ -301,13 +327,19 @@ fn real_main() -> Result<()> {
 }
 
 fn vault_from(args: &DbArgs) -> Result<Vault> {
+    let with_audit_key = |v: Vault| -> Result<Vault> {
+        Ok(match &args.audit_key {
+            Some(k) => v.with_audit_key(k)?,
+            None => v,
+        })
+    };
     if let Some(k) = &args.key {
-        return Ok(Vault::from_base64(k)?);
+        return with_audit_key(Vault::from_base64(k)?);
     }
     if let Some(path) = &args.key_file {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading key file {}", path.display()))?;
-        return Ok(Vault::from_base64(&text)?);
+        return with_audit_key(Vault::from_base64(&text)?);
     }
     bail!(
         "no encryption key for personal data: set LINLI_KEY (32 bytes, base64) or --key-file FILE; \
@@ -553,13 +585,22 @@ fn print_report(r: &ImportReport) {
     }
 }
 
-async fn serve_store(store: Store, listen: &str, token: String) -> Result<()> {
+async fn serve_store(
+    store: Store,
+    listen: &str,
+    token: String,
+    open311_list: bool,
+    audit_checkpoints: Option<PathBuf>,
+) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
     let addr = listener.local_addr()?;
     println!("linli serving on http://{addr}/  (API: Authorization: Bearer <admin token>)");
-    linli_web::serve(listener, linli_web::AppState::new(store.clone(), token)).await?;
+    let mut state = linli_web::AppState::new(store.clone(), token);
+    state.open311_public_list = open311_list;
+    state.audit_checkpoints = audit_checkpoints.map(std::sync::Arc::new);
+    linli_web::serve(listener, state).await?;
     store.db.close().await;
     Ok(())
 }
@@ -570,6 +611,8 @@ async fn run(cmd: Command) -> Result<()> {
             db,
             listen,
             admin_token,
+            open311_list,
+            audit_checkpoints,
         } => {
             linli_store::db::backend_of(&db.db)?;
             let token = match admin_token {
@@ -580,7 +623,7 @@ async fn run(cmd: Command) -> Result<()> {
                 ),
             };
             let store = open(&db).await?;
-            serve_store(store, &listen, token).await
+            serve_store(store, &listen, token, open311_list, audit_checkpoints).await
         }
         Command::Demo {
             db,
@@ -599,7 +642,11 @@ async fn run(cmd: Command) -> Result<()> {
                     Vault::generate_key()?.replace(['/', '+', '='], "")
                 ))
             })?;
-            let store = Store::open(&db, Vault::from_base64(&key)?).await?;
+            // The audit chain's key is kept apart from the data key.
+            let audit_key_path = PathBuf::from(format!("{}.audit-key", file.display()));
+            let audit_key = secret_beside(&audit_key_path, || Ok(Vault::generate_key()?))?;
+            let store =
+                Store::open(&db, Vault::from_base64(&key)?.with_audit_key(&audit_key)?).await?;
             let stats = store.scope_stats(&Scope::Everything).await?;
             if stats.grids == 0 {
                 println!("generating a demo district of {people} residents (seed {seed}) …");
@@ -644,7 +691,14 @@ async fn run(cmd: Command) -> Result<()> {
             }
             println!("demo administrator API token: {token}");
             println!("  try: curl -H 'Authorization: Bearer {token}' http://{listen}/api/v1/stats");
-            serve_store(store, &listen, token).await
+            serve_store(
+                store,
+                &listen,
+                token,
+                true,
+                Some(PathBuf::from(format!("{}.checkpoints", file.display()))),
+            )
+            .await
         }
         Command::Migrate { db } => {
             let d = linli_store::Db::connect(&db).await?;
@@ -830,34 +884,73 @@ async fn run(cmd: Command) -> Result<()> {
             Ok(())
         }
         Command::Audit { action } => {
-            // Reading the log needs no key: it holds no sealed data.
-            let (db, tail) = match action {
-                AuditAction::Verify { db } => (db, None),
-                AuditAction::Tail { db, limit } => (db, Some(limit)),
+            let args = match &action {
+                AuditAction::Verify { db, .. }
+                | AuditAction::Checkpoint { db, .. }
+                | AuditAction::Tail { db, .. } => db,
             };
-            let store = Store::new(linli_store::Db::connect(&db).await?, Vault::new([0; 32]))?;
-            if let Some(limit) = tail {
-                for e in store.audit_entries(limit).await? {
-                    let at = local_time(e.at);
-                    println!(
-                        "{:>8} {at} {:<12} {:<26} {:<20} {}",
-                        e.seq, e.actor, e.action, e.object, e.detail
-                    );
-                }
-                return Ok(());
-            }
-            let v = store.audit_verify().await?;
-            match v.first_broken {
-                None => {
-                    println!("audit log intact: {} entries", v.entries);
+            // The log holds no sealed data: an auditor needs only the audit key.
+            let vault = match (&args.key, &args.key_file, &args.audit_key) {
+                (None, None, Some(k)) => Vault::audit_only(k)?,
+                (None, None, None) => bail!(
+                    "the audit chain is keyed: set LINLI_AUDIT_KEY (or LINLI_KEY, if no separate audit key is used)"
+                ),
+                _ => vault_from(args)?,
+            };
+            let store = Store::new(linli_store::Db::connect(&args.db).await?, vault)?;
+            match action {
+                AuditAction::Tail { limit, .. } => {
+                    for e in store.audit_entries(limit).await? {
+                        let at = local_time(e.at);
+                        println!(
+                            "{:>8} {at} {:<12} {:<26} {:<20} {}",
+                            e.seq, e.actor, e.action, e.object, e.detail
+                        );
+                    }
                     Ok(())
                 }
-                Some(b) => {
-                    eprintln!(
-                        "audit log BROKEN at entry {}: {} ({} entries verified before it)",
-                        b.id, b.reason, v.entries
+                AuditAction::Checkpoint { out, .. } => {
+                    let cp = store.audit_checkpoint().await?;
+                    linli_store::audit::append_checkpoint(&out, &cp)?;
+                    println!(
+                        "checkpoint: {} entries, head {} → {}",
+                        cp.seq,
+                        &cp.hash[..16.min(cp.hash.len())],
+                        out.display()
                     );
-                    std::process::exit(3);
+                    Ok(())
+                }
+                AuditAction::Verify { checkpoints, .. } => {
+                    let cp = match &checkpoints {
+                        Some(path) => {
+                            Some(linli_store::audit::last_checkpoint(path)?.with_context(|| {
+                                format!("{} holds no checkpoint", path.display())
+                            })?)
+                        }
+                        None => None,
+                    };
+                    let v = store.audit_verify(cp.as_ref()).await?;
+                    match v.first_broken {
+                        None => {
+                            println!(
+                                "audit log intact: {} entries ({} from before the chain was keyed){}",
+                                v.entries,
+                                v.unkeyed,
+                                match v.checkpoint_seq {
+                                    Some(n) => format!("; holds the checkpoint at entry {n}"),
+                                    None => "; no checkpoint compared (use --checkpoints)".into(),
+                                }
+                            );
+                            Ok(())
+                        }
+                        Some(b) => {
+                            eprintln!(
+                                "audit log BROKEN at entry {}: {} ({} entries verified before it)",
+                                b.id, b.reason, v.entries
+                            );
+                            std::process::exit(3);
+                        }
+                    }
                 }
             }
         }

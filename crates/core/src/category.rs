@@ -89,6 +89,23 @@ impl Taxonomy {
                         c.code
                     )));
                 }
+                // Bounded so that every deadline is a real date (a limit of
+                // a hundred million working days overflows the calendar).
+                let in_range = |n: u32, max: u32| (1..=max).contains(&n);
+                let bounded = c
+                    .response_hours
+                    .is_some_and(|h| in_range(h, MAX_RESPONSE_HOURS))
+                    && match c.limit {
+                        Some(Limit::WorkingDays(d)) => in_range(d, MAX_LIMIT_WORKING_DAYS),
+                        Some(Limit::WorkingHours(h)) => in_range(h, MAX_LIMIT_WORKING_HOURS),
+                        None => false,
+                    };
+                if !bounded {
+                    return Err(FieldError(format!(
+                        "categories: {} needs response_hours from 1 to {MAX_RESPONSE_HOURS} and a limit of 1 to {MAX_LIMIT_WORKING_DAYS} working days or 1 to {MAX_LIMIT_WORKING_HOURS} working hours",
+                        c.code
+                    )));
+                }
                 match &c.default_unit_kind {
                     Some(k) if t.unit_kinds.contains_key(k) => {}
                     other => {
@@ -111,6 +128,12 @@ impl Taxonomy {
         self.categories.iter().filter(|c| c.is_leaf())
     }
 }
+
+/// The longest response time: a month of hours.
+pub const MAX_RESPONSE_HOURS: u32 = 720;
+/// The longest handling limit: a year of working days, or of working hours.
+pub const MAX_LIMIT_WORKING_DAYS: u32 = 250;
+pub const MAX_LIMIT_WORKING_HOURS: u32 = 2_000;
 
 #[cfg(test)]
 mod tests {
@@ -157,6 +180,22 @@ mod tests {
                 .0
                 .contains("limit")
         );
+        for limit in [
+            r#"{"working_days":100000000}"#,
+            r#"{"working_days":0}"#,
+            r#"{"working_hours":4000000000}"#,
+        ] {
+            let t = format!(
+                r#"{{"unit_kinds":{{"c":"社区"}},"categories":[{{"code":"1","name":"a","name_en":"a","parent":null}},{{"code":"11","name":"b","name_en":"b","parent":"1","response_hours":1,"limit":{limit},"default_unit_kind":"c"}}]}}"#
+            );
+            assert!(
+                Taxonomy::from_json(&t)
+                    .unwrap_err()
+                    .0
+                    .contains("working days"),
+                "{limit}"
+            );
+        }
         let bad_unit = r#"{"unit_kinds":{"c":"社区"},"categories":[{"code":"1","name":"a","name_en":"a","parent":null},{"code":"11","name":"b","name_en":"b","parent":"1","response_hours":1,"limit":{"working_days":1},"default_unit_kind":"x"}]}"#;
         assert!(
             Taxonomy::from_json(bad_unit)

@@ -53,9 +53,72 @@ pub fn choose_unit(
     })
 }
 
+/// Checks a handling unit's webhook URL: http or https, and not a
+/// link-local, unspecified, multicast or broadcast address (169.254.169.254
+/// is the cloud's metadata service: a webhook there would leak the
+/// server's credentials). Private and loopback addresses are allowed: a
+/// unit's system often lives on the government intranet (政务外网).
+pub fn check_webhook_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or("must start with http:// or https://")?;
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("must not contain spaces".into());
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit('@').next().unwrap_or("");
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host_port.split(':').next().unwrap_or(""),
+    };
+    if host.is_empty() {
+        return Err("has no host".into());
+    }
+    let refused = match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(a)) => {
+            a.is_link_local() || a.is_unspecified() || a.is_multicast() || a.is_broadcast()
+        }
+        Ok(std::net::IpAddr::V6(a)) => {
+            (a.segments()[0] & 0xffc0) == 0xfe80 || a.is_unspecified() || a.is_multicast()
+        }
+        Err(_) => false,
+    };
+    if refused {
+        return Err(format!(
+            "{host} is a link-local, unspecified or multicast address"
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn webhook_urls_avoid_the_metadata_service() {
+        for ok in [
+            "https://unit.example/hook",
+            "http://10.1.2.3:8080/x",
+            "http://127.0.0.1:9/h",
+            "http://[::1]:80/",
+        ] {
+            assert_eq!(check_webhook_url(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "ftp://x/",
+            "http://169.254.169.254/latest/meta-data",
+            "http://user@169.254.169.254:80/",
+            "http://[fe80::1]/",
+            "http://0.0.0.0/",
+            "http://224.0.0.1/",
+            "http:///path",
+            "http://a b/",
+        ] {
+            assert!(check_webhook_url(bad).is_err(), "{bad}");
+        }
+    }
 
     fn unit(id: i64, place: &str, kind: &str) -> UnitAt {
         UnitAt {

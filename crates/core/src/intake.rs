@@ -98,6 +98,29 @@ pub fn id_from_code(code: &str) -> Option<i64> {
 pub const MAX_DESCRIPTION_CHARS: usize = 4000;
 /// The longest title.
 pub const MAX_TITLE_CHARS: usize = 200;
+/// The longest address, reporter name and external id: an address is a
+/// line, a name (of a person or an organisation) a few dozen characters,
+/// a hotline ticket id a few dozen.
+pub const MAX_ADDRESS_CHARS: usize = 300;
+pub const MAX_REPORTER_NAME_CHARS: usize = 100;
+pub const MAX_EXTERNAL_ID_CHARS: usize = 64;
+
+/// A short field of a request, trimmed; empty is none, longer than `max`
+/// characters is refused with the field's name.
+pub fn short_field(
+    field: &'static str,
+    value: Option<&str>,
+    max: usize,
+) -> Result<Option<String>, (&'static str, String)> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        Some(v) if v.chars().count() > max => {
+            Err((field, format!("is longer than {max} characters")))
+        }
+        Some(v) => Ok(Some(v.to_string())),
+        None => Ok(None),
+    }
+}
+
 /// A title made from the description is its first this many characters.
 const TITLE_FROM_DESCRIPTION_CHARS: usize = 30;
 
@@ -149,6 +172,20 @@ impl RequestText {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn short_fields_are_trimmed_and_bounded() {
+        assert_eq!(
+            short_field("address", Some("  3栋 "), 5),
+            Ok(Some("3栋".into()))
+        );
+        assert_eq!(short_field("address", Some("   "), 5), Ok(None));
+        assert_eq!(short_field("address", None, 5), Ok(None));
+        assert_eq!(
+            short_field("address", Some("一二三四五六"), 5),
+            Err(("address", "is longer than 5 characters".into()))
+        );
+    }
 
     #[test]
     fn codes_round_trip() {

@@ -1,12 +1,25 @@
 //! Masking of personal data on screen (Personal Information Protection Law):
-//! show just enough to recognise a record, never enough to use it.
+//! show just enough to recognise a record, never enough to rebuild it.
+//!
+//! Why these forms. A resident ID number is region (6) + birth date (8) +
+//! sequence (3) + check character. The region is close to the address a
+//! worker already sees, so showing it gives little; everything after it is
+//! hidden. Showing the last four as well (the usual 尾号) would give the
+//! sequence and the check character, which with a birth year leaves about
+//! 33 candidate dates — so the last four are never shown, and the birth
+//! date is shown only as a ten-year age band. What remains to guess is a
+//! day of a decade and a sequence: some 3,650,000 candidates, with no
+//! offline way to test one (the look-up index is keyed) and the online
+//! look-up audited and throttled.
 
-/// 3201**********1234: the first four and last four characters.
+/// 510104************: the region code, then stars.
 pub fn id_number(id: &str) -> String {
-    keep_ends(id, 4, 4)
+    keep_ends(id, 6, 0)
 }
 
-/// 138****5678: the first three and last four digits.
+/// 138****5678: the first three and last four digits (the form every
+/// Chinese service uses; the four hidden digits can only be tested through
+/// the audited, throttled look-up).
 pub fn phone(p: &str) -> String {
     keep_ends(p, 3, 4)
 }
@@ -22,14 +35,211 @@ fn keep_ends(s: &str, head: usize, tail: usize) -> String {
     out
 }
 
+/// The ten-year age band of someone born in `birth_year`, in `this_year`:
+/// (lower, upper) inclusive, e.g. (60, 69). Ages are counted by year, so
+/// the band never narrows the birth date below a decade.
+pub fn age_band(birth_year: i32, this_year: i32) -> Option<(i32, i32)> {
+    let age = this_year - birth_year;
+    if !(0..=150).contains(&age) {
+        return None;
+    }
+    let lo = age / 10 * 10;
+    Some((lo, lo + 9))
+}
+
+/// An age band as shown: "60–69岁" / "60–69".
+pub fn age_band_label(birth_year: i32, this_year: i32, chinese: bool) -> String {
+    match age_band(birth_year, this_year) {
+        Some((lo, hi)) if chinese => format!("{lo}–{hi}岁"),
+        Some((lo, hi)) => format!("{lo}–{hi}"),
+        None => String::new(),
+    }
+}
+
+/// What [`redact`] found in a free text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redacted {
+    /// The text with every ID number and phone replaced by its mask.
+    pub text: String,
+    /// How many were replaced.
+    pub found: usize,
+}
+
+/// Masks ID numbers (18 characters, valid check character, or 15 digits)
+/// and mobile numbers (11 digits from 1[3-9]) typed into free text, such
+/// as a request's description or a staff note. A run of digits longer
+/// than either is left alone (an order number is not a phone). Full-width
+/// digits count as digits.
+pub fn redact(text: &str) -> Redacted {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut found = 0;
+    let mut i = 0;
+    while i < chars.len() {
+        if !is_digit(chars[i]) {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        // A run of digits, optionally ended by an X (the ID check character).
+        let mut j = i;
+        while j < chars.len() && is_digit(chars[j]) {
+            j += 1;
+        }
+        if j < chars.len() && j - i == 17 && matches!(chars[j], 'X' | 'x' | 'Ｘ' | 'ｘ') {
+            j += 1;
+        }
+        let run: String = chars[i..j].iter().map(|&c| half_width(c)).collect();
+        let preceded_by_word = i > 0 && chars[i - 1].is_ascii_alphanumeric();
+        let followed_by_word = j < chars.len() && chars[j].is_ascii_alphanumeric();
+        let masked = if preceded_by_word || followed_by_word {
+            None
+        } else if is_id_number(&run) {
+            Some(id_number(&run.to_ascii_uppercase()))
+        } else if is_mobile(&run) {
+            Some(phone(&run))
+        } else {
+            None
+        };
+        match masked {
+            Some(m) => {
+                found += 1;
+                out.push_str(&m);
+            }
+            None => out.extend(&chars[i..j]),
+        }
+        i = j;
+    }
+    Redacted { text: out, found }
+}
+
+/// Free text as published to anyone (Open311): [`redact`], and room
+/// numbers (the digits before 室, 房 or 户, as in 3栋2单元301室) hidden,
+/// so a request cannot be traced to a door.
+pub fn public_text(text: &str) -> String {
+    let text = redact(text).text;
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if is_digit(chars[i]) {
+            let mut j = i;
+            while j < chars.len() && (is_digit(chars[j]) || chars[j] == '-') {
+                j += 1;
+            }
+            if j < chars.len() && matches!(chars[j], '室' | '房' | '户') {
+                out.push_str("**");
+            } else {
+                out.extend(&chars[i..j]);
+            }
+            i = j;
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+fn is_digit(c: char) -> bool {
+    c.is_ascii_digit() || ('０'..='９').contains(&c)
+}
+
+fn half_width(c: char) -> char {
+    match c {
+        '０'..='９' => char::from_u32(c as u32 - '０' as u32 + '0' as u32).unwrap_or(c),
+        'Ｘ' | 'ｘ' => 'X',
+        _ => c,
+    }
+}
+
+fn is_id_number(s: &str) -> bool {
+    let b = s.as_bytes();
+    match b.len() {
+        18 => crate::validate::resident_id_check_char(&b[..17])
+            .is_some_and(|c| c == (b[17] as char).to_ascii_uppercase()),
+        15 => b.iter().all(u8::is_ascii_digit),
+        _ => false,
+    }
+}
+
+fn is_mobile(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 11 && b[0] == b'1' && (b'3'..=b'9').contains(&b[1])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn masks() {
-        assert_eq!(id_number("320102199001011234"), "3201**********1234");
+        assert_eq!(id_number("320102199001011234"), "320102************");
         assert_eq!(phone("13812345678"), "138****5678");
         assert_eq!(phone("1234"), "****");
+    }
+
+    #[test]
+    fn age_bands_are_decades() {
+        assert_eq!(age_band(1949, 2026), Some((70, 79)));
+        assert_eq!(age_band(2026, 2026), Some((0, 9)));
+        assert_eq!(age_band(2030, 2026), None);
+        assert_eq!(age_band_label(1960, 2026, true), "60–69岁");
+        assert_eq!(age_band_label(1960, 2026, false), "60–69");
+    }
+
+    #[test]
+    fn redacts_ids_and_phones_in_free_text() {
+        let r = redact("我叫张三，身份证11010519491231002X，电话13800138000，楼下漏水");
+        assert_eq!(r.found, 2);
+        assert_eq!(
+            r.text,
+            "我叫张三，身份证110105************，电话138****8000，楼下漏水"
+        );
+        // Full-width digits are digits too.
+        let r = redact("电话１３８００１３８０００");
+        assert_eq!(r.found, 1);
+        assert_eq!(r.text, "电话138****8000");
+    }
+
+    #[test]
+    fn public_text_hides_rooms_too() {
+        assert_eq!(
+            public_text("3栋2单元301室门口漏水，电话13800138000"),
+            "3栋2单元**室门口漏水，电话138****8000"
+        );
+        assert_eq!(public_text("12-3房 和 5户"), "**房 和 **户");
+        assert_eq!(public_text("路灯不亮"), "路灯不亮");
+    }
+
+    #[test]
+    fn leaves_other_numbers_alone() {
+        for t in [
+            "3栋2单元301室",
+            "工单号 202611010000123456789",
+            "订单12345678901234",
+            "金额 23800138000 元以内",
+            "ab13800138000",
+            "11010519491231002Y",
+        ] {
+            let r = redact(t);
+            assert_eq!(r.text, t, "{t}");
+            assert_eq!(r.found, 0);
+        }
+    }
+
+    proptest! {
+        /// Whatever the text, the output holds no valid ID number or
+        /// mobile number standing alone, and text without digits is untouched.
+        #[test]
+        fn nothing_personal_survives(s in "[a-z张三，。 ]{0,8}(1[3-9][0-9]{9}|[0-9]{17}[0-9X])?[张，。 ]{0,8}") {
+            let r = redact(&s);
+            let again = redact(&r.text);
+            prop_assert_eq!(again.found, 0, "{} -> {}", s, r.text);
+            if !s.chars().any(|c| c.is_ascii_digit()) {
+                prop_assert_eq!(r.text, s);
+            }
+        }
     }
 }

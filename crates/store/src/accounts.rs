@@ -269,21 +269,25 @@ impl Store {
 
     /// Signs in: a new session (its token, shown once, and the session) or
     /// one error that does not tell a wrong name from a wrong password.
-    /// After [`MAX_FAILED_LOGINS`] failures the account is locked for
-    /// [`LOCKOUT_MS`].
+    /// Failures are counted on the account and written to the audit log
+    /// (`account.locked` at every [`MAX_FAILED_LOGINS`]th in a row). The
+    /// account itself is never locked here: a lock anyone could trigger
+    /// would lock its owner out, and one that only known names get would
+    /// tell which names exist. The web layer holds back a name tried from
+    /// one address for [`LOCKOUT_MS`] instead, known or not.
     pub async fn login(
         &self,
         username: &str,
         password: &str,
         now: i64,
     ) -> Result<(String, Session)> {
-        type Row = (i64, String, i32, Option<i64>, Option<i64>);
+        type Row = (i64, String, i32, Option<i64>);
         let row: Option<Row> = with_db!(&self.db, pool => {
-            sqlx::query_as("SELECT id, password_hash, failed_logins, locked_until, disabled_at FROM account WHERE username = $1")
+            sqlx::query_as("SELECT id, password_hash, failed_logins, disabled_at FROM account WHERE username = $1")
                 .bind(username.trim()).fetch_optional(pool).await?
         });
         let refused = || StoreError::Unauthorized("wrong user name or password".into());
-        let Some((id, hash, failed, locked_until, disabled)) = row else {
+        let Some((id, hash, failed, disabled)) = row else {
             // Spend the same time as a real check, so names cannot be probed by timing.
             let _ = password_matches_off(
                 password,
@@ -295,20 +299,14 @@ impl Store {
         if disabled.is_some() {
             return Err(refused());
         }
-        if let Some(until) = locked_until.filter(|u| *u > now) {
-            return Err(StoreError::Locked(format!(
-                "too many failed sign-ins; try again in {} minutes",
-                (until - now + 59_999) / 60_000
-            )));
-        }
         if !password_matches_off(password, &hash).await? {
             let failed = failed + 1;
-            let lock = (failed >= MAX_FAILED_LOGINS).then_some(now + LOCKOUT_MS);
+            let many = failed >= MAX_FAILED_LOGINS;
             with_db!(&self.db, pool => {
                 let mut tx = pool.begin_write().await?;
-                sqlx::query("UPDATE account SET failed_logins = $1, locked_until = $2 WHERE id = $3")
-                    .bind(if lock.is_some() { 0 } else { failed }).bind(lock).bind(id).execute(&mut *tx).await?;
-                append_in_tx!(tx, &format!("account:{id}"), if lock.is_some() { "account.locked" } else { "account.login_failed" }, &format!("account:{id}"), "");
+                sqlx::query("UPDATE account SET failed_logins = $1 WHERE id = $2")
+                    .bind(if many { 0 } else { failed }).bind(id).execute(&mut *tx).await?;
+                append_in_tx!(tx, &format!("account:{id}"), if many { "account.locked" } else { "account.login_failed" }, &format!("account:{id}"), "");
                 tx.commit().await?;
             });
             return Err(refused());

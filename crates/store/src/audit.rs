@@ -1,5 +1,10 @@
-//! Append-only audit log, each entry hash-chained to the one before
-//! (SHA-256), so that an edited or deleted row breaks the chain.
+//! Append-only audit log, each entry chained to the one before by
+//! HMAC-SHA256 under the audit key, so that an edited or deleted row breaks
+//! the chain and, without the key, cannot be made whole again. Exported
+//! checkpoints ([`Store::audit_checkpoint`]), kept outside the database,
+//! catch what a chain alone cannot: a log cut short, rolled back to an
+//! older copy, or emptied. Entries written before the chain was keyed keep
+//! their plain SHA-256 links (`audit_head.keyed_from`).
 //!
 //! Writers record an entry in `audit_pending` inside their own transaction:
 //! it is as durable as the change it describes, and writers never wait for
@@ -7,11 +12,12 @@
 //! into `audit_log` in batches, giving each the next `seq` and its hash.
 //! Readers and the verifier chain first, so they always see every entry.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::db::BeginWrite;
-use crate::{Result, Store, with_db};
+use crate::vault::Vault;
+use crate::{Backend, Result, Store, StoreError, with_db};
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -30,10 +36,13 @@ pub struct AuditEntry {
     pub hash: String,
 }
 
-/// The hash of an entry: SHA-256 over the previous hash and every field,
-/// each length-prefixed so that no two entries can serialise alike.
+/// The link of an entry: over the previous link and every field, each
+/// length-prefixed so that no two entries can serialise alike. Keyed
+/// (HMAC-SHA256 under the audit key) unless `key` is `None`, the plain
+/// SHA-256 of entries from before the chain was keyed.
 #[allow(clippy::too_many_arguments)]
 pub fn entry_hash(
+    key: Option<&Vault>,
     prev_hash: &str,
     seq: i64,
     id: i64,
@@ -43,21 +52,56 @@ pub fn entry_hash(
     object: &str,
     detail: &str,
 ) -> String {
-    let mut h = Sha256::new();
-    for part in [
+    let (seq, id, at) = (seq.to_string(), id.to_string(), at.to_string());
+    let parts: [&[u8]; 8] = [
         prev_hash.as_bytes(),
-        seq.to_string().as_bytes(),
-        id.to_string().as_bytes(),
-        at.to_string().as_bytes(),
+        seq.as_bytes(),
+        id.as_bytes(),
+        at.as_bytes(),
         actor.as_bytes(),
         action.as_bytes(),
         object.as_bytes(),
         detail.as_bytes(),
-    ] {
+    ];
+    if let Some(v) = key {
+        return v.audit_mac(&parts);
+    }
+    let mut h = Sha256::new();
+    for part in parts {
         h.update((part.len() as u64).to_be_bytes());
         h.update(part);
     }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The head of the chain at one moment, signed with the audit key: kept
+/// outside the database (a file, another system), it lets
+/// [`Store::audit_verify`] tell a log cut short or rolled back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub seq: i64,
+    pub hash: String,
+    pub keyed_from: i64,
+    /// When it was taken (ms since the epoch).
+    pub at: i64,
+    pub mac: String,
+}
+
+impl Checkpoint {
+    fn mac_of(v: &Vault, seq: i64, hash: &str, keyed_from: i64, at: i64) -> String {
+        let (seq, keyed_from, at) = (seq.to_string(), keyed_from.to_string(), at.to_string());
+        v.audit_mac(&[
+            b"checkpoint",
+            seq.as_bytes(),
+            hash.as_bytes(),
+            keyed_from.as_bytes(),
+            at.as_bytes(),
+        ])
+    }
+
+    fn signed_by(&self, v: &Vault) -> bool {
+        Checkpoint::mac_of(v, self.seq, &self.hash, self.keyed_from, self.at) == self.mac
+    }
 }
 
 /// Where verification found the chain broken.
@@ -72,6 +116,27 @@ pub struct BrokenLink {
 pub struct Verification {
     pub entries: u64,
     pub first_broken: Option<BrokenLink>,
+    /// Entries from before the chain was keyed (plain SHA-256 links).
+    pub unkeyed: u64,
+    /// Whether a checkpoint was compared (and matched, if nothing broke).
+    pub checkpoint_seq: Option<i64>,
+}
+
+impl Verification {
+    fn broken(
+        entries: i64,
+        unkeyed: i64,
+        at: i64,
+        reason: String,
+        cp: Option<&Checkpoint>,
+    ) -> Self {
+        Verification {
+            entries: entries.max(0) as u64,
+            first_broken: Some(BrokenLink { id: at, reason }),
+            unkeyed: unkeyed.max(0) as u64,
+            checkpoint_seq: cp.map(|c| c.seq),
+        }
+    }
 }
 
 /// Records an audit entry inside an open transaction; evaluates to its id.
@@ -121,11 +186,16 @@ impl Store {
             let n: u64 = with_db!(&self.db, pool => {
                 let mut tx = pool.begin_write().await?;
                 // Taking the head row first serialises chainers.
-                let (mut seq, mut prev): (i64, String) = sqlx::query_as(
+                let head: Option<(i64, String)> = sqlx::query_as(
                     "UPDATE audit_head SET last_seq = last_seq WHERE id = 1 RETURNING last_seq, last_hash",
                 )
-                .fetch_one(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await?;
+                let Some((mut seq, mut prev)) = head else {
+                    // Verification reports it; nothing can be chained to a
+                    // head that is gone.
+                    return Err(StoreError::Config("the audit log's head row is missing".into()));
+                };
                 let rows: Vec<Pending> = sqlx::query_as(
                     "SELECT id, at, actor, action, object, detail FROM audit_pending ORDER BY id LIMIT 2000",
                 )
@@ -134,7 +204,7 @@ impl Store {
                 let last_pending = rows.last().map(|r| r.0);
                 for (id, at, actor, action, object, detail) in &rows {
                     seq += 1;
-                    let hash = entry_hash(&prev, seq, *id, *at, actor, action, object, detail);
+                    let hash = entry_hash(Some(self.vault()), &prev, seq, *id, *at, actor, action, object, detail);
                     sqlx::query("INSERT INTO audit_log (seq, id, at, actor, action, object, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
                         .bind(seq).bind(id).bind(at).bind(actor).bind(action).bind(object).bind(detail).bind(&prev).bind(&hash)
                         .execute(&mut *tx)
@@ -170,16 +240,79 @@ impl Store {
         })
     }
 
+    /// The head of the chain now (after chaining what is pending), signed
+    /// with the audit key: write it somewhere outside the database.
+    pub async fn audit_checkpoint(&self) -> Result<Checkpoint> {
+        self.chain_audit().await?;
+        let (seq, hash, keyed_from): (i64, String, i64) = with_db!(&self.db, pool => {
+            sqlx::query_as("SELECT last_seq, last_hash, keyed_from FROM audit_head WHERE id = 1")
+                .fetch_one(pool).await?
+        });
+        let at = crate::db::now_ms();
+        Ok(Checkpoint {
+            mac: Checkpoint::mac_of(self.vault(), seq, &hash, keyed_from, at),
+            seq,
+            hash,
+            keyed_from,
+            at,
+        })
+    }
+
     /// Chains what is pending, then walks the whole chain in order and
     /// reports the first broken link: a gap in the sequence, a prev_hash
-    /// that is not the previous hash, or a hash that does not match the
-    /// entry's content; and a head that does not match the last entry
-    /// (entries cut off the end).
-    pub async fn audit_verify(&self) -> Result<Verification> {
+    /// that is not the previous link, a link that does not match the
+    /// entry's content under the audit key, entries recorded but deleted
+    /// before they were chained (SQLite, whose ids have no gaps otherwise),
+    /// a head that does not match the last entry; and, given a checkpoint,
+    /// a log that is shorter than it or differs at its entry (cut short,
+    /// rolled back, emptied). Damage is a verdict, never an error.
+    pub async fn audit_verify(&self, checkpoint: Option<&Checkpoint>) -> Result<Verification> {
+        if let Some(cp) = checkpoint
+            && !cp.signed_by(self.vault())
+        {
+            return Ok(Verification::broken(
+                0,
+                0,
+                0,
+                "the checkpoint is not signed with this audit key".into(),
+                checkpoint,
+            ));
+        }
+        let head: Option<(i64, String, i64)> = with_db!(&self.db, pool => {
+            sqlx::query_as("SELECT last_seq, last_hash, keyed_from FROM audit_head WHERE id = 1")
+                .fetch_optional(pool).await?
+        });
+        let Some((_, _, keyed_from)) = head else {
+            return Ok(Verification::broken(
+                0,
+                0,
+                1,
+                "the head of the log is missing (deleted)".into(),
+                checkpoint,
+            ));
+        };
+        if let Some(cp) = checkpoint
+            && cp.keyed_from != keyed_from
+        {
+            return Ok(Verification::broken(
+                0,
+                keyed_from,
+                1,
+                format!(
+                    "the log says its keyed chain starts after entry {keyed_from}, the checkpoint says after {}",
+                    cp.keyed_from
+                ),
+                checkpoint,
+            ));
+        }
         self.chain_audit().await?;
+        let gapless_ids = self.backend() == Backend::Sqlite;
         let mut prev = GENESIS.to_string();
+        let mut prev_id: Option<i64> = None;
         let mut expected = 1;
         let mut last = 0;
+        let mut at_checkpoint: Option<String> = None;
+        let unkeyed = |last: i64| last.min(keyed_from);
         let sql = format!("SELECT {COLS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2");
         loop {
             let rows: Vec<AuditEntry> = with_db!(&self.db, pool => {
@@ -189,49 +322,144 @@ impl Store {
                 break;
             }
             for e in &rows {
-                let broken = |reason: &str| {
-                    Ok(Verification {
-                        entries: (e.seq - 1).max(0) as u64,
-                        first_broken: Some(BrokenLink {
-                            id: e.seq,
-                            reason: reason.to_string(),
-                        }),
-                    })
+                let broken = |reason: String| {
+                    Ok(Verification::broken(
+                        e.seq - 1,
+                        unkeyed(e.seq - 1),
+                        e.seq,
+                        reason,
+                        checkpoint,
+                    ))
                 };
                 if e.seq != expected {
-                    return broken(&format!("entry {expected} is missing"));
+                    return broken(format!("entry {expected} is missing"));
                 }
                 if e.prev_hash != prev {
-                    return broken("prev_hash does not match the previous entry");
+                    return broken("prev_hash does not match the previous entry".into());
                 }
+                let key = (e.seq > keyed_from).then_some(self.vault());
                 let h = entry_hash(
-                    &prev, e.seq, e.id, e.at, &e.actor, &e.action, &e.object, &e.detail,
+                    key, &prev, e.seq, e.id, e.at, &e.actor, &e.action, &e.object, &e.detail,
                 );
                 if h != e.hash {
-                    return broken("content does not match its hash (altered)");
+                    return broken("content does not match its link (altered, or written without the audit key)".into());
+                }
+                if gapless_ids
+                    && let Some(p) = prev_id
+                    && e.id != p + 1
+                {
+                    return broken(format!(
+                        "recorded entries {}..{} were deleted before they were chained",
+                        p + 1,
+                        e.id - 1
+                    ));
+                }
+                if checkpoint.is_some_and(|cp| cp.seq == e.seq) {
+                    at_checkpoint = Some(e.hash.clone());
                 }
                 prev = e.hash.clone();
+                prev_id = Some(e.id);
                 expected += 1;
                 last = e.seq;
             }
         }
-        let (head_seq, head_hash): (i64, String) = with_db!(&self.db, pool => {
-            sqlx::query_as("SELECT last_seq, last_hash FROM audit_head WHERE id = 1").fetch_one(pool).await?
-        });
+        let (head_seq, head_hash): (i64, String) = match with_db!(&self.db, pool => {
+            sqlx::query_as("SELECT last_seq, last_hash FROM audit_head WHERE id = 1").fetch_optional(pool).await?
+        }) {
+            Some(h) => h,
+            None => {
+                return Ok(Verification::broken(
+                    last,
+                    unkeyed(last),
+                    last + 1,
+                    "the head of the log is missing (deleted)".into(),
+                    checkpoint,
+                ));
+            }
+        };
         if head_seq != last || head_hash != prev {
-            return Ok(Verification {
-                entries: last as u64,
-                first_broken: Some(BrokenLink {
-                    id: last + 1,
-                    reason: format!(
-                        "the log ends at {last} but its head says {head_seq} (entries removed)"
+            return Ok(Verification::broken(
+                last,
+                unkeyed(last),
+                last + 1,
+                format!("the log ends at {last} but its head says {head_seq} (entries removed)"),
+                checkpoint,
+            ));
+        }
+        if let Some(cp) = checkpoint {
+            if cp.seq > last {
+                return Ok(Verification::broken(
+                    last,
+                    unkeyed(last),
+                    last + 1,
+                    format!(
+                        "the log ends at {last} but a checkpoint of {} saw {} entries (cut short, rolled back or emptied)",
+                        crate::db::beijing_time(cp.at),
+                        cp.seq
                     ),
-                }),
-            });
+                    checkpoint,
+                ));
+            }
+            if cp.seq > 0 && at_checkpoint.as_deref() != Some(cp.hash.as_str()) {
+                return Ok(Verification::broken(
+                    last,
+                    unkeyed(last),
+                    cp.seq,
+                    format!(
+                        "entry {} differs from the checkpoint of {} (the log was rewritten)",
+                        cp.seq,
+                        crate::db::beijing_time(cp.at)
+                    ),
+                    checkpoint,
+                ));
+            }
         }
         Ok(Verification {
-            entries: last as u64,
+            entries: last.max(0) as u64,
             first_broken: None,
+            unkeyed: unkeyed(last).max(0) as u64,
+            checkpoint_seq: checkpoint.map(|c| c.seq),
         })
     }
+}
+
+/// Appends a checkpoint to a file of checkpoints, one JSON object a line,
+/// and flushes it to disk.
+pub fn append_checkpoint(path: &std::path::Path, cp: &Checkpoint) -> Result<()> {
+    use std::io::Write;
+    let line = serde_json::to_string(cp).map_err(|e| StoreError::File(e.to_string()))?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| StoreError::File(format!("{}: {e}", path.display())))?;
+    writeln!(f, "{line}")
+        .and_then(|()| f.sync_all())
+        .map_err(|e| StoreError::File(format!("{}: {e}", path.display())))
+}
+
+/// The last checkpoint of a file written by [`append_checkpoint`] (none
+/// for an absent or empty file). A line that is not a checkpoint is an
+/// error that names it.
+pub fn last_checkpoint(path: &std::path::Path) -> Result<Option<Checkpoint>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(StoreError::File(format!("{}: {e}", path.display()))),
+    };
+    let Some((n, line)) = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .last()
+    else {
+        return Ok(None);
+    };
+    serde_json::from_str(line).map(Some).map_err(|e| {
+        StoreError::File(format!(
+            "{} line {}: not a checkpoint ({e})",
+            path.display(),
+            n + 1
+        ))
+    })
 }

@@ -6,6 +6,7 @@
 
 use std::sync::mpsc;
 
+use chrono::Datelike;
 use linli_core::mask;
 use linli_core::org::OrgKind;
 use linli_core::synth::{CityPlan, Synth};
@@ -52,7 +53,8 @@ type PersonRow = (
     String,
     String,
     &'static str,
-    String,
+    // Birth year in clear, birth date sealed.
+    (i32, Vec<u8>),
     Vec<u8>,
     Vec<u8>,
     String,
@@ -149,7 +151,13 @@ fn build_batch(
                             path.clone(),
                             p.name,
                             p.gender.code(),
-                            p.birth_date.format("%Y-%m-%d").to_string(),
+                            (
+                                p.birth_date.year(),
+                                vault.seal(
+                                    Field::BirthDate,
+                                    &p.birth_date.format("%Y-%m-%d").to_string(),
+                                ),
+                            ),
                             vault.seal(Field::IdNumber, &p.id_number),
                             vault.blind_index(Field::IdNumber, &p.id_number),
                             mask::id_number(&p.id_number),
@@ -346,8 +354,8 @@ impl Store {
             insert_rows!(tx, "INSERT INTO household (id, dwelling_id, scope_path, household_no) ", b.households, |q, r| {
                 q.push_bind(r.0).push_bind(r.1).push_bind(&r.2).push_bind(&r.3);
             });
-            insert_rows!(tx, "INSERT INTO person (id, household_id, scope_path, name, gender, birth_date, id_enc, id_idx, id_masked, phone_enc, phone_idx, phone_masked, relation, created_at, updated_at) ", b.people, |q, r| {
-                q.push_bind(r.0).push_bind(r.1).push_bind(&r.2).push_bind(&r.3).push_bind(r.4).push_bind(&r.5)
+            insert_rows!(tx, "INSERT INTO person (id, household_id, scope_path, name, gender, birth_year, birth_enc, id_enc, id_idx, id_masked, phone_enc, phone_idx, phone_masked, relation, created_at, updated_at) ", b.people, |q, r| {
+                q.push_bind(r.0).push_bind(r.1).push_bind(&r.2).push_bind(&r.3).push_bind(r.4).push_bind(r.5.0).push_bind(&r.5.1)
                     .push_bind(&r.6).push_bind(&r.7).push_bind(&r.8).push_bind(&r.9).push_bind(&r.10).push_bind(&r.11)
                     .push_bind(r.12).push_bind(now).push_bind(now);
             });

@@ -261,7 +261,8 @@ fn write_file(
                 for cells in page {
                     row += 1;
                     for (i, v) in cells.iter().enumerate() {
-                        ws.write_string(row, column(i)?, v).map_err(xlsx_err)?;
+                        ws.write_string(row, column(i)?, xlsx_cell(v))
+                            .map_err(xlsx_err)?;
                     }
                 }
             }
@@ -276,6 +277,22 @@ fn write_file(
             chunks.flush().map_err(file_err)
         }
     }
+}
+
+/// Excel holds at most 32,767 characters in a cell; a longer text (a
+/// 40,000-character address) is cut with a visible mark rather than
+/// failing the whole export.
+pub const XLSX_CELL_CHARS: usize = 32_767;
+const CUT_MARK: &str = "…[已截断 cut]";
+
+fn xlsx_cell(v: &str) -> std::borrow::Cow<'_, str> {
+    if v.len() <= XLSX_CELL_CHARS || v.chars().count() <= XLSX_CELL_CHARS {
+        return std::borrow::Cow::Borrowed(v);
+    }
+    let keep = XLSX_CELL_CHARS - CUT_MARK.chars().count();
+    let mut cut: String = v.chars().take(keep).collect();
+    cut.push_str(CUT_MARK);
+    std::borrow::Cow::Owned(cut)
 }
 
 /// A spreadsheet column number (Excel has 16,384).
@@ -298,7 +315,8 @@ struct ExportRow {
     household_no: Option<String>,
     name: Option<String>,
     gender: Option<String>,
-    birth_date: Option<String>,
+    birth_year: Option<i32>,
+    birth_enc: Option<Vec<u8>>,
     id_masked: Option<String>,
     id_enc: Option<Vec<u8>>,
     phone_masked: Option<String>,
@@ -367,7 +385,7 @@ impl Store {
         let (lo, hi) = scope.bounds();
         let sql = format!(
             "SELECT g.code AS grid_code, c.name AS compound, b.name AS building, d.unit_no, d.room_no, d.floor_area,
-                    h.household_no, p.name, p.gender, p.birth_date, p.id_masked, p.id_enc, p.phone_masked, p.phone_enc, p.relation,
+                    h.household_no, p.name, p.gender, p.birth_year, p.birth_enc, p.id_masked, p.id_enc, p.phone_masked, p.phone_enc, p.relation,
                     (SELECT {} FROM person_tag t WHERE t.person_id = p.id) AS tags
              FROM dwelling d
              JOIN building b ON b.id = d.building_id
@@ -384,6 +402,7 @@ impl Store {
                 .bind(&lo).bind(&hi).fetch_one(pool).await?
         });
         let max_id = max_id.unwrap_or(0);
+        let this_year = crate::registry::this_year();
         let mut after = 0i64;
         while after < max_id {
             let upto = after + PAGE;
@@ -393,7 +412,8 @@ impl Store {
                     .fetch_all(pool).await?
             });
             for r in rows {
-                let (id, phone) = if clear {
+                // Masked, the birth date is a ten-year band, as on screen.
+                let (id, phone, born) = if clear {
                     (
                         r.id_enc
                             .map(|e| self.vault().open(Field::IdNumber, &e))
@@ -401,9 +421,17 @@ impl Store {
                         r.phone_enc
                             .map(|e| self.vault().open(Field::Phone, &e))
                             .transpose()?,
+                        r.birth_enc
+                            .map(|e| self.vault().open(Field::BirthDate, &e))
+                            .transpose()?,
                     )
                 } else {
-                    (r.id_masked, r.phone_masked)
+                    (
+                        r.id_masked,
+                        r.phone_masked,
+                        r.birth_year
+                            .map(|y| linli_core::mask::age_band_label(y, this_year, true)),
+                    )
                 };
                 sink.row(vec![
                     r.grid_code,
@@ -427,7 +455,7 @@ impl Store {
                             }
                         })
                         .unwrap_or_default(),
-                    r.birth_date.unwrap_or_default(),
+                    born.unwrap_or_default(),
                     id.unwrap_or_default(),
                     phone.unwrap_or_default(),
                     r.relation
@@ -593,6 +621,15 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_cells_are_cut_to_excels_limit_with_a_mark() {
+        let long = "楼".repeat(40_000);
+        let cut = xlsx_cell(&long);
+        assert_eq!(cut.chars().count(), XLSX_CELL_CHARS);
+        assert!(cut.ends_with(CUT_MARK));
+        assert_eq!(xlsx_cell("3栋"), "3栋");
+    }
 
     fn rows(cells: &[&str]) -> Vec<String> {
         cells.iter().map(|c| c.to_string()).collect()

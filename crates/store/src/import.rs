@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::Cursor;
 
 use calamine::{Data, Reader, Xlsx};
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use linli_core::mask;
 use linli_core::org::{GridCode, OrgKind};
 use linli_core::registry::{self, ManagementMode, Relation, Tag};
@@ -633,12 +633,13 @@ impl Store {
                     let phone_idx = p.phone.as_deref().map(|x| vault.blind_index(Field::Phone, x));
                     let phone_masked = p.phone.as_deref().map(mask::phone);
                     let gender = p.gender.map(|g| g.code());
-                    let birth = p.birth_date.map(|d| d.format("%Y-%m-%d").to_string());
+                    let birth_year = p.birth_date.map(|d| d.year());
+                    let birth_enc = p.birth_date.map(|d| vault.seal(Field::BirthDate, &d.format("%Y-%m-%d").to_string()));
                     let person_id: i64 = match existing {
                         Some(id) => {
                             *report.updated.entry("people").or_default() += 1;
-                            sqlx::query("UPDATE person SET name = $1, gender = $2, birth_date = $3, id_enc = $4, id_masked = $5, phone_enc = $6, phone_idx = $7, phone_masked = $8, relation = $9, updated_at = $10 WHERE id = $11")
-                                .bind(&p.name).bind(gender).bind(&birth).bind(&id_enc).bind(&id_masked)
+                            sqlx::query("UPDATE person SET name = $1, gender = $2, birth_year = $3, birth_enc = $4, id_enc = $5, id_masked = $6, phone_enc = $7, phone_idx = $8, phone_masked = $9, relation = $10, updated_at = $11 WHERE id = $12")
+                                .bind(&p.name).bind(gender).bind(birth_year).bind(&birth_enc).bind(&id_enc).bind(&id_masked)
                                 .bind(&phone_enc).bind(&phone_idx).bind(&phone_masked).bind(p.relation.code()).bind(now).bind(id)
                                 .execute(&mut *tx).await?;
                             sqlx::query("DELETE FROM person_tag WHERE person_id = $1").bind(id).execute(&mut *tx).await?;
@@ -646,8 +647,8 @@ impl Store {
                         }
                         None => {
                             *report.created.entry("people").or_default() += 1;
-                            sqlx::query_scalar("INSERT INTO person (household_id, scope_path, name, gender, birth_date, id_enc, id_idx, id_masked, phone_enc, phone_idx, phone_masked, relation, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) RETURNING id")
-                                .bind(household_id).bind(&g.path).bind(&p.name).bind(gender).bind(&birth)
+                            sqlx::query_scalar("INSERT INTO person (household_id, scope_path, name, gender, birth_year, birth_enc, id_enc, id_idx, id_masked, phone_enc, phone_idx, phone_masked, relation, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) RETURNING id")
+                                .bind(household_id).bind(&g.path).bind(&p.name).bind(gender).bind(birth_year).bind(&birth_enc)
                                 .bind(&id_enc).bind(&id_idx).bind(&id_masked).bind(&phone_enc).bind(&phone_idx).bind(&phone_masked)
                                 .bind(p.relation.code()).bind(now)
                                 .fetch_one(&mut *tx).await?

@@ -54,9 +54,9 @@ pub enum StoreError {
     /// Sign-in refused (wrong name or password, or no valid session).
     #[error("unauthorized: {0}")]
     Unauthorized(String),
-    /// Too many failed sign-ins: the account is locked for a while.
-    #[error("locked: {0}")]
-    Locked(String),
+    /// Too many attempts: refused for `retry_after_s` seconds.
+    #[error("locked: {message}")]
+    Locked { message: String, retry_after_s: u64 },
     #[error("encryption: {0}")]
     Crypto(String),
     #[error("file: {0}")]
@@ -142,6 +142,10 @@ impl Store {
     pub async fn open_db(db: Db, vault: Vault) -> Result<Self> {
         let applied = migrate::run(&db).await?;
         let store = Store::new(db, vault)?;
+        let sealed = store.seal_legacy_people().await?;
+        if sealed > 0 {
+            tracing::info!(people = sealed, "birth dates sealed and ID masks rewritten");
+        }
         if applied > 0 {
             // A new rollup table over cases already there (an upgrade).
             store.rebuild_rollup().await?;

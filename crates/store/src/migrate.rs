@@ -52,6 +52,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "job leases",
         sql: include_str!("../migrations/0008_job_lease.sql"),
     },
+    Migration {
+        version: 9,
+        name: "privacy: sealed birth dates, region-only masks, sealed free text, unique external ids",
+        sql: include_str!("../migrations/0009_privacy.sql"),
+    },
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

@@ -37,7 +37,12 @@ pub struct PersonView {
     pub scope_path: String,
     pub name: String,
     pub gender: Option<String>,
-    pub birth_date: Option<String>,
+    /// Only the year is kept in clear; it is shown as a ten-year band.
+    #[serde(skip)]
+    pub birth_year: Option<i32>,
+    /// "60–69", filled in after the read (see [`PersonView::with_age_band`]).
+    #[sqlx(skip)]
+    pub age_band: Option<String>,
     pub id_masked: Option<String>,
     pub phone_masked: Option<String>,
     pub relation: String,
@@ -54,12 +59,37 @@ pub struct PersonView {
     pub grid_name: String,
 }
 
+impl PersonView {
+    fn with_age_band(mut self, this_year: i32) -> Self {
+        self.age_band = self
+            .birth_year
+            .map(|y| linli_core::mask::age_band_label(y, this_year, false))
+            .filter(|b| !b.is_empty());
+        self
+    }
+}
+
+/// A sealed column, if set.
+type Sealed = Option<Vec<u8>>;
+
+/// This year in Beijing time, for age bands.
+pub(crate) fn this_year() -> i32 {
+    use chrono::Datelike;
+    (chrono::Utc::now() + chrono::Duration::hours(8)).year()
+}
+
+fn with_age_bands(people: Vec<PersonView>) -> Vec<PersonView> {
+    let y = this_year();
+    people.into_iter().map(|p| p.with_age_band(y)).collect()
+}
+
 /// One person in full, after the view was audited.
 #[derive(Debug, Clone, Serialize)]
 pub struct PersonFull {
     pub person: PersonView,
     pub id_number: Option<String>,
     pub phone: Option<String>,
+    pub birth_date: Option<String>,
     pub audit_id: i64,
 }
 
@@ -77,7 +107,7 @@ pub struct PeopleFilter {
 /// with the portable `string_agg`/`group_concat` chosen per backend.
 fn person_select(tags_agg: &str) -> String {
     format!(
-        "SELECT p.id, p.scope_path, p.name, p.gender, p.birth_date, p.id_masked, p.phone_masked, p.relation,
+        "SELECT p.id, p.scope_path, p.name, p.gender, p.birth_year, p.id_masked, p.phone_masked, p.relation,
                 COALESCE((SELECT {tags_agg} FROM person_tag t WHERE t.person_id = p.id), '') AS tags,
                 h.id AS household_id, h.household_no, d.id AS dwelling_id, d.unit_no, d.room_no, d.floor_area,
                 b.name AS building, c.name AS compound, g.code AS grid_code, g.name AS grid_name
@@ -89,6 +119,10 @@ fn person_select(tags_agg: &str) -> String {
          JOIN org_unit g ON g.id = c.grid_id"
     )
 }
+
+/// A name filter longer than any name is refused (and a huge one would
+/// make a LIKE pattern the database cannot run).
+const MAX_NAME_FILTER_CHARS: usize = 50;
 
 /// Escapes LIKE wildcards so user text matches literally.
 fn escape_like(s: &str) -> String {
@@ -114,13 +148,18 @@ impl Store {
     pub async fn people(&self, scope: &Scope, f: &PeopleFilter) -> Result<Vec<PersonView>> {
         let (lo, hi) = scope.bounds();
         let limit = if f.limit <= 0 { 50 } else { f.limit.min(1000) };
-        let pattern = f
-            .name_contains
-            .as_deref()
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .map(|n| format!("%{}%", escape_like(n)))
-            .unwrap_or_default();
+        let name = f.name_contains.as_deref().map(str::trim).unwrap_or("");
+        if name.chars().count() > MAX_NAME_FILTER_CHARS {
+            return Err(StoreError::invalid(
+                "name",
+                format!("is longer than {MAX_NAME_FILTER_CHARS} characters"),
+            ));
+        }
+        let pattern = if name.is_empty() {
+            String::new()
+        } else {
+            format!("%{}%", escape_like(name))
+        };
         let sql = format!(
             "{} WHERE p.scope_path >= $1 AND p.scope_path < $2
                AND ($3 = 0 OR c.grid_id = $3)
@@ -129,7 +168,7 @@ impl Store {
              ORDER BY p.id LIMIT $6 OFFSET $7",
             person_select(self.tags_agg())
         );
-        Ok(with_db!(&self.db, pool => {
+        let people: Vec<PersonView> = with_db!(&self.db, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(lo).bind(hi)
                 .bind(f.grid_id.unwrap_or(0))
@@ -137,7 +176,8 @@ impl Store {
                 .bind(pattern)
                 .bind(limit).bind(f.offset.max(0))
                 .fetch_all(pool).await?
-        }))
+        });
+        Ok(with_age_bands(people))
     }
 
     /// One person, masked (looked up by the key alone, then checked
@@ -148,7 +188,7 @@ impl Store {
             sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?
         });
         match p {
-            Some(p) if scope.covers(&p.scope_path) => Ok(p),
+            Some(p) if scope.covers(&p.scope_path) => Ok(p.with_age_band(this_year())),
             _ => Err(StoreError::NotFound(format!("person {id}"))),
         }
     }
@@ -169,14 +209,14 @@ impl Store {
             ));
         }
         let person = self.person(scope, id).await?;
-        let (audit_id, id_enc, phone_enc) = with_db!(&self.db, pool => {
+        let (audit_id, id_enc, phone_enc, birth_enc) = with_db!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
             let audit_id = append_in_tx!(tx, actor, "person.view_unmasked", &format!("person:{id}"), reason.trim());
-            let (id_enc, phone_enc): (Option<Vec<u8>>, Option<Vec<u8>>) =
-                sqlx::query_as("SELECT id_enc, phone_enc FROM person WHERE id = $1")
+            let (id_enc, phone_enc, birth_enc): (Sealed, Sealed, Sealed) =
+                sqlx::query_as("SELECT id_enc, phone_enc, birth_enc FROM person WHERE id = $1")
                     .bind(id).fetch_one(&mut *tx).await?;
             tx.commit().await?;
-            (audit_id, id_enc, phone_enc)
+            (audit_id, id_enc, phone_enc, birth_enc)
         });
         Ok(PersonFull {
             person,
@@ -186,28 +226,58 @@ impl Store {
             phone: phone_enc
                 .map(|e| self.vault().open(Field::Phone, &e))
                 .transpose()?,
+            birth_date: birth_enc
+                .map(|e| self.vault().open(Field::BirthDate, &e))
+                .transpose()?,
             audit_id,
         })
     }
 
-    /// People in scope whose ID number is exactly this (via the blind index).
+    /// People in scope whose ID number is exactly this (via the blind
+    /// index). A look-up confirms or denies a guess, so it is written to
+    /// the audit log (with the masked number and how many matched) in the
+    /// same transaction as the read; callers must also throttle it.
     pub async fn find_by_id_number(
         &self,
         scope: &Scope,
         id_number: &str,
+        actor: &str,
     ) -> Result<Vec<PersonView>> {
-        let idx = self
-            .vault()
-            .blind_index(Field::IdNumber, &id_number.trim().to_ascii_uppercase());
-        self.find_by_index("id_idx", idx, scope).await
+        let id = id_number.trim().to_ascii_uppercase();
+        let idx = self.vault().blind_index(Field::IdNumber, &id);
+        let detail = linli_core::mask::id_number(&id);
+        self.find_by_index(
+            "id_idx",
+            idx,
+            scope,
+            actor,
+            "person.lookup_id_number",
+            &detail,
+        )
+        .await
     }
 
-    /// People in scope with exactly this mobile number.
-    pub async fn find_by_phone(&self, scope: &Scope, phone: &str) -> Result<Vec<PersonView>> {
+    /// People in scope with exactly this mobile number; audited as
+    /// [`Store::find_by_id_number`].
+    pub async fn find_by_phone(
+        &self,
+        scope: &Scope,
+        phone: &str,
+        actor: &str,
+    ) -> Result<Vec<PersonView>> {
         let phone = linli_core::validate::mobile_phone(phone)
             .map_err(|e| StoreError::invalid("phone", e.0))?;
         let idx = self.vault().blind_index(Field::Phone, &phone);
-        self.find_by_index("phone_idx", idx, scope).await
+        let detail = linli_core::mask::phone(&phone);
+        self.find_by_index(
+            "phone_idx",
+            idx,
+            scope,
+            actor,
+            "person.lookup_phone",
+            &detail,
+        )
+        .await
     }
 
     async fn find_by_index(
@@ -215,15 +285,73 @@ impl Store {
         column: &str,
         idx: Vec<u8>,
         scope: &Scope,
+        actor: &str,
+        action: &str,
+        masked: &str,
     ) -> Result<Vec<PersonView>> {
         let (lo, hi) = scope.bounds();
         let sql = format!(
-            "{} WHERE p.{column} = $1 AND p.scope_path >= $2 AND p.scope_path < $3 ORDER BY p.id",
+            "{} WHERE p.{column} = $1 AND p.scope_path >= $2 AND p.scope_path < $3 ORDER BY p.id LIMIT 100",
             person_select(self.tags_agg())
         );
-        Ok(with_db!(&self.db, pool => {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(idx).bind(lo).bind(hi).fetch_all(pool).await?
-        }))
+        let people: Vec<PersonView> = with_db!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let people: Vec<PersonView> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(idx).bind(lo).bind(hi).fetch_all(&mut *tx).await?;
+            let target = match people.as_slice() {
+                [one] => format!("person:{}", one.id),
+                _ => format!("people:{}", people.len()),
+            };
+            append_in_tx!(tx, actor, action, &target, &format!("{masked} ({} found)", people.len()));
+            tx.commit().await?;
+            people
+        });
+        Ok(with_age_bands(people))
+    }
+
+    /// Rows written before migration 9: a clear birth date is sealed (the
+    /// year kept), an ID number's mask is written anew from the sealed
+    /// number. Runs at every start; a partial index makes it free once done.
+    /// Returns how many rows it changed.
+    pub async fn seal_legacy_people(&self) -> Result<u64> {
+        let mut changed = 0u64;
+        loop {
+            let batch: Vec<(i64, Option<String>, Sealed, Option<String>)> = with_db!(&self.db, pool => {
+                sqlx::query_as(
+                    "SELECT id, birth_date, id_enc, id_masked FROM person
+                     WHERE birth_date IS NOT NULL OR (id_enc IS NOT NULL AND id_masked IS NULL)
+                     ORDER BY id LIMIT 2000",
+                ).fetch_all(pool).await?
+            });
+            if batch.is_empty() {
+                return Ok(changed);
+            }
+            let mut rows = Vec::with_capacity(batch.len());
+            for (id, birth, id_enc, id_masked) in batch {
+                let birth_enc = birth
+                    .as_deref()
+                    .map(|b| self.vault().seal(Field::BirthDate, b));
+                let masked = match (&id_enc, id_masked) {
+                    (Some(e), None) => Some(linli_core::mask::id_number(
+                        &self.vault().open(Field::IdNumber, e)?,
+                    )),
+                    (_, m) => m,
+                };
+                rows.push((id, birth_enc, masked));
+            }
+            with_db!(&self.db, pool => {
+                let mut tx = pool.begin_write().await?;
+                for (id, birth_enc, masked) in &rows {
+                    sqlx::query(
+                        "UPDATE person SET birth_enc = COALESCE($1, birth_enc), birth_date = NULL, id_masked = $2 WHERE id = $3",
+                    )
+                    .bind(birth_enc).bind(masked).bind(id)
+                    .execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+            });
+            changed += rows.len() as u64;
+        }
     }
 
     /// Compounds in scope (the compound ledger, 一院一档).

@@ -27,6 +27,9 @@ const NONCE_LEN: usize = 24;
 pub enum Field {
     IdNumber,
     Phone,
+    BirthDate,
+    /// The original of a free text in which ID numbers or phones were found.
+    FreeText,
 }
 
 impl Field {
@@ -34,6 +37,8 @@ impl Field {
         match self {
             Field::IdNumber => b"id_number",
             Field::Phone => b"phone",
+            Field::BirthDate => b"birth_date",
+            Field::FreeText => b"free_text",
         }
     }
 }
@@ -42,6 +47,8 @@ pub struct Vault {
     cipher: XChaCha20Poly1305,
     index_key: [u8; 32],
     webhook_key: [u8; 32],
+    /// Keys the audit chain; see [`Vault::with_audit_key`].
+    audit_key: [u8; 32],
     nonces: Mutex<ChaCha20Rng>,
 }
 
@@ -68,22 +75,43 @@ impl Vault {
             cipher: XChaCha20Poly1305::new(&enc.into()),
             index_key: derive(&master, b"linli/index/v1"),
             webhook_key: derive(&master, b"linli/webhook/v1"),
+            audit_key: derive(&master, b"linli/audit/v1"),
             nonces: Mutex::new(ChaCha20Rng::from_seed(seed)),
         }
     }
 
     /// Reads a master key written as base64 (32 bytes).
     pub fn from_base64(text: &str) -> Result<Self, StoreError> {
-        let bytes = B64
-            .decode(text.trim())
-            .map_err(|e| StoreError::Config(format!("encryption key is not base64: {e}")))?;
-        let key: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
-            StoreError::Config(format!(
-                "encryption key must be 32 bytes, found {}",
-                b.len()
-            ))
-        })?;
-        Ok(Vault::new(key))
+        Ok(Vault::new(key_from_base64("encryption key", text)?))
+    }
+
+    /// Keys the audit chain with a key of its own (LINLI_AUDIT_KEY),
+    /// instead of one derived from the master key: whoever holds the data
+    /// key alone then cannot rewrite the log, and an auditor with the audit
+    /// key alone can verify it.
+    pub fn with_audit_key(mut self, base64: &str) -> Result<Self, StoreError> {
+        self.audit_key = key_from_base64("audit key", base64)?;
+        Ok(self)
+    }
+
+    /// A vault that can only key and verify the audit chain (for auditors).
+    pub fn audit_only(base64: &str) -> Result<Self, StoreError> {
+        Vault::new([0; 32]).with_audit_key(base64)
+    }
+
+    /// HMAC-SHA256 under the audit key over length-prefixed parts, in hex.
+    pub fn audit_mac(&self, parts: &[&[u8]]) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.audit_key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        for part in parts {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     /// A fresh random master key in base64.
@@ -159,6 +187,15 @@ impl Vault {
         mac.update(normalised.as_bytes());
         mac.finalize().into_bytes()[..16].to_vec()
     }
+}
+
+fn key_from_base64(what: &str, text: &str) -> Result<[u8; 32], StoreError> {
+    let bytes = B64
+        .decode(text.trim())
+        .map_err(|e| StoreError::Config(format!("{what} is not base64: {e}")))?;
+    bytes.try_into().map_err(|b: Vec<u8>| {
+        StoreError::Config(format!("{what} must be 32 bytes, found {}", b.len()))
+    })
 }
 
 /// `sha256=<hex>` of HMAC-SHA256(key, body), the webhook signature header.

@@ -130,9 +130,23 @@ async fn change_password(
         AppError::BadRequest("only a signed-in account has a password to change".into())
     })?;
     let b: PasswordChange = json_body(&body)?;
-    s.store
+    // Wrong current passwords are held back like failed sign-ins: a stolen
+    // session must not become a way to guess the password.
+    let key = (format!("#password-change:{id}"), None);
+    let now = chrono::Utc::now().timestamp_millis();
+    if let Err(wait_ms) = s.name_throttle.check(&key, now) {
+        return Err(crate::throttle::held_back("too many wrong current passwords", wait_ms).into());
+    }
+    let r = s
+        .store
         .change_password(id, &b.current_password, &b.new_password)
-        .await?;
+        .await;
+    if let Err(linli_store::StoreError::Invalid { field, .. }) = &r
+        && field == "current_password"
+    {
+        s.name_throttle.count(&key, now);
+    }
+    r?;
     Ok(Json(json!({"ok": true, "signed_out": true})))
 }
 

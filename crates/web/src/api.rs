@@ -263,14 +263,23 @@ async fn people(
     Query(q): Params,
 ) -> Result<Json<Value>, AppError> {
     let tag = tag_param(&q)?;
-    if let Some(id) = q.get("id_number").filter(|v| !v.is_empty()) {
+    let id_number = q.get("id_number").filter(|v| !v.is_empty());
+    let phone = q.get("phone").filter(|v| !v.is_empty());
+    if id_number.is_some() || phone.is_some() {
+        admit_lookup(&s, &caller)?;
+    }
+    if let Some(id) = id_number {
         return Ok(Json(json!(
-            s.store.find_by_id_number(&caller.scope, id).await?
+            s.store
+                .find_by_id_number(&caller.scope, id, &caller.actor)
+                .await?
         )));
     }
-    if let Some(phone) = q.get("phone").filter(|v| !v.is_empty()) {
+    if let Some(phone) = phone {
         return Ok(Json(json!(
-            s.store.find_by_phone(&caller.scope, phone).await?
+            s.store
+                .find_by_phone(&caller.scope, phone, &caller.actor)
+                .await?
         )));
     }
     let f = PeopleFilter {
@@ -281,6 +290,24 @@ async fn people(
         offset: param(&q, "offset")?.unwrap_or(0),
     };
     Ok(Json(json!(s.store.people(&caller.scope, &f).await?)))
+}
+
+/// A look-up by ID number or phone confirms or denies a guess: only those
+/// who may unmask may make one, one value at a time, a limited number per
+/// account (each audited by the store).
+fn admit_lookup(s: &AppState, caller: &Caller) -> Result<(), AppError> {
+    if !linli_core::access::allows(caller.role, Permission::Unmask) {
+        return Err(AppError::Forbidden(
+            "looking people up by ID number or phone needs the right to view personal data in full"
+                .into(),
+        ));
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    s.lookup_throttle
+        .take(&caller.actor, now)
+        .map_err(|wait_ms| {
+            crate::throttle::held_back("too many look-ups by ID number or phone", wait_ms).into()
+        })
 }
 
 async fn person(
@@ -476,7 +503,7 @@ async fn audit(
 
 async fn audit_verify(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>, AppError> {
     require_everything(&caller)?;
-    Ok(Json(json!(s.store.audit_verify().await?)))
+    Ok(Json(json!(s.verify_audit().await?)))
 }
 
 /// A request body as UTF-8 text; `what` names it in the error.

@@ -24,8 +24,8 @@ pub enum AppError {
     BadRequest(String),
     #[error("{0}")]
     Forbidden(String),
-    #[error("{0}")]
-    TooManyRequests(String),
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after_s: u64 },
     #[error("internal error")]
     Internal(String),
 }
@@ -38,7 +38,13 @@ impl From<StoreError> for AppError {
             StoreError::Conflict(m) => AppError::Conflict(m),
             StoreError::File(m) => AppError::BadRequest(m),
             StoreError::Unauthorized(m) => AppError::Unauthorized(m),
-            StoreError::Locked(m) => AppError::TooManyRequests(m),
+            StoreError::Locked {
+                message,
+                retry_after_s,
+            } => AppError::TooManyRequests {
+                message,
+                retry_after_s,
+            },
             other => AppError::Internal(other.to_string()),
         }
     }
@@ -58,7 +64,7 @@ impl AppError {
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
-            AppError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "locked"),
+            AppError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "locked"),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -80,7 +86,12 @@ impl IntoResponse for AppError {
             }
             other => json!({"error": code, "message": other.to_string()}),
         };
-        (status, Json(body)).into_response()
+        let mut r = (status, Json(body)).into_response();
+        if let AppError::TooManyRequests { retry_after_s, .. } = &self {
+            r.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, (*retry_after_s).into());
+        }
+        r
     }
 }
 

@@ -141,7 +141,14 @@ pub async fn round(store: &Store, client: &reqwest::Client, instance: &str) -> b
 
 /// Runs the jobs every [`PERIOD`] until the process ends; beside them, and
 /// not held up by a slow round, drops the caches another server changed.
-pub async fn run_forever(store: Store, instance: String) {
+/// How often a server with a checkpoint file appends the audit head to it.
+pub const CHECKPOINT_PERIOD: Duration = Duration::from_secs(600);
+
+pub async fn run_forever(
+    store: Store,
+    instance: String,
+    checkpoints: Option<std::sync::Arc<std::path::PathBuf>>,
+) {
     let client = match reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -168,5 +175,30 @@ pub async fn run_forever(store: Store, instance: String) {
             }
         }
     };
-    tokio::join!(jobs, caches);
+    // Every server keeps its own file of checkpoints (no lease needed:
+    // taking one only reads the head, after chaining what is pending).
+    let checkpoint = async {
+        let Some(path) = checkpoints else {
+            return;
+        };
+        let mut tick = tokio::time::interval(CHECKPOINT_PERIOD);
+        loop {
+            tick.tick().await;
+            let written = match store.audit_checkpoint().await {
+                Ok(cp) => {
+                    let path = path.clone();
+                    linli_store::off_async(move || {
+                        linli_store::audit::append_checkpoint(&path, &cp)
+                    })
+                    .await
+                    .and_then(|r| r)
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = written {
+                tracing::error!("audit checkpoint not written: {e}");
+            }
+        }
+    };
+    tokio::join!(jobs, caches, checkpoint);
 }

@@ -14,6 +14,7 @@ mod cases_api;
 mod error;
 pub mod jobs;
 mod open311;
+pub mod server;
 pub mod throttle;
 pub mod ui;
 
@@ -39,6 +40,17 @@ pub struct AppState {
     pub admin_token: Arc<String>,
     /// Failed sign-ins by client address.
     pub login_throttle: Arc<throttle::LoginThrottle>,
+    /// Failed sign-ins by user name and address.
+    pub name_throttle: Arc<throttle::NameThrottle>,
+    /// Look-ups of people by ID number or phone, per account.
+    pub lookup_throttle: Arc<throttle::LookupThrottle>,
+    /// Whether Open311 `GET requests` lists requests to anyone (public
+    /// fields only); off, it answers 404 as if not implemented.
+    pub open311_public_list: bool,
+    /// Where the jobs append a signed audit checkpoint every few minutes,
+    /// and against whose last line the audit page verifies; keep it on
+    /// another disk or copy it elsewhere (LINLI_AUDIT_CHECKPOINTS).
+    pub audit_checkpoints: Option<Arc<std::path::PathBuf>>,
 }
 
 impl AppState {
@@ -47,7 +59,22 @@ impl AppState {
             store,
             admin_token: Arc::new(admin_token),
             login_throttle: Arc::default(),
+            name_throttle: Arc::default(),
+            lookup_throttle: Arc::default(),
+            open311_public_list: true,
+            audit_checkpoints: None,
         }
+    }
+
+    /// Verifies the audit chain against the last checkpoint, if kept.
+    pub(crate) async fn verify_audit(
+        &self,
+    ) -> Result<linli_store::audit::Verification, linli_store::StoreError> {
+        let cp = match &self.audit_checkpoints {
+            Some(path) => linli_store::audit::last_checkpoint(path)?,
+            None => None,
+        };
+        self.store.audit_verify(cp.as_ref()).await
     }
 }
 
@@ -70,11 +97,11 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 impl ClientIp {
     /// 429 while this address is held back by the sign-in throttle.
     pub(crate) fn admit(&self, state: &AppState, now: i64) -> Result<(), linli_store::StoreError> {
-        match self.0.map(|ip| state.login_throttle.check(ip, now)) {
-            Some(Err(wait_ms)) => Err(linli_store::StoreError::Locked(format!(
-                "too many failed sign-ins or sign-ups from this address; try again in {} minutes",
-                wait_ms / 60_000 + 1
-            ))),
+        match self.0.map(|ip| state.login_throttle.check(&ip, now)) {
+            Some(Err(wait_ms)) => Err(throttle::held_back(
+                "too many failed sign-ins or sign-ups from this address",
+                wait_ms,
+            )),
             _ => Ok(()),
         }
     }
@@ -82,7 +109,7 @@ impl ClientIp {
     /// Counts an attempt (a failed sign-in, a sign-up) against this address.
     pub(crate) fn count(&self, state: &AppState, now: i64) {
         if let Some(ip) = self.0 {
-            state.login_throttle.failed(ip, now);
+            state.login_throttle.count(&ip, now);
         }
     }
 
@@ -96,11 +123,21 @@ impl ClientIp {
     ) -> Result<(String, linli_store::accounts::Session), linli_store::StoreError> {
         let now = chrono::Utc::now().timestamp_millis();
         self.admit(state, now)?;
+        let name = (username.trim().to_lowercase(), self.0);
+        if let Err(wait_ms) = state.name_throttle.check(&name, now) {
+            return Err(throttle::held_back(
+                "too many failed sign-ins with this user name",
+                wait_ms,
+            ));
+        }
         let r = state.store.login(username, password, now).await;
-        if let Err(linli_store::StoreError::Unauthorized(_) | linli_store::StoreError::Locked(_)) =
-            &r
-        {
-            self.count(state, now);
+        match &r {
+            Err(linli_store::StoreError::Unauthorized(_)) => {
+                self.count(state, now);
+                state.name_throttle.count(&name, now);
+            }
+            Ok(_) => state.name_throttle.reset(&name),
+            Err(_) => {}
         }
         r
     }
@@ -256,6 +293,8 @@ pub fn router(state: AppState) -> Router {
         .merge(open311::routes())
         .merge(ui::routes(state.clone()))
         .fallback(|| async { AppError::NotFound("no such page".into()) })
+        .layer(axum::middleware::from_fn(server::limit_body))
+        .layer(axum::middleware::from_fn(server::request_deadline))
         .with_state(state)
 }
 
@@ -263,14 +302,13 @@ pub fn router(state: AppState) -> Router {
 /// Also runs the background jobs (overdue scan, webhooks).
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
     let instance = jobs::instance_id();
-    let jobs = tokio::spawn(jobs::run_forever(state.store.clone(), instance.clone()));
+    let jobs = tokio::spawn(jobs::run_forever(
+        state.store.clone(),
+        instance.clone(),
+        state.audit_checkpoints.clone(),
+    ));
     let store = state.store.clone();
-    let r = axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await;
+    let r = server::run(listener, router(state), shutdown_signal()).await;
     jobs.abort();
     // Stopped for good before the lease is given up (a round in flight
     // could renew it otherwise); another server may take the jobs at once.

@@ -263,49 +263,33 @@ async fn service_definition(State(s): State<AppState>, Path(file): Path<String>)
     }
 }
 
-/// A case as an Open311 service request.
-fn as_request(c: &CaseView, last_note: &str) -> Value {
+/// A case as an Open311 service request, public fields only: anyone may
+/// read these. The description is masked of ID numbers, phones and room
+/// numbers; the
+/// place is the grid's name and a point rounded to about 100 m; staff
+/// notes, ratings, the exact address and the reporter never appear.
+fn as_request(c: &CaseView) -> Value {
     let state = CaseState::parse(&c.row.state).unwrap_or(CaseState::Registered);
-    let notes = if last_note.is_empty() {
-        c.state_zh.to_string()
-    } else {
-        format!("{}：{}", c.state_zh, last_note)
-    };
+    let coarse = |x: Option<f64>| x.map(|v| (v * 1000.0).round() / 1000.0);
     json!({
         "service_request_id": c.row.code,
         "status": state.open311_status(),
-        "status_notes": notes,
+        "status_notes": c.state_zh,
         "service_name": c.row.category_name.clone().unwrap_or_default(),
         "service_code": c.row.category_code.clone().unwrap_or_default(),
-        "description": c.row.description,
+        "description": linli_core::mask::public_text(&c.row.description),
         "agency_responsible": c.row.unit_name.clone().unwrap_or_default(),
         "service_notice": "",
         "requested_datetime": w3c(c.row.created_at),
         "updated_datetime": w3c(c.row.updated_at),
         "expected_datetime": c.row.due_at.map(w3c),
-        "address": c.row.address,
+        "address": c.row.grid_name.clone().unwrap_or_default(),
         "address_id": "",
         "zipcode": "",
-        "lat": c.row.lat,
-        "long": c.row.lon,
+        "lat": coarse(c.row.lat),
+        "long": coarse(c.row.lon),
         "media_url": "",
     })
-}
-
-async fn describe(s: &AppState, c: &CaseView) -> Value {
-    let note = s
-        .store
-        .timeline(&Scope::Everything, c.row.id)
-        .await
-        .ok()
-        .and_then(|t| {
-            t.into_iter()
-                .rev()
-                .find(|e| !e.note.is_empty() && e.action != "register" && e.action != "classify")
-        })
-        .map(|e| e.note)
-        .unwrap_or_default();
-    as_request(c, &note)
 }
 
 async fn get_requests(s: &AppState, fmt: Format, q: &HashMap<String, String>) -> Response {
@@ -314,7 +298,7 @@ async fn get_requests(s: &AppState, fmt: Format, q: &HashMap<String, String>) ->
         let mut out = Vec::new();
         for code in ids.split(',').map(str::trim).filter(|c| !c.is_empty()) {
             if let Ok(c) = s.store.case_by_code(&all, code).await {
-                out.push(describe(s, &c).await);
+                out.push(as_request(&c));
             }
         }
         return respond(
@@ -323,6 +307,13 @@ async fn get_requests(s: &AppState, fmt: Format, q: &HashMap<String, String>) ->
             "service_requests",
             "request",
             Value::Array(out),
+        );
+    }
+    if !s.open311_public_list {
+        return error(
+            fmt,
+            StatusCode::NOT_FOUND,
+            "listing requests is turned off on this server; ask for one by service_request_id",
         );
     }
     let from = match q.get("start_date").filter(|v| !v.is_empty()) {
@@ -373,7 +364,7 @@ async fn get_requests(s: &AppState, fmt: Format, q: &HashMap<String, String>) ->
                     .map(|x| x.open311_status())
                     .unwrap_or("open");
                 if wanted.is_empty() || wanted.contains(&st) {
-                    out.push(describe(s, &c).await);
+                    out.push(as_request(&c));
                 }
             }
             respond(
@@ -395,7 +386,7 @@ async fn request_one(State(s): State<AppState>, Path(file): Path<String>) -> Res
     };
     match s.store.case_by_code(&Scope::Everything, &code).await {
         Ok(c) => {
-            let v = describe(&s, &c).await;
+            let v = as_request(&c);
             respond(
                 fmt,
                 StatusCode::OK,

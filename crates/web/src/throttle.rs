@@ -6,48 +6,122 @@
 //!
 //! Behind a reverse proxy every request comes from the proxy's address,
 //! so the limit then applies to all sign-ins together.
+//!
+//! The same counter limits look-ups of people by ID number or phone per
+//! account ([`LOOKUPS_PER_WINDOW`]): each one confirms or denies a guess.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
 pub const FAILURES_PER_WINDOW: u32 = 30;
 pub const WINDOW_MS: i64 = 10 * 60 * 1000;
+/// Look-ups by ID number or phone per account per window: enough for a
+/// counter's queue, far too few to walk the hidden digits of a phone.
+pub const LOOKUPS_PER_WINDOW: u32 = 20;
 
-/// Failed sign-ins per address in the current window.
-#[derive(Debug, Default)]
-pub struct LoginThrottle {
-    failures: Mutex<HashMap<IpAddr, (i64, u32)>>,
+/// The refusal of a held-back attempt: 429 with how long to wait (also
+/// as Retry-After).
+pub fn held_back(what: &str, wait_ms: i64) -> linli_store::StoreError {
+    let minutes = wait_ms / 60_000 + 1;
+    linli_store::StoreError::Locked {
+        message: format!("{what}; try again in {minutes} minutes"),
+        retry_after_s: u64::try_from(wait_ms / 1000 + 1).unwrap_or(1),
+    }
 }
 
-impl LoginThrottle {
-    /// `Err(ms)` when the address must wait `ms` before trying again.
-    pub fn check(&self, ip: IpAddr, now: i64) -> Result<(), i64> {
-        let Ok(map) = self.failures.lock() else {
+/// Events per key in the current window, refused past a limit.
+#[derive(Debug)]
+pub struct Throttle<K> {
+    limit: u32,
+    window_ms: i64,
+    counts: Mutex<HashMap<K, (i64, u32)>>,
+}
+
+/// Failed sign-ins per client address.
+pub type LoginThrottle = Throttle<IpAddr>;
+
+impl Default for Throttle<IpAddr> {
+    fn default() -> Self {
+        Throttle::new(FAILURES_PER_WINDOW, WINDOW_MS)
+    }
+}
+
+/// Look-ups by ID number or phone per account.
+pub type LookupThrottle = Throttle<String>;
+
+/// Failed sign-ins per (user name, client address): five lock that name
+/// from that address for 15 minutes, whether or not the name exists, and
+/// its owner elsewhere can still sign in.
+pub type NameThrottle = Throttle<(String, Option<IpAddr>)>;
+
+impl Default for Throttle<(String, Option<IpAddr>)> {
+    fn default() -> Self {
+        Throttle::new(
+            linli_store::accounts::MAX_FAILED_LOGINS as u32,
+            linli_store::accounts::LOCKOUT_MS,
+        )
+    }
+}
+
+impl Default for Throttle<String> {
+    fn default() -> Self {
+        Throttle::new(LOOKUPS_PER_WINDOW, WINDOW_MS)
+    }
+}
+
+impl<K: Hash + Eq + Clone> Throttle<K> {
+    pub fn new(limit: u32, window_ms: i64) -> Self {
+        Throttle {
+            limit,
+            window_ms,
+            counts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `Err(ms)` when the key must wait `ms` before trying again.
+    pub fn check(&self, key: &K, now: i64) -> Result<(), i64> {
+        let Ok(map) = self.counts.lock() else {
             return Ok(());
         };
-        match map.get(&ip) {
-            Some((start, n)) if *n >= FAILURES_PER_WINDOW && now - start < WINDOW_MS => {
-                Err(WINDOW_MS - (now - start))
+        match map.get(key) {
+            Some((start, n)) if *n >= self.limit && now - start < self.window_ms => {
+                Err(self.window_ms - (now - start))
             }
             _ => Ok(()),
         }
     }
 
-    /// Counts a failed sign-in; a window that has ended starts afresh.
-    pub fn failed(&self, ip: IpAddr, now: i64) {
-        let Ok(mut map) = self.failures.lock() else {
+    /// Counts one event; a window that has ended starts afresh.
+    pub fn count(&self, key: &K, now: i64) {
+        let Ok(mut map) = self.counts.lock() else {
             return;
         };
         // Forget ended windows so the map cannot grow without bound.
         if map.len() > 10_000 {
-            map.retain(|_, (start, _)| now - *start < WINDOW_MS);
+            let w = self.window_ms;
+            map.retain(|_, (start, _)| now - *start < w);
         }
-        let e = map.entry(ip).or_insert((now, 0));
-        if now - e.0 >= WINDOW_MS {
+        let e = map.entry(key.clone()).or_insert((now, 0));
+        if now - e.0 >= self.window_ms {
             *e = (now, 0);
         }
         e.1 += 1;
+    }
+
+    /// Forgets a key's count (a successful sign-in ends a run of failures).
+    pub fn reset(&self, key: &K) {
+        if let Ok(mut map) = self.counts.lock() {
+            map.remove(key);
+        }
+    }
+
+    /// Checks, then counts: `Err(ms)` when over the limit (not counted).
+    pub fn take(&self, key: &K, now: i64) -> Result<(), i64> {
+        self.check(key, now)?;
+        self.count(key, now);
+        Ok(())
     }
 }
 
@@ -61,18 +135,18 @@ mod tests {
         let a: IpAddr = "10.0.0.7".parse().unwrap();
         let b: IpAddr = "10.0.0.8".parse().unwrap();
         for i in 0..FAILURES_PER_WINDOW {
-            assert!(t.check(a, 1_000 + i as i64).is_ok());
-            t.failed(a, 1_000 + i as i64);
+            assert!(t.check(&a, 1_000 + i as i64).is_ok());
+            t.count(&a, 1_000 + i as i64);
         }
-        assert_eq!(t.check(a, 2_000), Err(WINDOW_MS - 1_000));
+        assert_eq!(t.check(&a, 2_000), Err(WINDOW_MS - 1_000));
         assert!(
-            t.check(b, 2_000).is_ok(),
+            t.check(&b, 2_000).is_ok(),
             "other addresses are not held back"
         );
-        assert!(t.check(a, 1_000 + WINDOW_MS).is_ok(), "the window ends");
-        t.failed(a, 1_000 + WINDOW_MS);
+        assert!(t.check(&a, 1_000 + WINDOW_MS).is_ok(), "the window ends");
+        t.count(&a, 1_000 + WINDOW_MS);
         assert!(
-            t.check(a, 1_001 + WINDOW_MS).is_ok(),
+            t.check(&a, 1_001 + WINDOW_MS).is_ok(),
             "and counting starts afresh"
         );
     }

@@ -172,6 +172,13 @@ impl Store {
             Some(&CaseFigures::of(&current.row)),
             Some(&CaseFigures::of(&next)),
         );
+        // ID numbers and phones typed into a note are masked in the
+        // timeline and the audit log; the original is sealed.
+        let note = linli_core::mask::redact(action.note());
+        let sealed_note = (note.found > 0).then(|| {
+            self.vault()
+                .seal(crate::vault::Field::FreeText, action.note())
+        });
         with_db!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
             let updated = sqlx::query(
@@ -194,15 +201,19 @@ impl Store {
             if updated.rows_affected() != 1 {
                 return Err(StoreError::Conflict(format!("case {code} was changed by someone else just now; reload it")));
             }
-            sqlx::query("INSERT INTO case_event (case_id, action, from_state, to_state, actor, note, data, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+            let event_id: i64 = sqlx::query_scalar("INSERT INTO case_event (case_id, action, from_state, to_state, actor, note, data, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id")
                 .bind(id).bind(action.kind().code()).bind(before.state.code()).bind(after.state.code())
-                .bind(actor).bind(action.note()).bind(&data).bind(t)
-                .execute(&mut *tx).await?;
+                .bind(actor).bind(&note.text).bind(&data).bind(t)
+                .fetch_one(&mut *tx).await?;
+            if let Some(blob) = &sealed_note {
+                sqlx::query("INSERT INTO sealed_text (case_id, event_id, field, sealed) VALUES ($1, $2, 'note', $3)")
+                    .bind(id).bind(event_id).bind(blob).execute(&mut *tx).await?;
+            }
             if let Some(url) = &webhook {
                 let payload = serde_json::json!({"event": "case.dispatched", "case_id": id, "code": code, "unit_id": after.unit, "at": t}).to_string();
                 enqueue_in_tx!(tx, "case.dispatched", url, &payload, t);
             }
-            append_in_tx!(tx, actor, &format!("case.{}", action.kind().code()), &format!("case:{id}"), action.note());
+            append_in_tx!(tx, actor, &format!("case.{}", action.kind().code()), &format!("case:{id}"), &note.text);
             rollup_in_tx!(tx, rollup.iter());
             tx.commit().await?;
         });

@@ -37,6 +37,9 @@ pub(crate) struct NewCase {
     facts: Facts,
     response_due: Option<i64>,
     created: i64,
+    /// Originals of free text in which ID numbers or phones were masked:
+    /// (field, sealed original).
+    sealed: Vec<(&'static str, Vec<u8>)>,
 }
 
 impl NewCase {
@@ -155,13 +158,46 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<CaseView> {
         let p = match self.prepare_intake(scope, req, now).await? {
-            Prepared::Known(id) => return self.case(scope, id).await,
+            Prepared::Known(id) => return self.known_case(scope, id).await,
             Prepared::New(p) => p,
         };
-        let id = self.write_intake(actor, &p).await?;
+        let id = match self.write_intake(actor, &p).await {
+            Ok(id) => id,
+            // Sent twice at once: the other copy won the unique index.
+            Err(StoreError::Db(sqlx::Error::Database(e))) if e.is_unique_violation() => {
+                let ext = p.external_id.as_deref().unwrap_or("");
+                let found: Option<i64> = with_db!(&self.db, pool => {
+                    sqlx::query_scalar("SELECT id FROM service_case WHERE channel = $1 AND external_id = $2")
+                        .bind(p.channel.code()).bind(ext).fetch_optional(pool).await?
+                });
+                match found {
+                    Some(id) => return self.known_case(scope, id).await,
+                    None => {
+                        return Err(StoreError::Conflict(
+                            "external_id: sent twice at once; send it again".into(),
+                        ));
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        };
         // The stored row is known without reading it back; the grid's
         // staff come with a read of the case (GET), not with every intake.
         view(p.row(id), ms(now))
+    }
+
+    /// The case already received under a request's (channel, external id).
+    /// One outside the caller's area is a clash, reported without its id,
+    /// so that an external id cannot be used to find other areas' cases.
+    async fn known_case(&self, scope: &Scope, id: i64) -> Result<CaseView> {
+        self.case(scope, id).await.map_err(|e| {
+            e.when_missing(|| {
+                StoreError::Conflict(
+                    "external_id: this channel already has a request with this external id, outside your area"
+                        .into(),
+                )
+            })
+        })
     }
 
     /// Checks a request and works out everything to be written, without
@@ -185,12 +221,12 @@ impl Store {
         let RequestText { title, description } =
             RequestText::check(&req.description, req.title.as_deref())
                 .map_err(|(field, message)| StoreError::invalid(field, message))?;
-        let external_id = req
-            .external_id
-            .as_deref()
-            .map(str::trim)
-            .filter(|e| !e.is_empty())
-            .map(String::from);
+        let external_id = linli_core::intake::short_field(
+            "external_id",
+            req.external_id.as_deref(),
+            linli_core::intake::MAX_EXTERNAL_ID_CHARS,
+        )
+        .map_err(|(f, m)| StoreError::invalid(f, m))?;
         if let Some(ext) = &external_id {
             let found: Option<i64> = with_db!(&self.db, pool => {
                 sqlx::query_scalar("SELECT id FROM service_case WHERE channel = $1 AND external_id = $2")
@@ -258,12 +294,26 @@ impl Store {
             },
             _ => return Err(StoreError::invalid("lat", "lon and lat go together")),
         };
-        let reporter_name = req
-            .reporter_name
-            .as_deref()
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .map(String::from);
+        let short = |field, value: Option<&String>, max| {
+            linli_core::intake::short_field(field, value.map(String::as_str), max)
+                .map_err(|(f, m)| StoreError::invalid(f, m))
+        };
+        // A resident's own report carries their account's name, whatever
+        // the form said.
+        let reporter_name = match reporter_account {
+            Some(_) => None,
+            None => short(
+                "reporter_name",
+                req.reporter_name.as_ref(),
+                linli_core::intake::MAX_REPORTER_NAME_CHARS,
+            )?,
+        };
+        let address = short(
+            "address",
+            req.address.as_ref(),
+            linli_core::intake::MAX_ADDRESS_CHARS,
+        )?
+        .unwrap_or_default();
         let response_due = deadline::response_due(
             &self.calendar(),
             ms(now),
@@ -284,7 +334,21 @@ impl Store {
             .facts;
         }
         let vault = self.vault();
+        // ID numbers and phones typed into free text are masked in the
+        // stored text; the original is sealed for those who may unmask.
+        let mut sealed = Vec::new();
+        let mut masked = |field: &'static str, text: String| {
+            let r = mask::redact(&text);
+            if r.found > 0 {
+                sealed.push((field, vault.seal(Field::FreeText, &text)));
+            }
+            r.text
+        };
+        let title = masked("title", title);
+        let description = masked("description", description);
+        let address = masked("address", address);
         Ok(Prepared::New(Box::new(NewCase {
+            sealed,
             channel,
             external_id,
             category_name: category.as_ref().map(|c| c.name.clone()),
@@ -292,7 +356,7 @@ impl Store {
             grid_name: grid.map(|_| place.name.clone()),
             title,
             description,
-            address: req.address.as_deref().unwrap_or("").trim().to_string(),
+            address,
             lon: req.lon,
             lat: req.lat,
             grid,
@@ -419,6 +483,12 @@ impl Store {
                         .push_bind(note).push_bind(data).push_bind(p.created);
                 });
                 events.build().execute(&mut *tx).await?;
+                for ((_, p), id) in chunk.iter().zip(&new_ids) {
+                    for (field, blob) in &p.sealed {
+                        sqlx::query("INSERT INTO sealed_text (case_id, field, sealed) VALUES ($1, $2, $3)")
+                            .bind(id).bind(*field).bind(blob).execute(&mut *tx).await?;
+                    }
+                }
                 let now = now_ms();
                 let mut audit = sqlx::QueryBuilder::new("INSERT INTO audit_pending (at, actor, action, object, detail) ");
                 audit.push_values(chunk.iter().zip(&new_ids), |mut b, ((actor, p), id)| {

@@ -36,13 +36,9 @@ impl Store {
         if kind.trim().is_empty() {
             return Err(StoreError::invalid("kind", "must not be empty"));
         }
-        if let Some(u) = webhook_url
-            && !(u.starts_with("http://") || u.starts_with("https://"))
-        {
-            return Err(StoreError::invalid(
-                "webhook_url",
-                "must start with http:// or https://",
-            ));
+        if let Some(u) = webhook_url {
+            linli_core::dispatch::check_webhook_url(u)
+                .map_err(|m| StoreError::invalid("webhook_url", m))?;
         }
         let r: std::result::Result<i64, sqlx::Error> = with_db!(&self.db, pool => {
             sqlx::query_scalar("INSERT INTO handling_unit (name, kind, org_id, scope_path, webhook_url, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id")

@@ -58,11 +58,10 @@ async fn accounts_lockout_and_sessions() {
                 Err(StoreError::Unauthorized(_))
             ));
         }
+        // The store does not lock the account (the web layer holds a name
+        // back per address): its owner can still sign in.
         assert!(
-            matches!(
-                store.login("wang", "夫子庙-社区-2026", t + 1).await,
-                Err(StoreError::Locked(_))
-            ),
+            store.login("wang", "夫子庙-社区-2026", t + 1).await.is_ok(),
             "{be}"
         );
         let (token, session) = store

@@ -8,6 +8,7 @@ mod accounts;
 mod cases;
 mod generate;
 mod org;
+mod privacy;
 mod registry;
 
 use linli_core::org::{OrgKind, OrgPath};

@@ -27,8 +27,10 @@ async fn registry_import_is_all_or_nothing_and_idempotent() {
         assert_eq!(wang.len(), 1);
         let w = &wang[0];
         assert_eq!(w.gender.as_deref(), Some("female"));
-        assert_eq!(w.birth_date.as_deref(), Some("1949-12-31"));
-        assert_eq!(w.id_masked.as_deref(), Some("1101**********002X"));
+        // The birth date only as a ten-year band; the ID number to its region.
+        assert_eq!(w.birth_year, Some(1949));
+        assert!(w.age_band.as_deref().is_some_and(|b| b.starts_with("7")), "{:?}", w.age_band);
+        assert_eq!(w.id_masked.as_deref(), Some("110105************"));
         assert_eq!(w.phone_masked.as_deref(), Some("138****8000"));
         assert_eq!(w.tags, "elderly_alone,party_member");
         assert_eq!(w.floor_area, Some(89.5));
@@ -76,10 +78,10 @@ async fn personal_data_is_sealed_masked_and_audited() {
                 assert!(!text.contains("11010519491231002X") && !text.contains("13800138000"), "{be}");
             }
         }
-        let found = store.find_by_id_number(&Scope::Everything, "11010519491231002x").await.unwrap();
+        let found = store.find_by_id_number(&Scope::Everything, "11010519491231002x", "worker1").await.unwrap();
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].name, "王秀英");
-        let by_phone = store.find_by_phone(&Scope::Everything, "+86 139-1234-5678").await.unwrap();
+        let by_phone = store.find_by_phone(&Scope::Everything, "+86 139-1234-5678", "worker1").await.unwrap();
         assert_eq!(by_phone[0].name, "李强");
 
         // A full view needs a reason and leaves an audit entry.
@@ -88,18 +90,22 @@ async fn personal_data_is_sealed_masked_and_audited() {
         let full = store.person_unmasked(&Scope::Everything, pid, "worker1", "上门核实").await.unwrap();
         assert_eq!(full.id_number.as_deref(), Some("11010519491231002X"));
         assert_eq!(full.phone.as_deref(), Some("13800138000"));
+        assert_eq!(full.birth_date.as_deref(), Some("1949-12-31"));
         let log = store.audit_entries(10).await.unwrap();
         assert_eq!(log[0].id, full.audit_id);
         assert_eq!((log[0].actor.as_str(), log[0].action.as_str(), log[0].object.clone()), ("worker1", "person.view_unmasked", format!("person:{pid}")));
 
         // The chain verifies, and a tampered row is found.
-        let v = store.audit_verify().await.unwrap();
+        // Each look-up by ID number or phone is in the log, masked.
+        assert!(log.iter().any(|e| e.action == "person.lookup_id_number" && e.detail == "110105************ (1 found)"), "{log:?}");
+        assert!(log.iter().any(|e| e.action == "person.lookup_phone" && e.detail == "139****5678 (1 found)"));
+        let v = store.audit_verify(None).await.unwrap();
         assert!(v.first_broken.is_none(), "{v:?}");
         assert!(v.entries >= 3);
         linli_store::with_db!(&store.db, p => {
             sqlx::query("UPDATE audit_log SET detail = 'nothing to see' WHERE seq = 2").execute(p).await.unwrap();
         });
-        let v = store.audit_verify().await.unwrap();
+        let v = store.audit_verify(None).await.unwrap();
         assert_eq!(v.first_broken.unwrap().id, 2, "{be}");
     })
     .await;
@@ -123,7 +129,7 @@ async fn one_community_sees_nothing_of_another() {
         assert!(store.person_unmasked(&a, zhao, "x", "probe").await.is_err());
         assert!(
             store
-                .find_by_id_number(&b, "11010519491231002X")
+                .find_by_id_number(&b, "11010519491231002X", "x")
                 .await
                 .unwrap()
                 .is_empty()
@@ -158,7 +164,9 @@ async fn export_round_trips_through_excel() {
         setup_registry(&store).await;
         let (masked, _) = store.export_registry(&Scope::Everything, TableFormat::Csv, None).await.unwrap();
         let masked = String::from_utf8(masked).unwrap();
-        assert!(masked.contains("1101**********002X") && !masked.contains("11010519491231002X"), "{be}");
+        assert!(masked.contains("110105************") && !masked.contains("11010519491231002X"), "{be}");
+        // Masked, the birth date is an age band, as on screen.
+        assert!(!masked.contains("1949-12-31") && masked.contains("0–79岁"), "{be}");
         assert!(store.export_registry(&Scope::Everything, TableFormat::Xlsx, Some(("admin", ""))).await.is_err());
         let (xlsx, n) = store.export_registry(&Scope::Everything, TableFormat::Xlsx, Some(("admin", "年度核对"))).await.unwrap();
         assert_eq!(n, 5);

@@ -44,7 +44,7 @@ pub async fn audit_log(
         );
     }
     let verification = if q.get("verify").is_some_and(|x| x == "1") {
-        Some(s.store.audit_verify().await?)
+        Some(s.verify_audit().await?)
     } else {
         None
     };

@@ -591,10 +591,20 @@ struct LoginPage {
     signed_in_without_pages: bool,
 }
 
-/// Where to go after signing in: a local path only.
-fn safe_next(next: Option<&String>) -> String {
+/// Where to go after signing in or switching language: a local path only.
+/// Browsers drop tabs and line breaks from a URL, so `/\t/evil.example`
+/// would become `//evil.example`; only visible ASCII is accepted (our own
+/// links are percent-encoded), which also keeps the Location header valid.
+pub(crate) fn safe_next(next: Option<&String>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.clone(),
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && n.chars().all(|c| c.is_ascii_graphic()) =>
+        {
+            n.clone()
+        }
         _ => "/".into(),
     }
 }
@@ -627,9 +637,9 @@ async fn login(
             &token,
         )?),
         Err(
-            e @ (linli_store::StoreError::Unauthorized(_) | linli_store::StoreError::Locked(_)),
+            e @ (linli_store::StoreError::Unauthorized(_) | linli_store::StoreError::Locked { .. }),
         ) => {
-            let locked = matches!(e, linli_store::StoreError::Locked(_));
+            let locked = matches!(e, linli_store::StoreError::Locked { .. });
             let page = LoginPage {
                 c: ctx.chrome(ctx.l.t("登录", "Sign in")),
                 next,
@@ -637,8 +647,8 @@ async fn login(
                 error: Some(
                     if locked {
                         ctx.l.t(
-                            "失败次数过多，账号已锁定15分钟",
-                            "Too many failures: the account is locked for 15 minutes",
+                            "失败次数过多，请15分钟后再试",
+                            "Too many failures: try again in 15 minutes",
                         )
                     } else {
                         ctx.l.t("用户名或密码不对", "Wrong user name or password")

@@ -11,7 +11,7 @@ use linli_core::case::State as CaseState;
 use linli_core::registry::Tag;
 use linli_store::cases::{CaseFilter, CaseView};
 use linli_store::import::{ImportReport, TableFormat, parse_table};
-use linli_store::registry::{PeopleFilter, PersonView};
+use linli_store::registry::{PeopleFilter, PersonFull, PersonView};
 
 use super::cases::{Posted, beijing, state_label};
 use super::{Chrome, Lang, PageCtx, PageError, Pager, render};
@@ -245,8 +245,9 @@ pub async fn import(
 struct PersonPage {
     c: Chrome,
     p: PersonView,
-    /// The full ID number and phone, after a view with a reason (audited).
-    full: Option<(Option<String>, Option<String>, i64)>,
+    /// The full ID number, phone and birth date, after a view with a
+    /// reason (audited).
+    full: Option<PersonFull>,
     may_unmask: bool,
 }
 
@@ -295,8 +296,8 @@ pub async fn unmask(
         .await?;
     render(PersonPage {
         c: ctx.chrome(&full.person.name),
-        p: full.person,
-        full: Some((full.id_number, full.phone, full.audit_id)),
+        p: full.person.clone(),
+        full: Some(full),
         may_unmask: true,
     })
 }

@@ -8,6 +8,7 @@ mod api;
 mod authz;
 mod cases;
 mod pages;
+mod privacy;
 mod servers;
 
 use std::sync::Arc;
@@ -33,9 +34,11 @@ struct App {
 
 impl App {
     async fn spawn(store: Store) -> App {
+        App::spawn_state(AppState::new(store, TOKEN.into())).await
+    }
+    async fn spawn_state(state: AppState) -> App {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let state = AppState::new(store, TOKEN.into());
         tokio::spawn(async move { linli_web::serve(listener, state).await });
         App {
             base,

@@ -69,7 +69,7 @@ async fn pages_by_role_escape_hostile_text_and_need_csrf() {
         // The secretary sees a person in full only with a reason, and the view is audited.
         let secretary = sign_in(&app, "m.community_secretary", MATRIX_PASSWORD).await;
         let page = no_redirect.get(format!("{}/people/{}", app.base, o.person[0])).header("cookie", &secretary.cookie).send().await.unwrap().text().await.unwrap();
-        assert!(page.contains("1101**********002X") && !page.contains("11010519491231002X"), "{be}");
+        assert!(page.contains("110105************") && !page.contains("11010519491231002X"), "{be}");
         let r = no_redirect.post(format!("{}/people/{}/unmask", app.base, o.person[0])).header("cookie", &secretary.cookie)
             .form(&[("_csrf", secretary.csrf.as_str()), ("reason", "")]).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{be}: a reason is required");
