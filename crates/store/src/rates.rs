@@ -18,7 +18,7 @@ use serde::Serialize;
 use linli_core::period::{self, Month};
 
 use crate::db::BeginWrite;
-use crate::{Result, Scope, Store, with_db};
+use crate::{Result, Scope, Store, StoreError, with_db};
 
 /// The counts behind the rates of one unit (or of everything).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -498,7 +498,6 @@ impl Store {
     /// Rows are deleted and returned by one statement, so a delta
     /// committed meanwhile is neither lost nor counted twice.
     pub async fn fold_rollup(&self) -> Result<usize> {
-        const FOLD_LOCK: i64 = 0x6c69_6e6c_6931;
         #[derive(sqlx::FromRow)]
         struct Delta {
             month: Month,
@@ -536,6 +535,15 @@ impl Store {
     /// Rebuilds the rollup from the cases (after an upgrade or a bulk
     /// load, or by hand with `linli case rollup-rebuild`). Returns the rows.
     pub async fn rebuild_rollup(&self) -> Result<usize> {
+        // On a task of its own: a caller that goes away mid-way must not
+        // return a connection to the pool with the fold's lock still held.
+        let store = self.clone();
+        tokio::spawn(async move { store.rebuild_rollup_now().await })
+            .await
+            .map_err(|e| StoreError::Config(format!("the rollup rebuild stopped: {e}")))?
+    }
+
+    async fn rebuild_rollup_now(&self) -> Result<usize> {
         type Row = (
             i64,
             String,
@@ -555,7 +563,7 @@ impl Store {
         const SQL: &str = "SELECT id, state, resolution, rating, unit_id, scope_path, created_at, response_due, responded_at, due_at, closed_at, rework_count, extension_count, category_code
              FROM service_case WHERE id > $1 ORDER BY id LIMIT 50000";
         let mut sums: std::collections::HashMap<RollupKey, RateCounts> = Default::default();
-        let mut add = |r: &Row| {
+        let add = |sums: &mut std::collections::HashMap<RollupKey, RateCounts>, r: &Row| {
             let f = CaseFigures {
                 state: &r.1,
                 resolution: r.2.as_deref(),
@@ -575,23 +583,62 @@ impl Store {
                 sums.entry(k).or_default().add(&c, 1);
             }
         };
-        with_db!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
-            let mut after = 0i64;
-            loop {
-                let rows: Vec<Row> = sqlx::query_as(SQL).bind(after).fetch_all(&mut *tx).await?;
-                let Some(last) = rows.last() else { break };
-                after = last.0;
-                rows.iter().for_each(&mut add);
+        // Scans every case and replaces the rollup with the sums, deleting
+        // exactly the deltas the scan already counts.
+        macro_rules! rebuild_in_tx {
+            ($tx:expr) => {{
+                let mut after = 0i64;
+                loop {
+                    let rows: Vec<Row> = sqlx::query_as(SQL).bind(after).fetch_all(&mut *$tx).await?;
+                    let Some(last) = rows.last() else { break };
+                    after = last.0;
+                    rows.iter().for_each(|r| add(&mut sums, r));
+                }
+                sqlx::query("DELETE FROM case_rollup_delta").execute(&mut *$tx).await?;
+                sqlx::query("DELETE FROM case_rollup").execute(&mut *$tx).await?;
+                upsert_rollup_in_tx!($tx, sums.iter());
+            }};
+        }
+        match &self.db {
+            // SQLite: the write lock taken at BEGIN keeps intake and the
+            // fold out until the rebuild commits.
+            crate::Db::Sqlite(pool) => {
+                let mut tx = pool.begin_write().await?;
+                rebuild_in_tx!(tx);
+                tx.commit().await?;
             }
-            sqlx::query("DELETE FROM case_rollup_delta").execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM case_rollup").execute(&mut *tx).await?;
-            upsert_rollup_in_tx!(tx, sums.iter());
-            tx.commit().await?;
-        });
+            // PostgreSQL: intake goes on meanwhile. The scan and the delete
+            // of deltas must see the same cases, so they share one snapshot
+            // (REPEATABLE READ): a case committed after it keeps its delta,
+            // which is folded later. The fold, which deletes deltas and
+            // changes the rollup, is kept out by its lock, taken on the
+            // session before the snapshot (a lock taken inside the
+            // transaction would come after its snapshot).
+            crate::Db::Postgres(pool) => {
+                let mut conn = pool.acquire().await?;
+                sqlx::query("SELECT pg_advisory_lock($1)").bind(FOLD_LOCK).execute(&mut *conn).await?;
+                let rebuilt: Result<()> = async {
+                    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ").execute(&mut *tx).await?;
+                    rebuild_in_tx!(tx);
+                    tx.commit().await?;
+                    Ok(())
+                }
+                .await;
+                let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)").bind(FOLD_LOCK).execute(&mut *conn).await;
+                if unlocked.is_err() {
+                    // Ending the session is the other way to release it.
+                    conn.close_on_drop();
+                }
+                rebuilt?;
+            }
+        }
         Ok(sums.len())
     }
 }
+
+/// Serialises folds of the rollup, and a rebuild with them (PostgreSQL).
+const FOLD_LOCK: i64 = 0x6c69_6e6c_6931;
 
 impl Store {
     /// Cases registered in `[from, to)` by top-level category (the mix of

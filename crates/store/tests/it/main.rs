@@ -6,6 +6,7 @@
 
 mod accounts;
 mod cases;
+mod faults;
 mod generate;
 mod org;
 mod privacy;
