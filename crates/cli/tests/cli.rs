@@ -503,3 +503,164 @@ fn three_servers_on_one_database() {
     on_postgres("three", |db| three_servers(&dir, db));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// What a round of kill -9 under intake found.
+#[derive(Debug, Default, Clone, Copy)]
+struct KillRound {
+    sent: usize,
+    acknowledged: usize,
+    lost: usize,
+    duplicated: usize,
+}
+
+/// Sends one request with its external id; its case id if acknowledged.
+async fn send_counted_case(base: String, ext: String, grid_code: String) -> Option<i64> {
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/v1/cases"))
+        .bearer_auth("three-servers-token-0123")
+        .timeout(std::time::Duration::from_secs(5))
+        .json(&serde_json::json!({"channel": "hotline_12345", "external_id": ext, "category": "0101", "description": format!("路边垃圾 {ext}"), "org_code": grid_code}))
+        .send()
+        .await
+        .ok()?;
+    if r.status() != 200 {
+        return None;
+    }
+    r.json::<serde_json::Value>().await.ok()?["id"].as_i64()
+}
+
+/// One round: clients send requests (each with its own external id) to a
+/// `linli serve` that is killed with SIGKILL part-way; the server is
+/// started again and every request not acknowledged is sent again. Every
+/// acknowledged request must be there, and each external id must have
+/// exactly one case.
+fn kill_round(dir: &Path, db: &str, round: usize) -> KillRound {
+    use serde_json::Value;
+    use std::sync::{Arc, Mutex};
+    let token = "three-servers-token-0123";
+    let mut server = Server::start(dir, db);
+    let base = server.base.clone();
+    let acked: Arc<Mutex<Vec<(String, i64)>>> = Arc::default();
+    let sent: Arc<Mutex<Vec<String>>> = Arc::default();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let grid_code = rt.block_on(async {
+        let grids: Value = reqwest::Client::new()
+            .get(format!("{base}/api/v1/org?kind=grid"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        grids[0]["code"].as_str().unwrap().to_string()
+    });
+    let send = send_counted_case;
+    rt.block_on(async {
+        let mut clients = Vec::new();
+        for c in 0..4 {
+            let (acked, sent, base, grid_code) =
+                (acked.clone(), sent.clone(), base.clone(), grid_code.clone());
+            clients.push(tokio::spawn(async move {
+                for n in 0.. {
+                    let ext = format!("kill-{round}-{c}-{n}");
+                    sent.lock().unwrap().push(ext.clone());
+                    match send(base.clone(), ext.clone(), grid_code.clone()).await {
+                        Some(id) => acked.lock().unwrap().push((ext, id)),
+                        None => return,
+                    }
+                }
+            }));
+        }
+        // Kill at a moment that differs round by round.
+        tokio::time::sleep(std::time::Duration::from_millis(
+            400 + (round as u64 * 373) % 900,
+        ))
+        .await;
+        server.child.kill().unwrap();
+        let _ = server.child.wait();
+        for c in clients {
+            c.await.unwrap();
+        }
+    });
+    let server = Server::start(dir, db);
+    let base = server.base.clone();
+    let acked = acked.lock().unwrap().clone();
+    let sent = sent.lock().unwrap().clone();
+    rt.block_on(async {
+        // Send again whatever was not acknowledged (a client would).
+        let known: std::collections::HashSet<&String> = acked.iter().map(|(e, _)| e).collect();
+        for ext in sent.iter().filter(|e| !known.contains(e)) {
+            assert!(
+                send(base.clone(), ext.clone(), grid_code.clone())
+                    .await
+                    .is_some(),
+                "resend {ext}"
+            );
+        }
+    });
+    let mut r = KillRound {
+        sent: sent.len(),
+        acknowledged: acked.len(),
+        ..Default::default()
+    };
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        for (ext, id) in &acked {
+            let got = http.get(format!("{base}/api/v1/cases/{id}")).bearer_auth(token).send().await.unwrap();
+            if got.status() != 200 || got.json::<Value>().await.unwrap()["external_id"] != ext.as_str() {
+                r.lost += 1;
+            }
+        }
+        // Straight from the database: how many cases each external id has.
+        let url = match db.strip_prefix("sqlite://") {
+            Some(file) => format!("sqlite://{}", dir.join(file).display()),
+            None => db.to_string(),
+        };
+        let store_db = linli_store::Db::connect(&url).await.unwrap();
+        let prefix = format!("kill-{round}-%");
+        let counts: Vec<(String, i64)> = linli_store::with_db!(&store_db, p => {
+            sqlx::query_as("SELECT external_id, COUNT(*) FROM service_case WHERE external_id LIKE $1 GROUP BY external_id")
+                .bind(&prefix).fetch_all(p).await.unwrap()
+        });
+        store_db.close().await;
+        r.duplicated = counts.iter().map(|(_, n)| usize::try_from(*n - 1).unwrap()).sum();
+        let exts = counts;
+        assert_eq!(exts.len(), sent.len(), "{db} round {round}: every request sent is there once");
+    });
+    drop(server);
+    r
+}
+
+/// kill -9 during intake on both databases: no acknowledged request lost,
+/// none duplicated when clients send again. LINLI_FAULT_ROUNDS sets the
+/// rounds (3 by default; the benchmark's fault suite runs more).
+#[test]
+fn kill_9_during_intake_loses_and_duplicates_nothing() {
+    let rounds: usize = std::env::var("LINLI_FAULT_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let run = |dir: &Path, db: &str, name: &str| {
+        let o = linli(dir, db, &["gen", "--people", "200", "--seed", "4"]);
+        assert!(o.status.success(), "{}", text(&o));
+        let mut total = KillRound::default();
+        for round in 0..rounds {
+            let r = kill_round(dir, db, round);
+            assert_eq!(
+                (r.lost, r.duplicated),
+                (0, 0),
+                "{name} round {round}: {r:?}"
+            );
+            total.sent += r.sent;
+            total.acknowledged += r.acknowledged;
+        }
+        eprintln!(
+            "FAULTS {name}: {rounds} kill -9 rounds, {} sent, {} acknowledged, 0 lost, 0 duplicated",
+            total.sent, total.acknowledged
+        );
+    };
+    let dir = scratch("kill9");
+    run(&dir, "sqlite://kill9.db", "sqlite");
+    on_postgres("kill9", |url| run(&dir, url, "postgres"));
+}

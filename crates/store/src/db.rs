@@ -75,9 +75,23 @@ impl Db {
     /// As [`Db::connect`]; on PostgreSQL every connection uses `schema`
     /// (used by tests to get an isolated database in one server).
     pub async fn connect_with_schema(url: &str, schema: Option<&str>) -> Result<Self, StoreError> {
+        Self::connect_with(url, schema, None).await
+    }
+
+    /// A SQLite database that can hold at most `max_pages` pages: a disk
+    /// that fills up, for the fault tests.
+    pub async fn connect_sqlite_filling(url: &str, max_pages: u64) -> Result<Self, StoreError> {
+        Self::connect_with(url, None, Some(max_pages)).await
+    }
+
+    async fn connect_with(
+        url: &str,
+        schema: Option<&str>,
+        max_pages: Option<u64>,
+    ) -> Result<Self, StoreError> {
         match backend_of(url)? {
             Backend::Sqlite => {
-                let opts = SqliteConnectOptions::from_str(url)
+                let mut opts = SqliteConnectOptions::from_str(url)
                     .map_err(|e| StoreError::Config(format!("bad SQLite URL: {e}")))?
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
@@ -90,8 +104,24 @@ impl Db {
                     .pragma("cache_size", "-65536")
                     .pragma("mmap_size", "1073741824")
                     .pragma("temp_store", "memory");
+                if let Some(n) = max_pages {
+                    opts = opts.pragma("max_page_count", n.to_string());
+                }
                 let pool = SqlitePoolOptions::new()
                     .max_connections(8)
+                    // A COMMIT that fails (the disk is full) can leave the
+                    // connection inside a transaction SQLite already ended;
+                    // every later BEGIN on it would fail until a restart.
+                    // Such a connection is closed when it comes back (after
+                    // the rollback its transaction left behind has run),
+                    // and the pool opens a fresh one.
+                    .after_release(|conn, _| {
+                        Box::pin(async move {
+                            use sqlx::Connection;
+                            conn.ping().await?;
+                            Ok(!conn.is_in_transaction())
+                        })
+                    })
                     .connect_with(opts)
                     .await?;
                 Ok(Db::Sqlite(pool))

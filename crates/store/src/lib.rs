@@ -64,6 +64,17 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the database refused a write because its disk (or its
+    /// size limit) is full: SQLite's SQLITE_FULL, PostgreSQL's 53100.
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            StoreError::Db(sqlx::Error::Database(e)) => {
+                matches!(e.code().as_deref(), Some("13") | Some("53100"))
+            }
+            _ => false,
+        }
+    }
+
     /// A look-up that found nothing (or nothing in scope) as the error
     /// `instead`; any other error (the database's) stays as it is, so that
     /// an outage is never reported as a missing row.

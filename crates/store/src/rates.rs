@@ -589,13 +589,18 @@ impl Store {
             ($tx:expr) => {{
                 let mut after = 0i64;
                 loop {
-                    let rows: Vec<Row> = sqlx::query_as(SQL).bind(after).fetch_all(&mut *$tx).await?;
+                    let rows: Vec<Row> =
+                        sqlx::query_as(SQL).bind(after).fetch_all(&mut *$tx).await?;
                     let Some(last) = rows.last() else { break };
                     after = last.0;
                     rows.iter().for_each(|r| add(&mut sums, r));
                 }
-                sqlx::query("DELETE FROM case_rollup_delta").execute(&mut *$tx).await?;
-                sqlx::query("DELETE FROM case_rollup").execute(&mut *$tx).await?;
+                sqlx::query("DELETE FROM case_rollup_delta")
+                    .execute(&mut *$tx)
+                    .await?;
+                sqlx::query("DELETE FROM case_rollup")
+                    .execute(&mut *$tx)
+                    .await?;
                 upsert_rollup_in_tx!($tx, sums.iter());
             }};
         }
@@ -616,16 +621,24 @@ impl Store {
             // transaction would come after its snapshot).
             crate::Db::Postgres(pool) => {
                 let mut conn = pool.acquire().await?;
-                sqlx::query("SELECT pg_advisory_lock($1)").bind(FOLD_LOCK).execute(&mut *conn).await?;
+                sqlx::query("SELECT pg_advisory_lock($1)")
+                    .bind(FOLD_LOCK)
+                    .execute(&mut *conn)
+                    .await?;
                 let rebuilt: Result<()> = async {
                     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-                    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ").execute(&mut *tx).await?;
+                    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                        .execute(&mut *tx)
+                        .await?;
                     rebuild_in_tx!(tx);
                     tx.commit().await?;
                     Ok(())
                 }
                 .await;
-                let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)").bind(FOLD_LOCK).execute(&mut *conn).await;
+                let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+                    .bind(FOLD_LOCK)
+                    .execute(&mut *conn)
+                    .await;
                 if unlocked.is_err() {
                     // Ending the session is the other way to release it.
                     conn.close_on_drop();

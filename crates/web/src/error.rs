@@ -26,6 +26,9 @@ pub enum AppError {
     Forbidden(String),
     #[error("{message}")]
     TooManyRequests { message: String, retry_after_s: u64 },
+    /// The database's disk is full: 507, and nothing was written.
+    #[error("{0}")]
+    StorageFull(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -45,6 +48,9 @@ impl From<StoreError> for AppError {
                 message,
                 retry_after_s,
             },
+            other if other.is_storage_full() => AppError::StorageFull(
+                "the server's disk is full: nothing was saved; tell the administrator / 服务器磁盘已满，未保存，请联系管理员".into(),
+            ),
             other => AppError::Internal(other.to_string()),
         }
     }
@@ -65,6 +71,7 @@ impl AppError {
             AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             AppError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "locked"),
+            AppError::StorageFull(_) => (StatusCode::INSUFFICIENT_STORAGE, "storage_full"),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

@@ -61,3 +61,105 @@ async fn a_rollup_rebuild_during_intake_loses_no_case() {
     })
     .await;
 }
+
+/// A small tmpfs of its own, unmounted when dropped: a disk that really
+/// fills up. Needs root (CI runs as root); elsewhere set
+/// LINLI_SKIP_MOUNT_TESTS=1 to skip the test, loudly.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(megabytes: u32) -> Option<SmallDisk> {
+        let dir = std::env::temp_dir().join(format!("linli_small_disk_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return Some(SmallDisk(dir));
+        }
+        assert!(
+            std::env::var_os("LINLI_SKIP_MOUNT_TESTS").is_some(),
+            "cannot mount a small tmpfs (needs root); set LINLI_SKIP_MOUNT_TESTS=1 to skip"
+        );
+        eprintln!("SKIPPED: the full-disk test needs root to mount a tmpfs");
+        None
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        // Lazily: a pool closing on its own threads may still hold the file.
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// SQLite on a full disk: every write is refused as "full" (507 at the
+/// HTTP boundary), nothing half-written, and once space is free again the
+/// next write succeeds without a restart.
+#[tokio::test]
+async fn a_full_disk_refuses_writes_and_recovers_when_space_is_free() {
+    let Some(disk) = SmallDisk::mount(6) else {
+        return;
+    };
+    let url = format!("sqlite://{}", disk.0.join("linli.db").display());
+    let store = Store::open(
+        &url,
+        linli_store::Vault::new(linli_store::testkit::TEST_KEY),
+    )
+    .await
+    .unwrap();
+    setup_registry(&store).await;
+    // Something else on the disk, to be deleted later.
+    std::fs::write(disk.0.join("other-file"), vec![0u8; 2 << 20]).unwrap();
+    let request = |i: usize| linli_store::cases::NewRequest {
+        channel: "counter".into(),
+        description: format!("{i} {}", "楼道堆满杂物，".repeat(500)),
+        lon: Some(118.785),
+        lat: Some(32.025),
+        ..Default::default()
+    };
+    let mut accepted = 0;
+    let full = loop {
+        match store
+            .intake(&Scope::Everything, "counter:1", &request(accepted))
+            .await
+        {
+            Ok(_) => accepted += 1,
+            Err(e) => break e,
+        }
+        assert!(accepted < 100_000, "the disk never filled");
+    };
+    assert!(full.is_storage_full(), "{full}");
+    assert!(accepted > 0);
+    // Every later write is refused the same way, never as a broken connection.
+    for i in 0..20 {
+        let e = store
+            .intake(&Scope::Everything, "counter:1", &request(i))
+            .await
+            .unwrap_err();
+        assert!(e.is_storage_full(), "try {i}: {e}");
+    }
+    // Space freed: writes go on, without a restart.
+    std::fs::remove_file(disk.0.join("other-file")).unwrap();
+    for i in 0..20 {
+        store
+            .intake(&Scope::Everything, "counter:1", &request(i))
+            .await
+            .unwrap();
+    }
+    let cases: i64 = linli_store::with_db!(&store.db, p => {
+        sqlx::query_scalar("SELECT COUNT(*) FROM service_case").fetch_one(p).await.unwrap()
+    });
+    assert_eq!(
+        cases,
+        accepted as i64 + 20,
+        "what was acknowledged is there, nothing more"
+    );
+    store.db.close().await;
+}
