@@ -119,13 +119,24 @@ pub fn read_csv(bytes: &[u8]) -> Result<Table> {
     let mut rows = Vec::new();
     for (i, rec) in rdr.records().enumerate() {
         let rec = rec.map_err(|e| StoreError::File(format!("row {}: {e}", i + 2)))?;
-        let cells: Vec<String> = rec.iter().map(|c| c.trim().to_string()).collect();
+        let cells: Vec<String> = rec.iter().map(|c| unguard(c.trim()).to_string()).collect();
         if cells.iter().all(String::is_empty) {
             continue;
         }
         rows.push((i + 2, cells));
     }
     Ok(Table { headers, rows })
+}
+
+/// A cell as it was before an export guarded it against formulas: the
+/// apostrophe [`crate::export`] puts before = + - @ is the spreadsheet's
+/// "this is text" mark, not part of the value, so an export reads back
+/// as it was.
+fn unguard(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest,
+        _ => cell,
+    }
 }
 
 #[expect(
@@ -944,5 +955,21 @@ impl Store {
         self.changed(crate::caches::Cached::Grids).await?;
         self.changed(crate::caches::Cached::RegistryCounts).await?;
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_guarded_export_reads_back_as_it_was() {
+        let t = read_csv("名称,备注\n'=SUM(A1),'-5\n'普通,it's\n".as_bytes()).unwrap();
+        assert_eq!(t.rows[0].1, ["=SUM(A1)", "-5"]);
+        assert_eq!(
+            t.rows[1].1,
+            ["'普通", "it's"],
+            "only the export's guard is taken off"
+        );
     }
 }

@@ -319,8 +319,8 @@ async fn person(
 }
 
 #[derive(Deserialize)]
-struct UnmaskBody {
-    reason: Option<String>,
+pub(crate) struct UnmaskBody {
+    pub(crate) reason: Option<String>,
 }
 
 async fn person_unmask(
@@ -436,9 +436,19 @@ async fn import_grids(
 async fn export(
     State(s): State<AppState>,
     caller: Caller,
+    method: axum::http::Method,
     Path(what): Path<String>,
     Query(q): Params,
 ) -> Result<Response, AppError> {
+    // A HEAD would run the export (and write an unmasked one's audit
+    // entry) only to throw the rows away.
+    if method == axum::http::Method::HEAD {
+        return Ok((
+            axum::http::StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, "GET")],
+        )
+            .into_response());
+    }
     let (name, ext) = what
         .rsplit_once('.')
         .ok_or_else(|| AppError::NotFound(format!("no export '{what}'")))?;

@@ -32,6 +32,7 @@ pub fn api() -> Api {
         .post("/cases", Needs(RegisterCase), intake)
         .get("/cases/{id}", Needs(ReadCases), one)
         .get("/cases/{id}/timeline", Needs(ReadCases), timeline)
+        .post("/cases/{id}/unmask", Needs(Unmask), case_unmask)
         .post("/cases/{id}/actions", Needs(ActOnCase), act)
         .get("/cases/{id}/photos", Needs(ReadCases), photos)
         .post("/cases/{id}/photos", Needs(AddPhoto), upload_photo)
@@ -105,6 +106,27 @@ async fn one(
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, AppError> {
     Ok(Json(json!(s.store.case(&caller.scope, id).await?)))
+}
+
+/// POST /cases/{id}/unmask: the reporter's phone and the originals of
+/// masked free text, with a reason (audited first).
+async fn case_unmask(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let b: crate::api::UnmaskBody = crate::api::json_body(&body)?;
+    Ok(Json(json!(
+        s.store
+            .case_originals(
+                &caller.scope,
+                id,
+                &caller.actor,
+                b.reason.as_deref().unwrap_or(""),
+            )
+            .await?
+    )))
 }
 
 /// POST /cases/{id}/photos: the body is the image itself (JPEG, PNG or

@@ -109,3 +109,73 @@ impl Store {
         rows.into_iter().map(|r| view(r, now)).collect()
     }
 }
+
+/// What a case's masked text was, for those who may unmask.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CaseOriginals {
+    /// The reporter's phone in full.
+    pub reporter_phone: Option<String>,
+    /// Free text in which ID numbers or phones were masked, as written:
+    /// the field (title, description, address, note) and, for a note, the
+    /// timeline entry it belongs to.
+    pub texts: Vec<OriginalText>,
+    pub audit_id: i64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OriginalText {
+    pub field: String,
+    pub event_id: Option<i64>,
+    pub text: String,
+}
+
+impl Store {
+    /// A case's personal data in full: the reporter's phone and the
+    /// originals of masked free text. Needs a reason; the audit entry is
+    /// written, in the same transaction as the read, before anything is
+    /// returned.
+    pub async fn case_originals(
+        &self,
+        scope: &Scope,
+        id: i64,
+        actor: &str,
+        reason: &str,
+    ) -> Result<CaseOriginals> {
+        use crate::audit::append_in_tx;
+        use crate::db::BeginWrite;
+        use crate::vault::Field;
+        if reason.trim().is_empty() {
+            return Err(StoreError::invalid(
+                "reason",
+                "a reason is required to view personal data in full",
+            ));
+        }
+        self.case_plain(scope, id).await?;
+        type Sealed = (String, Option<i64>, Vec<u8>);
+        let (audit_id, phone, sealed): (i64, Option<Vec<u8>>, Vec<Sealed>) = with_db!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let audit_id = append_in_tx!(tx, actor, "case.view_unmasked", &format!("case:{id}"), reason.trim());
+            let phone: Option<Vec<u8>> = sqlx::query_scalar("SELECT reporter_phone_enc FROM service_case WHERE id = $1")
+                .bind(id).fetch_one(&mut *tx).await?;
+            let sealed: Vec<Sealed> = sqlx::query_as("SELECT field, event_id, sealed FROM sealed_text WHERE case_id = $1 ORDER BY id")
+                .bind(id).fetch_all(&mut *tx).await?;
+            tx.commit().await?;
+            (audit_id, phone, sealed)
+        });
+        let mut texts = Vec::with_capacity(sealed.len());
+        for (field, event_id, blob) in sealed {
+            texts.push(OriginalText {
+                field,
+                event_id,
+                text: self.vault().open(Field::FreeText, &blob)?,
+            });
+        }
+        Ok(CaseOriginals {
+            reporter_phone: phone
+                .map(|p| self.vault().open(Field::Phone, &p))
+                .transpose()?,
+            texts,
+            audit_id,
+        })
+    }
+}

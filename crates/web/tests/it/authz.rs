@@ -45,6 +45,7 @@ async fn authorisation_matrix() {
                     ("get", "/photos/{id}") => (Obj::Photo, 200, vec![]),
                     ("post", "/cases/{id}/photos") => (Obj::Case, 200, JPEG.to_vec()),
                     ("post", "/cases/{id}/actions") => (Obj::Case, 200, vec![]),
+                    ("post", "/cases/{id}/unmask") => (Obj::Case, 200, r#"{"reason":"回访核实"}"#.into()),
                     (_, p) if p.starts_with("/cases/{id}") => (Obj::Case, 200, vec![]),
                     ("post", "/posts") => (Obj::None, 200, vec![]),
                     ("post", "/import/registry") => (Obj::None, 200, REGISTRY.into()),

@@ -183,6 +183,55 @@ async fn open311_publishes_public_fields_only() {
         assert_eq!(r["long"], 118.785);
         assert_eq!(r["address"], "一网格");
         assert!(r["description"].as_str().unwrap().contains("138****8000"));
+        // Staff who may unmask see the originals, with a reason, audited.
+        let empty = app
+            .post(&format!("/api/v1/cases/{id}/unmask"))
+            .body(r#"{"reason":""}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(empty.status(), StatusCode::UNPROCESSABLE_ENTITY, "{be}");
+        let full = admin_json(
+            &app,
+            "post",
+            &format!("/api/v1/cases/{id}/unmask"),
+            r#"{"reason":"回访核实"}"#.into(),
+        )
+        .await;
+        assert_eq!(full["reporter_phone"], "13800138000", "{be}");
+        let texts = full["texts"].as_array().unwrap();
+        assert!(
+            texts.iter().any(|t| t["field"] == "description"
+                && t["text"].as_str().unwrap().contains("11010519491231002X")),
+            "{full}"
+        );
+        let log: Value = app
+            .get("/api/v1/audit?limit=5")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            log.as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["action"] == "case.view_unmasked" && e["id"] == full["audit_id"]),
+            "{log}"
+        );
+        // A HEAD on an export does not run it (nor audit an unmasked one).
+        let head = app
+            .http
+            .head(format!(
+                "{}/api/v1/export/registry.csv?unmasked=1&reason=x",
+                app.base
+            ))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(head.status(), StatusCode::METHOD_NOT_ALLOWED, "{be}");
         // Listing can be turned off; one request by its id still answers.
         let mut state = AppState::new(store, TOKEN.into());
         state.open311_public_list = false;
