@@ -24,6 +24,19 @@ async fn lookups_by_id_number_or_phone_are_for_unmaskers_audited_and_throttled()
         );
         let app = App::spawn(store).await;
         matrix_fixture(&app).await;
+        // A resident's own report carries their account's name, not one they type.
+        let resident = sign_in(&app, "m.resident", MATRIX_PASSWORD).await;
+        let mine: Value = app
+            .as_account(&resident, "post", "/api/v1/cases")
+            .body(r#"{"channel":"counter","description":"楼道灯坏了","reporter_name":"冒名顶替","lon":118.785,"lat":32.025}"#)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_ne!(mine["reporter_name"], "冒名顶替", "{be}: {mine}");
+        assert!(mine["reporter_name"].as_str().is_some_and(|n| !n.is_empty()));
         // A community worker may read the registry but not confirm guesses.
         let worker = sign_in(&app, "m.community_worker", MATRIX_PASSWORD).await;
         let r = app
