@@ -76,9 +76,10 @@ enum Command {
         seed: u64,
     },
     /// Bring the database schema up to date.
+    /// (Needs the keys: an upgrade seals data and signs the audit chain.)
     Migrate {
-        #[arg(long, env = "LINLI_DB", default_value = "sqlite://linli.db")]
-        db: String,
+        #[command(flatten)]
+        db: DbArgs,
     },
     /// Generate a deterministic synthetic city into a database, or into files with --out.
     Gen {
@@ -647,6 +648,15 @@ async fn run(cmd: Command) -> Result<()> {
             let audit_key = secret_beside(&audit_key_path, || Ok(Vault::generate_key()?))?;
             let store =
                 Store::open(&db, Vault::from_base64(&key)?.with_audit_key(&audit_key)?).await?;
+            // The database holds the district's people: readable by its owner only.
+            #[cfg(unix)]
+            for ext in ["", "-wal", "-shm"] {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(
+                    format!("{}{ext}", file.display()),
+                    std::fs::Permissions::from_mode(0o600),
+                );
+            }
             let stats = store.scope_stats(&Scope::Everything).await?;
             if stats.grids == 0 {
                 println!("generating a demo district of {people} residents (seed {seed}) …");
@@ -701,8 +711,9 @@ async fn run(cmd: Command) -> Result<()> {
             .await
         }
         Command::Migrate { db } => {
-            let d = linli_store::Db::connect(&db).await?;
-            let n = linli_store::migrate::run(&d).await?;
+            let vault = vault_from(&db)?;
+            let d = linli_store::Db::connect(&db.db).await?;
+            let n = linli_store::migrate::run(&d, &vault).await?;
             println!("{n} migration(s) applied; schema is current");
             Ok(())
         }

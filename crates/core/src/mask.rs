@@ -65,11 +65,13 @@ pub struct Redacted {
     pub found: usize,
 }
 
-/// Masks ID numbers (18 characters, valid check character, or 15 digits)
-/// and mobile numbers (11 digits from 1[3-9]) typed into free text, such
-/// as a request's description or a staff note. A run of digits longer
-/// than either is left alone (an order number is not a phone). Full-width
-/// digits count as digits.
+/// Masks ID numbers (18 characters with a valid check character, or 15
+/// digits) and mobile numbers (11 digits from 1[3-9], also after +86)
+/// typed into free text, such as a request's description or a staff note,
+/// also when written in groups (138-0013-8000, 110105 19491231 002X) or
+/// in full-width digits, and whatever letters stand next to them. A run of
+/// digits longer than either is left alone (an order number is not a
+/// phone).
 pub fn redact(text: &str) -> Redacted {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
@@ -81,41 +83,82 @@ pub fn redact(text: &str) -> Redacted {
             i += 1;
             continue;
         }
-        // A run of digits, optionally ended by an X (the ID check character).
-        let mut j = i;
-        while j < chars.len() && is_digit(chars[j]) {
-            j += 1;
-        }
-        if j < chars.len() && j - i == 17 && matches!(chars[j], 'X' | 'x' | 'Ｘ' | 'ｘ') {
-            j += 1;
-        }
-        let run: String = chars[i..j].iter().map(|&c| half_width(c)).collect();
-        let preceded_by_word = i > 0 && chars[i - 1].is_ascii_alphanumeric();
-        let followed_by_word = j < chars.len() && chars[j].is_ascii_alphanumeric();
-        let masked = if preceded_by_word || followed_by_word {
-            None
-        } else if is_id_number(&run) {
-            Some(id_number(&run.to_ascii_uppercase()))
-        } else if is_mobile(&run) {
-            Some(phone(&run))
-        } else {
-            None
+        let run_end = digits_end(&chars, i, false);
+        let group_end = digits_end(&chars, i, true);
+        let masked_group = (group_end > run_end)
+            .then(|| mask_number(&chars[i..group_end]))
+            .flatten();
+        let (masked, end) = match masked_group {
+            Some(m) => (Some(m), group_end),
+            None => (mask_number(&chars[i..run_end]), run_end),
         };
         match masked {
             Some(m) => {
                 found += 1;
                 out.push_str(&m);
             }
-            None => out.extend(&chars[i..j]),
+            None => out.extend(&chars[i..end]),
         }
-        i = j;
+        i = end;
     }
     Redacted { text: out, found }
 }
 
-/// Free text as published to anyone (Open311): [`redact`], and room
-/// numbers (the digits before 室, 房 or 户, as in 3栋2单元301室) hidden,
-/// so a request cannot be traced to a door.
+/// Where a number starting at `i` ends: a run of digits, or with `grouped`
+/// digits joined by single spaces or hyphens; an X after the 17th digit
+/// (the ID check character) belongs to it.
+fn digits_end(chars: &[char], i: usize, grouped: bool) -> usize {
+    let mut j = i;
+    let mut digits = 0;
+    while j < chars.len() {
+        if is_digit(chars[j]) {
+            digits += 1;
+            j += 1;
+        } else if grouped
+            && matches!(chars[j], ' ' | '-' | '\u{3000}')
+            && chars.get(j + 1).is_some_and(|c| is_digit(*c))
+        {
+            j += 1;
+        } else {
+            break;
+        }
+    }
+    if digits == 17 {
+        let mut k = j;
+        if grouped && k < chars.len() && matches!(chars[k], ' ' | '-') {
+            k += 1;
+        }
+        if k < chars.len() && matches!(chars[k], 'X' | 'x' | 'Ｘ' | 'ｘ') {
+            return k + 1;
+        }
+    }
+    j
+}
+
+/// The mask of a number written with these characters, if it is an ID
+/// number or a mobile number.
+fn mask_number(chars: &[char]) -> Option<String> {
+    let d: String = chars
+        .iter()
+        .filter(|c| !matches!(c, ' ' | '-' | '\u{3000}'))
+        .map(|&c| half_width(c))
+        .collect::<String>()
+        .to_ascii_uppercase();
+    if is_id_number(&d) {
+        Some(id_number(&d))
+    } else if is_mobile(&d) {
+        Some(phone(&d))
+    } else if d.len() == 13 && d.starts_with("86") && is_mobile(&d[2..]) {
+        Some(phone(&d[2..]))
+    } else {
+        None
+    }
+}
+
+/// Free text as published to anyone (Open311): [`redact`], then every
+/// number of three digits or more hidden (room numbers such as 301室,
+/// 3-2-301 or 301号房, and what is left of a masked number), so a request
+/// cannot be traced to a door or a person.
 pub fn public_text(text: &str) -> String {
     let text = redact(text).text;
     let chars: Vec<char> = text.chars().collect();
@@ -124,11 +167,11 @@ pub fn public_text(text: &str) -> String {
     while i < chars.len() {
         if is_digit(chars[i]) {
             let mut j = i;
-            while j < chars.len() && (is_digit(chars[j]) || chars[j] == '-') {
+            while j < chars.len() && is_digit(chars[j]) {
                 j += 1;
             }
-            if j < chars.len() && matches!(chars[j], '室' | '房' | '户') {
-                out.push_str("**");
+            if j - i >= 3 {
+                out.extend(std::iter::repeat_n('*', j - i));
             } else {
                 out.extend(&chars[i..j]);
             }
@@ -207,20 +250,38 @@ mod tests {
     fn public_text_hides_rooms_too() {
         assert_eq!(
             public_text("3栋2单元301室门口漏水，电话13800138000"),
-            "3栋2单元**室门口漏水，电话138****8000"
+            "3栋2单元***室门口漏水，电话***********"
         );
-        assert_eq!(public_text("12-3房 和 5户"), "**房 和 **户");
-        assert_eq!(public_text("路灯不亮"), "路灯不亮");
+        assert_eq!(public_text("3-2-301漏水，301号房"), "3-2-***漏水，***号房");
+        assert_eq!(public_text("2路公交站牌坏了"), "2路公交站牌坏了");
+    }
+
+    #[test]
+    fn numbers_written_in_groups_or_next_to_letters_are_found() {
+        for (t, want) in [
+            ("电话138-0013-8000", "电话138****8000"),
+            ("电话138 0013 8000。", "电话138****8000。"),
+            ("电话+8613800138000", "电话+138****8000"),
+            ("phone13800138000abc", "phone138****8000abc"),
+            ("身份证110105 19491231 002X", "身份证110105************"),
+            ("身份证110105-19491231-002x", "身份证110105************"),
+            ("id11010519491231002Xabc", "id110105************abc"),
+            ("电话13800138000 3栋", "电话138****8000 3栋"),
+        ] {
+            let r = redact(t);
+            assert_eq!(r.text, want, "{t}");
+            assert_eq!(r.found, 1, "{t}");
+        }
     }
 
     #[test]
     fn leaves_other_numbers_alone() {
         for t in [
             "3栋2单元301室",
+            "3-2-301",
             "工单号 202611010000123456789",
             "订单12345678901234",
             "金额 23800138000 元以内",
-            "ab13800138000",
             "11010519491231002Y",
         ] {
             let r = redact(t);
@@ -240,6 +301,24 @@ mod tests {
             if !s.chars().any(|c| c.is_ascii_digit()) {
                 prop_assert_eq!(r.text, s);
             }
+        }
+
+        /// A mobile number however it is grouped (3-4-4 with spaces or
+        /// hyphens, or not at all), between any text, loses its middle four.
+        #[test]
+        fn grouped_phones_are_masked(
+            before in "[a-z张三，。 ]{0,6}",
+            tail in "[3-9][0-9]{9}",
+            sep in prop::sample::select(vec!["", " ", "-"]),
+            after in "[张，。]{0,6}",
+        ) {
+            let phone = format!("1{tail}");
+            let written = format!("{}{sep}{}{sep}{}", &phone[..3], &phone[3..7], &phone[7..]);
+            let r = redact(&format!("{before}{written}{after}"));
+            prop_assert!(r.found >= 1, "{}", r.text);
+            let middle = &phone[3..7];
+            let shown = format!("{}****{}", &phone[..3], &phone[7..]);
+            prop_assert!(r.text.contains(&shown) && !r.text.contains(&format!("{}{sep}{middle}", &phone[..3])), "{}", r.text);
         }
     }
 }

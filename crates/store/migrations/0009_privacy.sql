@@ -35,5 +35,9 @@ CREATE UNIQUE INDEX service_case_external ON service_case(channel, external_id) 
 -- A keyed audit chain: entries after keyed_from are linked by HMAC-SHA256
 -- under the audit key; those before (written by earlier versions) keep
 -- their plain SHA-256 links, and verification says how many there are.
+-- keyed_mac signs keyed_from with the audit key (written by the migration
+-- runner in this same transaction), so that nobody without the key can
+-- move the start of the keyed chain and pass entries off as old ones.
 ALTER TABLE audit_head ADD COLUMN keyed_from BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE audit_head ADD COLUMN keyed_mac TEXT;
 UPDATE audit_head SET keyed_from = last_seq;

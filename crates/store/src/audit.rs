@@ -74,6 +74,12 @@ pub fn entry_hash(
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The signature of where the keyed chain starts (entries up to
+/// `keyed_from` have plain SHA-256 links, from before the chain was keyed).
+pub fn keyed_from_mac(v: &Vault, keyed_from: i64) -> String {
+    v.audit_mac(&[b"keyed_from", keyed_from.to_string().as_bytes()])
+}
+
 /// The head of the chain at one moment, signed with the audit key: kept
 /// outside the database (a file, another system), it lets
 /// [`Store::audit_verify`] tell a log cut short or rolled back.
@@ -278,11 +284,11 @@ impl Store {
                 checkpoint,
             ));
         }
-        let head: Option<(i64, String, i64)> = with_db!(&self.db, pool => {
-            sqlx::query_as("SELECT last_seq, last_hash, keyed_from FROM audit_head WHERE id = 1")
+        let head: Option<(i64, Option<String>)> = with_db!(&self.db, pool => {
+            sqlx::query_as("SELECT keyed_from, keyed_mac FROM audit_head WHERE id = 1")
                 .fetch_optional(pool).await?
         });
-        let Some((_, _, keyed_from)) = head else {
+        let Some((keyed_from, keyed_mac)) = head else {
             return Ok(Verification::broken(
                 0,
                 0,
@@ -291,6 +297,17 @@ impl Store {
                 checkpoint,
             ));
         };
+        if keyed_mac.as_deref() != Some(keyed_from_mac(self.vault(), keyed_from).as_str()) {
+            return Ok(Verification::broken(
+                0,
+                0,
+                1,
+                format!(
+                    "the start of the keyed chain (after entry {keyed_from}) is not the one signed when the chain was keyed (moved, to pass entries off as unkeyed ones)"
+                ),
+                checkpoint,
+            ));
+        }
         if let Some(cp) = checkpoint
             && cp.keyed_from != keyed_from
         {
@@ -414,6 +431,32 @@ impl Store {
                 ));
             }
         }
+        // SQLite counts every id it hands out (sqlite_sequence, written in
+        // the writer's own transaction): recorded entries beyond the last
+        // one chained or pending were cut off the end.
+        if gapless_ids {
+            let (allocated, pending, chained): (Option<i64>, Option<i64>, Option<i64>) = with_db!(&self.db, pool => {
+                sqlx::query_as(
+                    "SELECT (SELECT seq FROM sqlite_sequence WHERE name = 'audit_pending'),
+                            (SELECT MAX(id) FROM audit_pending), (SELECT MAX(id) FROM audit_log)",
+                ).fetch_one(pool).await?
+            });
+            let seen = pending.max(chained).unwrap_or(0);
+            if let Some(allocated) = allocated
+                && allocated > seen
+            {
+                return Ok(Verification::broken(
+                    last,
+                    unkeyed(last),
+                    last + 1,
+                    format!(
+                        "recorded entries {}..{allocated} are missing from the end of the log (cut off, head rolled back)",
+                        seen + 1
+                    ),
+                    checkpoint,
+                ));
+            }
+        }
         Ok(Verification {
             entries: last.max(0) as u64,
             first_broken: None,
@@ -421,6 +464,28 @@ impl Store {
             checkpoint_seq: checkpoint.map(|c| c.seq),
         })
     }
+}
+
+/// The longest reason for a full view or an unmasked export.
+pub const MAX_REASON_CHARS: usize = 200;
+
+/// A reason for viewing personal data in full: required, and short (it is
+/// written to the audit log).
+pub fn check_reason(reason: &str) -> Result<&str> {
+    let r = reason.trim();
+    if r.is_empty() {
+        return Err(StoreError::invalid(
+            "reason",
+            "a reason is required to view personal data in full",
+        ));
+    }
+    if r.chars().count() > MAX_REASON_CHARS {
+        return Err(StoreError::invalid(
+            "reason",
+            format!("is longer than {MAX_REASON_CHARS} characters"),
+        ));
+    }
+    Ok(r)
 }
 
 /// Appends a checkpoint to a file of checkpoints, one JSON object a line,

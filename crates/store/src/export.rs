@@ -354,12 +354,7 @@ impl Store {
         unmasked: Option<(&str, &str)>,
     ) -> Result<ExportStream> {
         if let Some((actor, reason)) = unmasked {
-            if reason.trim().is_empty() {
-                return Err(StoreError::invalid(
-                    "reason",
-                    "a reason is required to export personal data in full",
-                ));
-            }
+            let reason = crate::audit::check_reason(reason)?;
             let (lo, _) = scope.bounds();
             self.audit(
                 actor,
@@ -373,7 +368,16 @@ impl Store {
         Ok(spawn_export(
             format,
             "registry",
-            headers(REGISTRY_COLUMNS),
+            {
+                let mut h = headers(REGISTRY_COLUMNS);
+                // Masked, that column holds an age band, not a birth date.
+                if !clear {
+                    for x in h.iter_mut().filter(|x| *x == "出生日期") {
+                        *x = "年龄段".into();
+                    }
+                }
+                h
+            },
             move |mut sink| async move {
                 store.registry_rows(&scope, clear, &mut sink).await?;
                 Ok(sink)

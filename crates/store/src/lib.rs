@@ -151,7 +151,7 @@ impl Store {
     /// Brings the schema up to date, loads settings (calendar years added
     /// by administrators) and seeds the default categories into a new database.
     pub async fn open_db(db: Db, vault: Vault) -> Result<Self> {
-        let applied = migrate::run(&db).await?;
+        let applied = migrate::run(&db, &vault).await?;
         let store = Store::new(db, vault)?;
         let sealed = store.seal_legacy_people().await?;
         if sealed > 0 {

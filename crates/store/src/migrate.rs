@@ -94,6 +94,10 @@ fn statements(sql: &str) -> Vec<String> {
         .collect()
 }
 
+/// The migration that keys the audit chain: the start of the keyed part is
+/// signed in its transaction.
+const KEYED_AUDIT: i64 = 9;
+
 /// Serialises migrations of servers that start together on one
 /// PostgreSQL (SQLite's write lock at BEGIN does the same there).
 const MIGRATION_LOCK: i64 = 0x6c69_6e6c_6930;
@@ -102,7 +106,7 @@ const MIGRATION_LOCK: i64 = 0x6c69_6e6c_6930;
 /// Returns how many were applied. Several servers may start at once: each
 /// migration is applied under a lock and skipped when another server
 /// applied it first.
-pub async fn run(db: &Db) -> Result<usize> {
+pub async fn run(db: &Db, vault: &crate::Vault) -> Result<usize> {
     let backend = db.backend();
     with_db!(db, pool => {
         {
@@ -142,6 +146,13 @@ pub async fn run(db: &Db) -> Result<usize> {
             }
             for stmt in statements(&render(m.sql, backend)) {
                 sqlx::query(sqlx::AssertSqlSafe(stmt)).execute(&mut *tx).await?;
+            }
+            if m.version == KEYED_AUDIT {
+                let from: i64 = sqlx::query_scalar("SELECT keyed_from FROM audit_head WHERE id = 1")
+                    .fetch_one(&mut *tx).await?;
+                sqlx::query("UPDATE audit_head SET keyed_mac = $1 WHERE id = 1")
+                    .bind(crate::audit::keyed_from_mac(vault, from))
+                    .execute(&mut *tx).await?;
             }
             sqlx::query("INSERT INTO linli_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
                 .bind(m.version)

@@ -202,12 +202,7 @@ impl Store {
         actor: &str,
         reason: &str,
     ) -> Result<PersonFull> {
-        if reason.trim().is_empty() {
-            return Err(StoreError::invalid(
-                "reason",
-                "a reason is required to view personal data in full",
-            ));
-        }
+        let reason = crate::audit::check_reason(reason)?;
         let person = self.person(scope, id).await?;
         let (audit_id, id_enc, phone_enc, birth_enc) = with_db!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;

@@ -308,11 +308,24 @@ pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::i
         state.audit_checkpoints.clone(),
     ));
     let store = state.store.clone();
+    let checkpoints = state.audit_checkpoints.clone();
     let r = server::run(listener, router(state), shutdown_signal()).await;
     jobs.abort();
     // Stopped for good before the lease is given up (a round in flight
     // could renew it otherwise); another server may take the jobs at once.
     let _ = jobs.await;
+    // One more checkpoint on the way out, so the window in which the end
+    // of the log could be cut unnoticed is as short as the last run.
+    if let Some(path) = &checkpoints {
+        match store.audit_checkpoint().await {
+            Ok(cp) => {
+                if let Err(e) = linli_store::audit::append_checkpoint(path, &cp) {
+                    tracing::error!("audit checkpoint not written: {e}");
+                }
+            }
+            Err(e) => tracing::error!("audit checkpoint not taken: {e}"),
+        }
+    }
     if let Err(e) = store.release_lease(jobs::LEASE, &instance).await {
         tracing::warn!("could not release the jobs' lease: {e}");
     }

@@ -145,7 +145,12 @@ impl Store {
             closed_at,
         } = timed.clocks;
         let clear_overdue = timed.clear_overdue;
-        let data = serde_json::to_string(&action).unwrap_or_else(|_| "{}".into());
+        // The action as sent, with any ID number or phone in its text masked
+        // like the note (the original is sealed with the note).
+        let data = linli_core::mask::redact(
+            &serde_json::to_string(&action).unwrap_or_else(|_| "{}".into()),
+        )
+        .text;
         let webhook = match (&action, after.unit) {
             (Action::Dispatch { .. }, Some(u)) => self
                 .units(&Scope::Everything)

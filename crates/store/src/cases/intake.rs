@@ -218,9 +218,16 @@ impl Store {
             ),
         };
         let tree = scope.tree_for_lookup();
-        let RequestText { title, description } =
-            RequestText::check(&req.description, req.title.as_deref())
-                .map_err(|(field, message)| StoreError::invalid(field, message))?;
+        // ID numbers and phones typed into the text are masked before a
+        // title is cut from it (a cut could leave a fragment no longer
+        // recognisable as a number); the originals are sealed below.
+        let description_found = mask::redact(&req.description);
+        let title_found = req.title.as_deref().map(mask::redact);
+        let RequestText { title, description } = RequestText::check(
+            &description_found.text,
+            title_found.as_ref().map(|t| t.text.as_str()),
+        )
+        .map_err(|(field, message)| StoreError::invalid(field, message))?;
         let external_id = linli_core::intake::short_field(
             "external_id",
             req.external_id.as_deref(),
@@ -337,16 +344,22 @@ impl Store {
         // ID numbers and phones typed into free text are masked in the
         // stored text; the original is sealed for those who may unmask.
         let mut sealed = Vec::new();
-        let mut masked = |field: &'static str, text: String| {
-            let r = mask::redact(&text);
-            if r.found > 0 {
-                sealed.push((field, vault.seal(Field::FreeText, &text)));
-            }
-            r.text
-        };
-        let title = masked("title", title);
-        let description = masked("description", description);
-        let address = masked("address", address);
+        if description_found.found > 0 {
+            sealed.push((
+                "description",
+                vault.seal(Field::FreeText, req.description.trim()),
+            ));
+        }
+        if let (Some(t), Some(original)) = (&title_found, &req.title)
+            && t.found > 0
+        {
+            sealed.push(("title", vault.seal(Field::FreeText, original.trim())));
+        }
+        let address_found = mask::redact(&address);
+        if address_found.found > 0 {
+            sealed.push(("address", vault.seal(Field::FreeText, &address)));
+        }
+        let address = address_found.text;
         Ok(Prepared::New(Box::new(NewCase {
             sealed,
             channel,

@@ -15,6 +15,7 @@ mod act;
 mod alerts;
 mod intake;
 mod read;
+pub use read::{CaseOriginals, OriginalText};
 mod units_dispatch;
 
 use chrono::{DateTime, Utc};

@@ -144,12 +144,7 @@ impl Store {
         use crate::audit::append_in_tx;
         use crate::db::BeginWrite;
         use crate::vault::Field;
-        if reason.trim().is_empty() {
-            return Err(StoreError::invalid(
-                "reason",
-                "a reason is required to view personal data in full",
-            ));
-        }
+        let reason = crate::audit::check_reason(reason)?;
         self.case_plain(scope, id).await?;
         type Sealed = (String, Option<i64>, Vec<u8>);
         let (audit_id, phone, sealed): (i64, Option<Vec<u8>>, Vec<Sealed>) = with_db!(&self.db, pool => {

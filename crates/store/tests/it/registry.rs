@@ -167,6 +167,7 @@ async fn export_round_trips_through_excel() {
         assert!(masked.contains("110105************") && !masked.contains("11010519491231002X"), "{be}");
         // Masked, the birth date is an age band, as on screen.
         assert!(!masked.contains("1949-12-31") && masked.contains("0–79岁"), "{be}");
+        assert!(masked.contains("年龄段") && !masked.contains("出生日期"), "{be}");
         assert!(store.export_registry(&Scope::Everything, TableFormat::Xlsx, Some(("admin", ""))).await.is_err());
         let (xlsx, n) = store.export_registry(&Scope::Everything, TableFormat::Xlsx, Some(("admin", "年度核对"))).await.unwrap();
         assert_eq!(n, 5);

@@ -11,7 +11,9 @@ use linli_core::access::may_take;
 use linli_core::case::{Action, ActionKind, State as CaseState, action_label};
 use linli_core::category::Category;
 use linli_store::Scope;
-use linli_store::cases::{CaseEvent, CaseFilter, CaseView, HandlingUnit, NewRequest};
+use linli_store::cases::{
+    CaseEvent, CaseFilter, CaseOriginals, CaseView, HandlingUnit, NewRequest,
+};
 use linli_store::photos::{PhotoRef, check_photo};
 use serde_json::{Value, json};
 
@@ -352,9 +354,23 @@ struct CasePage {
     steps: Vec<&'static str>,
     units: Vec<HandlingUnit>,
     categories: Vec<Category>,
+    /// Whether the viewer may see the masked text as written.
+    may_unmask: bool,
+    /// The reporter's phone and masked text as written, after an audited view.
+    originals: Option<CaseOriginals>,
 }
 
 impl CasePage {
+    /// The label of a free-text field shown as written.
+    fn field(&self, field: &str) -> &'static str {
+        let (zh, en) = match field {
+            "title" => ("标题", "Title"),
+            "description" => ("描述", "Description"),
+            "address" => ("地址", "Address"),
+            _ => ("处理意见", "Note"),
+        };
+        if self.c.l.en { en } else { zh }
+    }
     fn state(&self, code: &str) -> String {
         state_label(self.c.l, code)
     }
@@ -381,6 +397,33 @@ pub async fn case_page(
     ctx: PageCtx,
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
+    case_view(&s, &ctx, id, None).await
+}
+
+/// The case page with its personal data as written, once a reason is
+/// given; the view is an audit entry before anything is shown.
+pub async fn unmask(
+    State(s): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<i64>,
+    axum::Form(f): axum::Form<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let v = ctx.viewer()?;
+    v.check_csrf(f.get("_csrf").map(String::as_str))?;
+    let reason = f.get("reason").map(String::as_str).unwrap_or("");
+    let originals = s
+        .store
+        .case_originals(&v.caller.scope, id, &v.caller.actor, reason)
+        .await?;
+    case_view(&s, &ctx, id, Some(originals)).await
+}
+
+async fn case_view(
+    s: &AppState,
+    ctx: &PageCtx,
+    id: i64,
+    originals: Option<CaseOriginals>,
+) -> Result<Response, PageError> {
     let v = ctx.viewer()?;
     let case = s.store.case(&v.caller.scope, id).await?;
     let timeline = s.store.timeline(&v.caller.scope, id).await?;
@@ -404,6 +447,8 @@ pub async fn case_page(
         steps,
         units,
         categories,
+        may_unmask: v.may(linli_core::access::Permission::Unmask),
+        originals,
     })
 }
 

@@ -443,6 +443,7 @@ pub fn pages() -> Api {
         .get("/cases", Needs(ReadCases), cases::queue)
         .get("/cases/{id}", Needs(ReadCases), cases::case_page)
         .post("/cases/{id}/act", Needs(ActOnCase), cases::act)
+        .post("/cases/{id}/unmask", Needs(Unmask), cases::unmask)
         .get("/grid", Needs(ReadRegistry), registry::my_grid)
         .get("/registry", Needs(ReadRegistry), registry::browse)
         .post("/registry/import", Needs(WriteRegistry), registry::import)
@@ -639,7 +640,11 @@ async fn login(
         Err(
             e @ (linli_store::StoreError::Unauthorized(_) | linli_store::StoreError::Locked { .. }),
         ) => {
-            let locked = matches!(e, linli_store::StoreError::Locked { .. });
+            let retry_after = match &e {
+                linli_store::StoreError::Locked { retry_after_s, .. } => Some(*retry_after_s),
+                _ => None,
+            };
+            let locked = retry_after.is_some();
             let page = LoginPage {
                 c: ctx.chrome(ctx.l.t("登录", "Sign in")),
                 next,
@@ -662,7 +667,12 @@ async fn login(
             } else {
                 StatusCode::UNAUTHORIZED
             };
-            Ok((status, render(page)?).into_response())
+            let mut r = (status, render(page)?).into_response();
+            if let Some(s) = retry_after {
+                r.headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, s.into());
+            }
+            Ok(r)
         }
         Err(e) => Err(e.into()),
     }

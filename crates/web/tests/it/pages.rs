@@ -50,6 +50,7 @@ async fn pages_by_role_escape_hostile_text_and_need_csrf() {
             for (path, body) in [
                 (format!("/cases/{}/act", o.case[0]), "version=1&action=supervise&note=x".to_string()),
                 (format!("/people/{}/unmask", o.person[0]), "reason=x".to_string()),
+                (format!("/cases/{}/unmask", o.case[0]), "reason=x".to_string()),
                 ("/logout".to_string(), String::new()),
             ] {
                 let r = no_redirect.post(format!("{}{path}", app.base)).header("cookie", &who.cookie)
@@ -80,6 +81,18 @@ async fn pages_by_role_escape_hostile_text_and_need_csrf() {
         let log: Value = app.get("/api/v1/audit?limit=1").send().await.unwrap().json().await.unwrap();
         assert_eq!(log[0]["action"], "person.view_unmasked", "{be}");
         assert_eq!(log[0]["actor"], "account:m.community_secretary", "{be}");
+        // The case page, too: the text as written only with a reason, audited.
+        let page = no_redirect.get(format!("{}/cases/{}", app.base, o.case[0])).header("cookie", &secretary.cookie).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains(&format!("action=\"/cases/{}/unmask\"", o.case[0])), "{be}: no unmask form");
+        let r = no_redirect.post(format!("{}/cases/{}/unmask", app.base, o.case[0])).header("cookie", &secretary.cookie)
+            .form(&[("_csrf", secretary.csrf.as_str()), ("reason", "回访核实")]).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{be}");
+        assert!(r.text().await.unwrap().contains("id=\"originals\""), "{be}");
+        let log: Value = app.get("/api/v1/audit?limit=1").send().await.unwrap().json().await.unwrap();
+        assert_eq!(log[0]["action"], "case.view_unmasked", "{be}");
+        let worker = sign_in(&app, "m.community_worker", MATRIX_PASSWORD).await;
+        let page = no_redirect.get(format!("{}/cases/{}", app.base, o.case[0])).header("cookie", &worker.cookie).send().await.unwrap().text().await.unwrap();
+        assert!(!page.contains("/unmask\""), "{be}: a worker may not unmask");
         // The auditor checks the chain from the page.
         let auditor = sign_in(&app, "m.auditor", MATRIX_PASSWORD).await;
         let page = no_redirect.get(format!("{}/audit?verify=1", app.base)).header("cookie", &auditor.cookie).send().await.unwrap().text().await.unwrap();
