@@ -9,7 +9,12 @@ work="$(mktemp -d)"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 base="http://127.0.0.1:$port"
 stop_demo() {
-  [ -n "${server:-}" ] && kill "$server" 2>/dev/null || true
+  # Wait for the server to finish stopping (it writes a last audit
+  # checkpoint into $work) before removing its folder.
+  if [ -n "${server:-}" ]; then
+    kill "$server" 2>/dev/null || true
+    wait "$server" 2>/dev/null || true
+  fi
   rm -rf "$work"
 }
 trap stop_demo EXIT

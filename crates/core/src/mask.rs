@@ -65,13 +65,15 @@ pub struct Redacted {
     pub found: usize,
 }
 
-/// Masks ID numbers (18 characters with a valid check character, or 15
-/// digits) and mobile numbers (11 digits from 1[3-9], also after +86)
-/// typed into free text, such as a request's description or a staff note,
-/// also when written in groups (138-0013-8000, 110105 19491231 002X) or
-/// in full-width digits, and whatever letters stand next to them. A run of
-/// digits longer than either is left alone (an order number is not a
-/// phone).
+/// Masks numbers that identify a person, typed into free text such as a
+/// request's description or a staff note: ID numbers (18 characters, or
+/// 15 digits, that read as region + birth date) show their region only,
+/// and any other run of 11 digits or more (a mobile, also after +86 or a
+/// leading 0; a landline with its area code; a bank card) keeps its first
+/// three and last four. Numbers written in groups count as one (138-0013-
+/// 8000, (139)12345678, 110105 19491231 002X, with dots, slashes, dashes of
+/// any width, any kind of space), full-width digits are digits, and the
+/// letters around a number do not matter.
 pub fn redact(text: &str) -> Redacted {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
@@ -83,14 +85,18 @@ pub fn redact(text: &str) -> Redacted {
             i += 1;
             continue;
         }
+        // A run of digits alone first (so that "13800138000 3栋" keeps its
+        // "3"), then the run with its groups.
         let run_end = digits_end(&chars, i, false);
-        let group_end = digits_end(&chars, i, true);
-        let masked_group = (group_end > run_end)
-            .then(|| mask_number(&chars[i..group_end]))
-            .flatten();
-        let (masked, end) = match masked_group {
-            Some(m) => (Some(m), group_end),
-            None => (mask_number(&chars[i..run_end]), run_end),
+        let (masked, end) = match mask_number(&chars[i..run_end]) {
+            Some(m) => (Some(m), run_end),
+            None => {
+                let group_end = digits_end(&chars, i, true);
+                match (group_end > run_end).then(|| mask_number(&chars[i..group_end])) {
+                    Some(Some(m)) => (Some(m), group_end),
+                    _ => (None, run_end),
+                }
+            }
         };
         match masked {
             Some(m) => {
@@ -104,9 +110,30 @@ pub fn redact(text: &str) -> Redacted {
     Redacted { text: out, found }
 }
 
+/// What may stand between the groups of one number.
+fn is_separator(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '-' | '.'
+                | '/'
+                | '_'
+                | '('
+                | ')'
+                | '（'
+                | '）'
+                | '－'
+                | '—'
+                | '–'
+                | '‐'
+                | '·'
+                | '\u{200b}'
+        )
+}
+
 /// Where a number starting at `i` ends: a run of digits, or with `grouped`
-/// digits joined by single spaces or hyphens; an X after the 17th digit
-/// (the ID check character) belongs to it.
+/// digits joined by at most two separators at a time; an X after the 17th
+/// digit (the ID check character) belongs to it.
 fn digits_end(chars: &[char], i: usize, grouped: bool) -> usize {
     let mut j = i;
     let mut digits = 0;
@@ -114,18 +141,24 @@ fn digits_end(chars: &[char], i: usize, grouped: bool) -> usize {
         if is_digit(chars[j]) {
             digits += 1;
             j += 1;
-        } else if grouped
-            && matches!(chars[j], ' ' | '-' | '\u{3000}')
-            && chars.get(j + 1).is_some_and(|c| is_digit(*c))
-        {
-            j += 1;
+            continue;
+        }
+        if !grouped {
+            break;
+        }
+        let mut k = j;
+        while k < chars.len() && k - j < 2 && is_separator(chars[k]) {
+            k += 1;
+        }
+        if k > j && chars.get(k).is_some_and(|c| is_digit(*c)) {
+            j = k;
         } else {
             break;
         }
     }
     if digits == 17 {
         let mut k = j;
-        if grouped && k < chars.len() && matches!(chars[k], ' ' | '-') {
+        while grouped && k < chars.len() && k - j < 2 && is_separator(chars[k]) {
             k += 1;
         }
         if k < chars.len() && matches!(chars[k], 'X' | 'x' | 'Ｘ' | 'ｘ') {
@@ -135,24 +168,38 @@ fn digits_end(chars: &[char], i: usize, grouped: bool) -> usize {
     j
 }
 
-/// The mask of a number written with these characters, if it is an ID
-/// number or a mobile number.
+/// The mask of a number written with these characters, if it identifies
+/// a person (see [`redact`]).
 fn mask_number(chars: &[char]) -> Option<String> {
     let d: String = chars
         .iter()
-        .filter(|c| !matches!(c, ' ' | '-' | '\u{3000}'))
+        .filter(|c| !is_separator(**c))
         .map(|&c| half_width(c))
         .collect::<String>()
         .to_ascii_uppercase();
-    if is_id_number(&d) {
+    if looks_like_id_number(&d) {
         Some(id_number(&d))
-    } else if is_mobile(&d) {
-        Some(phone(&d))
-    } else if d.len() == 13 && d.starts_with("86") && is_mobile(&d[2..]) {
-        Some(phone(&d[2..]))
+    } else if d.len() >= 11 && d.bytes().all(|b| b.is_ascii_digit()) {
+        Some(keep_ends(&d, 3, 4))
     } else {
         None
     }
+}
+
+/// 18 characters (17 digits and a digit or X) or 15 digits whose birth
+/// date is a real date: an ID number, even with a wrong check character
+/// (a mistyped one is still someone's).
+fn looks_like_id_number(s: &str) -> bool {
+    let b = s.as_bytes();
+    let (date, body_ok) = match b.len() {
+        18 => (
+            s[6..14].to_string(),
+            b[..17].iter().all(u8::is_ascii_digit) && (b[17].is_ascii_digit() || b[17] == b'X'),
+        ),
+        15 => (format!("19{}", &s[6..12]), b.iter().all(u8::is_ascii_digit)),
+        _ => return false,
+    };
+    body_ok && chrono::NaiveDate::parse_from_str(&date, "%Y%m%d").is_ok()
 }
 
 /// Free text as published to anyone (Open311): [`redact`], then every
@@ -194,21 +241,6 @@ fn half_width(c: char) -> char {
         'Ｘ' | 'ｘ' => 'X',
         _ => c,
     }
-}
-
-fn is_id_number(s: &str) -> bool {
-    let b = s.as_bytes();
-    match b.len() {
-        18 => crate::validate::resident_id_check_char(&b[..17])
-            .is_some_and(|c| c == (b[17] as char).to_ascii_uppercase()),
-        15 => b.iter().all(u8::is_ascii_digit),
-        _ => false,
-    }
-}
-
-fn is_mobile(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 11 && b[0] == b'1' && (b'3'..=b'9').contains(&b[1])
 }
 
 #[cfg(test)]
@@ -261,7 +293,15 @@ mod tests {
         for (t, want) in [
             ("电话138-0013-8000", "电话138****8000"),
             ("电话138 0013 8000。", "电话138****8000。"),
-            ("电话+8613800138000", "电话+138****8000"),
+            ("电话+8613800138000", "电话+861******8000"),
+            ("电话(139)12345678", "电话(139****5678"),
+            ("电话139.1234.5678", "电话139****5678"),
+            ("电话139－1234－5678", "电话139****5678"),
+            ("电话139\u{a0}1234\u{200b}5678", "电话139****5678"),
+            ("电话013912345678", "电话013*****5678"),
+            ("身份证110105194912310021", "身份证110105************"),
+            ("身份证110105/19491231/002X", "身份证110105************"),
+            ("座机028-85123456", "座机028****3456"),
             ("phone13800138000abc", "phone138****8000abc"),
             ("身份证110105 19491231 002X", "身份证110105************"),
             ("身份证110105-19491231-002x", "身份证110105************"),
@@ -275,14 +315,29 @@ mod tests {
     }
 
     #[test]
+    fn long_numbers_are_masked_whatever_they_are() {
+        // A number of 11 digits or more may be someone's (a card, a phone
+        // run into another): its middle is hidden.
+        assert_eq!(
+            redact("卡号 6222021234567890123").text,
+            "卡号 622************0123"
+        );
+        assert_eq!(redact("两个号码1391234567813812345678").found, 1);
+        assert!(
+            !redact("两个号码1391234567813812345678")
+                .text
+                .contains("12345678")
+        );
+    }
+
+    #[test]
     fn leaves_other_numbers_alone() {
         for t in [
             "3栋2单元301室",
             "3-2-301",
-            "工单号 202611010000123456789",
-            "订单12345678901234",
-            "金额 23800138000 元以内",
-            "11010519491231002Y",
+            "2026-12-02 13:00 停水",
+            "10 20 30 40",
+            "工单 2026-1101",
         ] {
             let r = redact(t);
             assert_eq!(r.text, t, "{t}");

@@ -40,4 +40,7 @@ CREATE UNIQUE INDEX service_case_external ON service_case(channel, external_id) 
 -- move the start of the keyed chain and pass entries off as old ones.
 ALTER TABLE audit_head ADD COLUMN keyed_from BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE audit_head ADD COLUMN keyed_mac TEXT;
+-- Each recorded entry is signed by its writer (see audit::pending_mac);
+-- entries waiting at the upgrade are signed by the migration runner.
+ALTER TABLE audit_pending ADD COLUMN mac TEXT;
 UPDATE audit_head SET keyed_from = last_seq;

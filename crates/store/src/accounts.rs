@@ -252,7 +252,7 @@ impl Store {
             )
             .bind(username).bind(display).bind(role.code()).bind(org_id).bind(unit_id).bind(&path).bind(&hash).bind(now)
             .fetch_one(&mut *tx).await?;
-            append_in_tx!(tx, actor, "account.create", &format!("account:{id}"), &format!("{username} {} {path}", role.code()));
+            append_in_tx!(tx, self.vault(), actor, "account.create", &format!("account:{id}"), &format!("{username} {} {path}", role.code()));
             tx.commit().await?;
             id
         });
@@ -306,7 +306,7 @@ impl Store {
                 let mut tx = pool.begin_write().await?;
                 sqlx::query("UPDATE account SET failed_logins = $1 WHERE id = $2")
                     .bind(if many { 0 } else { failed }).bind(id).execute(&mut *tx).await?;
-                append_in_tx!(tx, &format!("account:{id}"), if many { "account.locked" } else { "account.login_failed" }, &format!("account:{id}"), "");
+                append_in_tx!(tx, self.vault(), &format!("account:{id}"), if many { "account.locked" } else { "account.login_failed" }, &format!("account:{id}"), "");
                 tx.commit().await?;
             });
             return Err(refused());
@@ -320,7 +320,7 @@ impl Store {
                 .bind(id).execute(&mut *tx).await?;
             sqlx::query("INSERT INTO account_session (token_hash, account_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
                 .bind(token_hash(&token)).bind(id).bind(&csrf).bind(now).bind(expires).execute(&mut *tx).await?;
-            append_in_tx!(tx, &format!("account:{id}"), "account.login", &format!("account:{id}"), "");
+            append_in_tx!(tx, self.vault(), &format!("account:{id}"), "account.login", &format!("account:{id}"), "");
             tx.commit().await?;
         });
         let account = self.account(id).await?;
@@ -385,7 +385,7 @@ impl Store {
                 .bind(&new_hash).bind(now).bind(account_id).execute(&mut *tx).await?;
             sqlx::query("UPDATE account_session SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL")
                 .bind(now).bind(account_id).execute(&mut *tx).await?;
-            append_in_tx!(tx, &format!("account:{account_id}"), "account.password", &format!("account:{account_id}"), "");
+            append_in_tx!(tx, self.vault(), &format!("account:{account_id}"), "account.password", &format!("account:{account_id}"), "");
             tx.commit().await?;
         });
         Ok(())

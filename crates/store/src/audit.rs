@@ -145,17 +145,41 @@ impl Verification {
     }
 }
 
+/// The signature a recorded entry carries while it waits to be chained:
+/// the chainer links only entries whose signature holds, so rows put into
+/// `audit_pending` by hand (to be signed into the chain) are caught.
+pub fn pending_mac(
+    v: &Vault,
+    at: i64,
+    actor: &str,
+    action: &str,
+    object: &str,
+    detail: &str,
+) -> String {
+    v.audit_mac(&[
+        b"pending",
+        at.to_string().as_bytes(),
+        actor.as_bytes(),
+        action.as_bytes(),
+        object.as_bytes(),
+        detail.as_bytes(),
+    ])
+}
+
 /// Records an audit entry inside an open transaction; evaluates to its id.
 macro_rules! append_in_tx {
-    ($tx:expr, $actor:expr, $action:expr, $object:expr, $detail:expr) => {{
+    ($tx:expr, $vault:expr, $actor:expr, $action:expr, $object:expr, $detail:expr) => {{
+        let at = $crate::db::now_ms();
+        let (actor, action, object, detail): (&str, &str, &str, &str) = ($actor, $action, $object, $detail);
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO audit_pending (at, actor, action, object, detail) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            "INSERT INTO audit_pending (at, actor, action, object, detail, mac) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
-        .bind($crate::db::now_ms())
-        .bind($actor)
-        .bind($action)
-        .bind($object)
-        .bind($detail)
+        .bind(at)
+        .bind(actor)
+        .bind(action)
+        .bind(object)
+        .bind(detail)
+        .bind($crate::audit::pending_mac($vault, at, actor, action, object, detail))
         .fetch_one(&mut *$tx)
         .await?;
         id
@@ -163,7 +187,10 @@ macro_rules! append_in_tx {
 }
 pub(crate) use append_in_tx;
 
-type Pending = (i64, i64, String, String, String, String);
+type Pending = (i64, i64, String, String, String, String, Option<String>);
+
+/// What a forged pending entry is chained as: the fact, with what it said.
+pub const FORGED: &str = "audit.forged_entry";
 
 const COLS: &str = "seq, id, at, actor, action, object, detail, prev_hash, hash";
 
@@ -178,7 +205,7 @@ impl Store {
     ) -> Result<i64> {
         with_db!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
-            let id = append_in_tx!(tx, actor, action, object, detail);
+            let id = append_in_tx!(tx, self.vault(), actor, action, object, detail);
             tx.commit().await?;
             Ok(id)
         })
@@ -203,13 +230,24 @@ impl Store {
                     return Err(StoreError::Config("the audit log's head row is missing".into()));
                 };
                 let rows: Vec<Pending> = sqlx::query_as(
-                    "SELECT id, at, actor, action, object, detail FROM audit_pending ORDER BY id LIMIT 2000",
+                    "SELECT id, at, actor, action, object, detail, mac FROM audit_pending ORDER BY id LIMIT 2000",
                 )
                 .fetch_all(&mut *tx)
                 .await?;
                 let last_pending = rows.last().map(|r| r.0);
-                for (id, at, actor, action, object, detail) in &rows {
+                for (id, at, actor, action, object, detail, mac) in &rows {
                     seq += 1;
+                    // An entry without its writer's signature was put there
+                    // by hand: it is chained as a forgery, with what it said.
+                    let signed = mac.as_deref()
+                        == Some(pending_mac(self.vault(), *at, actor, action, object, detail).as_str());
+                    let forged;
+                    let (actor, action, object, detail) = if signed {
+                        (actor.as_str(), action.as_str(), object.as_str(), detail.as_str())
+                    } else {
+                        forged = serde_json::json!({"actor": actor, "action": action, "object": object, "detail": detail}).to_string();
+                        ("linli", FORGED, "audit_pending", forged.as_str())
+                    };
                     let hash = entry_hash(Some(self.vault()), &prev, seq, *id, *at, actor, action, object, detail);
                     sqlx::query("INSERT INTO audit_log (seq, id, at, actor, action, object, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
                         .bind(seq).bind(id).bind(at).bind(actor).bind(action).bind(object).bind(detail).bind(&prev).bind(&hash)
@@ -360,6 +398,12 @@ impl Store {
                 );
                 if h != e.hash {
                     return broken("content does not match its link (altered, or written without the audit key)".into());
+                }
+                if e.action == FORGED {
+                    return broken(format!(
+                        "entry {} was put among the recorded entries by hand (no writer's signature): {}",
+                        e.seq, e.detail
+                    ));
                 }
                 if gapless_ids
                     && let Some(p) = prev_id

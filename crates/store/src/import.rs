@@ -675,7 +675,7 @@ impl Store {
                 }
             }
             let detail = serde_json::json!({"rows": report.rows, "created": report.created, "updated": report.updated}).to_string();
-            append_in_tx!(tx, actor, "registry.import", "registry", &detail);
+            append_in_tx!(tx, self.vault(), actor, "registry.import", "registry", &detail);
             tx.commit().await?;
         });
         self.changed(crate::caches::Cached::RegistryCounts).await?;
@@ -806,7 +806,7 @@ impl Store {
                 }
             }
             let detail = serde_json::json!({"rows": report.rows, "created": report.created, "updated": report.updated}).to_string();
-            append_in_tx!(tx, actor, "compounds.import", "compound", &detail);
+            append_in_tx!(tx, self.vault(), actor, "compounds.import", "compound", &detail);
             tx.commit().await?;
         });
         self.changed(crate::caches::Cached::RegistryCounts).await?;
@@ -949,7 +949,7 @@ impl Store {
                 }
             }
             let detail = serde_json::json!({"features": report.rows, "created": report.created, "updated": report.updated}).to_string();
-            append_in_tx!(tx, actor, "grids.import", "org_unit", &detail);
+            append_in_tx!(tx, self.vault(), actor, "grids.import", "org_unit", &detail);
             tx.commit().await?;
         });
         self.changed(crate::caches::Cached::Grids).await?;

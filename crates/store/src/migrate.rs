@@ -153,6 +153,16 @@ pub async fn run(db: &Db, vault: &crate::Vault) -> Result<usize> {
                 sqlx::query("UPDATE audit_head SET keyed_mac = $1 WHERE id = 1")
                     .bind(crate::audit::keyed_from_mac(vault, from))
                     .execute(&mut *tx).await?;
+                let waiting: Vec<(i64, i64, String, String, String, String)> = sqlx::query_as(
+                    "SELECT id, at, actor, action, object, detail FROM audit_pending",
+                )
+                .fetch_all(&mut *tx).await?;
+                for (id, at, actor, action, object, detail) in waiting {
+                    sqlx::query("UPDATE audit_pending SET mac = $1 WHERE id = $2")
+                        .bind(crate::audit::pending_mac(vault, at, &actor, &action, &object, &detail))
+                        .bind(id)
+                        .execute(&mut *tx).await?;
+                }
             }
             sqlx::query("INSERT INTO linli_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
                 .bind(m.version)

@@ -99,7 +99,7 @@ impl Store {
             .bind(case_id).bind(&case.row.scope_path).bind(content_type).bind(bytes.len() as i64)
             .bind(&sha).bind(bytes).bind(actor).bind(now)
             .fetch_one(&mut *tx).await?;
-            append_in_tx!(tx, actor, "case.photo", &format!("case:{case_id}"), &format!("photo:{id} {content_type} {} bytes", bytes.len()));
+            append_in_tx!(tx, self.vault(), actor, "case.photo", &format!("case:{case_id}"), &format!("photo:{id} {content_type} {} bytes", bytes.len()));
             tx.commit().await?;
             id
         });

@@ -206,7 +206,7 @@ impl Store {
         let person = self.person(scope, id).await?;
         let (audit_id, id_enc, phone_enc, birth_enc) = with_db!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
-            let audit_id = append_in_tx!(tx, actor, "person.view_unmasked", &format!("person:{id}"), reason.trim());
+            let audit_id = append_in_tx!(tx, self.vault(), actor, "person.view_unmasked", &format!("person:{id}"), reason.trim());
             let (id_enc, phone_enc, birth_enc): (Sealed, Sealed, Sealed) =
                 sqlx::query_as("SELECT id_enc, phone_enc, birth_enc FROM person WHERE id = $1")
                     .bind(id).fetch_one(&mut *tx).await?;
@@ -297,7 +297,7 @@ impl Store {
                 [one] => format!("person:{}", one.id),
                 _ => format!("people:{}", people.len()),
             };
-            append_in_tx!(tx, actor, action, &target, &format!("{masked} ({} found)", people.len()));
+            append_in_tx!(tx, self.vault(), actor, action, &target, &format!("{masked} ({} found)", people.len()));
             tx.commit().await?;
             people
         });

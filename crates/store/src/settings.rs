@@ -39,7 +39,7 @@ impl Store {
             sqlx::query("DELETE FROM setting WHERE key = $1").bind(&key).execute(&mut *tx).await?;
             sqlx::query("INSERT INTO setting (key, value, updated_at) VALUES ($1, $2, $3)")
                 .bind(&key).bind(json).bind(now_ms()).execute(&mut *tx).await?;
-            append_in_tx!(tx, actor, "calendar.extend", &key, "");
+            append_in_tx!(tx, self.vault(), actor, "calendar.extend", &key, "");
             tx.commit().await?;
         });
         self.changed(crate::caches::Cached::Calendar).await?;

@@ -218,7 +218,7 @@ impl Store {
                 let payload = serde_json::json!({"event": "case.dispatched", "case_id": id, "code": code, "unit_id": after.unit, "at": t}).to_string();
                 enqueue_in_tx!(tx, "case.dispatched", url, &payload, t);
             }
-            append_in_tx!(tx, actor, &format!("case.{}", action.kind().code()), &format!("case:{id}"), &note.text);
+            append_in_tx!(tx, self.vault(), actor, &format!("case.{}", action.kind().code()), &format!("case:{id}"), &note.text);
             rollup_in_tx!(tx, rollup.iter());
             tx.commit().await?;
         });

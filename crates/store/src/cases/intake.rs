@@ -503,10 +503,12 @@ impl Store {
                     }
                 }
                 let now = now_ms();
-                let mut audit = sqlx::QueryBuilder::new("INSERT INTO audit_pending (at, actor, action, object, detail) ");
+                let mut audit = sqlx::QueryBuilder::new("INSERT INTO audit_pending (at, actor, action, object, detail, mac) ");
                 audit.push_values(chunk.iter().zip(&new_ids), |mut b, ((actor, p), id)| {
+                    let object = format!("case:{id}");
+                    let mac = crate::audit::pending_mac(self.vault(), now, actor, "case.register", &object, p.channel.code());
                     b.push_bind(now).push_bind(*actor).push_bind("case.register")
-                        .push_bind(format!("case:{id}")).push_bind(p.channel.code());
+                        .push_bind(object).push_bind(p.channel.code()).push_bind(mac);
                 });
                 audit.build().execute(&mut *tx).await?;
                 let mut rollup: Vec<(RollupKey, RateCounts)> = Vec::new();

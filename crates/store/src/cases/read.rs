@@ -149,7 +149,7 @@ impl Store {
         type Sealed = (String, Option<i64>, Vec<u8>);
         let (audit_id, phone, sealed): (i64, Option<Vec<u8>>, Vec<Sealed>) = with_db!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
-            let audit_id = append_in_tx!(tx, actor, "case.view_unmasked", &format!("case:{id}"), reason.trim());
+            let audit_id = append_in_tx!(tx, self.vault(), actor, "case.view_unmasked", &format!("case:{id}"), reason.trim());
             let phone: Option<Vec<u8>> = sqlx::query_scalar("SELECT reporter_phone_enc FROM service_case WHERE id = $1")
                 .bind(id).fetch_one(&mut *tx).await?;
             let sealed: Vec<Sealed> = sqlx::query_as("SELECT field, event_id, sealed FROM sealed_text WHERE case_id = $1 ORDER BY id")

@@ -259,6 +259,34 @@ async fn truncation_rollback_and_emptying_are_caught_by_a_checkpoint() {
 }
 
 #[tokio::test]
+async fn entries_put_in_by_hand_to_be_signed_are_caught() {
+    each(|store, be| async move {
+        some_entries(&store, 6).await;
+        let entries = {
+            let mut e = store.audit_entries(100).await.unwrap();
+            e.reverse();
+            e
+        };
+        // Cut the last three off, roll the head back, and put altered
+        // copies among the entries waiting to be chained, for the chainer
+        // to sign.
+        let third = &entries[2];
+        exec(&store, "DELETE FROM audit_log WHERE seq > 3").await;
+        exec(&store, &format!("UPDATE audit_head SET last_seq = 3, last_hash = '{}' WHERE id = 1", third.hash)).await;
+        for e in &entries[3..] {
+            exec(&store, &format!(
+                "INSERT INTO audit_pending (id, at, actor, action, object, detail) VALUES ({}, {}, 'someone.else', '{}', '{}', 'nothing to see')",
+                e.id, e.at, e.action, e.object
+            )).await;
+        }
+        let v = store.audit_verify(None).await.unwrap();
+        assert!(reason(&v).contains("by hand"), "{be}: {v:?}");
+        assert_eq!(v.first_broken.unwrap().id, 4, "{be}");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn entries_deleted_before_chaining_are_caught_on_sqlite() {
     each(|store, be| async move {
         some_entries(&store, 3).await;
