@@ -79,8 +79,14 @@ impl Drop for Slot {
 }
 
 /// 408 when a request has not produced its answer's head in time (a
-/// body sent too slowly, mostly).
+/// body sent too slowly, mostly). Imports are exempt: a district's ledger
+/// may take longer than that to check and write, and cutting it short
+/// would roll it back (they need an account that may import, and their
+/// body is bounded).
 pub(crate) async fn request_deadline(req: Request, next: Next) -> Response {
+    if req.uri().path().contains("/import") {
+        return next.run(req).await;
+    }
     match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
         Ok(r) => r,
         Err(_) => (
