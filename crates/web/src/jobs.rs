@@ -144,6 +144,23 @@ pub async fn round(store: &Store, client: &reqwest::Client, instance: &str) -> b
 /// How often a server with a checkpoint file appends the audit head to it.
 pub const CHECKPOINT_PERIOD: Duration = Duration::from_secs(600);
 
+/// Takes a checkpoint of the audit chain and appends it to `path`; a
+/// failure is logged (the next one comes at the next tick).
+pub async fn write_checkpoint(store: &Store, path: &std::path::Path) {
+    let written = match store.audit_checkpoint().await {
+        Ok(cp) => {
+            let path = path.to_path_buf();
+            linli_store::off_async(move || linli_store::audit::append_checkpoint(&path, &cp))
+                .await
+                .and_then(|r| r)
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = written {
+        tracing::error!("audit checkpoint not written: {e}");
+    }
+}
+
 pub async fn run_forever(
     store: Store,
     instance: String,
@@ -184,20 +201,7 @@ pub async fn run_forever(
         let mut tick = tokio::time::interval(CHECKPOINT_PERIOD);
         loop {
             tick.tick().await;
-            let written = match store.audit_checkpoint().await {
-                Ok(cp) => {
-                    let path = path.clone();
-                    linli_store::off_async(move || {
-                        linli_store::audit::append_checkpoint(&path, &cp)
-                    })
-                    .await
-                    .and_then(|r| r)
-                }
-                Err(e) => Err(e),
-            };
-            if let Err(e) = written {
-                tracing::error!("audit checkpoint not written: {e}");
-            }
+            write_checkpoint(&store, &path).await;
         }
     };
     tokio::join!(jobs, caches, checkpoint);

@@ -317,14 +317,7 @@ pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::i
     // One more checkpoint on the way out, so the window in which the end
     // of the log could be cut unnoticed is as short as the last run.
     if let Some(path) = &checkpoints {
-        match store.audit_checkpoint().await {
-            Ok(cp) => {
-                if let Err(e) = linli_store::audit::append_checkpoint(path, &cp) {
-                    tracing::error!("audit checkpoint not written: {e}");
-                }
-            }
-            Err(e) => tracing::error!("audit checkpoint not taken: {e}"),
-        }
+        jobs::write_checkpoint(&store, path).await;
     }
     if let Err(e) = store.release_lease(jobs::LEASE, &instance).await {
         tracing::warn!("could not release the jobs' lease: {e}");

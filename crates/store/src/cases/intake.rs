@@ -166,11 +166,7 @@ impl Store {
             // Sent twice at once: the other copy won the unique index.
             Err(StoreError::Db(sqlx::Error::Database(e))) if e.is_unique_violation() => {
                 let ext = p.external_id.as_deref().unwrap_or("");
-                let found: Option<i64> = with_db!(&self.db, pool => {
-                    sqlx::query_scalar("SELECT id FROM service_case WHERE channel = $1 AND external_id = $2")
-                        .bind(p.channel.code()).bind(ext).fetch_optional(pool).await?
-                });
-                match found {
+                match self.case_by_external_id(p.channel, ext).await? {
                     Some(id) => return self.known_case(scope, id).await,
                     None => {
                         return Err(StoreError::Conflict(
@@ -184,6 +180,18 @@ impl Store {
         // The stored row is known without reading it back; the grid's
         // staff come with a read of the case (GET), not with every intake.
         view(p.row(id), ms(now))
+    }
+
+    /// The id of the case received under (channel, external id), if any.
+    async fn case_by_external_id(
+        &self,
+        channel: Channel,
+        external_id: &str,
+    ) -> Result<Option<i64>> {
+        Ok(with_db!(&self.db, pool => {
+            sqlx::query_scalar("SELECT id FROM service_case WHERE channel = $1 AND external_id = $2")
+                .bind(channel.code()).bind(external_id).fetch_optional(pool).await?
+        }))
     }
 
     /// The case already received under a request's (channel, external id).
@@ -234,14 +242,10 @@ impl Store {
             linli_core::intake::MAX_EXTERNAL_ID_CHARS,
         )
         .map_err(|(f, m)| StoreError::invalid(f, m))?;
-        if let Some(ext) = &external_id {
-            let found: Option<i64> = with_db!(&self.db, pool => {
-                sqlx::query_scalar("SELECT id FROM service_case WHERE channel = $1 AND external_id = $2")
-                    .bind(channel.code()).bind(ext).fetch_optional(pool).await?
-            });
-            if let Some(id) = found {
-                return Ok(Prepared::Known(id));
-            }
+        if let Some(ext) = &external_id
+            && let Some(id) = self.case_by_external_id(channel, ext).await?
+        {
+            return Ok(Prepared::Known(id));
         }
         let category = match req
             .category
