@@ -222,3 +222,63 @@ mod tests {
         assert!(!e.contains("secret"), "{e}");
     }
 }
+
+/// A value bound to a query built at run time.
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    Int(i64),
+    Text(String),
+}
+
+/// The conditions of a query built at run time: only the filters that are
+/// set become SQL, so the planner sees each list's real shape instead of a
+/// catch-all `($n = '' OR …)` that it cannot plan around.
+#[derive(Debug, Default)]
+pub(crate) struct Conditions {
+    clauses: Vec<String>,
+    pub(crate) args: Vec<Arg>,
+}
+
+impl Conditions {
+    /// Binds a value; returns its placeholder.
+    pub(crate) fn arg(&mut self, a: Arg) -> String {
+        self.args.push(a);
+        format!("${}", self.args.len())
+    }
+
+    pub(crate) fn int(&mut self, v: i64) -> String {
+        self.arg(Arg::Int(v))
+    }
+
+    pub(crate) fn text(&mut self, v: &str) -> String {
+        self.arg(Arg::Text(v.to_string()))
+    }
+
+    pub(crate) fn push(&mut self, clause: String) {
+        self.clauses.push(clause);
+    }
+
+    /// ` WHERE a AND b …`, or nothing.
+    pub(crate) fn where_sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+}
+
+/// Binds [`Conditions::args`] to a query, in order.
+#[macro_export]
+macro_rules! bind_args {
+    ($q:expr, $args:expr) => {{
+        let mut q = $q;
+        for a in $args {
+            q = match a {
+                $crate::db::Arg::Int(i) => q.bind(*i),
+                $crate::db::Arg::Text(s) => q.bind(s.clone()),
+            };
+        }
+        q
+    }};
+}

@@ -57,6 +57,16 @@ const MIGRATIONS: &[Migration] = &[
         name: "privacy: sealed birth dates, region-only masks, sealed free text, unique external ids",
         sql: include_str!("../migrations/0009_privacy.sql"),
     },
+    Migration {
+        version: 10,
+        name: "indexes for case lists at city scale",
+        sql: include_str!("../migrations/0010_lists.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "fine rollup for communities and grids",
+        sql: include_str!("../migrations/0011_fine_rollup.sql"),
+    },
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

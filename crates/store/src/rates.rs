@@ -77,11 +77,27 @@ impl Rates {
     }
 }
 
-/// Depth of the area key of the rollup: paths cut to three ids (city,
-/// district, subdistrict in a regular tree). A scope this deep or less
-/// reads the rollup; a finer one (a community, a grid: a few thousand
-/// cases a year) reads the cases themselves.
+/// Depth of the area key of the coarse rollup: paths cut to three ids
+/// (city, district, subdistrict in a regular tree). A scope this deep or
+/// less reads the coarse rollup (`case_rollup`); a finer one (a community,
+/// a grid) reads the fine rollup (`case_rollup_fine`), keyed by the case's
+/// whole path, so that no dashboard counts its cases one by one.
 pub const ROLLUP_DEPTH: usize = 3;
+
+/// Whether a rollup area belongs to the fine rollup: coarse areas are at
+/// most [`ROLLUP_DEPTH`] deep, fine ones deeper, so the key says its table.
+pub fn is_fine_area(area: &str) -> bool {
+    area.matches('/').count() > ROLLUP_DEPTH + 1
+}
+
+/// The rollup tables (folded rows, pending deltas) a scope reads.
+fn rollup_tables(scope: &Scope) -> (&'static str, &'static str) {
+    if scope_depth(scope) > ROLLUP_DEPTH {
+        ("case_rollup_fine", "case_rollup_fine_delta")
+    } else {
+        ("case_rollup", "case_rollup_delta")
+    }
+}
 
 /// The rollup's area for a case's org path.
 pub fn rollup_area(scope_path: &str) -> String {
@@ -184,24 +200,33 @@ impl CaseFigures<'_> {
     }
 
     /// Every rollup row this case counts in: its rates row and its
-    /// category-mix row.
+    /// category-mix row, in the coarse rollup and, for a case below a
+    /// subdistrict, in the fine one too.
     pub fn tallies(&self) -> Vec<(RollupKey, RateCounts)> {
         let Some((key, c)) = self.tally() else {
             return Vec::new();
         };
-        let mix = (
-            (
-                key.0,
-                key.1.clone(),
-                0,
-                self.category.unwrap_or(UNCLASSIFIED).to_string(),
-            ),
-            RateCounts {
-                requests: 1,
-                ..Default::default()
-            },
-        );
-        vec![(key, c), mix]
+        let mut areas = vec![key.1.clone()];
+        if is_fine_area(self.scope_path) {
+            areas.push(self.scope_path.to_string());
+        }
+        let mut out = Vec::with_capacity(2 * areas.len());
+        for area in areas {
+            out.push(((key.0, area.clone(), key.2, String::new()), c.clone()));
+            out.push((
+                (
+                    key.0,
+                    area,
+                    0,
+                    self.category.unwrap_or(UNCLASSIFIED).to_string(),
+                ),
+                RateCounts {
+                    requests: 1,
+                    ..Default::default()
+                },
+            ));
+        }
+        out
     }
 }
 
@@ -273,10 +298,14 @@ macro_rules! rollup_in_tx {
     ($tx:expr, $changes:expr) => {{
         for ((month, area, unit, category), c) in $changes {
             let f = c.fields_for_sql();
-            sqlx::query(
+            let sql = if $crate::rates::is_fine_area(area) {
+                "INSERT INTO case_rollup_fine_delta (month, area, unit_id, category, requests, responded_in_time, refused, resolved, rated, satisfied, opened, closed_on_time, closed, reworked, extended)
+                 VALUES ($1, $2, $3, $15, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+            } else {
                 "INSERT INTO case_rollup_delta (month, area, unit_id, category, requests, responded_in_time, refused, resolved, rated, satisfied, opened, closed_on_time, closed, reworked, extended)
-                 VALUES ($1, $2, $3, $15, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-            )
+                 VALUES ($1, $2, $3, $15, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+            };
+            sqlx::query(sql)
             .bind(*month).bind(area.as_str()).bind(*unit)
             .bind(f[0]).bind(f[1]).bind(f[2]).bind(f[3]).bind(f[4]).bind(f[5]).bind(f[6]).bind(f[7]).bind(f[8]).bind(f[9]).bind(f[10])
             .bind(category.as_str())
@@ -293,32 +322,52 @@ impl RateCounts {
     }
 }
 
-/// Adds rollup rows into `case_rollup` (upsert), inside a transaction.
+/// The upsert of a rollup row into `table` (`case_rollup` or
+/// `case_rollup_fine`).
+pub(crate) fn upsert_sql(table: &str) -> String {
+    let sums: Vec<String> = TALLY_COLS
+        .split(", ")
+        .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
+        .collect();
+    format!(
+        "INSERT INTO {table} (month, area, unit_id, category, {TALLY_COLS})
+         VALUES ($1, $2, $3, $15, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+         ON CONFLICT (month, area, unit_id, category) DO UPDATE SET {}",
+        sums.join(", ")
+    )
+}
+
+/// Adds rollup rows into `case_rollup` or, for fine areas,
+/// `case_rollup_fine` (upsert), inside a transaction.
 macro_rules! upsert_rollup_in_tx {
     ($tx:expr, $rows:expr) => {{
+        let coarse = $crate::rates::upsert_sql("case_rollup");
+        let fine = $crate::rates::upsert_sql("case_rollup_fine");
         for ((month, area, unit, category), c) in $rows {
             let f = c.fields_for_sql();
-            sqlx::query(
-                "INSERT INTO case_rollup (month, area, unit_id, category, requests, responded_in_time, refused, resolved, rated, satisfied, opened, closed_on_time, closed, reworked, extended)
-                 VALUES ($1, $2, $3, $15, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-                 ON CONFLICT (month, area, unit_id, category) DO UPDATE SET
-                    requests = case_rollup.requests + excluded.requests,
-                    responded_in_time = case_rollup.responded_in_time + excluded.responded_in_time,
-                    refused = case_rollup.refused + excluded.refused,
-                    resolved = case_rollup.resolved + excluded.resolved,
-                    rated = case_rollup.rated + excluded.rated,
-                    satisfied = case_rollup.satisfied + excluded.satisfied,
-                    opened = case_rollup.opened + excluded.opened,
-                    closed_on_time = case_rollup.closed_on_time + excluded.closed_on_time,
-                    closed = case_rollup.closed + excluded.closed,
-                    reworked = case_rollup.reworked + excluded.reworked,
-                    extended = case_rollup.extended + excluded.extended",
-            )
-            .bind(*month).bind(area.as_str()).bind(*unit)
-            .bind(f[0]).bind(f[1]).bind(f[2]).bind(f[3]).bind(f[4]).bind(f[5]).bind(f[6]).bind(f[7]).bind(f[8]).bind(f[9]).bind(f[10])
-            .bind(category.as_str())
-            .execute(&mut *$tx)
-            .await?;
+            let sql = if $crate::rates::is_fine_area(area) {
+                &fine
+            } else {
+                &coarse
+            };
+            sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(*month)
+                .bind(area.as_str())
+                .bind(*unit)
+                .bind(f[0])
+                .bind(f[1])
+                .bind(f[2])
+                .bind(f[3])
+                .bind(f[4])
+                .bind(f[5])
+                .bind(f[6])
+                .bind(f[7])
+                .bind(f[8])
+                .bind(f[9])
+                .bind(f[10])
+                .bind(category.as_str())
+                .execute(&mut *$tx)
+                .await?;
         }
     }};
 }
@@ -352,18 +401,18 @@ const ROLLUP_COUNTS: &str = "SELECT unit_id,
     CAST(SUM(opened) AS BIGINT) AS opened, CAST(0 AS BIGINT) AS due,
     CAST(SUM(closed_on_time) AS BIGINT) AS closed_on_time, CAST(SUM(closed) AS BIGINT) AS closed,
     CAST(SUM(reworked) AS BIGINT) AS reworked, CAST(SUM(extended) AS BIGINT) AS extended
- FROM (SELECT unit_id, {TALLY} FROM case_rollup WHERE area >= $1 AND area < $2 AND month >= $3 AND month < $4 AND category = ''
+ FROM (SELECT unit_id, {TALLY} FROM {ROLLUP} WHERE area >= $1 AND area < $2 AND month >= $3 AND month < $4 AND category = ''
        UNION ALL
-       SELECT unit_id, {TALLY} FROM case_rollup_delta WHERE area >= $1 AND area < $2 AND month >= $3 AND month < $4 AND category = '') t
+       SELECT unit_id, {TALLY} FROM {DELTA} WHERE area >= $1 AND area < $2 AND month >= $3 AND month < $4 AND category = '') t
  GROUP BY unit_id";
 
 /// Open cases past their deadline, by unit: the clock-dependent part of
-/// "cases due" for the months read from the rollup.
-/// The `+` and `|| ''` keep the planner on the small partial index of open
-/// cases instead of a range over the whole period.
-const OPEN_PAST_DUE: &str = "SELECT unit_id, COUNT(*) FROM service_case
+/// "cases due" for the months read from the rollup. Read from the partial
+/// index of open cases by area (`{HINT}`: SQLite is told so), so an area
+/// reads its own open cases only.
+const OPEN_PAST_DUE: &str = "SELECT unit_id, COUNT(*) FROM service_case{HINT}
  WHERE due_at IS NOT NULL AND closed_at IS NULL AND due_at < $1
-   AND +created_at >= $2 AND +created_at < $3 AND scope_path || '' >= $4 AND scope_path || '' < $5 AND state <> 'merged'
+   AND created_at >= $2 AND created_at < $3 AND scope_path >= $4 AND scope_path < $5 AND state <> 'merged'
  GROUP BY unit_id";
 
 /// A unit's scope as the whole tree narrowed to the unit; any other scope
@@ -407,7 +456,7 @@ impl Store {
         // A unit's staff see their own unit's rates, counted over the
         // whole tree.
         let (scope, only_unit) = unit_view(scope);
-        let split = rollup_split(scope_depth(scope) > ROLLUP_DEPTH, from, to);
+        let split = period::split_months(from, to);
         let mut by_unit: std::collections::BTreeMap<Option<i64>, RateCounts> = Default::default();
         let mut merge = |rows: Vec<RateCounts>| {
             for r in rows {
@@ -470,11 +519,22 @@ impl Store {
         now: i64,
     ) -> Result<Vec<RateCounts>> {
         let (lo, hi) = scope.bounds();
-        let sql = ROLLUP_COUNTS.replace("{TALLY}", TALLY_COLS);
+        let past_due_sql = OPEN_PAST_DUE.replace(
+            "{HINT}",
+            match self.backend() {
+                crate::Backend::Sqlite => " INDEXED BY service_case_open_due_scope",
+                crate::Backend::Postgres => "",
+            },
+        );
+        let (rollup, delta) = rollup_tables(scope);
+        let sql = ROLLUP_COUNTS
+            .replace("{TALLY}", TALLY_COLS)
+            .replace("{ROLLUP}", rollup)
+            .replace("{DELTA}", delta);
         let (from, to) = (period::month_start(m1), period::month_start(m2));
         let (mut rows, past_due): (Vec<RateCounts>, Vec<(Option<i64>, i64)>) = with_db!(&self.db, pool => {
             let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&lo).bind(&hi).bind(m1).bind(m2).fetch_all(pool).await?;
-            let past = sqlx::query_as(OPEN_PAST_DUE).bind(now).bind(from).bind(to).bind(&lo).bind(&hi).fetch_all(pool).await?;
+            let past = sqlx::query_as(sqlx::AssertSqlSafe(past_due_sql.clone())).bind(now).bind(from).bind(to).bind(&lo).bind(&hi).fetch_all(pool).await?;
             (rows, past)
         });
         for r in &mut rows {
@@ -508,9 +568,9 @@ impl Store {
             #[sqlx(flatten)]
             counts: RateCounts,
         }
-        let sql = format!(
-            "DELETE FROM case_rollup_delta RETURNING month, area, unit_id, category, {TALLY_COLS}"
-        );
+        let sqls = ["case_rollup_delta", "case_rollup_fine_delta"].map(|t| {
+            format!("DELETE FROM {t} RETURNING month, area, unit_id, category, {TALLY_COLS}")
+        });
         Ok(with_db!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
             // Two servers folding at once take turns (SQLite's write lock
@@ -518,7 +578,10 @@ impl Store {
             if self.backend() == crate::Backend::Postgres {
                 sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(FOLD_LOCK).execute(&mut *tx).await?;
             }
-            let rows: Vec<Delta> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *tx).await?;
+            let mut rows: Vec<Delta> = Vec::new();
+            for sql in &sqls {
+                rows.extend(sqlx::query_as::<_, Delta>(sqlx::AssertSqlSafe(sql.as_str())).fetch_all(&mut *tx).await?);
+            }
             let n = rows.len();
             // In key order, so that concurrent upserts lock rows in one order.
             let mut sums: std::collections::BTreeMap<RollupKey, RateCounts> = Default::default();
@@ -595,12 +658,16 @@ impl Store {
                     after = last.0;
                     rows.iter().for_each(|r| add(&mut sums, r));
                 }
-                sqlx::query("DELETE FROM case_rollup_delta")
-                    .execute(&mut *$tx)
-                    .await?;
-                sqlx::query("DELETE FROM case_rollup")
-                    .execute(&mut *$tx)
-                    .await?;
+                for table in [
+                    "case_rollup_delta",
+                    "case_rollup",
+                    "case_rollup_fine_delta",
+                    "case_rollup_fine",
+                ] {
+                    sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
+                        .execute(&mut *$tx)
+                        .await?;
+                }
                 upsert_rollup_in_tx!($tx, sums.iter());
             }};
         }
@@ -650,6 +717,60 @@ impl Store {
     }
 }
 
+/// One month of the dashboard's trend.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MonthTrend {
+    pub month: Month,
+    pub requests: i64,
+    pub closed: i64,
+    pub rated: i64,
+    pub satisfied: i64,
+}
+
+impl Store {
+    /// Requests, closed, rated and satisfied cases by the month they were
+    /// registered, for the whole months `[m1, m2)`, from the rollup alone
+    /// (one read for the whole trend, whatever the area). Months without
+    /// cases are left out.
+    pub async fn monthly_trend(
+        &self,
+        scope: &Scope,
+        m1: Month,
+        m2: Month,
+    ) -> Result<Vec<MonthTrend>> {
+        let (tree, unit) = unit_view(scope);
+        let (lo, hi) = tree.bounds();
+        let (rollup, delta) = rollup_tables(tree);
+        // A unit's rows are its own; an area's are all its units'.
+        let unit_only = unit
+            .map(|u| format!(" AND unit_id = {u}"))
+            .unwrap_or_default();
+        let part = |table: &str| {
+            format!("SELECT month, requests, closed, rated, satisfied FROM {table}
+                      WHERE area >= $1 AND area < $2 AND month >= $3 AND month < $4 AND category = ''{unit_only}")
+        };
+        let sql = format!(
+            "SELECT month, CAST(SUM(requests) AS BIGINT), CAST(SUM(closed) AS BIGINT), CAST(SUM(rated) AS BIGINT), CAST(SUM(satisfied) AS BIGINT)
+               FROM ({} UNION ALL {}) t GROUP BY month ORDER BY month",
+            part(rollup),
+            part(delta)
+        );
+        let rows: Vec<(Month, i64, i64, i64, i64)> = with_db!(&self.db, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&lo).bind(&hi).bind(m1).bind(m2).fetch_all(pool).await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(month, requests, closed, rated, satisfied)| MonthTrend {
+                month,
+                requests,
+                closed,
+                rated,
+                satisfied,
+            })
+            .collect())
+    }
+}
+
 /// Serialises folds of the rollup, and a rebuild with them (PostgreSQL).
 const FOLD_LOCK: i64 = 0x6c69_6e6c_6931;
 
@@ -667,7 +788,7 @@ impl Store {
     ) -> Result<Vec<(String, String, String, i64)>> {
         let (tree, unit) = unit_view(scope);
         // Mix rows carry no unit: a unit's mix is counted from its cases.
-        let split = rollup_split(unit.is_some() || scope_depth(tree) > ROLLUP_DEPTH, from, to);
+        let split = rollup_split(unit.is_some(), from, to);
         let mut by_leaf: std::collections::HashMap<String, i64> = Default::default();
         for (a, b) in [split.head, split.tail].into_iter().flatten() {
             for (leaf, n) in self.leaf_counts_of_cases(tree, unit, a, b).await? {
@@ -676,13 +797,14 @@ impl Store {
         }
         if let Some((m1, m2)) = split.months {
             let (lo, hi) = tree.bounds();
-            const SQL: &str = "SELECT category, CAST(SUM(requests) AS BIGINT) FROM (
-                    SELECT category, requests FROM case_rollup WHERE area >= $1 AND area < $2 AND month >= $3 AND month < $4 AND category <> ''
+            let (rollup, delta) = rollup_tables(tree);
+            let sql = format!("SELECT category, CAST(SUM(requests) AS BIGINT) FROM (
+                    SELECT category, requests FROM {rollup} WHERE area >= $1 AND area < $2 AND month >= $3 AND month < $4 AND category <> ''
                     UNION ALL
-                    SELECT category, requests FROM case_rollup_delta WHERE area >= $1 AND area < $2 AND month >= $3 AND month < $4 AND category <> '') t
-                 GROUP BY category";
+                    SELECT category, requests FROM {delta} WHERE area >= $1 AND area < $2 AND month >= $3 AND month < $4 AND category <> '') t
+                 GROUP BY category");
             let rows: Vec<(String, i64)> = with_db!(&self.db, pool => {
-                sqlx::query_as(SQL).bind(&lo).bind(&hi).bind(m1).bind(m2).fetch_all(pool).await?
+                sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&lo).bind(&hi).bind(m1).bind(m2).fetch_all(pool).await?
             });
             for (leaf, n) in rows {
                 *by_leaf.entry(leaf).or_default() += n;

@@ -101,6 +101,9 @@ pub struct PeopleFilter {
     pub name_contains: Option<String>,
     pub limit: i64,
     pub offset: i64,
+    /// Keyset paging: only people with a larger id (the last of the
+    /// previous page).
+    pub after_id: Option<i64>,
 }
 
 /// The columns and joins of a [`PersonView`]; the tag list is aggregated
@@ -146,7 +149,6 @@ impl Store {
 
     /// People in scope, masked, filtered and paged.
     pub async fn people(&self, scope: &Scope, f: &PeopleFilter) -> Result<Vec<PersonView>> {
-        let (lo, hi) = scope.bounds();
         let limit = if f.limit <= 0 { 50 } else { f.limit.min(1000) };
         let name = f.name_contains.as_deref().map(str::trim).unwrap_or("");
         if name.chars().count() > MAX_NAME_FILTER_CHARS {
@@ -160,22 +162,69 @@ impl Store {
         } else {
             format!("%{}%", escape_like(name))
         };
+        if f.offset > crate::cases::MAX_OFFSET {
+            return Err(StoreError::invalid(
+                "offset",
+                format!(
+                    "is more than {}: page on with after (the last id of the page)",
+                    crate::cases::MAX_OFFSET
+                ),
+            ));
+        }
+        let mut tree = scope.clone();
+        let mut w = crate::db::Conditions::default();
+        if let Some(g) = f.grid_id {
+            // A grid's people lie under its path.
+            tree = match self.org_unit(&tree, g).await {
+                Ok(grid) => grid.scope()?,
+                Err(StoreError::NotFound(_) | StoreError::OutOfScope(_)) => return Ok(Vec::new()),
+                Err(e) => return Err(e),
+            };
+        }
+        if let Scope::Subtree(path) = &tree {
+            let (lo, hi) = (w.text(path.as_str()), w.text(&path.subtree_end()));
+            w.push(format!("p.scope_path >= {lo} AND p.scope_path < {hi}"));
+        } else if !matches!(tree, Scope::Everything) {
+            return Ok(Vec::new());
+        }
+        if let Some(g) = f.grid_id {
+            let p = w.int(g);
+            w.push(format!(
+                "p.household_id IN (SELECT h.id FROM household h JOIN dwelling d ON d.id = h.dwelling_id JOIN building b ON b.id = d.building_id JOIN compound c ON c.id = b.compound_id WHERE c.grid_id = {p})"
+            ));
+        }
+        if let Some(t) = f.tag {
+            let p = w.text(t.code());
+            w.push(format!(
+                "EXISTS (SELECT 1 FROM person_tag t2 WHERE t2.person_id = p.id AND t2.tag = {p})"
+            ));
+        }
+        if !pattern.is_empty() {
+            let p = w.text(&pattern);
+            w.push(format!("p.name LIKE {p} ESCAPE '\\'"));
+        }
+        if let Some(after) = f.after_id {
+            // After the given person in (place, id) order.
+            let p = w.int(after);
+            w.push(format!(
+                "(p.scope_path, p.id) > (SELECT scope_path, id FROM person WHERE id = {p})"
+            ));
+        }
+        // People are listed by place (their org path) and id, read in that
+        // order from the path index: a page is the next rows of the index,
+        // however wide the area.
+        let hint = match self.backend() {
+            crate::Backend::Sqlite => " INDEXED BY person_scope",
+            crate::Backend::Postgres => "",
+        };
+        let (lim, off) = (w.int(limit), w.int(f.offset.max(0)));
         let sql = format!(
-            "{} WHERE p.scope_path >= $1 AND p.scope_path < $2
-               AND ($3 = 0 OR c.grid_id = $3)
-               AND ($4 = '' OR EXISTS (SELECT 1 FROM person_tag t2 WHERE t2.person_id = p.id AND t2.tag = $4))
-               AND ($5 = '' OR p.name LIKE $5 ESCAPE '\\')
-             ORDER BY p.id LIMIT $6 OFFSET $7",
-            person_select(self.tags_agg())
+            "{} WHERE p.id IN (SELECT p.id FROM person p{hint}{} ORDER BY p.scope_path, p.id LIMIT {lim} OFFSET {off}) ORDER BY p.scope_path, p.id",
+            person_select(self.tags_agg()),
+            w.where_sql()
         );
         let people: Vec<PersonView> = with_db!(&self.db, pool => {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .bind(lo).bind(hi)
-                .bind(f.grid_id.unwrap_or(0))
-                .bind(f.tag.map(|t| t.code()).unwrap_or(""))
-                .bind(pattern)
-                .bind(limit).bind(f.offset.max(0))
-                .fetch_all(pool).await?
+            crate::bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), &w.args).fetch_all(pool).await?
         });
         Ok(with_age_bands(people))
     }

@@ -288,6 +288,7 @@ async fn people(
         name_contains: q.get("name").cloned(),
         limit: param(&q, "limit")?.unwrap_or(50),
         offset: param(&q, "offset")?.unwrap_or(0),
+        after_id: param(&q, "after")?,
     };
     Ok(Json(json!(s.store.people(&caller.scope, &f).await?)))
 }

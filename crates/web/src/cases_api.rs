@@ -83,7 +83,10 @@ pub(crate) fn case_filter(q: &HashMap<String, String>) -> Result<CaseFilter, App
         created_to: param(q, "to")?,
         limit: param(q, "limit")?.unwrap_or(50),
         offset: param(q, "offset")?.unwrap_or(0),
-        before_id: None,
+        // Keyset paging: the cases after the given one (the last id of the
+        // previous page), in the list's order.
+        before_id: param(q, "before")?,
+        open: None,
     })
 }
 

@@ -349,10 +349,17 @@ async fn get_requests(s: &AppState, fmt: Format, q: &HashMap<String, String>) ->
     if wanted.iter().any(|w| *w != "open" && *w != "closed") {
         return error(fmt, StatusCode::BAD_REQUEST, "status: open or closed");
     }
+    // The status filter is applied by the store, before the limit.
+    let open = match wanted.as_slice() {
+        ["open"] => Some(true),
+        ["closed"] => Some(false),
+        _ => None,
+    };
     let f = CaseFilter {
         category: q.get("service_code").filter(|v| !v.is_empty()).cloned(),
         created_from: Some(from_ms),
         created_to: Some(to_ms),
+        open,
         limit: 500,
         ..Default::default()
     };

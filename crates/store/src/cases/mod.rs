@@ -15,7 +15,7 @@ mod act;
 mod alerts;
 mod intake;
 mod read;
-pub use read::{CaseOriginals, OriginalText};
+pub use read::{CaseOriginals, MAX_OFFSET, OriginalText};
 mod units_dispatch;
 
 use chrono::{DateTime, Utc};
@@ -132,6 +132,9 @@ pub struct CaseFilter {
     pub grid_id: Option<i64>,
     pub unit_id: Option<i64>,
     pub overdue: bool,
+    /// Only cases still owed work (true) or only finished ones (false);
+    /// see `State::is_open`.
+    pub open: Option<bool>,
     pub channel: Option<String>,
     pub created_from: Option<i64>,
     pub created_to: Option<i64>,

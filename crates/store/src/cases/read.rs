@@ -2,8 +2,8 @@
 //! filtered page of a scope's cases, a case's timeline.
 
 use super::{CASE_SELECT, CaseEvent, CaseFilter, CaseRow, CaseView, id_from_code, view};
-use crate::db::now_ms;
-use crate::{Result, Scope, Store, StoreError, with_db};
+use crate::db::{Conditions, now_ms};
+use crate::{Result, Scope, Store, StoreError, bind_args, with_db};
 
 impl Store {
     /// One case in scope. Fetched by its key alone and then checked
@@ -59,54 +59,204 @@ impl Store {
         }))
     }
 
-    /// Cases in scope, newest first.
+    /// Cases in scope, newest first: a page of at most 500, after
+    /// `before_id` when given (keyset paging), else after `offset` rows
+    /// (at most [`MAX_OFFSET`]). Reads an amount of data that follows the
+    /// page and the area's own cases, never the whole city: see [`Lead`].
     pub async fn cases(&self, scope: &Scope, f: &CaseFilter) -> Result<Vec<CaseView>> {
+        let now = now_ms();
+        let limit = if f.limit <= 0 { 50 } else { f.limit.min(500) };
+        if f.offset > MAX_OFFSET {
+            return Err(StoreError::invalid(
+                "offset",
+                format!("is more than {MAX_OFFSET}: page on with before (the last id of the page)"),
+            ));
+        }
         // Record-level scopes: the whole tree, narrowed to the unit's or
         // the reporter's cases (a filter on another unit finds nothing).
-        let mut f = f.clone();
-        let mut reporter = 0i64;
-        let (lo, hi) = match scope {
+        let (mut tree, mut unit, reporter) = match scope {
             Scope::Unit(u) => {
                 if f.unit_id.is_some_and(|x| x != *u) {
                     return Ok(Vec::new());
                 }
-                f.unit_id = Some(*u);
-                Scope::Everything.bounds()
+                (Scope::Everything, Some(*u), None)
             }
-            Scope::Reporter(a) => {
-                reporter = *a;
-                Scope::Everything.bounds()
-            }
-            _ => scope.bounds(),
+            Scope::Reporter(a) => (Scope::Everything, None, Some(*a)),
+            s => (s.clone(), None, None),
         };
-        let now = now_ms();
-        let limit = if f.limit <= 0 { 50 } else { f.limit.min(500) };
-        let open_states =
-            "('registered','classified','opened','dispatched','handling','reported_back')";
+        unit = unit.or(f.unit_id);
+        let mut w = Conditions::default();
+        if let Some(g) = f.grid_id {
+            // A grid's cases lie under its path: the list becomes the
+            // grid's own (a grid outside the scope finds nothing).
+            tree = match self.org_unit(&tree, g).await {
+                Ok(grid) => grid.scope()?,
+                Err(StoreError::NotFound(_) | StoreError::OutOfScope(_)) => return Ok(Vec::new()),
+                Err(e) => return Err(e),
+            };
+            let p = w.int(g);
+            w.push(format!("c.grid_id = {p}"));
+        }
+        let lead = Lead::choose(&tree, unit, reporter, f);
+        if let Scope::Subtree(path) = &tree {
+            let (lo, hi) = (w.text(path.as_str()), w.text(&path.subtree_end()));
+            w.push(format!("c.scope_path >= {lo} AND c.scope_path < {hi}"));
+        }
+        if let Some(u) = unit {
+            let p = w.int(u);
+            w.push(format!("c.unit_id = {p}"));
+        }
+        if let Some(a) = reporter {
+            let p = w.int(a);
+            w.push(format!("c.reporter_account = {p}"));
+        }
+        if let Some(st) = f.state {
+            let p = w.text(st.code());
+            w.push(format!("c.state = {p}"));
+        }
+        match f.open {
+            Some(true) => w.push(format!("c.state IN {OPEN_STATES}")),
+            Some(false) => w.push(format!("c.state NOT IN {OPEN_STATES}")),
+            None if f.overdue => w.push(format!("c.state IN {OPEN_STATES}")),
+            None => {}
+        }
+        if f.overdue {
+            let p = w.int(now);
+            w.push(format!("(c.due_at < {p} OR c.overdue_at IS NOT NULL)"));
+        }
+        if let Some(cat) = f.category.as_deref() {
+            let p = w.text(cat);
+            w.push(format!(
+                "c.category_code IN (SELECT code FROM category WHERE code = {p} OR parent_code = {p})"
+            ));
+        }
+        if let Some(ch) = f.channel.as_deref() {
+            let p = w.text(ch);
+            w.push(format!("c.channel = {p}"));
+        }
+        if let Some(from) = f.created_from {
+            let p = w.int(from);
+            w.push(format!("c.created_at >= {p}"));
+        }
+        if let Some(to) = f.created_to {
+            let p = w.int(to);
+            w.push(format!("c.created_at < {p}"));
+        }
+        if let Some(b) = f.before_id {
+            let p = w.int(b);
+            if lead == Lead::Window {
+                // After the given case in (registered, id) order.
+                w.push(format!(
+                    "(c.created_at, c.id) < (SELECT created_at, id FROM service_case WHERE id = {p})"
+                ));
+            } else {
+                w.push(format!("c.id < {p}"));
+            }
+        }
+        let (lim, off) = (w.int(limit), w.int(f.offset.max(0)));
+        // The page's ids first, by the chosen index alone; then their rows
+        // with the names joined in.
+        let hint = match self.backend() {
+            crate::Backend::Sqlite => lead.sqlite_hint(),
+            crate::Backend::Postgres => String::new(),
+        };
+        let order = lead.order();
         let sql = format!(
-            "{CASE_SELECT} WHERE c.scope_path >= $1 AND c.scope_path < $2
-               AND ($3 = '' OR c.state = $3) AND ($4 = '' OR c.category_code = $4 OR cat.parent_code = $4)
-               AND ($5 = 0 OR c.grid_id = $5) AND ($6 = 0 OR c.unit_id = $6)
-               AND ($7 = 0 OR (c.state IN {open_states} AND (c.due_at < $8 OR c.overdue_at IS NOT NULL)))
-               AND ($9 = '' OR c.channel = $9)
-               AND c.created_at >= $10 AND c.created_at < $11
-               AND ($14 = 0 OR c.reporter_account = $14)
-               AND ($15 = 0 OR c.id < $15)
-             ORDER BY c.id DESC LIMIT $12 OFFSET $13"
+            "{CASE_SELECT} WHERE c.id IN (SELECT c.id FROM service_case c{hint}{} ORDER BY {order} LIMIT {lim} OFFSET {off}) ORDER BY {order}",
+            w.where_sql()
         );
         let rows: Vec<CaseRow> = with_db!(&self.db, pool => {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .bind(lo).bind(hi)
-                .bind(f.state.map(|s| s.code()).unwrap_or(""))
-                .bind(f.category.clone().unwrap_or_default())
-                .bind(f.grid_id.unwrap_or(0)).bind(f.unit_id.unwrap_or(0))
-                .bind(i32::from(f.overdue)).bind(now)
-                .bind(f.channel.clone().unwrap_or_default())
-                .bind(f.created_from.unwrap_or(0)).bind(f.created_to.unwrap_or(i64::MAX))
-                .bind(limit).bind(f.offset.max(0)).bind(reporter).bind(f.before_id.unwrap_or(0))
-                .fetch_all(pool).await?
+            bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), &w.args).fetch_all(pool).await?
         });
         rows.into_iter().map(|r| view(r, now)).collect()
+    }
+}
+
+/// The deepest `offset` a case list takes; past it, page with `before`.
+pub const MAX_OFFSET: i64 = 10_000;
+
+/// The states of a case still owed work, as SQL (the partial index of open
+/// cases is declared with the same list).
+const OPEN_STATES: &str =
+    "('registered','classified','opened','dispatched','handling','reported_back')";
+
+/// Org paths at least this deep (a subdistrict: city/district/subdistrict)
+/// hold few enough cases (tens of thousands) to be read from the path index
+/// and sorted; wider ones are walked newest first.
+const AREA_DEPTH: usize = 3;
+
+/// Which index leads a list of cases. Chosen here by the list's shape, not
+/// left to the planner: a range over the org path tells it nothing of how
+/// many cases it holds (a grid's few hundred or a district's million).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lead {
+    /// A reporter's own cases: (reporter_account, id).
+    Reporter,
+    /// A unit's cases: (unit_id, id).
+    Unit,
+    /// A subdistrict or deeper: its cases by (scope_path, state, id), the
+    /// state read from the index, the page sorted.
+    Area,
+    /// A wider area with a state: (state, id), newest first.
+    State,
+    /// A wider area, open or overdue cases only: the partial index of open
+    /// cases, newest first.
+    Open,
+    /// A wider area, registered within a period: the period's cases by
+    /// (created_at), newest registered first (a month a year ago is read
+    /// where it lies, not reached by walking every case since).
+    Window,
+    /// A wider area: the cases newest first, the area checked row by row
+    /// (a district holds a twentieth of a city, so a page is a few
+    /// thousand rows away at most).
+    Newest,
+}
+
+impl Lead {
+    fn choose(tree: &Scope, unit: Option<i64>, reporter: Option<i64>, f: &CaseFilter) -> Lead {
+        let depth = match tree {
+            Scope::Subtree(p) => p.ids().len(),
+            _ => 0,
+        };
+        if reporter.is_some() {
+            Lead::Reporter
+        } else if unit.is_some() {
+            Lead::Unit
+        } else if depth >= AREA_DEPTH {
+            Lead::Area
+        } else if f.state.is_some() {
+            Lead::State
+        } else if f.open == Some(true) || f.overdue {
+            Lead::Open
+        } else if f.created_from.is_some() || f.created_to.is_some() {
+            Lead::Window
+        } else {
+            Lead::Newest
+        }
+    }
+
+    /// The order of the list: newest first, by id, or for a period by the
+    /// time registered (which the period's index holds).
+    fn order(self) -> &'static str {
+        match self {
+            Lead::Window => "c.created_at DESC, c.id DESC",
+            _ => "c.id DESC",
+        }
+    }
+
+    /// SQLite's own words for the choice.
+    fn sqlite_hint(self) -> String {
+        let index = match self {
+            Lead::Reporter => "service_case_reporter",
+            Lead::Unit => "service_case_unit_id",
+            Lead::Area => "service_case_scope_state",
+            Lead::State => "service_case_state_id",
+            Lead::Open => "service_case_open",
+            Lead::Window => "service_case_created",
+            // The table itself, in rowid order.
+            Lead::Newest => return " NOT INDEXED".into(),
+        };
+        format!(" INDEXED BY {index}")
     }
 }
 

@@ -273,14 +273,20 @@ pub async fn my_requests(
             &v.caller.scope,
             &CaseFilter {
                 limit: super::PAGE_ROWS,
-                offset: Pager::offset(&q),
+                before_id: crate::api::param(&q, "before")?,
                 ..Default::default()
             },
         )
         .await?;
     render(CaseList {
         export: None,
-        pager: Pager::new("/my", &q, cases.len()),
+        pager: Pager::new(
+            "/my",
+            &q,
+            "before",
+            cases.last().map(|c| c.row.id),
+            cases.len(),
+        ),
         c: ctx.chrome(ctx.l.t("我的诉求", "My requests")),
         cases,
         filters: false,
@@ -333,7 +339,13 @@ pub async fn queue(
         .then(|| export_href(&q));
     render(CaseList {
         export,
-        pager: Pager::new("/cases", &q, cases.len()),
+        pager: Pager::new(
+            "/cases",
+            &q,
+            "before",
+            cases.last().map(|c| c.row.id),
+            cases.len(),
+        ),
         c: ctx.chrome(l.t("工单", "Cases")),
         cases,
         filters: true,

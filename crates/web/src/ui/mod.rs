@@ -175,47 +175,52 @@ pub fn tile_url() -> String {
 /// Rows per page of a list: short enough for a phone.
 pub const PAGE_ROWS: i64 = 50;
 
-/// Links to the previous and next page of a list, keeping its filters.
+/// Links to the first and the next page of a list, keeping its filters.
+/// Lists page by key (the last id shown), so the hundredth page costs what
+/// the first does; the row number is carried along only for display.
 #[derive(Debug, Clone, Default)]
 pub struct Pager {
-    pub prev: Option<String>,
+    pub first: Option<String>,
     pub next: Option<String>,
     pub from: i64,
 }
 
 impl Pager {
-    /// `offset` from the query; `shown` rows came back (a full page means
-    /// there may be more).
-    pub fn new(path: &str, q: &HashMap<String, String>, shown: usize) -> Pager {
-        let offset = q
-            .get("offset")
+    /// `key` names the cursor parameter ("before" for cases, newest first;
+    /// "after" for people); `last` is the id of the last row shown; a full
+    /// page (`shown` rows) means there may be more.
+    pub fn new(
+        path: &str,
+        q: &HashMap<String, String>,
+        key: &str,
+        last: Option<i64>,
+        shown: usize,
+    ) -> Pager {
+        let from = q
+            .get("row")
             .and_then(|o| o.parse::<i64>().ok())
-            .unwrap_or(0)
-            .max(0);
-        let href = |o: i64| {
+            .unwrap_or(1)
+            .max(1);
+        let href = |extra: &[(&str, i64)]| {
             let mut pairs: Vec<String> = q
                 .iter()
-                .filter(|(k, v)| k.as_str() != "offset" && !v.is_empty())
+                .filter(|(k, v)| {
+                    !matches!(k.as_str(), "offset" | "row") && k.as_str() != key && !v.is_empty()
+                })
                 .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
                 .collect();
             pairs.sort();
-            if o > 0 {
-                pairs.push(format!("offset={o}"));
-            }
+            pairs.extend(extra.iter().map(|(k, v)| format!("{k}={v}")));
             format!("{path}?{}", pairs.join("&"))
         };
+        let paged = q.contains_key(key) || q.contains_key("offset");
         Pager {
-            prev: (offset > 0).then(|| href((offset - PAGE_ROWS).max(0))),
-            next: (shown as i64 >= PAGE_ROWS).then(|| href(offset + PAGE_ROWS)),
-            from: offset + 1,
+            first: paged.then(|| href(&[])),
+            next: last
+                .filter(|_| shown as i64 >= PAGE_ROWS)
+                .map(|id| href(&[(key, id), ("row", from + shown as i64)])),
+            from,
         }
-    }
-
-    pub fn offset(q: &HashMap<String, String>) -> i64 {
-        q.get("offset")
-            .and_then(|o| o.parse::<i64>().ok())
-            .unwrap_or(0)
-            .max(0)
     }
 }
 

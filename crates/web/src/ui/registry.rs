@@ -49,7 +49,8 @@ fn people_filter(q: &HashMap<String, String>) -> Result<PeopleFilter, PageError>
         tag: crate::api::tag_param(q)?,
         name_contains: q.get("name").filter(|n| !n.trim().is_empty()).cloned(),
         limit: super::PAGE_ROWS,
-        offset: super::Pager::offset(q),
+        offset: 0,
+        after_id: crate::api::param(q, "after")?,
     })
 }
 
@@ -118,16 +119,22 @@ pub async fn my_grid(
         .cases(
             scope,
             &CaseFilter {
+                open: Some(true),
                 limit: 100,
                 ..Default::default()
             },
         )
         .await?
         .into_iter()
-        .filter(|c| CaseState::parse(&c.row.state).is_some_and(|st| st.is_open()))
         .filter(|c| c.row.state != "reported_back")
         .collect();
-    let pager = Pager::new("/grid", &q, people.len());
+    let pager = Pager::new(
+        "/grid",
+        &q,
+        "after",
+        people.last().map(|p| p.id),
+        people.len(),
+    );
     render(GridPage {
         c: ctx.chrome(ctx.l.t("我的网格", "My grid")),
         pager,
@@ -189,7 +196,13 @@ async fn registry_page(
         .take(500)
         .map(|g| (g.id, g.name))
         .collect();
-    let pager = Pager::new("/registry", &q, people.len());
+    let pager = Pager::new(
+        "/registry",
+        &q,
+        "after",
+        people.last().map(|p| p.id),
+        people.len(),
+    );
     render(RegistryPage {
         c: ctx.chrome(ctx.l.t("人口台账", "Registry")),
         pager,
