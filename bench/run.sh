@@ -25,9 +25,9 @@ results="$out/results.jsonl"
 pg_url="${LINLI_BENCH_PG_URL:-${LINLI_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/test}}"
 
 if [ "$mode" = quick ]; then
-  people=20000; points=100000; repeat=1; intake=1000; cases=200000; pg_cases=200000
+  people=20000; points=100000; repeat=1; intake=1000; cases=200000; pg_cases=200000; page_repeat=3
 else
-  people=1000000; points=1000000; repeat=5; intake=20000; cases=20000000; pg_cases=2000000
+  people=1000000; points=1000000; repeat=5; intake=20000; cases=20000000; pg_cases=2000000; page_repeat=20
 fi
 # A year of cases ending on a fixed day, so every run rates the same rows;
 # rated: the whole months 2025-11 … 2026-10 (Beijing).
@@ -67,9 +67,13 @@ python3 bench/measure.py "$bench" rates --db "sqlite://$out/load.db" --from "$ra
 if [ "$peers" = 1 ]; then
   python3 bench/measure.py "$py" bench/peers/rates_peer.py "$out/rates.csv" "$from_ms" "$to_ms" "$to_ms" "$repeat" | record rates_duckdb
 fi
+echo "== pages and lists for each role (SQLite, $people people, $cases cases)"
+python3 bench/measure.py "$bench" pages --db "sqlite://$out/load.db" --repeat "$page_repeat" | record pages_sqlite
 rm -f "$out"/load.db* "$out/rates.csv"
 python3 bench/measure.py "$linli" gen --people 0 --cases "$pg_cases" --until "$until" --seed 1 --db "$pg_schema_url" | record cases_load_postgres
 python3 bench/measure.py "$bench" rates --db "$pg_schema_url" --from "$rate_from" --to "$rate_to" --repeat "$repeat" --scan | record rates_postgres
+echo "== pages and lists for each role (PostgreSQL, $people people, $pg_cases cases)"
+python3 bench/measure.py "$bench" pages --db "$pg_schema_url" --repeat "$page_repeat" | record pages_postgres
 psql "$pg_url" -q -c "DROP SCHEMA $schema CASCADE"
 
 echo "== point-in-grid: 2,325 grids, $points points"
@@ -84,8 +88,10 @@ rm -f "$out"/intake.db*
 python3 bench/measure.py "$bench" intake --db "$pg_url" --requests "$intake" --concurrency 16 | record intake_postgres
 
 if [ "$big" = 1 ]; then
-  echo "== registry generation and load: 21,000,000 people into SQLite"
-  python3 bench/measure.py "$linli" gen --people 21000000 --seed 1 --db "sqlite://$out/big.db" | record load_sqlite_21m
+  echo "== Chengdu scale: 21,000,000 people and 24,000,000 cases into SQLite, then the pages"
+  python3 bench/measure.py "$linli" gen --people 21000000 --cases 24000000 --until "$until" --seed 1 --db "sqlite://$out/big.db" | record load_sqlite_21m
+  ls -l "$out/big.db" | awk '{print "{\"bytes\": " $5 "}"}' | record big_db_size
+  python3 bench/measure.py "$bench" pages --db "sqlite://$out/big.db" --repeat 20 | record pages_sqlite_21m
   rm -f "$out"/big.db*
 fi
 

@@ -12,7 +12,7 @@ use serde_json::json;
     clippy::cast_possible_truncation,
     reason = "p is in [0, 1], so the index is within the slice"
 )]
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

@@ -15,6 +15,7 @@ use linli_geo::{GridIndex, ring_to_shape};
 use serde_json::json;
 
 mod intake;
+mod pages;
 mod rates;
 
 #[derive(Parser)]
@@ -49,6 +50,21 @@ enum Cmd {
         requests: usize,
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
+    },
+    /// Time to first byte of every page and list for each role, and the
+    /// case exports, on a database made by `linli gen --people N --cases M`.
+    Pages {
+        #[arg(long)]
+        db: String,
+        /// The key the database was made with (LINLI_KEY_FILE of `linli gen`).
+        #[arg(long, env = "LINLI_KEY_FILE")]
+        key_file: Option<String>,
+        /// Timed requests of each page (after one untimed).
+        #[arg(long, default_value_t = 20)]
+        repeat: usize,
+        /// Leave out the exports.
+        #[arg(long)]
+        no_export: bool,
     },
     /// Rates for all units over whole months of cases (made by `linli gen --cases`).
     Rates {
@@ -170,6 +186,15 @@ fn main() -> Result<()> {
             .enable_all()
             .build()?
             .block_on(rates::run(&db, from, to, repeat, scan)),
+        Cmd::Pages {
+            db,
+            key_file,
+            repeat,
+            no_export,
+        } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(pages::run(&db, key_file.as_deref(), repeat, !no_export)),
         Cmd::Pip {
             grids,
             points,

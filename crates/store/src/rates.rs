@@ -568,8 +568,13 @@ impl Store {
             #[sqlx(flatten)]
             counts: RateCounts,
         }
+        // A bounded batch per table and round, so that one fold after a
+        // burst never holds the write lock for long (the next round takes
+        // the rest).
         let sqls = ["case_rollup_delta", "case_rollup_fine_delta"].map(|t| {
-            format!("DELETE FROM {t} RETURNING month, area, unit_id, category, {TALLY_COLS}")
+            format!(
+                "DELETE FROM {t} WHERE id IN (SELECT id FROM {t} ORDER BY id LIMIT {FOLD_BATCH}) RETURNING month, area, unit_id, category, {TALLY_COLS}"
+            )
         });
         Ok(with_db!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
@@ -770,6 +775,9 @@ impl Store {
             .collect())
     }
 }
+
+/// Deltas folded per table in one round.
+const FOLD_BATCH: i64 = 20_000;
 
 /// Serialises folds of the rollup, and a rebuild with them (PostgreSQL).
 const FOLD_LOCK: i64 = 0x6c69_6e6c_6931;

@@ -144,7 +144,7 @@ impl Store {
         }
         if let Some(b) = f.before_id {
             let p = w.int(b);
-            if lead == Lead::Window {
+            if windowed(f) {
                 // After the given case in (registered, id) order.
                 w.push(format!(
                     "(c.created_at, c.id) < (SELECT created_at, id FROM service_case WHERE id = {p})"
@@ -160,7 +160,13 @@ impl Store {
             crate::Backend::Sqlite => lead.sqlite_hint(),
             crate::Backend::Postgres => String::new(),
         };
-        let order = lead.order();
+        // Newest first: by id, or for a period by the time registered
+        // (which the period's index holds).
+        let order = if windowed(f) {
+            "c.created_at DESC, c.id DESC"
+        } else {
+            "c.id DESC"
+        };
         let sql = format!(
             "{CASE_SELECT} WHERE c.id IN (SELECT c.id FROM service_case c{hint}{} ORDER BY {order} LIMIT {lim} OFFSET {off}) ORDER BY {order}",
             w.where_sql()
@@ -170,6 +176,12 @@ impl Store {
         });
         rows.into_iter().map(|r| view(r, now)).collect()
     }
+}
+
+/// Whether a list is limited to a period of registration: it is then
+/// ordered by the time registered.
+fn windowed(f: &CaseFilter) -> bool {
+    f.created_from.is_some() || f.created_to.is_some()
 }
 
 /// The deepest `offset` a case list takes; past it, page with `before`.
@@ -224,23 +236,14 @@ impl Lead {
             Lead::Unit
         } else if depth >= AREA_DEPTH {
             Lead::Area
-        } else if f.state.is_some() {
-            Lead::State
         } else if f.open == Some(true) || f.overdue {
             Lead::Open
-        } else if f.created_from.is_some() || f.created_to.is_some() {
+        } else if windowed(f) {
             Lead::Window
+        } else if f.state.is_some() {
+            Lead::State
         } else {
             Lead::Newest
-        }
-    }
-
-    /// The order of the list: newest first, by id, or for a period by the
-    /// time registered (which the period's index holds).
-    fn order(self) -> &'static str {
-        match self {
-            Lead::Window => "c.created_at DESC, c.id DESC",
-            _ => "c.id DESC",
         }
     }
 
