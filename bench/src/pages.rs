@@ -107,7 +107,7 @@ fn next_link(body: &str) -> Option<String> {
     let at = body.find("id=\"next-page\"")?;
     let start = body[..at].rfind("href=\"")? + 6;
     let end = start + body[start..].find('"')?;
-    Some(body[start..end].replace("&amp;", "&"))
+    Some(body[start..end].replace("&amp;", "&").replace("&#38;", "&"))
 }
 
 /// The `before` cursor of the n-th page of an API list.
