@@ -283,11 +283,17 @@ def pages_section(name, title):
         w(f"| {row['role']} | `{row['page']}` | {row['p50_ms']:.1f} | {row['p95_ms']:.1f} | {row['p99_ms']:.1f} | {met} |")
     if P.get("exports"):
         w("")
-        w("| export | rows | MiB | seconds | rows/s | peak RSS of the process (MiB) | targets (≥ 50,000 rows/s, < 200 MiB) |")
-        w("|---|---:|---:|---:|---:|---:|---|")
+        w("| export | rows | MiB | seconds | rows/s | heap before → peak (MiB) | RSS before → peak (MiB) | ≥ 50,000 rows/s | heap growth < 200 MiB |")
+        w("|---|---:|---:|---:|---:|---:|---:|---|---|")
         for e in P["exports"]:
-            met = "yes" if e["rows_per_s"] >= 50000 and e["peak_rss_mib"] < 200 else "**no**"
-            w(f"| {e['role']}'s `cases.{e['format']}` | {e['rows']:,} | {e['bytes'] / 2**20:,.0f} | {e['seconds']:.1f} | {e['rows_per_s']:,.0f} | {e['peak_rss_mib']:,} | {met} |")
+            fast = "yes" if e["rows_per_s"] >= 50000 else "**no**"
+            small = "yes" if e["anon_growth_mib"] < 200 else "**no**"
+            w(f"| {e['role']}'s `cases.{e['format']}` | {e['rows']:,} | {e['bytes'] / 2**20:,.0f} | {e['seconds']:.1f} | {e['rows_per_s']:,.0f} | "
+              f"{e['anon_before_mib']:,} → {e['anon_peak_mib']:,} | {e['rss_before_mib']:,} → {e['peak_rss_mib']:,} | {fast} | {small} |")
+        w("")
+        w("Heap: the process's anonymous resident memory (sampled every 20 ms), which is what an export itself holds (rows in flight, buffers, the xlsx being compressed). "
+          "RSS also counts the database file's pages that SQLite maps into memory (mmap, up to 1 GiB per connection) and its page cache: "
+          "shared with the OS page cache and given back under pressure, they grow with what was read, not with what the export keeps.")
     w("")
 
 

@@ -351,9 +351,25 @@ pub async fn run(url: &str, key_file: Option<&str>, repeat: usize, export: bool)
                 sqlx::query_scalar("SELECT CAST(SUM(requests) AS BIGINT) FROM case_rollup WHERE area >= $1 AND area < $2 AND category = ''")
                     .bind(lo).bind(hi).fetch_one(p).await?
             });
-            // Peak memory counted from here (Linux: 5 resets VmHWM).
+            // Peak memory counted from here (Linux: 5 resets VmHWM). The
+            // resident size includes the pages of the database file that
+            // SQLite maps (mmap) and its page cache; the anonymous part
+            // (heap: rows, buffers, the file being written) is sampled too.
             let _ = std::fs::write("/proc/self/clear_refs", "5");
             let before = rss_kib("VmRSS:");
+            let anon_before = rss_kib("RssAnon:");
+            let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+            let sampler = {
+                let sampling = sampling.clone();
+                tokio::spawn(async move {
+                    let mut peak = 0;
+                    while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                        peak = peak.max(rss_kib("RssAnon:"));
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    peak
+                })
+            };
             let t = Instant::now();
             let mut resp = client
                 .get(format!("{base}/api/v1/export/cases.{ext}"))
@@ -366,12 +382,16 @@ pub async fn run(url: &str, key_file: Option<&str>, repeat: usize, export: bool)
                 bytes += chunk.len() as u64;
             }
             let secs = t.elapsed().as_secs_f64();
+            sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+            let anon_peak = sampler.await?;
             if !status.is_success() {
                 bail!("export {ext}: HTTP {status}");
             }
             let r = json!({"role": role_name, "format": ext, "rows": rows, "bytes": bytes, "seconds": secs,
                 "rows_per_s": rows as f64 / secs,
-                "rss_before_mib": before / 1024, "peak_rss_mib": rss_kib("VmHWM:") / 1024});
+                "rss_before_mib": before / 1024, "peak_rss_mib": rss_kib("VmHWM:") / 1024,
+                "anon_before_mib": anon_before / 1024, "anon_peak_mib": anon_peak / 1024,
+                "anon_growth_mib": anon_peak.saturating_sub(anon_before) / 1024});
             eprintln!("{r}");
             exports.push(r);
         }

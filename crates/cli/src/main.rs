@@ -713,8 +713,13 @@ async fn run(cmd: Command) -> Result<()> {
         Command::Migrate { db } => {
             let vault = vault_from(&db)?;
             let d = linli_store::Db::connect(&db.db).await?;
-            let n = linli_store::migrate::run(&d, &vault).await?;
-            println!("{n} migration(s) applied; schema is current");
+            let before = linli_store::migrate::current_version(&d).await.unwrap_or(0);
+            // Opening the store applies the migrations and the work an
+            // upgrade needs after them (the rollups rebuilt from the cases,
+            // legacy personal data sealed), so the next start serves at once.
+            let store = Store::open_db(d, vault).await?;
+            let after = linli_store::migrate::current_version(&store.db).await?;
+            println!("{} migration(s) applied; schema is current", after - before);
             Ok(())
         }
         Command::Gen {

@@ -577,44 +577,89 @@ impl Store {
         })
     }
 
+    /// The rows of a case export: the list's own query (same index, same
+    /// order), a page of [`PAGE`] rows at a time by key, only the columns
+    /// the ledger shows.
     async fn case_rows(
         &self,
         scope: &Scope,
         filter: &crate::cases::CaseFilter,
         sink: &mut RowSink,
     ) -> Result<()> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            id: i64,
+            created_at: i64,
+            channel: String,
+            category: Option<String>,
+            title: String,
+            description: String,
+            address: String,
+            grid: Option<String>,
+            reporter_name: Option<String>,
+            phone: Option<String>,
+            state: String,
+            unit: Option<String>,
+            response_due: Option<i64>,
+            due_at: Option<i64>,
+            closed_at: Option<i64>,
+            rating: Option<String>,
+            overdue_at: Option<i64>,
+        }
         let when = |ms: Option<i64>| ms.map(beijing_minute).unwrap_or_default();
+        let now = crate::db::now_ms();
         let mut f = filter.clone();
-        f.limit = 500;
+        f.limit = 0;
         f.offset = 0;
         loop {
-            let page = self.cases(scope, &f).await?;
+            let Some(mut q) = self.case_query(scope, &f, now).await? else {
+                break;
+            };
+            let lim = q.w.int(PAGE);
+            let (from, order) = (&q.from, q.order);
+            let sql = format!(
+                "SELECT c.id, c.created_at, c.channel, cat.name AS category, c.title, c.description, c.address, g.name AS grid,
+                        c.reporter_name, c.reporter_phone_masked AS phone, c.state, u.name AS unit, c.response_due, c.due_at,
+                        c.closed_at, c.rating, c.overdue_at
+                   FROM {from}
+                   LEFT JOIN category cat ON cat.code = c.category_code
+                   LEFT JOIN org_unit g ON g.id = c.grid_id
+                   LEFT JOIN handling_unit u ON u.id = c.unit_id{}
+                  ORDER BY {order} LIMIT {lim}",
+                q.w.where_sql()
+            );
+            let page: Vec<Row> = with_db!(&self.db, pool => {
+                crate::bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), &q.w.args).fetch_all(pool).await?
+            });
             let Some(last) = page.last() else { break };
-            f.before_id = Some(last.row.id);
-            for c in &page {
-                let r = &c.row;
+            f.before_id = Some(last.id);
+            let full = page.len() as i64 == PAGE;
+            for r in page {
+                let state = linli_core::case::State::parse(&r.state);
+                let open = state.is_some_and(|s| s.is_open());
+                let overdue = open && (r.overdue_at.is_some() || r.due_at.is_some_and(|d| d < now));
                 sink.row(vec![
-                    r.code.clone(),
+                    crate::cases::case_code(r.id, r.created_at),
                     when(Some(r.created_at)),
-                    r.channel.clone(),
-                    r.category_name.clone().unwrap_or_default(),
-                    r.title.clone(),
-                    r.description.clone(),
-                    r.address.clone(),
-                    r.grid_name.clone().unwrap_or_default(),
-                    r.reporter_name.clone().unwrap_or_default(),
-                    r.reporter_phone_masked.clone().unwrap_or_default(),
-                    c.state_zh.to_string(),
-                    r.unit_name.clone().unwrap_or_default(),
+                    r.channel,
+                    r.category.unwrap_or_default(),
+                    r.title,
+                    r.description,
+                    r.address,
+                    r.grid.unwrap_or_default(),
+                    r.reporter_name.unwrap_or_default(),
+                    r.phone.unwrap_or_default(),
+                    state.map(|s| s.label_zh().to_string()).unwrap_or(r.state),
+                    r.unit.unwrap_or_default(),
                     when(r.response_due),
                     when(r.due_at),
                     when(r.closed_at),
-                    r.rating.clone().unwrap_or_default(),
-                    if c.overdue { "是" } else { "" }.to_string(),
+                    r.rating.unwrap_or_default(),
+                    if overdue { "是" } else { "" }.to_string(),
                 ])
                 .await?;
             }
-            if page.len() < 500 {
+            if !full {
                 break;
             }
         }

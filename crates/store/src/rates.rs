@@ -79,36 +79,52 @@ impl Rates {
 
 /// Depth of the area key of the coarse rollup: paths cut to three ids
 /// (city, district, subdistrict in a regular tree). A scope this deep or
-/// less reads the coarse rollup (`case_rollup`); a finer one (a community,
-/// a grid) reads the fine rollup (`case_rollup_fine`), keyed by the case's
-/// whole path, so that no dashboard counts its cases one by one.
+/// less reads the coarse rollup (`case_rollup`).
 pub const ROLLUP_DEPTH: usize = 3;
 
+/// Depth of the area key of the fine rollup (`case_rollup_fine`): paths cut
+/// to a community, whose dashboard reads it. Its rows follow communities ×
+/// months × (units + categories), not cases. A scope deeper still (a zone,
+/// a grid: hundreds to a few thousand cases a year) counts its own cases.
+pub const FINE_DEPTH: usize = 4;
+
 /// Whether a rollup area belongs to the fine rollup: coarse areas are at
-/// most [`ROLLUP_DEPTH`] deep, fine ones deeper, so the key says its table.
+/// most [`ROLLUP_DEPTH`] deep, fine ones exactly [`FINE_DEPTH`], so the key
+/// says its table.
 pub fn is_fine_area(area: &str) -> bool {
-    area.matches('/').count() > ROLLUP_DEPTH + 1
+    path_depth(area) > ROLLUP_DEPTH
 }
 
-/// The rollup tables (folded rows, pending deltas) a scope reads.
-fn rollup_tables(scope: &Scope) -> (&'static str, &'static str) {
-    if scope_depth(scope) > ROLLUP_DEPTH {
-        ("case_rollup_fine", "case_rollup_fine_delta")
-    } else {
-        ("case_rollup", "case_rollup_delta")
+/// The number of ids in an org path (`/1/2/3/` is 3 deep).
+fn path_depth(path: &str) -> usize {
+    path.matches('/').count().saturating_sub(1)
+}
+
+/// The rollup tables (folded rows, pending deltas) a scope reads; none for
+/// a scope below a community.
+fn rollup_tables(scope: &Scope) -> Option<(&'static str, &'static str)> {
+    match scope_depth(scope) {
+        d if d <= ROLLUP_DEPTH => Some(("case_rollup", "case_rollup_delta")),
+        FINE_DEPTH => Some(("case_rollup_fine", "case_rollup_fine_delta")),
+        _ => None,
     }
 }
 
-/// The rollup's area for a case's org path.
-pub fn rollup_area(scope_path: &str) -> String {
+/// An org path cut to `depth` ids (or whole, if it is not as deep).
+fn cut_path(scope_path: &str, depth: usize) -> String {
     let mut cut = 0;
     for (n, (i, _)) in scope_path.match_indices('/').enumerate() {
         cut = i;
-        if n == ROLLUP_DEPTH {
+        if n == depth {
             break;
         }
     }
     scope_path[..=cut].to_string()
+}
+
+/// The rollup's area for a case's org path.
+pub fn rollup_area(scope_path: &str) -> String {
+    cut_path(scope_path, ROLLUP_DEPTH)
 }
 
 /// What one case adds to the rates: the same formulas as [`COUNTS`],
@@ -207,8 +223,8 @@ impl CaseFigures<'_> {
             return Vec::new();
         };
         let mut areas = vec![key.1.clone()];
-        if is_fine_area(self.scope_path) {
-            areas.push(self.scope_path.to_string());
+        if path_depth(self.scope_path) > ROLLUP_DEPTH {
+            areas.push(cut_path(self.scope_path, FINE_DEPTH));
         }
         let mut out = Vec::with_capacity(2 * areas.len());
         for area in areas {
@@ -456,7 +472,7 @@ impl Store {
         // A unit's staff see their own unit's rates, counted over the
         // whole tree.
         let (scope, only_unit) = unit_view(scope);
-        let split = period::split_months(from, to);
+        let split = rollup_split(rollup_tables(scope).is_none(), from, to);
         let mut by_unit: std::collections::BTreeMap<Option<i64>, RateCounts> = Default::default();
         let mut merge = |rows: Vec<RateCounts>| {
             for r in rows {
@@ -526,7 +542,7 @@ impl Store {
                 crate::Backend::Postgres => "",
             },
         );
-        let (rollup, delta) = rollup_tables(scope);
+        let (rollup, delta) = rollup_tables(scope).ok_or_else(no_rollup)?;
         let sql = ROLLUP_COUNTS
             .replace("{TALLY}", TALLY_COLS)
             .replace("{ROLLUP}", rollup)
@@ -745,7 +761,33 @@ impl Store {
     ) -> Result<Vec<MonthTrend>> {
         let (tree, unit) = unit_view(scope);
         let (lo, hi) = tree.bounds();
-        let (rollup, delta) = rollup_tables(tree);
+        let Some((rollup, delta)) = rollup_tables(tree) else {
+            // Below a community: the area's own cases, month by month.
+            let mut out = Vec::new();
+            let mut m = m1;
+            while m < m2 {
+                let next = period::next_month(m);
+                let (a, b) = (period::month_start(m), period::month_start(next));
+                let now = crate::db::now_ms().min(b);
+                let mut t = MonthTrend {
+                    month: m,
+                    ..Default::default()
+                };
+                for c in self.rate_counts_of_cases(tree, a, b, now).await? {
+                    if unit.is_none() || c.unit_id == unit {
+                        t.requests += c.requests;
+                        t.closed += c.closed;
+                        t.rated += c.rated;
+                        t.satisfied += c.satisfied;
+                    }
+                }
+                if t.requests > 0 {
+                    out.push(t);
+                }
+                m = next;
+            }
+            return Ok(out);
+        };
         // A unit's rows are its own; an area's are all its units'.
         let unit_only = unit
             .map(|u| format!(" AND unit_id = {u}"))
@@ -776,6 +818,12 @@ impl Store {
     }
 }
 
+/// A read of the rollup for an area that has none (a logic error: such
+/// areas are counted from their cases).
+fn no_rollup() -> StoreError {
+    StoreError::Config("no rollup covers this area".into())
+}
+
 /// Deltas folded per table in one round.
 const FOLD_BATCH: i64 = 20_000;
 
@@ -796,7 +844,7 @@ impl Store {
     ) -> Result<Vec<(String, String, String, i64)>> {
         let (tree, unit) = unit_view(scope);
         // Mix rows carry no unit: a unit's mix is counted from its cases.
-        let split = rollup_split(unit.is_some(), from, to);
+        let split = rollup_split(unit.is_some() || rollup_tables(tree).is_none(), from, to);
         let mut by_leaf: std::collections::HashMap<String, i64> = Default::default();
         for (a, b) in [split.head, split.tail].into_iter().flatten() {
             for (leaf, n) in self.leaf_counts_of_cases(tree, unit, a, b).await? {
@@ -805,7 +853,7 @@ impl Store {
         }
         if let Some((m1, m2)) = split.months {
             let (lo, hi) = tree.bounds();
-            let (rollup, delta) = rollup_tables(tree);
+            let (rollup, delta) = rollup_tables(tree).ok_or_else(no_rollup)?;
             let sql = format!("SELECT category, CAST(SUM(requests) AS BIGINT) FROM (
                     SELECT category, requests FROM {rollup} WHERE area >= $1 AND area < $2 AND month >= $3 AND month < $4 AND category <> ''
                     UNION ALL

@@ -72,12 +72,38 @@ impl Store {
                 format!("is more than {MAX_OFFSET}: page on with before (the last id of the page)"),
             ));
         }
+        let Some(mut q) = self.case_query(scope, f, now).await? else {
+            return Ok(Vec::new());
+        };
+        let (lim, off) = (q.w.int(limit), q.w.int(f.offset.max(0)));
+        // The page's ids first, by the chosen index alone; then their rows
+        // with the names joined in.
+        let (from, order) = (&q.from, q.order);
+        let sql = format!(
+            "{CASE_SELECT} WHERE c.id IN (SELECT c.id FROM {from}{} ORDER BY {order} LIMIT {lim} OFFSET {off}) ORDER BY {order}",
+            q.w.where_sql()
+        );
+        let rows: Vec<CaseRow> = with_db!(&self.db, pool => {
+            bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), &q.w.args).fetch_all(pool).await?
+        });
+        rows.into_iter().map(|r| view(r, now)).collect()
+    }
+
+    /// The table (with its index), conditions and order of a case list in
+    /// scope; `None` when it is empty by its filters alone. Shared by the
+    /// list and the export, so both read the same rows the same way.
+    pub(crate) async fn case_query(
+        &self,
+        scope: &Scope,
+        f: &CaseFilter,
+        now: i64,
+    ) -> Result<Option<CaseQuery>> {
         // Record-level scopes: the whole tree, narrowed to the unit's or
         // the reporter's cases (a filter on another unit finds nothing).
         let (mut tree, mut unit, reporter) = match scope {
             Scope::Unit(u) => {
                 if f.unit_id.is_some_and(|x| x != *u) {
-                    return Ok(Vec::new());
+                    return Ok(None);
                 }
                 (Scope::Everything, Some(*u), None)
             }
@@ -91,7 +117,7 @@ impl Store {
             // grid's own (a grid outside the scope finds nothing).
             tree = match self.org_unit(&tree, g).await {
                 Ok(grid) => grid.scope()?,
-                Err(StoreError::NotFound(_) | StoreError::OutOfScope(_)) => return Ok(Vec::new()),
+                Err(StoreError::NotFound(_) | StoreError::OutOfScope(_)) => return Ok(None),
                 Err(e) => return Err(e),
             };
             let p = w.int(g);
@@ -153,9 +179,6 @@ impl Store {
                 w.push(format!("c.id < {p}"));
             }
         }
-        let (lim, off) = (w.int(limit), w.int(f.offset.max(0)));
-        // The page's ids first, by the chosen index alone; then their rows
-        // with the names joined in.
         let hint = match self.backend() {
             crate::Backend::Sqlite => lead.sqlite_hint(),
             crate::Backend::Postgres => String::new(),
@@ -167,15 +190,19 @@ impl Store {
         } else {
             "c.id DESC"
         };
-        let sql = format!(
-            "{CASE_SELECT} WHERE c.id IN (SELECT c.id FROM service_case c{hint}{} ORDER BY {order} LIMIT {lim} OFFSET {off}) ORDER BY {order}",
-            w.where_sql()
-        );
-        let rows: Vec<CaseRow> = with_db!(&self.db, pool => {
-            bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), &w.args).fetch_all(pool).await?
-        });
-        rows.into_iter().map(|r| view(r, now)).collect()
+        Ok(Some(CaseQuery {
+            from: format!("service_case c{hint}"),
+            w,
+            order,
+        }))
     }
+}
+
+/// A case list as SQL parts: `FROM {from}{w} ORDER BY {order}`.
+pub(crate) struct CaseQuery {
+    pub from: String,
+    pub w: Conditions,
+    pub order: &'static str,
 }
 
 /// Whether a list is limited to a period of registration: it is then
