@@ -273,6 +273,7 @@ impl Store {
         )
         .await?;
         self.changed(crate::caches::Cached::RegistryCounts).await?;
+        self.analyze().await?;
         Ok(stats)
     }
 
@@ -335,6 +336,15 @@ impl Store {
             tx.commit().await?;
             Ok(plan.grids.iter().map(|&g| (units[g].id, units[g].path.clone())).collect())
         })
+    }
+
+    /// Refreshes the planner's statistics after a bulk load (PostgreSQL
+    /// plans by them; SQLite's list queries name their index).
+    pub async fn analyze(&self) -> Result<()> {
+        if let crate::Db::Postgres(p) = &self.db {
+            sqlx::query("ANALYZE").execute(p).await?;
+        }
+        Ok(())
     }
 
     async fn write_batch(&self, b: Batch) -> Result<()> {

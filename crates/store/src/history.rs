@@ -196,6 +196,7 @@ impl Store {
             &serde_json::json!({"cases": count, "seed": seed, "until": until_ms}).to_string(),
         )
         .await?;
+        self.analyze().await?;
         Ok(written)
     }
 
