@@ -175,7 +175,7 @@ async fn case_lists_page_by_key_and_match_a_plain_filter() {
                     .collect();
                 if f.created_to.is_some() {
                     // A period's list is newest registered first.
-                    want.sort_by(|a, b| (b.7, b.0).cmp(&(a.7, a.0)));
+                    want.sort_by_key(|c| std::cmp::Reverse((c.7, c.0)));
                 }
                 let got_ids: Vec<i64> = got.iter().map(|c| c.row.id).collect();
                 let want_ids: Vec<i64> = want.iter().map(|c| c.0).collect();
