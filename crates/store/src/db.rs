@@ -129,7 +129,11 @@ impl Db {
             Backend::Postgres => {
                 let mut opts = PgConnectOptions::from_str(url)
                     .map_err(|e| StoreError::Config(format!("bad PostgreSQL URL: {e}")))?
-                    .application_name("linli");
+                    .application_name("linli")
+                    // Plan each statement for its values: a list's range of
+                    // org paths may hold a grid's cases or a district's, and
+                    // a generic plan made for one fits the other badly.
+                    .options([("plan_cache_mode", "force_custom_plan")]);
                 if let Some(s) = schema {
                     opts = opts.options([("search_path", s)]);
                 }

@@ -493,7 +493,8 @@ impl Store {
         if let Some((m1, m2)) = split.months {
             merge(self.rate_counts_of_rollup(scope, m1, m2, now).await?);
         }
-        let units = self.units(&Scope::Everything).await?;
+        let ids: Vec<i64> = by_unit.keys().flatten().copied().collect();
+        let units = self.units_by_id(&ids).await?;
         let mut total = RateCounts::default();
         for r in by_unit.values() {
             total.add(r, 1);

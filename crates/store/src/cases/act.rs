@@ -153,10 +153,10 @@ impl Store {
         .text;
         let webhook = match (&action, after.unit) {
             (Action::Dispatch { .. }, Some(u)) => self
-                .units(&Scope::Everything)
+                .units_by_id(&[u])
                 .await?
                 .into_iter()
-                .find(|x| x.id == u)
+                .next()
                 .and_then(|x| x.webhook_url),
             _ => None,
         };

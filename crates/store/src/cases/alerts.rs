@@ -29,7 +29,10 @@ impl Store {
                  ORDER BY due_at LIMIT 1000",
             ).bind(t).fetch_all(pool).await?
         });
-        let units = self.units(&Scope::Everything).await?;
+        let mut ids: Vec<i64> = due.iter().filter_map(|c| c.unit_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let units = self.units_by_id(&ids).await?;
         let mut n = 0;
         for c in due {
             let (id, path, due_at) = (c.id, c.scope_path, c.due_at);

@@ -140,11 +140,13 @@ impl Store {
             let p = w.text(st.code());
             w.push(format!("c.state = {p}"));
         }
-        match f.open {
-            Some(true) => w.push(format!("c.state IN {OPEN_STATES}")),
-            Some(false) => w.push(format!("c.state NOT IN {OPEN_STATES}")),
-            None if f.overdue => w.push(format!("c.state IN {OPEN_STATES}")),
-            None => {}
+        // Written as the partial index of open cases is declared, so that
+        // it can lead.
+        if f.open == Some(true) || f.overdue {
+            w.push(format!("c.state IN {OPEN_STATES}"));
+        }
+        if f.open == Some(false) {
+            w.push(format!("c.state NOT IN {OPEN_STATES}"));
         }
         if f.overdue {
             let p = w.int(now);
@@ -233,6 +235,9 @@ enum Lead {
     Reporter,
     /// A unit's cases: (unit_id, id).
     Unit,
+    /// A unit's cases of a state, or open: (unit_id, state, id), the few
+    /// found sorted (a department's cases of one state among its many).
+    UnitState,
     /// A subdistrict or deeper: its cases by (scope_path, state, id), the
     /// state read from the index, the page sorted.
     Area,
@@ -257,12 +262,18 @@ impl Lead {
             Scope::Subtree(p) => p.ids().len(),
             _ => 0,
         };
+        // The narrowest index first: a reporter's cases, an area's, a
+        // unit's (of one state or open, by the unit's state index), the open
+        // ones, a period's, a state's.
+        let by_state = f.state.is_some() || f.open == Some(true) || f.overdue;
         if reporter.is_some() {
             Lead::Reporter
-        } else if unit.is_some() {
-            Lead::Unit
         } else if depth >= AREA_DEPTH {
             Lead::Area
+        } else if unit.is_some() && by_state {
+            Lead::UnitState
+        } else if unit.is_some() {
+            Lead::Unit
         } else if f.open == Some(true) || f.overdue {
             Lead::Open
         } else if windowed(f) {
@@ -279,6 +290,7 @@ impl Lead {
         let index = match self {
             Lead::Reporter => "service_case_reporter",
             Lead::Unit => "service_case_unit_id",
+            Lead::UnitState => "service_case_unit_state",
             Lead::Area => "service_case_scope_state",
             Lead::State => "service_case_state_id",
             Lead::Open => "service_case_open",

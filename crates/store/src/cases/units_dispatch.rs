@@ -62,17 +62,55 @@ impl Store {
     }
 
     /// Units serving the scope: those attached inside it and those above it
-    /// (a district department serves every community below).
+    /// (a district department serves every community below). Read by the
+    /// area's paths, not by reading a city's units.
     pub async fn units(&self, scope: &Scope) -> Result<Vec<HandlingUnit>> {
-        let all: Vec<HandlingUnit> = with_db!(&self.db, pool => {
-            sqlx::query_as("SELECT id, name, kind, org_id, scope_path, webhook_url FROM handling_unit ORDER BY scope_path, name")
-                .fetch_all(pool).await?
-        });
-        let (lo, _) = scope.bounds();
-        Ok(all
-            .into_iter()
-            .filter(|u| scope.covers(&u.scope_path) || lo.starts_with(&u.scope_path))
-            .collect())
+        let mut w = crate::db::Conditions::default();
+        match scope {
+            Scope::Everything => {}
+            Scope::Subtree(p) => {
+                let (lo, hi) = (w.text(p.as_str()), w.text(&p.subtree_end()));
+                let path = p.as_str();
+                // The proper prefixes of the path: its ancestors' paths.
+                let above: Vec<String> = path
+                    .match_indices('/')
+                    .skip(1)
+                    .map(|(i, _)| path[..=i].to_string())
+                    .filter(|a| a.len() < path.len())
+                    .map(|a| w.text(&a))
+                    .collect();
+                let above = if above.is_empty() {
+                    String::new()
+                } else {
+                    format!(" OR scope_path IN ({})", above.join(", "))
+                };
+                w.push(format!("(scope_path >= {lo} AND scope_path < {hi}{above})"));
+            }
+            Scope::Reporter(_) | Scope::Unit(_) => return Ok(Vec::new()),
+        }
+        let sql = format!(
+            "SELECT id, name, kind, org_id, scope_path, webhook_url FROM handling_unit{} ORDER BY scope_path, name",
+            w.where_sql()
+        );
+        Ok(with_db!(&self.db, pool => {
+            crate::bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), &w.args).fetch_all(pool).await?
+        }))
+    }
+
+    /// The units with these ids (any area), for their names and webhooks.
+    pub async fn units_by_id(&self, ids: &[i64]) -> Result<Vec<HandlingUnit>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut w = crate::db::Conditions::default();
+        let list: Vec<String> = ids.iter().map(|i| w.int(*i)).collect();
+        let sql = format!(
+            "SELECT id, name, kind, org_id, scope_path, webhook_url FROM handling_unit WHERE id IN ({})",
+            list.join(", ")
+        );
+        Ok(with_db!(&self.db, pool => {
+            crate::bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), &w.args).fetch_all(pool).await?
+        }))
     }
 
     /// Sets the rule "this category at this place goes to this unit".
