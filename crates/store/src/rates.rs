@@ -454,7 +454,9 @@ fn rollup_split(cases_only: bool, from: i64, to: i64) -> period::MonthSplit {
     }
 }
 
-fn scope_depth(scope: &Scope) -> usize {
+/// How deep an area lies in the org tree (0 for the whole tree and for
+/// record-level scopes): what chooses a rollup and a list's index.
+pub(crate) fn scope_depth(scope: &Scope) -> usize {
     match scope {
         Scope::Everything => 0,
         Scope::Subtree(p) => p.ids().len(),

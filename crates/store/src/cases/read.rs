@@ -258,10 +258,7 @@ enum Lead {
 
 impl Lead {
     fn choose(tree: &Scope, unit: Option<i64>, reporter: Option<i64>, f: &CaseFilter) -> Lead {
-        let depth = match tree {
-            Scope::Subtree(p) => p.ids().len(),
-            _ => 0,
-        };
+        let depth = crate::rates::scope_depth(tree);
         // The narrowest index first: a reporter's cases, an area's, a
         // unit's (of one state or open, by the unit's state index), the open
         // ones, a period's, a state's.
