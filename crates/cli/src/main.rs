@@ -524,7 +524,7 @@ async fn case_cmd(store: &Store, cmd: CaseCmd) -> Result<()> {
         CaseCmd::Rates { days, period } => {
             let (from, to) = match period {
                 Some(p) => linli_core::period::parse_period(&p)
-                    .map_err(|e| anyhow::anyhow!("--period: {}", e.0))?,
+                    .map_err(|e| anyhow::anyhow!("--period: {}", e.en))?,
                 None => {
                     let to = chrono::Utc::now().timestamp_millis() + 1;
                     (to - days * 86_400_000, to)

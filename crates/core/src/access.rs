@@ -83,7 +83,7 @@ impl Role {
             .into_iter()
             .find(|r| r.code() == s.trim())
             .ok_or_else(|| {
-                FieldError(format!(
+                FieldError::en(format!(
                     "unknown role '{s}' (expected one of: {})",
                     Role::ALL.map(|r| r.code()).join(", ")
                 ))
@@ -237,9 +237,9 @@ mod tests {
         }
         let e = Role::parse("superuser").unwrap_err();
         assert!(
-            e.0.contains("superuser") && e.0.contains("district_admin"),
+            e.en.contains("superuser") && e.en.contains("district_admin"),
             "{}",
-            e.0
+            e.en
         );
     }
 

@@ -56,7 +56,7 @@ pub struct Calendar {
 )]
 fn date(s: &str) -> Result<NaiveDate, FieldError> {
     NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-        .map_err(|_| FieldError(format!("calendar: '{s}' is not a date (YYYY-MM-DD)")))
+        .map_err(|_| FieldError::en(format!("calendar: '{s}' is not a date (YYYY-MM-DD)")))
 }
 
 #[expect(
@@ -65,7 +65,7 @@ fn date(s: &str) -> Result<NaiveDate, FieldError> {
 )]
 fn time(s: &str) -> Result<NaiveTime, FieldError> {
     NaiveTime::parse_from_str(s.trim(), "%H:%M")
-        .map_err(|_| FieldError(format!("calendar: '{s}' is not a time (HH:MM)")))
+        .map_err(|_| FieldError::en(format!("calendar: '{s}' is not a time (HH:MM)")))
 }
 
 impl Calendar {
@@ -77,14 +77,14 @@ impl Calendar {
     /// Reads a calendar file (the format of `data/calendar_cn.json`).
     pub fn from_json(text: &str) -> Result<Self, FieldError> {
         let f: CalendarFile =
-            serde_json::from_str(text).map_err(|e| FieldError(format!("calendar: {e}")))?;
+            serde_json::from_str(text).map_err(|e| FieldError::en(format!("calendar: {e}")))?;
         let offset = FixedOffset::east_opt(f.utc_offset_minutes * 60)
-            .ok_or_else(|| FieldError("calendar: utc_offset_minutes out of range".into()))?;
+            .ok_or_else(|| FieldError::en("calendar: utc_offset_minutes out of range"))?;
         let mut hours = Vec::new();
         for (a, b) in &f.work_hours {
             let (a, b) = (time(a)?, time(b)?);
             if a >= b {
-                return Err(FieldError(format!(
+                return Err(FieldError::en(format!(
                     "calendar: working period {a}-{b} is empty"
                 )));
             }
@@ -92,8 +92,8 @@ impl Calendar {
         }
         hours.sort();
         if hours.is_empty() || hours.windows(2).any(|w| w[0].1 > w[1].0) {
-            return Err(FieldError(
-                "calendar: working periods must be given and must not overlap".into(),
+            return Err(FieldError::en(
+                "calendar: working periods must be given and must not overlap",
             ));
         }
         let mut cal = Calendar {
@@ -106,12 +106,12 @@ impl Calendar {
         for (year, y) in &f.years {
             let year: i32 = year
                 .parse()
-                .map_err(|e| FieldError(format!("calendar: '{year}' is not a year ({e})")))?;
+                .map_err(|e| FieldError::en(format!("calendar: '{year}' is not a year ({e})")))?;
             cal.years.insert(year);
             for (from, to, name) in &y.holidays {
                 let (from, to) = (date(from)?, date(to)?);
                 if from > to || from.year() != year {
-                    return Err(FieldError(format!(
+                    return Err(FieldError::en(format!(
                         "calendar: holiday {name} {from}..{to} is not in {year}"
                     )));
                 }
@@ -124,7 +124,7 @@ impl Calendar {
             for (day, name) in &y.workdays {
                 let d = date(day)?;
                 if cal.holidays.contains_key(&d) {
-                    return Err(FieldError(format!(
+                    return Err(FieldError::en(format!(
                         "calendar: {d} is both a holiday and a working day"
                     )));
                 }
@@ -358,7 +358,7 @@ mod tests {
         assert!(
             Calendar::from_json(bad)
                 .unwrap_err()
-                .0
+                .en
                 .contains("both a holiday and a working day")
         );
         let overlap = r#"{"utc_offset_minutes":480,"work_hours":[["09:00","12:00"],["11:00","13:00"]],"years":{}}"#;

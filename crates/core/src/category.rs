@@ -50,16 +50,16 @@ impl Taxonomy {
     /// with a response time, a limit and a known unit kind.
     pub fn from_json(text: &str) -> Result<Self, FieldError> {
         let t: Taxonomy =
-            serde_json::from_str(text).map_err(|e| FieldError(format!("categories: {e}")))?;
+            serde_json::from_str(text).map_err(|e| FieldError::en(format!("categories: {e}")))?;
         let mut codes = HashSet::new();
         for c in &t.categories {
             if c.code.trim().is_empty() || c.name.trim().is_empty() {
-                return Err(FieldError(
-                    "categories: every category needs a code and a name".into(),
+                return Err(FieldError::en(
+                    "categories: every category needs a code and a name",
                 ));
             }
             if !codes.insert(c.code.as_str()) {
-                return Err(FieldError(format!(
+                return Err(FieldError::en(format!(
                     "categories: code {} appears twice",
                     c.code
                 )));
@@ -70,13 +70,13 @@ impl Taxonomy {
                 let parent = t.categories.iter().find(|x| &x.code == p);
                 match parent {
                     None => {
-                        return Err(FieldError(format!(
+                        return Err(FieldError::en(format!(
                             "categories: {} has unknown parent {p}",
                             c.code
                         )));
                     }
                     Some(x) if x.parent.is_some() => {
-                        return Err(FieldError(format!(
+                        return Err(FieldError::en(format!(
                             "categories: {} is deeper than two levels",
                             c.code
                         )));
@@ -84,7 +84,7 @@ impl Taxonomy {
                     _ => {}
                 }
                 if c.response_hours.is_none() || c.limit.is_none() {
-                    return Err(FieldError(format!(
+                    return Err(FieldError::en(format!(
                         "categories: {} needs response_hours and limit",
                         c.code
                     )));
@@ -101,7 +101,7 @@ impl Taxonomy {
                         None => false,
                     };
                 if !bounded {
-                    return Err(FieldError(format!(
+                    return Err(FieldError::en(format!(
                         "categories: {} needs response_hours from 1 to {MAX_RESPONSE_HOURS} and a limit of 1 to {MAX_LIMIT_WORKING_DAYS} working days or 1 to {MAX_LIMIT_WORKING_HOURS} working hours",
                         c.code
                     )));
@@ -109,7 +109,7 @@ impl Taxonomy {
                 match &c.default_unit_kind {
                     Some(k) if t.unit_kinds.contains_key(k) => {}
                     other => {
-                        return Err(FieldError(format!(
+                        return Err(FieldError::en(format!(
                             "categories: {} has unknown unit kind {other:?}",
                             c.code
                         )));
@@ -172,12 +172,12 @@ mod tests {
     #[test]
     fn bad_taxonomies_are_refused() {
         let dup = r#"{"unit_kinds":{"c":"社区"},"categories":[{"code":"1","name":"a","name_en":"a","parent":null},{"code":"1","name":"b","name_en":"b","parent":null}]}"#;
-        assert!(Taxonomy::from_json(dup).unwrap_err().0.contains("twice"));
+        assert!(Taxonomy::from_json(dup).unwrap_err().en.contains("twice"));
         let no_limit = r#"{"unit_kinds":{"c":"社区"},"categories":[{"code":"1","name":"a","name_en":"a","parent":null},{"code":"11","name":"b","name_en":"b","parent":"1","default_unit_kind":"c"}]}"#;
         assert!(
             Taxonomy::from_json(no_limit)
                 .unwrap_err()
-                .0
+                .en
                 .contains("limit")
         );
         for limit in [
@@ -191,7 +191,7 @@ mod tests {
             assert!(
                 Taxonomy::from_json(&t)
                     .unwrap_err()
-                    .0
+                    .en
                     .contains("working days"),
                 "{limit}"
             );
@@ -200,7 +200,7 @@ mod tests {
         assert!(
             Taxonomy::from_json(bad_unit)
                 .unwrap_err()
-                .0
+                .en
                 .contains("unit kind")
         );
     }

@@ -63,7 +63,7 @@ impl Channel {
             .into_iter()
             .find(|c| c.code() == s.trim())
             .ok_or_else(|| {
-                FieldError(format!(
+                FieldError::en(format!(
                     "unknown channel '{s}' (expected one of: {})",
                     Channel::ALL.map(|c| c.code()).join(", ")
                 ))

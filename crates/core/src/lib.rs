@@ -8,6 +8,9 @@
 //! - [`deadline`]: what a step does to a case's clocks.
 //! - [`validate`]: resident ID numbers (GB 11643), mobile numbers, unified
 //!   social credit codes (GB 32100).
+//! - [`ledger`]: reading ledgers as communities keep them: the header
+//!   under title rows, columns by their many names, values normalised with
+//!   every change noted.
 //! - [`org`]: the org tree levels and 15-digit grid codes.
 //! - [`registry`]: tags, relations, management modes of the registry (百姓档案).
 //! - [`period`]: Beijing months and named reporting periods.
@@ -21,6 +24,7 @@ pub mod category;
 pub mod deadline;
 pub mod dispatch;
 pub mod intake;
+pub mod ledger;
 pub mod mask;
 pub mod org;
 pub mod period;

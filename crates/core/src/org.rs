@@ -54,7 +54,7 @@ impl OrgKind {
         OrgKind::ALL
             .into_iter()
             .find(|k| k.code() == s.trim() || k.label_zh() == s.trim())
-            .ok_or_else(|| FieldError(format!("unknown org level '{s}'")))
+            .ok_or_else(|| FieldError::en(format!("unknown org level '{s}'")))
     }
 
     /// Which kinds may hold this kind directly. A zone is optional, so a grid
@@ -80,12 +80,12 @@ impl GridCode {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let s = raw.trim();
         if s.len() != 15 || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(FieldError(format!(
+            return Err(FieldError::en(format!(
                 "grid code '{s}' must be 15 digits (6 district + 3 subdistrict + 3 community + 3 grid)"
             )));
         }
         if &s[12..] == "000" || &s[9..12] == "000" || &s[6..9] == "000" {
-            return Err(FieldError(format!(
+            return Err(FieldError::en(format!(
                 "grid code '{s}': subdistrict, community and grid sequence may not be 000"
             )));
         }
@@ -150,7 +150,7 @@ impl OrgPath {
         if ok {
             Ok(OrgPath(s.to_string()))
         } else {
-            Err(FieldError(format!("'{s}' is not an org path")))
+            Err(FieldError::en(format!("'{s}' is not an org path")))
         }
     }
     pub fn child(&self, id: i64) -> Self {

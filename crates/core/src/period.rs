@@ -98,7 +98,7 @@ pub fn split_months(from: i64, to: i64) -> MonthSplit {
 pub fn parse_period(s: &str) -> Result<(i64, i64), FieldError> {
     let s = s.trim();
     let bad = || {
-        FieldError(format!(
+        FieldError::en(format!(
             "'{s}' is not a period: use a year (2026), a quarter (2026-Q3) or a month (2026-07)"
         ))
     };

@@ -27,11 +27,17 @@ macro_rules! coded_enum {
                     .iter()
                     .copied()
                     .find(|v| v.code() == t || v.label_zh() == t)
-                    .ok_or_else(|| FieldError(format!(
-                        "unknown {} '{t}' (expected one of: {})",
-                        stringify!($name),
-                        Self::ALL.iter().map(|v| format!("{}/{}", v.label_zh(), v.code())).collect::<Vec<_>>().join(", ")
-                    )))
+                    .ok_or_else(|| FieldError::bi(
+                        format!(
+                            "unknown {} '{t}' (expected one of: {})",
+                            stringify!($name),
+                            Self::ALL.iter().map(|v| format!("{}/{}", v.label_zh(), v.code())).collect::<Vec<_>>().join(", ")
+                        ),
+                        format!(
+                            "“{t}”无法识别，应为：{}",
+                            Self::ALL.iter().map(|v| v.label_zh()).collect::<Vec<_>>().join("、")
+                        ),
+                    ))
             }
         }
     };
@@ -99,11 +105,17 @@ pub fn floor_area(raw: &str) -> Result<f64, FieldError> {
         .trim_end_matches("m2")
         .trim()
         .parse()
-        .map_err(|_| FieldError(format!("floor area '{}' is not a number", raw.trim())))?;
+        .map_err(|_| {
+            FieldError::bi(
+                format!("floor area '{}' is not a number", raw.trim()),
+                format!("建筑面积“{}”不是数字", raw.trim()),
+            )
+        })?;
     if !(v > 0.0 && v < 100_000.0) {
-        return Err(FieldError(format!(
-            "floor area {v} must be greater than 0 and below 100000 ㎡"
-        )));
+        return Err(FieldError::bi(
+            format!("floor area {v} must be greater than 0 and below 100000 ㎡"),
+            format!("建筑面积 {v} 应大于 0 且小于 100000 ㎡"),
+        ));
     }
     Ok(v)
 }
@@ -120,7 +132,7 @@ mod tests {
         );
         assert!(parse_tags("").unwrap().is_empty());
         let e = parse_tags("独居老人,富豪").unwrap_err();
-        assert!(e.0.contains("富豪"), "{e}");
+        assert!(e.en.contains("富豪"), "{e}");
     }
 
     #[test]

@@ -6,14 +6,43 @@
 use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 
-/// Why a value was refused. The message is in English with the Chinese term,
-/// short enough to show in a per-row import report.
+/// Why a value was refused, in English and, where the check has been
+/// translated, in Chinese: short enough to show in a per-row import report.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
-#[error("{0}")]
-pub struct FieldError(pub String);
+#[error("{en}")]
+pub struct FieldError {
+    pub en: String,
+    /// The same in Chinese; `None` where only the English text exists yet.
+    pub zh: Option<String>,
+}
 
-fn err<T>(msg: impl Into<String>) -> Result<T, FieldError> {
-    Err(FieldError(msg.into()))
+impl FieldError {
+    /// A message that has only its English text.
+    pub fn en(en: impl Into<String>) -> Self {
+        FieldError {
+            en: en.into(),
+            zh: None,
+        }
+    }
+    /// A message in both languages.
+    pub fn bi(en: impl Into<String>, zh: impl Into<String>) -> Self {
+        FieldError {
+            en: en.into(),
+            zh: Some(zh.into()),
+        }
+    }
+    /// The message in the reader's language (Chinese when `zh` is asked
+    /// for and exists).
+    pub fn text(&self, zh: bool) -> &str {
+        match (&self.zh, zh) {
+            (Some(z), true) => z,
+            _ => &self.en,
+        }
+    }
+}
+
+fn err<T>(en: impl Into<String>, zh: impl Into<String>) -> Result<T, FieldError> {
+    Err(FieldError::bi(en, zh))
 }
 
 /// Gender as encoded in a resident ID number (odd 17th digit = male).
@@ -37,9 +66,10 @@ impl Gender {
         match s.trim().to_ascii_lowercase().as_str() {
             "male" | "m" | "男" | "1" => Ok(Gender::Male),
             "female" | "f" | "女" | "2" => Ok(Gender::Female),
-            other => err(format!(
-                "unknown gender '{other}' (expected 男/女 or male/female)"
-            )),
+            other => err(
+                format!("unknown gender '{other}' (expected 男/女 or male/female)"),
+                format!("性别“{other}”无法识别（应为 男 或 女）"),
+            ),
         }
     }
 }
@@ -90,35 +120,59 @@ pub fn resident_id_check_char(first17: &[u8]) -> Option<char> {
 pub fn resident_id(raw: &str, today: NaiveDate) -> Result<ResidentId, FieldError> {
     let value = raw.trim().to_ascii_uppercase();
     let bytes = value.as_bytes();
-    if bytes.len() != 18 {
-        return err(format!(
-            "ID number must have 18 characters, found {}",
-            value.chars().count()
-        ));
+    let chars = value.chars().count();
+    if chars != 18 {
+        return err(
+            format!("ID number must have 18 characters, found {chars}"),
+            format!("身份证号应为 18 位，实为 {chars} 位"),
+        );
     }
-    if !bytes[..17].iter().all(u8::is_ascii_digit) {
-        return err("ID number: the first 17 characters must be digits");
+    // 18 characters but more bytes: some are not ASCII (full-width digits
+    // and the like), which the ledger reader converts before this check.
+    if bytes.len() != 18 || !bytes[..17].iter().all(u8::is_ascii_digit) {
+        return err(
+            "ID number: the first 17 characters must be the digits 0-9",
+            "身份证号前 17 位应为数字 0-9",
+        );
     }
     let last = bytes[17];
     if !(last.is_ascii_digit() || last == b'X') {
-        return err("ID number: the last character must be a digit or X");
+        return err(
+            "ID number: the last character must be a digit or X",
+            "身份证号最后一位应为数字或 X",
+        );
     }
     let province: u32 = value[..2].parse().unwrap_or(0);
     if !PROVINCES.contains(&province) {
-        return err(format!("ID number: unknown province code {}", &value[..2]));
+        return err(
+            format!("ID number: unknown province code {}", &value[..2]),
+            format!("身份证号的省级代码 {} 不存在", &value[..2]),
+        );
     }
-    let birth = NaiveDate::parse_from_str(&value[6..14], "%Y%m%d")
-        .ok()
-        .ok_or_else(|| FieldError(format!("ID number: {} is not a real date", &value[6..14])))?;
+    let Some(birth) = NaiveDate::parse_from_str(&value[6..14], "%Y%m%d").ok() else {
+        return err(
+            format!("ID number: {} is not a real date", &value[6..14]),
+            format!("身份证号中的出生日期 {} 不是有效日期", &value[6..14]),
+        );
+    };
     if birth.year() < 1900 || birth > today {
-        return err(format!("ID number: birth date {birth} is out of range"));
+        return err(
+            format!("ID number: birth date {birth} is out of range"),
+            format!("身份证号中的出生日期 {birth} 超出合理范围"),
+        );
     }
     let expected = resident_id_check_char(&bytes[..17]).unwrap_or('?');
     if char::from(last) != expected {
-        return err(format!(
-            "ID number: check character is {}, expected {expected}",
-            char::from(last)
-        ));
+        return err(
+            format!(
+                "ID number: check character is {}, expected {expected}",
+                char::from(last)
+            ),
+            format!(
+                "身份证号校验位为 {}，按前 17 位应为 {expected}（可能有数字录错）",
+                char::from(last)
+            ),
+        );
     }
     let gender = if (bytes[16] - b'0') % 2 == 1 {
         Gender::Male
@@ -146,16 +200,19 @@ pub fn mobile_phone(raw: &str) -> Result<String, FieldError> {
     }
     let b = digits.as_bytes();
     if b.len() != 11 || !b.iter().all(u8::is_ascii_digit) {
-        return err(format!(
-            "phone '{}' is not an 11-digit mobile number",
-            raw.trim()
-        ));
+        return err(
+            format!("phone '{}' is not an 11-digit mobile number", raw.trim()),
+            format!("手机号“{}”不是 11 位手机号码", raw.trim()),
+        );
     }
     if b[0] != b'1' || !(b'3'..=b'9').contains(&b[1]) {
-        return err(format!(
-            "phone '{}' does not start with 13-19 as a mainland mobile number does",
-            raw.trim()
-        ));
+        return err(
+            format!(
+                "phone '{}' does not start with 13-19 as a mainland mobile number does",
+                raw.trim()
+            ),
+            format!("手机号“{}”应以 13-19 开头", raw.trim()),
+        );
     }
     Ok(digits)
 }
@@ -214,31 +271,48 @@ pub fn uscc(raw: &str) -> Result<String, FieldError> {
     let value = raw.trim().to_ascii_uppercase();
     let b = value.as_bytes();
     if b.len() != 18 {
-        return err(format!(
-            "credit code must have 18 characters, found {}",
-            value.chars().count()
-        ));
+        let n = value.chars().count();
+        return err(
+            format!("credit code must have 18 characters, found {n}"),
+            format!("统一社会信用代码应为 18 位，实为 {n} 位"),
+        );
     }
     if let Some(bad) = b.iter().find(|c| uscc_value(**c).is_none()) {
-        return err(format!(
-            "credit code: character '{}' is not allowed (I, O, Z, S, V are never used)",
-            char::from(*bad)
-        ));
+        return err(
+            format!(
+                "credit code: character '{}' is not allowed (I, O, Z, S, V are never used)",
+                char::from(*bad)
+            ),
+            format!(
+                "统一社会信用代码不能含字符“{}”（不使用 I、O、Z、S、V）",
+                char::from(*bad)
+            ),
+        );
     }
     if !b[2..8].iter().all(u8::is_ascii_digit) {
-        return err("credit code: characters 3-8 must be a region code of digits");
+        return err(
+            "credit code: characters 3-8 must be a region code of digits",
+            "统一社会信用代码第 3-8 位应为数字的行政区划码",
+        );
     }
     if org_code_check_char(&b[8..16]) != Some(char::from(b[16])) {
         return err(
             "credit code: the embedded organisation code (characters 9-17) fails its check",
+            "统一社会信用代码第 9-17 位（组织机构代码）校验不通过",
         );
     }
     let expected = uscc_check_char(&b[..17]).unwrap_or('?');
     if char::from(b[17]) != expected {
-        return err(format!(
-            "credit code: check character is {}, expected {expected}",
-            char::from(b[17])
-        ));
+        return err(
+            format!(
+                "credit code: check character is {}, expected {expected}",
+                char::from(b[17])
+            ),
+            format!(
+                "统一社会信用代码校验位为 {}，应为 {expected}",
+                char::from(b[17])
+            ),
+        );
     }
     Ok(value)
 }
@@ -251,7 +325,10 @@ pub fn date(raw: &str) -> Result<NaiveDate, FieldError> {
             return Ok(d);
         }
     }
-    err(format!("'{s}' is not a date (expected YYYY-MM-DD)"))
+    err(
+        format!("'{s}' is not a date (expected YYYY-MM-DD)"),
+        format!("“{s}”不是日期（应为 YYYY-MM-DD，如 1962-04-14）"),
+    )
 }
 
 #[cfg(test)]
@@ -282,15 +359,15 @@ mod tests {
     #[test]
     fn refuses_bad_id_numbers_with_reason() {
         let e = resident_id("110105194912310021", today()).unwrap_err();
-        assert!(e.0.contains("expected X"), "{e}");
+        assert!(e.en.contains("expected X"), "{e}");
         let e = resident_id("1101051949123100", today()).unwrap_err();
-        assert!(e.0.contains("18 characters"), "{e}");
+        assert!(e.en.contains("18 characters"), "{e}");
         let e = resident_id("110105194902300020", today()).unwrap_err();
-        assert!(e.0.contains("not a real date"), "{e}");
+        assert!(e.en.contains("not a real date"), "{e}");
         let e = resident_id("990105194912310020", today()).unwrap_err();
-        assert!(e.0.contains("province"), "{e}");
+        assert!(e.en.contains("province"), "{e}");
         let e = resident_id("11010520991231002X", today()).unwrap_err();
-        assert!(e.0.contains("out of range"), "{e}");
+        assert!(e.en.contains("out of range"), "{e}");
     }
 
     #[test]
@@ -308,7 +385,7 @@ mod tests {
         // The worked example commonly cited for GB 32100.
         assert!(uscc("91350100M000100Y43").is_ok());
         let e = uscc("91350100M000100Y44").unwrap_err();
-        assert!(e.0.contains("expected 3"), "{e}");
+        assert!(e.en.contains("expected 3"), "{e}");
         assert!(uscc("91350100M000100YI3").is_err());
         assert!(uscc("9135").is_err());
     }

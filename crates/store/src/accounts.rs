@@ -37,7 +37,7 @@ pub struct Account {
 
 impl Account {
     pub fn role(&self) -> Result<Role> {
-        Role::parse(&self.role).map_err(|e| StoreError::Config(e.0))
+        Role::parse(&self.role).map_err(|e| StoreError::Config(e.en))
     }
 
     /// What the account reaches: its org subtree (staff), its own
@@ -57,7 +57,7 @@ impl Account {
             return Ok(Scope::Everything);
         }
         Ok(Scope::Subtree(
-            OrgPath::parse(&self.scope_path).map_err(|e| StoreError::Config(e.0))?,
+            OrgPath::parse(&self.scope_path).map_err(|e| StoreError::Config(e.en))?,
         ))
     }
 }
@@ -183,7 +183,7 @@ impl Store {
                 "use 1–64 letters, digits or . _ - @",
             ));
         }
-        let role = Role::parse(&a.role).map_err(|e| StoreError::invalid("role", e.0))?;
+        let role = Role::parse(&a.role).map_err(|e| StoreError::invalid("role", e.en))?;
         check_password(username, &a.password)?;
         let (org_id, unit_id, path) = match role.reach() {
             Reach::UnitCases => {

@@ -47,7 +47,7 @@ impl Store {
             Some((name, path)) => Some((
                 name,
                 Scope::Subtree(
-                    linli_core::org::OrgPath::parse(&path).map_err(|e| StoreError::Config(e.0))?,
+                    linli_core::org::OrgPath::parse(&path).map_err(|e| StoreError::Config(e.en))?,
                 ),
             )),
         })

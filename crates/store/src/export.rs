@@ -468,9 +468,13 @@ impl Store {
                         .unwrap_or_default(),
                     r.tags
                         .map(|t| {
+                            // A tag outside the built-in list is its own label.
                             t.split(',')
-                                .filter_map(|x| linli_core::registry::Tag::parse(x).ok())
-                                .map(|x| x.label_zh())
+                                .filter(|x| !x.is_empty())
+                                .map(|x| {
+                                    linli_core::registry::Tag::parse(x)
+                                        .map_or(x.to_string(), |tag| tag.label_zh().to_string())
+                                })
                                 .collect::<Vec<_>>()
                                 .join("、")
                         })

@@ -133,7 +133,7 @@ impl Store {
     /// [`Store::open_db`] for the usual way in.
     pub fn new(db: Db, vault: Vault) -> Result<Self> {
         let calendar =
-            linli_core::calendar::Calendar::china().map_err(|e| StoreError::Config(e.0))?;
+            linli_core::calendar::Calendar::china().map_err(|e| StoreError::Config(e.en))?;
         Ok(Store {
             db,
             vault: Arc::new(vault),

@@ -27,7 +27,7 @@ impl OrgUnit {
         OrgKind::parse(&self.kind).ok()
     }
     pub fn org_path(&self) -> Result<OrgPath> {
-        OrgPath::parse(&self.path).map_err(|e| StoreError::Config(e.0))
+        OrgPath::parse(&self.path).map_err(|e| StoreError::Config(e.en))
     }
     /// The scope of someone responsible for this node.
     pub fn scope(&self) -> Result<Scope> {
@@ -134,7 +134,7 @@ impl Store {
             return Err(StoreError::invalid("name", "must not be empty"));
         }
         if kind == OrgKind::Grid {
-            GridCode::parse(code).map_err(|e| StoreError::invalid("code", e.0))?;
+            GridCode::parse(code).map_err(|e| StoreError::invalid("code", e.en))?;
         }
         if let Some(g) = geometry {
             linli_geo::shape_from_json(g)
@@ -369,7 +369,7 @@ impl Store {
             .filter(|p| !p.trim().is_empty())
             .map(validate::mobile_phone)
             .transpose()
-            .map_err(|e| StoreError::invalid("phone", e.0))?;
+            .map_err(|e| StoreError::invalid("phone", e.en))?;
         let enc = phone.as_deref().map(|p| self.vault().seal(Field::Phone, p));
         let idx = phone
             .as_deref()

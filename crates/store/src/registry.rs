@@ -310,7 +310,7 @@ impl Store {
         actor: &str,
     ) -> Result<Vec<PersonView>> {
         let phone = linli_core::validate::mobile_phone(phone)
-            .map_err(|e| StoreError::invalid("phone", e.0))?;
+            .map_err(|e| StoreError::invalid("phone", e.en))?;
         let idx = self.vault().blind_index(Field::Phone, &phone);
         let detail = linli_core::mask::phone(&phone);
         self.find_by_index(

@@ -24,7 +24,7 @@ impl Store {
     /// Adds or replaces calendar years from a calendar file; kept in the
     /// database so that it survives restarts.
     pub async fn extend_calendar(&self, actor: &str, json: &str) -> Result<Vec<i32>> {
-        let extra = Calendar::from_json(json).map_err(|e| StoreError::invalid("calendar", e.0))?;
+        let extra = Calendar::from_json(json).map_err(|e| StoreError::invalid("calendar", e.en))?;
         let years: Vec<i32> = extra.years().iter().copied().collect();
         let key = format!(
             "calendar.{}",
@@ -57,7 +57,7 @@ impl Store {
             Ok::<_, StoreError>(n)
         };
         if count().await? == 0 {
-            let t = Taxonomy::default_set().map_err(|e| StoreError::Config(e.0))?;
+            let t = Taxonomy::default_set().map_err(|e| StoreError::Config(e.en))?;
             if let Err(e) = self.save_categories(&t).await {
                 // Servers starting together on a new database: one of them
                 // seeds, the others find its categories.
@@ -75,7 +75,7 @@ impl Store {
         let extras: Vec<String> = with_db!(&self.db, pool => {
             sqlx::query_scalar("SELECT value FROM setting WHERE key LIKE 'calendar.%' ORDER BY key").fetch_all(pool).await?
         });
-        let mut cal = Calendar::china().map_err(|e| StoreError::Config(e.0))?;
+        let mut cal = Calendar::china().map_err(|e| StoreError::Config(e.en))?;
         for e in extras {
             match Calendar::from_json(&e) {
                 Ok(c) => cal.extend(c),

@@ -116,7 +116,7 @@ async fn org_list(
     let kind = match q.get("kind").filter(|k| !k.is_empty()) {
         Some(k) => Some(OrgKind::parse(k).map_err(|e| AppError::Invalid {
             field: "kind".into(),
-            message: e.0,
+            message: e.en,
         })?),
         None => None,
     };
@@ -246,7 +246,7 @@ pub(crate) fn tag_param(q: &HashMap<String, String>) -> Result<Option<Tag>, AppE
     match q.get("tag").filter(|t| !t.is_empty()) {
         Some(t) => Ok(Some(Tag::parse(t).map_err(|e| AppError::Invalid {
             field: "tag".into(),
-            message: e.0,
+            message: e.en,
         })?)),
         None => Ok(None),
     }

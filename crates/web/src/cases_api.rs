@@ -243,7 +243,7 @@ async fn replace_categories(
     let text = utf8_body(&body, "categories JSON")?;
     let t = linli_core::category::Taxonomy::from_json(text).map_err(|e| AppError::Invalid {
         field: "categories".into(),
-        message: e.0,
+        message: e.en,
     })?;
     s.store.save_categories(&t).await?;
     s.store
@@ -318,7 +318,7 @@ async fn rates(
         Some(p) => Some(
             linli_core::period::parse_period(p).map_err(|e| AppError::Invalid {
                 field: "period".into(),
-                message: e.0,
+                message: e.en,
             })?,
         ),
         None => None,

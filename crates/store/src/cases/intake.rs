@@ -221,7 +221,7 @@ impl Store {
         let (channel, reporter_account) = match scope {
             Scope::Reporter(a) => (Channel::SelfReport, Some(*a)),
             _ => (
-                Channel::parse(&req.channel).map_err(|e| StoreError::invalid("channel", e.0))?,
+                Channel::parse(&req.channel).map_err(|e| StoreError::invalid("channel", e.en))?,
                 None,
             ),
         };
@@ -264,7 +264,7 @@ impl Store {
         {
             Some(p) => Some(
                 validate::mobile_phone(p)
-                    .map_err(|e| StoreError::invalid("reporter_phone", e.0))?,
+                    .map_err(|e| StoreError::invalid("reporter_phone", e.en))?,
             ),
             None => None,
         };

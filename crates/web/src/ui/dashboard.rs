@@ -64,7 +64,7 @@ pub async fn dashboard(
         .unwrap_or_else(|| this_year.clone());
     let (from, to) = period::parse_period(&period).map_err(|e| AppError::Invalid {
         field: "period".into(),
-        message: e.0,
+        message: e.en,
     })?;
     let (rows, total) = s.store.rates(scope, from, to).await?;
     // The last twelve Beijing months, each from the rollup.

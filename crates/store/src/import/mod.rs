@@ -296,7 +296,7 @@ impl RowCheck<'_> {
         field: &str,
         r: std::result::Result<T, validate::FieldError>,
     ) -> Option<T> {
-        r.map_err(|e| self.fail(field, e.0)).ok()
+        r.map_err(|e| self.fail(field, e.en)).ok()
     }
 }
 
@@ -873,7 +873,7 @@ impl Store {
                 Err(e) => errors.push(RowError {
                     row,
                     field: "code".into(),
-                    message: e.0,
+                    message: e.en,
                 }),
             }
         }
