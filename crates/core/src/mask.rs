@@ -24,6 +24,15 @@ pub fn phone(p: &str) -> String {
     keep_ends(p, 3, 4)
 }
 
+/// 028-****1234: the area code and the last four digits, which leave as
+/// many digits hidden as a masked mobile does.
+pub fn landline(l: &str) -> String {
+    match l.split_once('-') {
+        Some((area, number)) => format!("{area}-{}", keep_ends(number, 0, 4)),
+        None => keep_ends(l, 0, 4),
+    }
+}
+
 fn keep_ends(s: &str, head: usize, tail: usize) -> String {
     let chars: Vec<char> = s.chars().collect();
     if chars.len() <= head + tail {

@@ -63,16 +63,8 @@ pub fn requests_from_table(t: &Table) -> Vec<(usize, NewRequest)> {
 
 fn row_error(row: usize, e: StoreError) -> RowError {
     match e {
-        StoreError::Invalid { field, message } => RowError {
-            row,
-            field,
-            message,
-        },
-        other => RowError {
-            row,
-            field: "row".into(),
-            message: other.to_string(),
-        },
+        StoreError::Invalid { field, message } => RowError::en(row, field, message),
+        other => RowError::en(row, "row", other.to_string()),
     }
 }
 
@@ -99,30 +91,18 @@ impl Store {
                 .filter(|e| !e.is_empty())
             {
                 None => {
-                    errors.push(RowError {
-                        row,
-                        field: "external_id".into(),
-                        message: "the hotline ticket number is required".into(),
-                    });
+                    errors.push(RowError::en(row, "external_id", "the hotline ticket number is required"));
                     continue;
                 }
                 Some(e) => {
                     if let Some(first) = seen.insert(e.to_string(), row) {
-                        errors.push(RowError {
-                            row,
-                            field: "external_id".into(),
-                            message: format!("ticket {e} is also on row {first}"),
-                        });
+                        errors.push(RowError::en(row, "external_id", format!("ticket {e} is also on row {first}")));
                         continue;
                     }
                 }
             }
             if req.lon.is_some_and(f64::is_nan) || req.lat.is_some_and(f64::is_nan) {
-                errors.push(RowError {
-                    row,
-                    field: "lon".into(),
-                    message: "lon and lat must be numbers".into(),
-                });
+                errors.push(RowError::en(row, "lon", "lon and lat must be numbers"));
                 continue;
             }
             match self.prepare_intake(scope, &req, now).await {

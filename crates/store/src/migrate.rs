@@ -67,6 +67,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "fine rollup for communities and grids",
         sql: include_str!("../migrations/0011_fine_rollup.sql"),
     },
+    Migration {
+        version: 12,
+        name: "landline and relation to the household head",
+        sql: include_str!("../migrations/0012_ledger.sql"),
+    },
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

@@ -6,13 +6,12 @@
 //! file is written in one transaction.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Cursor;
 
-use calamine::{Data, Reader, Xlsx};
 use chrono::{Datelike, NaiveDate};
+use linli_core::ledger::{self, Dictionary, LedgerKind};
 use linli_core::mask;
 use linli_core::org::{GridCode, OrgKind};
-use linli_core::registry::{self, ManagementMode, Relation, Tag};
+use linli_core::registry::{self, ManagementMode, Relation};
 use linli_core::validate::{self, Gender};
 use serde::Serialize;
 
@@ -24,13 +23,36 @@ use crate::vault::Field;
 use crate::{Result, Scope, Store, StoreError, with_db};
 
 /// One problem in an import file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RowError {
     /// Row number as a spreadsheet shows it (the header is row 1); for
     /// GeoJSON, the feature number (from 1).
     pub row: usize,
     pub field: String,
     pub message: String,
+    /// The same in Chinese, for Chinese pages; empty where only the
+    /// English text exists.
+    pub message_zh: String,
+}
+
+impl RowError {
+    /// A problem whose message has only its English text so far.
+    pub fn en(row: usize, field: impl Into<String>, message: impl Into<String>) -> Self {
+        RowError {
+            row,
+            field: field.into(),
+            message: message.into(),
+            message_zh: String::new(),
+        }
+    }
+    /// The message in the reader's language.
+    pub fn text(&self, zh: bool) -> &str {
+        if zh && !self.message_zh.is_empty() {
+            &self.message_zh
+        } else {
+            &self.message
+        }
+    }
 }
 
 impl std::fmt::Display for RowError {
@@ -39,53 +61,122 @@ impl std::fmt::Display for RowError {
     }
 }
 
+/// A value the import changed on its way in (full-width digits, a
+/// 15-digit ID number, 703室 → 703 …), so the worker sees every one.
+/// Personal values (ID numbers, phones) are shown masked.
+#[derive(Debug, Clone, Serialize)]
+pub struct ValueChange {
+    pub row: usize,
+    pub field: &'static str,
+    pub from: String,
+    pub to: String,
+    pub why: &'static str,
+    pub why_zh: &'static str,
+}
+
 /// What an import did, or why it did nothing.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ImportReport {
     pub rows: usize,
     pub committed: bool,
+    /// A preview: everything was checked and written inside a transaction
+    /// that was then rolled back, so the counts are what a real import
+    /// would do.
+    pub dry_run: bool,
     pub errors: Vec<RowError>,
     pub created: HashMap<&'static str, u64>,
     pub updated: HashMap<&'static str, u64>,
+    /// Records found in the file exactly as stored.
+    pub unchanged: HashMap<&'static str, u64>,
+    /// Each column and the field it fills.
+    pub mapping: Vec<ColumnUse>,
+    pub notices: Vec<Notice>,
+    pub changes: Vec<ValueChange>,
 }
 
 impl ImportReport {
-    fn refused(rows: usize, errors: Vec<RowError>) -> Self {
+    fn refused_rows(rows: usize, errors: Vec<RowError>) -> Self {
         ImportReport {
             rows,
+            errors,
+            ..Default::default()
+        }
+    }
+    fn refused(table: &Table, errors: Vec<RowError>) -> Self {
+        ImportReport {
+            rows: table.rows.len(),
             committed: false,
             errors,
+            mapping: table.mapping.clone(),
+            notices: table.notices.clone(),
             ..Default::default()
         }
     }
 }
 
+/// How to run an import.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// Check and count everything, write nothing.
+    pub dry_run: bool,
+    /// The grid (its 15-digit code) of every row that gives none: for a
+    /// ledger kept by one grid or community without a grid column.
+    pub grid: Option<String>,
+}
+
+mod table;
+
+pub use table::{Sheet, TableFormat, read_sheets};
+
 /// A table read from a file: headers and rows of text cells.
 #[derive(Debug, Clone, Default)]
 pub struct Table {
+    /// The header of each column. For a ledger read with
+    /// [`read_ledger`], a recognised column carries its field key (such
+    /// as `id_number`) and the rest their text as written.
     pub headers: Vec<String>,
     /// (spreadsheet row number, cells)
     pub rows: Vec<(usize, Vec<String>)>,
+    /// (spreadsheet row number, column) of cells holding an Excel number
+    /// too long to be exact.
+    pub rounded: HashSet<(usize, usize)>,
+    /// How the file was read and what was set aside: header position,
+    /// columns not used, rows skipped, merged cells filled.
+    pub notices: Vec<Notice>,
+    /// The column headers as the file writes them, beside the field each
+    /// fills (for the preview's column mapping).
+    pub mapping: Vec<ColumnUse>,
 }
 
-/// File formats accepted for tables.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TableFormat {
-    Csv,
-    Xlsx,
+impl Table {
+    fn is_rounded(&self, row: usize, col: usize) -> bool {
+        self.rounded.contains(&(row, col))
+    }
 }
 
-impl TableFormat {
-    pub fn from_path(path: &str) -> Result<Self> {
-        let lower = path.to_ascii_lowercase();
-        if lower.ends_with(".csv") {
-            Ok(TableFormat::Csv)
-        } else if lower.ends_with(".xlsx") {
-            Ok(TableFormat::Xlsx)
-        } else {
-            Err(StoreError::File(format!(
-                "{path}: expected a .csv or .xlsx file"
-            )))
+/// One column of a file and the field it fills (`None`: not used).
+#[derive(Debug, Clone, Serialize)]
+pub struct ColumnUse {
+    pub header: String,
+    pub field: Option<&'static str>,
+}
+
+/// Something the worker should know about an import that is not an
+/// error: a row skipped, a column not used, values filled or changed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Notice {
+    /// The row it concerns, where it concerns one.
+    pub row: Option<usize>,
+    pub message: String,
+    pub message_zh: String,
+}
+
+impl Notice {
+    fn new(row: Option<usize>, en: impl Into<String>, zh: impl Into<String>) -> Self {
+        Notice {
+            row,
+            message: en.into(),
+            message_zh: zh.into(),
         }
     }
 }
@@ -99,91 +190,199 @@ pub async fn parse_table(
     crate::off_async(move || read_table(bytes.as_ref(), format)).await?
 }
 
+/// [`read_ledger`] on the blocking pool.
+pub async fn parse_ledger(
+    bytes: impl AsRef<[u8]> + Send + 'static,
+    format: TableFormat,
+    kind: LedgerKind,
+    sheet: Option<String>,
+) -> Result<Table> {
+    crate::off_async(move || read_ledger(bytes.as_ref(), format, kind, sheet.as_deref())).await?
+}
+
+/// A table whose first row is its header (files linli wrote itself, and
+/// formats with fixed headers): the first sheet of a workbook.
 pub fn read_table(bytes: &[u8], format: TableFormat) -> Result<Table> {
-    match format {
-        TableFormat::Csv => read_csv(bytes),
-        TableFormat::Xlsx => read_xlsx(bytes),
-    }
-}
-
-/// Reads CSV (UTF-8, with or without BOM; comma separated).
-pub fn read_csv(bytes: &[u8]) -> Result<Table> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
-    let headers = rdr
-        .headers()
-        .map_err(|e| StoreError::File(format!("CSV header: {e}")))?
-        .iter()
-        .map(|h| h.trim().to_string())
-        .collect();
-    let mut rows = Vec::new();
-    for (i, rec) in rdr.records().enumerate() {
-        let rec = rec.map_err(|e| StoreError::File(format!("row {}: {e}", i + 2)))?;
-        let cells: Vec<String> = rec.iter().map(|c| unguard(c.trim()).to_string()).collect();
-        if cells.iter().all(String::is_empty) {
-            continue;
-        }
-        rows.push((i + 2, cells));
-    }
-    Ok(Table { headers, rows })
-}
-
-/// A cell as it was before an export guarded it against formulas: the
-/// apostrophe [`crate::export`] puts before = + - @ is the spreadsheet's
-/// "this is text" mark, not part of the value, so an export reads back
-/// as it was.
-fn unguard(cell: &str) -> &str {
-    match cell.strip_prefix('\'') {
-        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest,
-        _ => cell,
-    }
-}
-
-#[expect(
-    clippy::cast_possible_truncation,
-    reason = "whole numbers below 1e15 and Excel day counts fit in i64"
-)]
-fn cell_text(d: &Data) -> String {
-    match d {
-        Data::Empty => String::new(),
-        Data::String(s) => s.trim().to_string(),
-        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
-        Data::Float(f) => f.to_string(),
-        Data::Int(i) => i.to_string(),
-        Data::Bool(b) => b.to_string(),
-        // Excel counts days from 1899-12-30 (after its 1900 leap-year bug).
-        Data::DateTime(dt) => NaiveDate::from_ymd_opt(1899, 12, 30)
-            .and_then(|d| d.checked_add_signed(chrono::Duration::days(dt.as_f64() as i64)))
-            .map(|d| d.format("%Y-%m-%d").to_string())
-            .unwrap_or_else(|| dt.as_f64().to_string()),
-        Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
-        Data::Error(e) => format!("#{e:?}"),
-    }
-}
-
-/// Reads the first worksheet of an .xlsx workbook.
-pub fn read_xlsx(bytes: &[u8]) -> Result<Table> {
-    let mut wb: Xlsx<_> = Xlsx::new(Cursor::new(bytes))
-        .map_err(|e| StoreError::File(format!("not a readable .xlsx workbook: {e}")))?;
-    let range = wb
-        .worksheet_range_at(0)
-        .ok_or_else(|| StoreError::File("the workbook has no worksheet".into()))?
-        .map_err(|e| StoreError::File(format!("worksheet: {e}")))?;
-    let start_row = range.start().map(|(r, _)| r as usize).unwrap_or(0);
-    let mut rows_iter = range.rows();
-    let headers = rows_iter
+    let sheet = read_sheets(bytes, format)?
+        .into_iter()
         .next()
-        .map(|r| r.iter().map(cell_text).collect())
         .unwrap_or_default();
-    let mut rows = Vec::new();
-    for (i, r) in rows_iter.enumerate() {
-        let cells: Vec<String> = r.iter().map(cell_text).collect();
-        if cells.iter().all(String::is_empty) {
+    let mut rows = sheet.rows.into_iter().zip(sheet.numbers);
+    let headers = rows
+        .next()
+        .map(|(h, _)| h.into_iter().map(|c| c.trim().to_string()).collect())
+        .unwrap_or_default();
+    let rounded = sheet
+        .rounded
+        .iter()
+        .filter_map(|&(i, c)| (i > 0).then(|| (i + 1, c)))
+        .collect();
+    Ok(Table {
+        headers,
+        rows: rows
+            .filter(|(cells, _)| !cells.iter().all(String::is_empty))
+            .map(|(cells, n)| (n, cells))
+            .collect(),
+        rounded,
+        ..Default::default()
+    })
+}
+
+pub fn read_csv(bytes: &[u8]) -> Result<Table> {
+    read_table(bytes, TableFormat::Csv)
+}
+
+pub fn read_xlsx(bytes: &[u8]) -> Result<Table> {
+    read_table(bytes, TableFormat::Xlsx)
+}
+
+/// Reads a ledger as communities keep it: the sheet asked for (or the
+/// first whose header names at least two known fields), the header found
+/// under title rows and across two merged rows, rows of totals and
+/// signatures skipped, merged cells filled. Everything set aside or
+/// filled is a [`Notice`].
+pub fn read_ledger(
+    bytes: &[u8],
+    format: TableFormat,
+    kind: LedgerKind,
+    sheet_name: Option<&str>,
+) -> Result<Table> {
+    let sheets = read_sheets(bytes, format)?;
+    let dict = Dictionary::of(kind);
+    let names = || {
+        sheets
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join("、")
+    };
+    let (sheet, header) = match sheet_name.filter(|n| !n.is_empty()) {
+        Some(n) => {
+            let s = sheets.iter().find(|s| s.name == n).ok_or_else(|| {
+                StoreError::invalid(
+                    "sheet",
+                    format!("the workbook has no sheet '{n}' (it has: {})", names()),
+                )
+            })?;
+            (s, ledger::find_header(&s.rows, &dict))
+        }
+        None => sheets
+            .iter()
+            .find_map(|s| ledger::find_header(&s.rows, &dict).map(|h| (s, Some(h))))
+            .unwrap_or((&sheets[0], None)),
+    };
+    let Some(header) = header else {
+        // No recognisable header: read the first row as the header so the
+        // import names the columns it misses.
+        let mut t = read_table(bytes, format)?;
+        t.notices.push(Notice::new(
+            Some(1),
+            "no row among the first 20 names two known columns; row 1 is taken as the header",
+            "前 20 行中没有一行含两个以上可识别的列名，按第 1 行作为表头",
+        ));
+        return Ok(t);
+    };
+    let mut t = Table::default();
+    let first_data = header.first_row + header.height;
+    let header_rows = &sheet.numbers[header.first_row..first_data];
+    let at = |i: usize| sheet.numbers.get(i).copied().unwrap_or(i + 1);
+    t.notices.push(Notice::new(
+        None,
+        format!(
+            "read {}{}; header on row {}",
+            if sheet.name.is_empty() { String::new() } else { format!("sheet '{}', ", sheet.name) },
+            sheet.read_as,
+            header_rows.iter().map(usize::to_string).collect::<Vec<_>>().join("-"),
+        ),
+        format!(
+            "读取{}（{}）；表头在第 {} 行",
+            if sheet.name.is_empty() { String::new() } else { format!("工作表“{}”", sheet.name) },
+            sheet.read_as,
+            header_rows.iter().map(usize::to_string).collect::<Vec<_>>().join("-"),
+        ),
+    ));
+    if header.first_row > 0 {
+        t.notices.push(Notice::new(
+            None,
+            format!("rows 1-{} above the header (titles) are not read", at(header.first_row - 1)),
+            format!("表头上方第 1-{} 行（标题等）不导入", at(header.first_row - 1)),
+        ));
+    }
+    for (i, field) in header.fields.iter().enumerate() {
+        let label = header.labels[i].clone();
+        t.headers.push(field.map_or(label.clone(), str::to_string));
+        t.mapping.push(ColumnUse { header: label, field: *field });
+    }
+    for (col, label) in header.unused() {
+        t.notices.push(Notice::new(
+            None,
+            format!("column {} '{label}' is not imported: linli has no field for it", col_name(col)),
+            format!("第 {} 列“{label}”不导入：系统中没有对应的字段", col_name(col)),
+        ));
+    }
+    for (col, field) in header.repeated() {
+        t.headers[col] = header.labels[col].clone();
+        t.mapping[col].field = None;
+        t.notices.push(Notice::new(
+            None,
+            format!("column {} '{}' is not imported: an earlier column already gives {field}", col_name(col), header.labels[col]),
+            format!("第 {} 列“{}”不导入：前面已有同一字段的列", col_name(col), header.labels[col]),
+        ));
+    }
+    let mut filled: HashMap<usize, usize> = HashMap::new();
+    for i in first_data..sheet.rows.len() {
+        let cells = &sheet.rows[i];
+        let n = at(i);
+        if cells.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
-        rows.push((start_row + i + 2, cells));
+        if ledger::is_note_row(cells) {
+            let text: Vec<&str> = cells.iter().map(|c| c.trim()).filter(|c| !c.is_empty()).collect();
+            let mut text = text.iter().take(2).copied().collect::<Vec<_>>().join(" ");
+            if text.chars().count() > 40 {
+                text = text.chars().take(40).collect::<String>() + "…";
+            }
+            t.notices.push(Notice::new(
+                Some(n),
+                format!("row {n} is not data (a total, signature or note) and is skipped: {text}"),
+                format!("第 {n} 行不是数据（合计、签名或说明），已跳过：{text}"),
+            ));
+            continue;
+        }
+        for col in 0..cells.len() {
+            if sheet.rounded.contains(&(i, col)) {
+                t.rounded.insert((n, col));
+            }
+            if sheet.merged.contains(&(i, col)) && header.fields.get(col).copied().flatten().is_some() {
+                *filled.entry(col).or_default() += 1;
+            }
+        }
+        t.rows.push((n, cells.clone()));
     }
-    Ok(Table { headers, rows })
+    let mut filled: Vec<_> = filled.into_iter().collect();
+    filled.sort_unstable();
+    for (col, count) in filled {
+        t.notices.push(Notice::new(
+            None,
+            format!("column {} '{}': {count} cells filled from merged cells", col_name(col), header.labels[col]),
+            format!("第 {} 列“{}”：{count} 个合并单元格已按合并值填充", col_name(col), header.labels[col]),
+        ));
+    }
+    Ok(t)
+}
+
+/// A column's letter as a spreadsheet shows it (0 → A, 26 → AA).
+fn col_name(mut col: usize) -> String {
+    let mut s = Vec::new();
+    loop {
+        s.push(b'A' + (col % 26) as u8);
+        if col < 26 {
+            break;
+        }
+        col = col / 26 - 1;
+    }
+    s.reverse();
+    String::from_utf8(s).unwrap_or_default()
 }
 
 /// A column: its canonical name, the Chinese header, and whether it is required.
@@ -251,6 +450,7 @@ impl Layout {
                     row: 1,
                     field: c.key.into(),
                     message: format!("required column '{}' ({}) is missing", c.key, c.zh),
+                    message_zh: format!("缺少必需的列“{}”：表头中没有找到这一列（或它的常用别名）", c.zh),
                 }),
                 None => {}
             }
@@ -271,23 +471,25 @@ impl Layout {
     }
 }
 
-/// Collects the errors of one row.
+/// Collects the errors and changes of one row: every problem of a row is
+/// reported at once, not only its first.
 struct RowCheck<'a> {
     row: usize,
     errors: &'a mut Vec<RowError>,
 }
 
 impl RowCheck<'_> {
-    fn fail(&mut self, field: &str, message: impl Into<String>) {
+    fn fail(&mut self, field: &str, en: impl Into<String>, zh: impl Into<String>) {
         self.errors.push(RowError {
             row: self.row,
             field: field.into(),
-            message: message.into(),
+            message: en.into(),
+            message_zh: zh.into(),
         });
     }
     fn required(&mut self, field: &str, value: &str) -> String {
         if value.is_empty() {
-            self.fail(field, "is required");
+            self.fail(field, "is required", "必填，不能为空");
         }
         value.to_string()
     }
@@ -296,8 +498,67 @@ impl RowCheck<'_> {
         field: &str,
         r: std::result::Result<T, validate::FieldError>,
     ) -> Option<T> {
-        r.map_err(|e| self.fail(field, e.en)).ok()
+        r.map_err(|e| {
+            let zh = e.zh.clone().unwrap_or_else(|| e.en.clone());
+            self.fail(field, e.en, zh);
+        })
+        .ok()
     }
+}
+
+/// Notes each change a normaliser made to a row's values.
+struct Changes<'a> {
+    row: usize,
+    out: &'a mut Vec<ValueChange>,
+}
+
+impl Changes<'_> {
+    /// Keeps a normalised value and notes its change; `mask` hides a
+    /// personal value on both sides.
+    fn take<T>(&mut self, field: &'static str, n: ledger::Normalised<T>, mask: Option<fn(&str) -> String>) -> T {
+        if let Some(c) = n.change {
+            let show = |v: &str| mask.map_or_else(|| v.to_string(), |m| m(v));
+            self.out.push(ValueChange {
+                row: self.row,
+                field,
+                from: show(&c.from),
+                to: show(&c.to),
+                why: c.why_en,
+                why_zh: c.why_zh,
+            });
+        }
+        n.value
+    }
+    fn note(&mut self, field: &'static str, from: &str, to: &str, why: &'static str, why_zh: &'static str) {
+        self.out.push(ValueChange {
+            row: self.row,
+            field,
+            from: from.to_string(),
+            to: to.to_string(),
+            why,
+            why_zh,
+        });
+    }
+}
+
+/// Why a blank compound or building took the value above it.
+const FILLED_DOWN: (&str, &str) = (
+    "blank under a filled cell: taken from the row above (a merged cell saved as CSV)",
+    "空白，按上一行填写（合并单元格另存为 CSV 后只保留第一格）",
+);
+
+/// Cells that mean "nothing here" in ledgers.
+fn is_blank(v: &str) -> bool {
+    matches!(v.trim(), "" | "无" | "暂无" | "/" | "-" | "—" | "／")
+}
+
+/// The refusal of an identifier that Excel stored as a number and rounded.
+fn rounded_error(c: &mut RowCheck, field: &str, shown: &str) {
+    c.fail(
+        field,
+        format!("stored by Excel as a number and rounded to {shown}: the digits after the 15th are lost. Format the column as text, type the numbers again (or take them from the source) and import again"),
+        format!("该单元格在 Excel 中是数字格式，已被舍入为 {shown}，第 15 位以后的数字已丢失。请把该列设为“文本”格式，重新录入（或从原始资料复制）后再导入"),
+    );
 }
 
 #[derive(Debug, Clone)]
@@ -307,8 +568,11 @@ struct PersonRow {
     birth_date: Option<NaiveDate>,
     id_number: Option<String>,
     phone: Option<String>,
+    landline: Option<String>,
     relation: Relation,
-    tags: Vec<Tag>,
+    head_relation: Option<String>,
+    /// Built-in tags by code, others as written.
+    tags: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -324,72 +588,205 @@ struct RegistryRow {
     person: Option<PersonRow>,
 }
 
-fn validate_person(
-    c: &mut RowCheck,
-    l: &Layout,
-    cells: &[String],
+/// Ownership or tenancy in the words ledgers use.
+fn ownership(raw: &str) -> Option<Relation> {
+    match ledger::half_width(raw.trim()).as_ref() {
+        "业主" | "产权人" | "房主" | "自住" | "自有" | "owner" => Some(Relation::Owner),
+        "租户" | "租住" | "租赁" | "承租" | "承租人" | "出租" | "tenant" => Some(Relation::Tenant),
+        "居住" | "借住" | "寄住" | "居民" | "resident" => Some(Relation::Resident),
+        _ => None,
+    }
+}
+
+struct RowCtx<'a> {
+    layout: &'a Layout,
+    table: &'a Table,
+    cells: &'a [String],
     today: NaiveDate,
-) -> Option<PersonRow> {
-    let name = l.get(cells, "name");
-    let id_raw = l.get(cells, "id_number");
-    if name.is_empty() {
+}
+
+impl RowCtx<'_> {
+    fn get(&self, key: &str) -> &str {
+        self.layout.get(self.cells, key)
+    }
+    /// The cell of `key` when Excel rounded it, as the file shows it.
+    fn rounded(&self, row: usize, key: &str) -> Option<&str> {
+        let col = *self.layout.pos.get(key)?;
+        self.table.is_rounded(row, col).then(|| self.get(key))
+    }
+}
+
+fn validate_person(c: &mut RowCheck, ch: &mut Changes, r: &RowCtx) -> Option<PersonRow> {
+    let name_raw = r.get("name");
+    if is_blank(name_raw) {
         for f in ["id_number", "phone", "gender", "birth_date", "tags"] {
-            if !l.get(cells, f).is_empty() {
-                c.fail("name", format!("is required when {f} is given"));
+            if !is_blank(r.get(f)) {
+                c.fail(
+                    "name",
+                    format!("is required when {f} is given"),
+                    "填写了身份证号、电话、性别、出生日期或标签时，姓名必填",
+                );
                 return None;
             }
         }
         return None;
     }
+    let name = ch.take("name", ledger::person_name(name_raw), None);
     if name.chars().count() > 50 {
-        c.fail("name", "is longer than 50 characters");
+        c.fail("name", "is longer than 50 characters", "姓名超过 50 个字");
     }
-    let id = if id_raw.is_empty() {
-        None
-    } else {
-        c.check("id_number", validate::resident_id(id_raw, today))
+    let id = match r.get("id_number") {
+        v if is_blank(v) => None,
+        v => match r.rounded(c.row, "id_number") {
+            Some(shown) => {
+                rounded_error(c, "id_number", &mask::id_number(shown));
+                None
+            }
+            None => {
+                let cleaned = ch.take("id_number", ledger::id_number(v), Some(mask::id_number));
+                c.check("id_number", validate::resident_id(&cleaned, r.today))
+            }
+        },
     };
-    let gender = match l.get(cells, "gender") {
-        "" => id.as_ref().map(|i| i.gender),
-        g => c.check("gender", Gender::parse(g)),
+    let gender = match r.get("gender") {
+        v if is_blank(v) => id.as_ref().map(|i| i.gender),
+        g => match ledger::gender(g) {
+            Some(g) => Some(g),
+            None => {
+                c.fail(
+                    "gender",
+                    format!("unknown gender '{g}' (expected 男/女)"),
+                    format!("性别“{g}”无法识别（应为 男 或 女）"),
+                );
+                None
+            }
+        },
     };
-    let birth_date = match l.get(cells, "birth_date") {
-        "" => id.as_ref().map(|i| i.birth_date),
-        d => c.check("birth_date", validate::date(d)),
+    let birth_date = match r.get("birth_date") {
+        v if is_blank(v) => id.as_ref().map(|i| i.birth_date),
+        d => match ledger::date(d) {
+            Some(d) => Some(d),
+            None => {
+                c.fail(
+                    "birth_date",
+                    format!("'{d}' is not a date (1962-04-14, 1962/4/14 or 1962年4月14日)"),
+                    format!("“{d}”不是日期（可写 1962-04-14、1962/4/14 或 1962年4月14日）"),
+                );
+                None
+            }
+        },
     };
     if let Some(i) = &id {
         if gender.is_some_and(|g| g != i.gender) {
-            c.fail("gender", "does not match the ID number");
+            c.fail("gender", "does not match the ID number", "与身份证号中的性别不一致");
         }
         if birth_date.is_some_and(|b| b != i.birth_date) {
             c.fail(
                 "birth_date",
-                format!("does not match the ID number ({})", i.birth_date),
+                "does not match the ID number",
+                "与身份证号中的出生日期不一致",
             );
         }
     }
-    let phone = match l.get(cells, "phone") {
-        "" => None,
-        p => c.check("phone", validate::mobile_phone(p)),
+    let (mut phone, mut landline) = (None, None);
+    match r.get("phone") {
+        v if is_blank(v) => {}
+        v => match r.rounded(c.row, "phone") {
+            Some(shown) => rounded_error(c, "phone", shown),
+            None => {
+                let p = ledger::phones(v);
+                for bad in &p.unreadable {
+                    c.fail(
+                        "phone",
+                        format!("'{bad}' is neither a mobile number nor a landline"),
+                        format!("“{bad}”既不是手机号也不是固定电话"),
+                    );
+                }
+                if p.extra.len() + usize::from(p.landline.is_some()) + usize::from(p.mobile.is_some()) > 1 {
+                    let kept: Vec<String> = p
+                        .mobile
+                        .iter()
+                        .map(|m| mask::phone(m))
+                        .chain(p.landline.iter().map(|l| mask::landline(l)))
+                        .collect();
+                    ch.note(
+                        "phone",
+                        &mask::phone(v),
+                        &kept.join(" / "),
+                        "several numbers in one cell: the first mobile and the first landline kept, the rest dropped",
+                        "一格多个号码：保留第一个手机号和第一个固定电话，其余未导入",
+                    );
+                }
+                phone = p.mobile;
+                landline = p.landline;
+            }
+        },
+    }
+    let relation = match r.get("relation") {
+        v if is_blank(v) => Some(Relation::Resident),
+        v => match ownership(v) {
+            Some(x) => Some(x),
+            None => {
+                c.fail(
+                    "relation",
+                    format!("'{v}' is not 业主, 租户 or 居住"),
+                    format!("与房屋关系“{v}”无法识别（应为 业主、租户 或 居住）"),
+                );
+                None
+            }
+        },
     };
-    let relation = match l.get(cells, "relation") {
-        "" => Some(Relation::Resident),
-        r => c.check("relation", Relation::parse(r)),
+    let head_relation = match r.get("head_relation") {
+        v if is_blank(v) => None,
+        v => Some(ledger::half_width(v.trim()).into_owned()),
     };
-    let tags = c.check("tags", registry::parse_tags(l.get(cells, "tags")));
+    let mut tags: Vec<String> = Vec::new();
+    for part in r
+        .get("tags")
+        .split([',', ';', '，', '；', '、', ' ', '|', '/'])
+        .map(str::trim)
+        .filter(|p| !is_blank(p))
+    {
+        let t = match registry::Tag::parse(part) {
+            Ok(t) => t.code().to_string(),
+            Err(_) if part.chars().count() <= 20 => ledger::half_width(part).into_owned(),
+            Err(_) => {
+                c.fail("tags", format!("tag '{part}' is longer than 20 characters"), format!("标签“{part}”超过 20 个字"));
+                continue;
+            }
+        };
+        if !tags.contains(&t) {
+            tags.push(t);
+        }
+    }
     Some(PersonRow {
-        name: name.to_string(),
+        name,
         gender,
         birth_date,
         id_number: id.map(|i| i.as_str().to_string()),
         phone,
+        landline,
         relation: relation?,
-        tags: tags?,
+        head_relation,
+        tags,
     })
 }
 
 /// (grid slot, compound, building, unit, room): one dwelling in a file.
 type DwellingKey = (usize, String, String, String, String);
+
+/// A person as stored, to tell an unchanged row from an update:
+/// (id, name, gender, birth_enc, phone_idx, landline_enc, relation, head_relation).
+type StoredPerson = (
+    i64,
+    String,
+    Option<String>,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Option<String>,
+    Option<String>,
+);
 
 /// One validated row of a compound ledger file.
 struct CompoundRow {
@@ -439,25 +836,73 @@ impl Store {
         table: &Table,
         progress: &(dyn Fn(u64, u64) + Send + Sync),
     ) -> Result<ImportReport> {
+        self.import_registry_with(scope, actor, table, &ImportOptions::default(), progress)
+            .await
+    }
+
+    /// [`Store::import_registry`] with options: a preview (dry run) and a
+    /// grid for rows that name none.
+    pub async fn import_registry_with(
+        &self,
+        scope: &Scope,
+        actor: &str,
+        table: &Table,
+        options: &ImportOptions,
+        progress: &(dyn Fn(u64, u64) + Send + Sync),
+    ) -> Result<ImportReport> {
         let layout = match Layout::new(&table.headers, REGISTRY_COLUMNS) {
             Ok(l) => l,
-            Err(e) => return Ok(ImportReport::refused(table.rows.len(), e)),
+            Err(e) => return Ok(ImportReport::refused(table, e)),
         };
         let grids = self.grids_by_code(scope).await?;
+        let file_grid = options.grid.as_deref().map(str::trim).filter(|g| !g.is_empty());
+        if let Some(g) = file_grid
+            && !grids.contains_key(g)
+        {
+            return Err(StoreError::invalid(
+                "grid",
+                format!("no grid {g} in your area"),
+            ));
+        }
         let mut grid_list: Vec<GridRef> = Vec::new();
         let mut grid_slot: HashMap<String, usize> = HashMap::new();
         let today = chrono::Local::now().date_naive();
         let mut errors = Vec::new();
+        let mut changes = Vec::new();
         let mut rows = Vec::with_capacity(table.rows.len());
         let mut seen_ids: HashMap<String, usize> = HashMap::new();
         let mut dwelling_area: HashMap<DwellingKey, (f64, usize)> = HashMap::new();
+        // Households within a dwelling, by the heads met so far, when the
+        // file has no household number but says who is the head.
+        let mut heads: HashMap<DwellingKey, usize> = HashMap::new();
+        let by_head = !layout.pos.contains_key("household_no") && layout.pos.contains_key("head_relation");
+        let mut above = (String::new(), String::new(), 0usize);
+        let mut new_tags: HashMap<String, usize> = HashMap::new();
         for (line, cells) in &table.rows {
             let mut c = RowCheck {
                 row: *line,
                 errors: &mut errors,
             };
-            let grid_code = c.required("grid_code", layout.get(cells, "grid_code"));
+            let mut ch = Changes {
+                row: *line,
+                out: &mut changes,
+            };
+            let r = RowCtx {
+                layout: &layout,
+                table,
+                cells,
+                today,
+            };
+            let grid_code = match (r.get("grid_code"), file_grid) {
+                (v, Some(g)) if is_blank(v) => g.to_string(),
+                (v, _) => ch.take("grid_code", ledger::plain(v), None),
+            };
             let grid = if grid_code.is_empty() {
+                c.fail(
+                    "grid_code",
+                    "is required (or choose one grid for the whole file)",
+                    "网格编码必填（或为整个文件选择一个网格）",
+                );
                 None
             } else if let Some(&slot) = grid_slot.get(&grid_code) {
                 Some(slot)
@@ -466,50 +911,79 @@ impl Store {
                 grid_slot.insert(grid_code.clone(), grid_list.len() - 1);
                 Some(grid_list.len() - 1)
             } else {
-                c.fail("grid_code", format!("no grid {grid_code} in your area"));
+                c.fail(
+                    "grid_code",
+                    format!("no grid {grid_code} in your area"),
+                    format!("您的辖区内没有网格 {grid_code}"),
+                );
                 None
             };
-            let compound = c.required("compound", layout.get(cells, "compound"));
-            let building = c.required("building", layout.get(cells, "building"));
-            let room = c.required("room", layout.get(cells, "room"));
-            let unit = layout.get(cells, "unit").to_string();
-            let floor_area = match layout.get(cells, "floor_area") {
-                "" => None,
-                a => c.check("floor_area", registry::floor_area(a)),
+            // A compound or building left blank under the row above is a
+            // merged cell that lost its merge (CSV keeps only the first).
+            let place = |c: &mut RowCheck, ch: &mut Changes, key: &'static str, prev: &str| {
+                let v = r.get(key);
+                if is_blank(v) && !prev.is_empty() {
+                    ch.note(key, v, prev, FILLED_DOWN.0, FILLED_DOWN.1);
+                    prev.to_string()
+                } else {
+                    c.required(key, v.trim())
+                }
             };
-            let household_no = match layout.get(cells, "household_no") {
-                "" => "1".to_string(),
-                h => h.to_string(),
+            let compound_raw = place(&mut c, &mut ch, "compound", &above.0);
+            let compound = ch.take("compound", ledger::plain(&compound_raw), None);
+            let building_raw = place(&mut c, &mut ch, "building", &above.1);
+            let building = ch.take("building", ledger::building(&building_raw), None);
+            above = (compound_raw, building_raw, *line);
+            let unit = ch.take("unit", ledger::unit(r.get("unit")), None);
+            let room_raw = c.required("room", r.get("room").trim());
+            let room = ch.take("room", ledger::room(&room_raw), None);
+            let floor_area = match r.get("floor_area") {
+                v if is_blank(v) => None,
+                a => c.check("floor_area", registry::floor_area(&ledger::half_width(a))),
             };
-            let person = validate_person(&mut c, &layout, cells, today);
+            let person = validate_person(&mut c, &mut ch, &r);
+            let key = grid.map(|g| (g, compound.clone(), building.clone(), unit.clone(), room.clone()));
+            let household_no = match (r.get("household_no"), &key) {
+                (h, _) if !is_blank(h) => ledger::half_width(h.trim()).into_owned(),
+                (_, Some(key)) if by_head => {
+                    let n = heads.entry(key.clone()).or_default();
+                    if person.as_ref().and_then(|p| p.head_relation.as_deref()).is_some_and(ledger::is_household_head) {
+                        *n += 1;
+                    }
+                    (*n).max(1).to_string()
+                }
+                _ => "1".to_string(),
+            };
+            if let Some(p) = &person {
+                for t in &p.tags {
+                    if registry::Tag::parse(t).is_err() {
+                        *new_tags.entry(t.clone()).or_default() += 1;
+                    }
+                }
+            }
             if let Some(id) = person.as_ref().and_then(|p| p.id_number.clone()) {
                 if let Some(first) = seen_ids.get(&id) {
                     c.fail(
                         "id_number",
                         format!("the same ID number is already on row {first}"),
+                        format!("与第 {first} 行的身份证号重复"),
                     );
                 } else {
                     seen_ids.insert(id, *line);
                 }
             }
-            if let (Some(g), Some(a)) = (grid, floor_area) {
-                let key = (
-                    g,
-                    compound.clone(),
-                    building.clone(),
-                    unit.clone(),
-                    room.clone(),
-                );
-                match dwelling_area.get(&key) {
+            if let (Some(key), Some(a)) = (&key, floor_area) {
+                match dwelling_area.get(key) {
                     Some((other, first)) if (other - a).abs() > 1e-6 => c.fail(
                         "floor_area",
                         format!(
                             "{a} differs from {other} given for the same dwelling on row {first}"
                         ),
+                        format!("{a} 与第 {first} 行同一房屋的面积 {other} 不一致"),
                     ),
                     Some(_) => {}
                     None => {
-                        dwelling_area.insert(key, (a, *line));
+                        dwelling_area.insert(key.clone(), (a, *line));
                     }
                 }
             }
@@ -527,13 +1001,31 @@ impl Store {
                 });
             }
         }
+        let mut notices = table.notices.clone();
+        let mut new_tags: Vec<_> = new_tags.into_iter().collect();
+        new_tags.sort();
+        for (tag, n) in new_tags {
+            notices.push(Notice::new(
+                None,
+                format!("tag '{tag}' ({n} people) is not in the built-in list and is kept as written"),
+                format!("标签“{tag}”（{n} 人）不在内置标签中，按原文保存"),
+            ));
+        }
         if !errors.is_empty() {
-            return Ok(ImportReport::refused(table.rows.len(), errors));
+            let mut report = ImportReport::refused(table, errors);
+            report.notices = notices;
+            report.changes = changes;
+            report.dry_run = options.dry_run;
+            return Ok(report);
         }
         let total = rows.len() as u64;
         let mut report = ImportReport {
             rows: table.rows.len(),
-            committed: true,
+            committed: !options.dry_run,
+            dry_run: options.dry_run,
+            mapping: table.mapping.clone(),
+            notices,
+            changes,
             ..Default::default()
         };
         let vault = self.vault();
@@ -632,42 +1124,68 @@ impl Store {
                         }
                     };
                     let id_idx = p.id_number.as_deref().map(|i| vault.blind_index(Field::IdNumber, i));
-                    let existing: Option<i64> = match &id_idx {
-                        Some(idx) => sqlx::query_scalar("SELECT id FROM person WHERE household_id = $1 AND id_idx = $2")
+                    let existing: Option<StoredPerson> = match &id_idx {
+                        Some(idx) => sqlx::query_as("SELECT id, name, gender, birth_enc, phone_idx, landline_enc, relation, head_relation FROM person WHERE household_id = $1 AND id_idx = $2")
                             .bind(household_id).bind(idx).fetch_optional(&mut *tx).await?,
-                        None => sqlx::query_scalar("SELECT id FROM person WHERE household_id = $1 AND name = $2 AND id_idx IS NULL")
+                        None => sqlx::query_as("SELECT id, name, gender, birth_enc, phone_idx, landline_enc, relation, head_relation FROM person WHERE household_id = $1 AND name = $2 AND id_idx IS NULL")
                             .bind(household_id).bind(&p.name).fetch_optional(&mut *tx).await?,
                     };
+                    let phone_idx = p.phone.as_deref().map(|x| vault.blind_index(Field::Phone, x));
+                    let gender = p.gender.map(|g| g.code());
+                    let birth = p.birth_date.map(|d| d.format("%Y-%m-%d").to_string());
+                    if let Some(e) = &existing {
+                        let stored_tags: Vec<String> = sqlx::query_scalar("SELECT tag FROM person_tag WHERE person_id = $1 ORDER BY tag")
+                            .bind(e.0).fetch_all(&mut *tx).await?;
+                        let mut file_tags = p.tags.clone();
+                        file_tags.sort();
+                        let open = |f: Field, v: &Option<Vec<u8>>| v.as_deref().and_then(|b| vault.open(f, b).ok());
+                        let same = e.1 == p.name
+                            && e.2.as_deref() == gender
+                            && open(Field::BirthDate, &e.3) == birth
+                            && e.4 == phone_idx
+                            && open(Field::Phone, &e.5) == p.landline
+                            && e.6.as_deref() == Some(p.relation.code())
+                            && e.7 == p.head_relation
+                            && stored_tags == file_tags;
+                        if same {
+                            *report.unchanged.entry("people").or_default() += 1;
+                            if n % 100 == 99 || n + 1 == rows.len() {
+                                progress(n as u64 + 1, total);
+                            }
+                            continue;
+                        }
+                    }
                     let id_enc = p.id_number.as_deref().map(|i| vault.seal(Field::IdNumber, i));
                     let id_masked = p.id_number.as_deref().map(mask::id_number);
                     let phone_enc = p.phone.as_deref().map(|x| vault.seal(Field::Phone, x));
-                    let phone_idx = p.phone.as_deref().map(|x| vault.blind_index(Field::Phone, x));
                     let phone_masked = p.phone.as_deref().map(mask::phone);
-                    let gender = p.gender.map(|g| g.code());
+                    let landline_enc = p.landline.as_deref().map(|x| vault.seal(Field::Phone, x));
+                    let landline_masked = p.landline.as_deref().map(mask::landline);
                     let birth_year = p.birth_date.map(|d| d.year());
-                    let birth_enc = p.birth_date.map(|d| vault.seal(Field::BirthDate, &d.format("%Y-%m-%d").to_string()));
+                    let birth_enc = birth.as_deref().map(|d| vault.seal(Field::BirthDate, d));
                     let person_id: i64 = match existing {
-                        Some(id) => {
+                        Some(e) => {
                             *report.updated.entry("people").or_default() += 1;
-                            sqlx::query("UPDATE person SET name = $1, gender = $2, birth_year = $3, birth_enc = $4, id_enc = $5, id_masked = $6, phone_enc = $7, phone_idx = $8, phone_masked = $9, relation = $10, updated_at = $11 WHERE id = $12")
+                            sqlx::query("UPDATE person SET name = $1, gender = $2, birth_year = $3, birth_enc = $4, id_enc = $5, id_masked = $6, phone_enc = $7, phone_idx = $8, phone_masked = $9, relation = $10, updated_at = $11, landline_enc = $12, landline_masked = $13, head_relation = $14 WHERE id = $15")
                                 .bind(&p.name).bind(gender).bind(birth_year).bind(&birth_enc).bind(&id_enc).bind(&id_masked)
-                                .bind(&phone_enc).bind(&phone_idx).bind(&phone_masked).bind(p.relation.code()).bind(now).bind(id)
+                                .bind(&phone_enc).bind(&phone_idx).bind(&phone_masked).bind(p.relation.code()).bind(now)
+                                .bind(&landline_enc).bind(&landline_masked).bind(&p.head_relation).bind(e.0)
                                 .execute(&mut *tx).await?;
-                            sqlx::query("DELETE FROM person_tag WHERE person_id = $1").bind(id).execute(&mut *tx).await?;
-                            id
+                            sqlx::query("DELETE FROM person_tag WHERE person_id = $1").bind(e.0).execute(&mut *tx).await?;
+                            e.0
                         }
                         None => {
                             *report.created.entry("people").or_default() += 1;
-                            sqlx::query_scalar("INSERT INTO person (household_id, scope_path, name, gender, birth_year, birth_enc, id_enc, id_idx, id_masked, phone_enc, phone_idx, phone_masked, relation, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) RETURNING id")
+                            sqlx::query_scalar("INSERT INTO person (household_id, scope_path, name, gender, birth_year, birth_enc, id_enc, id_idx, id_masked, phone_enc, phone_idx, phone_masked, relation, created_at, updated_at, landline_enc, landline_masked, head_relation) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16, $17) RETURNING id")
                                 .bind(household_id).bind(&g.path).bind(&p.name).bind(gender).bind(birth_year).bind(&birth_enc)
                                 .bind(&id_enc).bind(&id_idx).bind(&id_masked).bind(&phone_enc).bind(&phone_idx).bind(&phone_masked)
-                                .bind(p.relation.code()).bind(now)
+                                .bind(p.relation.code()).bind(now).bind(&landline_enc).bind(&landline_masked).bind(&p.head_relation)
                                 .fetch_one(&mut *tx).await?
                         }
                     };
                     for t in &p.tags {
                         sqlx::query("INSERT INTO person_tag (person_id, tag) VALUES ($1, $2)")
-                            .bind(person_id).bind(t.code()).execute(&mut *tx).await?;
+                            .bind(person_id).bind(t).execute(&mut *tx).await?;
                     }
                 }
                 if n % 100 == 99 || n + 1 == rows.len() {
@@ -675,10 +1193,17 @@ impl Store {
                 }
             }
             let detail = serde_json::json!({"rows": report.rows, "created": report.created, "updated": report.updated}).to_string();
-            append_in_tx!(tx, self.vault(), actor, "registry.import", "registry", &detail);
-            tx.commit().await?;
+            if options.dry_run {
+                // A preview: the counts are real, the writes are undone.
+                tx.rollback().await?;
+            } else {
+                append_in_tx!(tx, self.vault(), actor, "registry.import", "registry", &detail);
+                tx.commit().await?;
+            }
         });
-        self.changed(crate::caches::Cached::RegistryCounts).await?;
+        if !options.dry_run {
+            self.changed(crate::caches::Cached::RegistryCounts).await?;
+        }
         Ok(report)
     }
 
@@ -692,7 +1217,7 @@ impl Store {
     ) -> Result<ImportReport> {
         let layout = match Layout::new(&table.headers, COMPOUND_COLUMNS) {
             Ok(l) => l,
-            Err(e) => return Ok(ImportReport::refused(table.rows.len(), e)),
+            Err(e) => return Ok(ImportReport::refused(table, e)),
         };
         let grids = self.grids_by_code(scope).await?;
         let by_id: HashMap<i64, &GridRef> = grids.values().map(|g| (g.id, g)).collect();
@@ -716,7 +1241,11 @@ impl Store {
                 v => match v.parse::<f64>() {
                     Ok(x) if (lo..=hi).contains(&x) => Some(x),
                     _ => {
-                        c.fail(key, format!("'{v}' is not a WGS-84 {key}"));
+                        c.fail(
+                            key,
+                            format!("'{v}' is not a WGS-84 {key}"),
+                            format!("“{v}”不是有效的 WGS-84 经纬度"),
+                        );
                         None
                     }
                 },
@@ -727,17 +1256,29 @@ impl Store {
             let grid = if !code.is_empty() {
                 let g = grids.get(code);
                 if g.is_none() {
-                    c.fail("grid_code", format!("no grid {code} in your area"));
+                    c.fail(
+                        "grid_code",
+                        format!("no grid {code} in your area"),
+                        format!("您的辖区内没有网格 {code}"),
+                    );
                 }
                 g
             } else if let (Some(x), Some(y)) = (lon, lat) {
                 let g = index.locate(x, y).and_then(|id| by_id.get(&id).copied());
                 if g.is_none() {
-                    c.fail("lon", format!("({x}, {y}) lies in no grid of your area"));
+                    c.fail(
+                        "lon",
+                        format!("({x}, {y}) lies in no grid of your area"),
+                        format!("坐标 ({x}, {y}) 不在您辖区的任何网格内"),
+                    );
                 }
                 g
             } else {
-                c.fail("grid_code", "is required unless lon and lat are given");
+                c.fail(
+                    "grid_code",
+                    "is required unless lon and lat are given",
+                    "网格编码必填（或填写经度和纬度）",
+                );
                 None
             };
             if let Some(g) = grid
@@ -746,6 +1287,7 @@ impl Store {
                 c.fail(
                     "name",
                     format!("compound '{name}' appears twice for the same grid"),
+                    format!("同一网格中小区“{name}”出现了两次"),
                 );
             }
             let mode_is_company = mode == Some(ManagementMode::PropertyCompany);
@@ -754,6 +1296,7 @@ impl Store {
                 c.fail(
                     "property_company",
                     "is required when the compound has a property company",
+                    "管理模式为物业管理时，物业公司必填",
                 );
             }
             let company_code = match layout.get(cells, "property_company_code") {
@@ -774,7 +1317,7 @@ impl Store {
             }
         }
         if !errors.is_empty() {
-            return Ok(ImportReport::refused(table.rows.len(), errors));
+            return Ok(ImportReport::refused(table, errors));
         }
         let mut report = ImportReport {
             rows: table.rows.len(),
@@ -830,19 +1373,11 @@ impl Store {
                 let errors = errs
                     .into_iter()
                     .map(|e| match e {
-                        linli_geo::GeoError::Feature { feature, message } => RowError {
-                            row: feature,
-                            field: "feature".into(),
-                            message,
-                        },
-                        other => RowError {
-                            row: 0,
-                            field: "file".into(),
-                            message: other.to_string(),
-                        },
+                        linli_geo::GeoError::Feature { feature, message } => RowError::en(feature, "feature", message),
+                        other => RowError::en(0, "file", other.to_string()),
                     })
                     .collect();
-                return Ok(ImportReport::refused(0, errors));
+                return Ok(ImportReport::refused_rows(0, errors));
             }
         };
         let mut errors = Vec::new();
@@ -853,32 +1388,20 @@ impl Store {
             match GridCode::parse(&f.code) {
                 Ok(code) => {
                     if let Some(first) = seen.insert(code.as_str().to_string(), row) {
-                        errors.push(RowError {
-                            row,
-                            field: "code".into(),
-                            message: format!("grid {} is also feature {first}", f.code),
-                        });
+                        errors.push(RowError::en(row, "code", format!("grid {} is also feature {first}", f.code)));
                     }
                     if *scope != Scope::Everything
                         && self.org_by_code(scope, code.community()).await.is_err()
                     {
-                        errors.push(RowError {
-                            row,
-                            field: "code".into(),
-                            message: format!("community {} is not in your area", code.community()),
-                        });
+                        errors.push(RowError::en(row, "code", format!("community {} is not in your area", code.community())));
                     }
                     parsed.push((code, f));
                 }
-                Err(e) => errors.push(RowError {
-                    row,
-                    field: "code".into(),
-                    message: e.en,
-                }),
+                Err(e) => errors.push(RowError::en(row, "code", e.en)),
             }
         }
         if !errors.is_empty() {
-            return Ok(ImportReport::refused(features.len(), errors));
+            return Ok(ImportReport::refused_rows(features.len(), errors));
         }
         let mut report = ImportReport {
             rows: features.len(),

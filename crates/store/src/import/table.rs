@@ -22,7 +22,7 @@ pub enum TableFormat {
     /// Delimited text: CSV, TSV, semicolons; the separator is found.
     Csv,
     /// An Excel workbook, .xlsx or the older .xls.
-    Excel,
+    Xlsx,
 }
 
 impl TableFormat {
@@ -31,7 +31,7 @@ impl TableFormat {
         if [".csv", ".tsv", ".txt"].iter().any(|e| lower.ends_with(e)) {
             Ok(TableFormat::Csv)
         } else if lower.ends_with(".xlsx") || lower.ends_with(".xls") {
-            Ok(TableFormat::Excel)
+            Ok(TableFormat::Xlsx)
         } else {
             Err(StoreError::File(format!(
                 "{path}: expected a .csv, .tsv, .xlsx or .xls file"
@@ -43,7 +43,7 @@ impl TableFormat {
     /// OLE compound file (.xls) is a workbook, anything else text.
     pub fn sniff(bytes: &[u8]) -> Self {
         if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
-            TableFormat::Excel
+            TableFormat::Xlsx
         } else {
             TableFormat::Csv
         }
@@ -72,7 +72,7 @@ pub struct Sheet {
 pub fn read_sheets(bytes: &[u8], format: TableFormat) -> Result<Vec<Sheet>> {
     match format {
         TableFormat::Csv => Ok(vec![read_text(bytes)?]),
-        TableFormat::Excel => read_workbook(bytes),
+        TableFormat::Xlsx => read_workbook(bytes),
     }
 }
 
@@ -221,7 +221,7 @@ fn read_workbook(bytes: &[u8]) -> Result<Vec<Sheet>> {
     })?;
     let names = wb.sheet_names();
     let mut out = Vec::new();
-    for (n, name) in names.iter().enumerate() {
+    for name in &names {
         let range = wb
             .worksheet_range(name)
             .map_err(|e| StoreError::File(format!("worksheet {name}: {e}")))?;
@@ -229,7 +229,9 @@ fn read_workbook(bytes: &[u8]) -> Result<Vec<Sheet>> {
             Sheets::Xlsx(x) => x
                 .merge_cells_by_sheet_name(name)
                 .map_err(|e| StoreError::File(format!("worksheet {name}: merged cells: {e}")))?,
-            Sheets::Xls(x) => x.worksheet_merge_cells_at(n).unwrap_or_default(),
+            Sheets::Xls(x) => x
+                .merge_cells_by_sheet_name(name)
+                .map_err(|e| StoreError::File(format!("worksheet {name}: merged cells: {e}")))?,
             _ => Vec::new(),
         };
         out.push(sheet_of(name, &range, &merges));

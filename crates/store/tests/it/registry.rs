@@ -14,11 +14,12 @@ async fn registry_import_is_all_or_nothing_and_idempotent() {
         let stats = store.scope_stats(&Scope::Everything).await.unwrap();
         assert_eq!((stats.grids, stats.compounds, stats.dwellings, stats.households, stats.people), (3, 2, 4, 3, 4));
 
-        // The same file again changes nothing but updates.
+        // The same file again changes nothing: every person is found unchanged.
         let r = store.import_registry(&Scope::Everything, "test", &t, &|_, _| {}).await.unwrap();
         assert!(r.committed);
         assert!(!r.created.contains_key("people"), "{:?}", r.created);
-        assert_eq!(r.updated["people"], 4);
+        assert!(!r.updated.contains_key("people"), "{:?}", r.updated);
+        assert_eq!(r.unchanged["people"], 4);
         let again = store.scope_stats(&Scope::Everything).await.unwrap();
         assert_eq!(again.people, 4);
 
@@ -42,14 +43,17 @@ async fn registry_import_is_all_or_nothing_and_idempotent() {
 
         // A bad file: every bad field is reported by row and column, nothing is written.
         let bad = format!(
-            "{}320104001001001,桃叶渡小区,3栋,1单元,301,abc,1,张三,,,110105194912310021,12345,房东,富豪\n999999999999999,x,1栋,,1,,,,,,,,,\n320104001001001,桃叶渡小区,3栋,1单元,302,80,1,李四,,,11010519491231002X,,,\n",
+            "{}320104001001001,桃叶渡小区,3栋,1单元,301,abc,1,张三,,,110105194912310021,12345,房东,富豪\n999999999999999,x,1栋,,1,,,,,,,,,\n320104001001001,桃叶渡小区,3栋,1单元,302,80,1,李四,,,11010519491231002X,,,低保户\n",
             REGISTRY_CSV
         );
         let t = read_csv(bad.as_bytes()).unwrap();
         let r = store.import_registry(&Scope::Everything, "test", &t, &|_, _| {}).await.unwrap();
         assert!(!r.committed);
         let has = |row: usize, field: &str| r.errors.iter().any(|e: &RowError| e.row == row && e.field == field);
-        assert!(has(7, "floor_area") && has(7, "id_number") && has(7, "phone") && has(7, "relation") && has(7, "tags"), "{:?}", r.errors);
+        assert!(has(7, "floor_area") && has(7, "id_number") && has(7, "phone") && has(7, "relation"), "{:?}", r.errors);
+        // A tag outside the built-in list is kept as written, with a notice.
+        assert!(!has(7, "tags") && !has(9, "tags"), "{:?}", r.errors);
+        assert!(r.notices.iter().any(|n| n.message_zh.contains("低保户")), "{:?}", r.notices);
         assert!(has(8, "grid_code"), "{:?}", r.errors);
         let dup = r.errors.iter().find(|e| e.row == 9 && e.field == "id_number").unwrap();
         assert!(dup.message.contains("row 2"), "{dup:?}");
@@ -59,7 +63,9 @@ async fn registry_import_is_all_or_nothing_and_idempotent() {
         // A missing required column is reported against the header row.
         let t = read_csv("网格编码,楼栋,房号\n320104001001001,1栋,1\n".as_bytes()).unwrap();
         let r = store.import_registry(&Scope::Everything, "test", &t, &|_, _| {}).await.unwrap();
-        assert_eq!(r.errors, vec![RowError { row: 1, field: "compound".into(), message: "required column 'compound' (小区) is missing".into() }]);
+        assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
+        assert_eq!((r.errors[0].row, r.errors[0].field.as_str()), (1, "compound"));
+        assert!(r.errors[0].message_zh.contains("小区"), "{:?}", r.errors);
     })
     .await;
 }

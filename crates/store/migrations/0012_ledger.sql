@@ -1,0 +1,7 @@
+-- Ledgers as communities keep them (issue 14): a landline beside the
+-- mobile (encrypted, masked like the mobile) and the relation to the head
+-- of the household (户主/配偶/子女…), kept apart from ownership or
+-- tenancy of the dwelling (person.relation).
+ALTER TABLE person ADD COLUMN landline_enc {BLOB};
+ALTER TABLE person ADD COLUMN landline_masked TEXT;
+ALTER TABLE person ADD COLUMN head_relation TEXT;
