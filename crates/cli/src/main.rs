@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use linli_store::import::{ImportReport, TableFormat, read_table};
+use linli_core::ledger::LedgerKind;
+use linli_store::import::{ImportOptions, ImportReport, TableFormat, read_ledger, read_table};
 use linli_store::{Scope, Store, Vault};
 
 #[derive(Parser)]
@@ -115,6 +116,18 @@ enum Command {
         /// Who is importing, for the audit log.
         #[arg(long, default_value = "cli")]
         actor: String,
+        /// Check everything and print what would be created, updated and
+        /// changed; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The grid (15-digit code) of every row that names none: for a
+        /// ledger kept by one grid without a grid column.
+        #[arg(long)]
+        grid: Option<String>,
+        /// The worksheet to read (default: the first whose header linli
+        /// recognises).
+        #[arg(long)]
+        sheet: Option<String>,
     },
     /// Export the registry or the compound ledger to .xlsx or .csv (by the file's extension).
     Export {
@@ -563,7 +576,36 @@ async fn case_cmd(store: &Store, cmd: CaseCmd) -> Result<()> {
 }
 
 fn print_report(r: &ImportReport) {
-    if r.committed {
+    for c in &r.mapping {
+        match c.field {
+            Some(f) => println!("column '{}' -> {f}", c.header),
+            None if !c.header.is_empty() => println!("column '{}' -> not imported", c.header),
+            None => {}
+        }
+    }
+    for n in &r.notices {
+        println!("note: {}", n.message);
+    }
+    for c in &r.changes {
+        println!(
+            "changed: row {}, {}: '{}' -> '{}' ({})",
+            c.row, c.field, c.from, c.to, c.why
+        );
+    }
+    if r.dry_run && r.errors.is_empty() {
+        let sorted = |m: &std::collections::HashMap<&str, u64>| {
+            let mut v: Vec<_> = m.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            v.sort();
+            v.join(", ")
+        };
+        println!(
+            "dry run, nothing written: {} rows would create [{}], update [{}], leave unchanged [{}]",
+            r.rows,
+            sorted(&r.created),
+            sorted(&r.updated),
+            sorted(&r.unchanged)
+        );
+    } else if r.committed {
         let mut created: Vec<_> = r.created.iter().collect();
         created.sort();
         let mut updated: Vec<_> = r.updated.iter().collect();
@@ -804,6 +846,9 @@ async fn run(cmd: Command) -> Result<()> {
             db,
             scope,
             actor,
+            dry_run,
+            grid,
+            sheet,
         } => {
             let store = open(&db).await?;
             let scope = scope_of(&store, scope.as_deref()).await?;
@@ -837,11 +882,17 @@ async fn run(cmd: Command) -> Result<()> {
                 }
                 ImportKind::Registry | ImportKind::Compounds => {
                     let format = TableFormat::from_path(&file.to_string_lossy())?;
-                    let table = read_table(&bytes, format)?;
+                    let kind = if matches!(what, ImportKind::Registry) {
+                        LedgerKind::Registry
+                    } else {
+                        LedgerKind::Compounds
+                    };
+                    let table = read_ledger(&bytes, format, kind, sheet.as_deref())?;
                     if matches!(what, ImportKind::Registry) {
                         let pb = bar(table.rows.len() as u64, "rows");
+                        let options = ImportOptions { dry_run, grid };
                         let r = store
-                            .import_registry(&scope, &actor, &table, &|done, _| {
+                            .import_registry_with(&scope, &actor, &table, &options, &|done, _| {
                                 pb.set_position(done)
                             })
                             .await?;
@@ -853,7 +904,7 @@ async fn run(cmd: Command) -> Result<()> {
                 }
             };
             print_report(&report);
-            if !report.committed {
+            if !report.errors.is_empty() || (!report.committed && !report.dry_run) {
                 std::process::exit(2);
             }
             Ok(())

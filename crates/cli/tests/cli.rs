@@ -79,7 +79,7 @@ fn flow(dir: &Path, db: &str) {
     let mut cells: Vec<&str> = lines[at].split(',').collect();
     cells[12] = "landlord";
     lines[at] = cells.join(",");
-    let bad_row = format!("row {}, relation: unknown Relation 'landlord'", at + 1);
+    let bad_row = format!("row {}, relation: 'landlord' is not", at + 1);
     lines.push("510104001001001,新小区,1栋,1单元,101,80,1,新人,,,,,,".into());
     std::fs::write(dir.join("bad.csv"), lines.join("\n")).unwrap();
     let o = linli(dir, db, &["export", "registry", "--out", "before.csv"]);

@@ -323,6 +323,9 @@ struct ExportRow {
     phone_enc: Option<Vec<u8>>,
     relation: Option<String>,
     tags: Option<String>,
+    head_relation: Option<String>,
+    landline_masked: Option<String>,
+    landline_enc: Option<Vec<u8>>,
 }
 
 /// Headers as the import reads them: Chinese, the language of the users.
@@ -390,7 +393,8 @@ impl Store {
         let sql = format!(
             "SELECT g.code AS grid_code, c.name AS compound, b.name AS building, d.unit_no, d.room_no, d.floor_area,
                     h.household_no, p.name, p.gender, p.birth_year, p.birth_enc, p.id_masked, p.id_enc, p.phone_masked, p.phone_enc, p.relation,
-                    (SELECT {} FROM person_tag t WHERE t.person_id = p.id) AS tags
+                    (SELECT {} FROM person_tag t WHERE t.person_id = p.id) AS tags,
+                    p.head_relation, p.landline_masked, p.landline_enc
              FROM dwelling d
              JOIN building b ON b.id = d.building_id
              JOIN compound c ON c.id = b.compound_id
@@ -417,7 +421,7 @@ impl Store {
             });
             for r in rows {
                 // Masked, the birth date is a ten-year band, as on screen.
-                let (id, phone, born) = if clear {
+                let (id, phone, born, landline) = if clear {
                     (
                         r.id_enc
                             .map(|e| self.vault().open(Field::IdNumber, &e))
@@ -428,6 +432,9 @@ impl Store {
                         r.birth_enc
                             .map(|e| self.vault().open(Field::BirthDate, &e))
                             .transpose()?,
+                        r.landline_enc
+                            .map(|e| self.vault().open(Field::Phone, &e))
+                            .transpose()?,
                     )
                 } else {
                     (
@@ -435,6 +442,7 @@ impl Store {
                         r.phone_masked,
                         r.birth_year
                             .map(|y| linli_core::mask::age_band_label(y, this_year, true)),
+                        r.landline_masked,
                     )
                 };
                 sink.row(vec![
@@ -479,6 +487,8 @@ impl Store {
                                 .join("、")
                         })
                         .unwrap_or_default(),
+                    r.head_relation.unwrap_or_default(),
+                    landline.unwrap_or_default(),
                 ])
                 .await?;
             }

@@ -91,12 +91,20 @@ impl Store {
                 .filter(|e| !e.is_empty())
             {
                 None => {
-                    errors.push(RowError::en(row, "external_id", "the hotline ticket number is required"));
+                    errors.push(RowError::en(
+                        row,
+                        "external_id",
+                        "the hotline ticket number is required",
+                    ));
                     continue;
                 }
                 Some(e) => {
                     if let Some(first) = seen.insert(e.to_string(), row) {
-                        errors.push(RowError::en(row, "external_id", format!("ticket {e} is also on row {first}")));
+                        errors.push(RowError::en(
+                            row,
+                            "external_id",
+                            format!("ticket {e} is also on row {first}"),
+                        ));
                         continue;
                     }
                 }

@@ -45,7 +45,13 @@ pub struct PersonView {
     pub age_band: Option<String>,
     pub id_masked: Option<String>,
     pub phone_masked: Option<String>,
+    /// A landline as 028-****1234.
+    pub landline_masked: Option<String>,
+    /// Ownership or tenancy of the dwelling (owner, tenant, resident).
     pub relation: String,
+    /// Relation to the head of the household as the ledger writes it
+    /// (户主, 配偶, 子女 …).
+    pub head_relation: Option<String>,
     pub tags: String,
     pub household_id: i64,
     pub household_no: String,
@@ -89,6 +95,7 @@ pub struct PersonFull {
     pub person: PersonView,
     pub id_number: Option<String>,
     pub phone: Option<String>,
+    pub landline: Option<String>,
     pub birth_date: Option<String>,
     pub audit_id: i64,
 }
@@ -110,7 +117,7 @@ pub struct PeopleFilter {
 /// with the portable `string_agg`/`group_concat` chosen per backend.
 fn person_select(tags_agg: &str) -> String {
     format!(
-        "SELECT p.id, p.scope_path, p.name, p.gender, p.birth_year, p.id_masked, p.phone_masked, p.relation,
+        "SELECT p.id, p.scope_path, p.name, p.gender, p.birth_year, p.id_masked, p.phone_masked, p.landline_masked, p.relation, p.head_relation,
                 COALESCE((SELECT {tags_agg} FROM person_tag t WHERE t.person_id = p.id), '') AS tags,
                 h.id AS household_id, h.household_no, d.id AS dwelling_id, d.unit_no, d.room_no, d.floor_area,
                 b.name AS building, c.name AS compound, g.code AS grid_code, g.name AS grid_name
@@ -253,14 +260,14 @@ impl Store {
     ) -> Result<PersonFull> {
         let reason = crate::audit::check_reason(reason)?;
         let person = self.person(scope, id).await?;
-        let (audit_id, id_enc, phone_enc, birth_enc) = with_db!(&self.db, pool => {
+        let (audit_id, id_enc, phone_enc, birth_enc, landline_enc) = with_db!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
             let audit_id = append_in_tx!(tx, self.vault(), actor, "person.view_unmasked", &format!("person:{id}"), reason.trim());
-            let (id_enc, phone_enc, birth_enc): (Sealed, Sealed, Sealed) =
-                sqlx::query_as("SELECT id_enc, phone_enc, birth_enc FROM person WHERE id = $1")
+            let (id_enc, phone_enc, birth_enc, landline_enc): (Sealed, Sealed, Sealed, Sealed) =
+                sqlx::query_as("SELECT id_enc, phone_enc, birth_enc, landline_enc FROM person WHERE id = $1")
                     .bind(id).fetch_one(&mut *tx).await?;
             tx.commit().await?;
-            (audit_id, id_enc, phone_enc, birth_enc)
+            (audit_id, id_enc, phone_enc, birth_enc, landline_enc)
         });
         Ok(PersonFull {
             person,
@@ -268,6 +275,9 @@ impl Store {
                 .map(|e| self.vault().open(Field::IdNumber, &e))
                 .transpose()?,
             phone: phone_enc
+                .map(|e| self.vault().open(Field::Phone, &e))
+                .transpose()?,
+            landline: landline_enc
                 .map(|e| self.vault().open(Field::Phone, &e))
                 .transpose()?,
             birth_date: birth_enc

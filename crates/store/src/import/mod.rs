@@ -290,34 +290,65 @@ pub fn read_ledger(
         None,
         format!(
             "read {}{}; header on row {}",
-            if sheet.name.is_empty() { String::new() } else { format!("sheet '{}', ", sheet.name) },
+            if sheet.name.is_empty() {
+                String::new()
+            } else {
+                format!("sheet '{}', ", sheet.name)
+            },
             sheet.read_as,
-            header_rows.iter().map(usize::to_string).collect::<Vec<_>>().join("-"),
+            header_rows
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join("-"),
         ),
         format!(
             "读取{}（{}）；表头在第 {} 行",
-            if sheet.name.is_empty() { String::new() } else { format!("工作表“{}”", sheet.name) },
+            if sheet.name.is_empty() {
+                String::new()
+            } else {
+                format!("工作表“{}”", sheet.name)
+            },
             sheet.read_as,
-            header_rows.iter().map(usize::to_string).collect::<Vec<_>>().join("-"),
+            header_rows
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join("-"),
         ),
     ));
     if header.first_row > 0 {
         t.notices.push(Notice::new(
             None,
-            format!("rows 1-{} above the header (titles) are not read", at(header.first_row - 1)),
-            format!("表头上方第 1-{} 行（标题等）不导入", at(header.first_row - 1)),
+            format!(
+                "rows 1-{} above the header (titles) are not read",
+                at(header.first_row - 1)
+            ),
+            format!(
+                "表头上方第 1-{} 行（标题等）不导入",
+                at(header.first_row - 1)
+            ),
         ));
     }
     for (i, field) in header.fields.iter().enumerate() {
         let label = header.labels[i].clone();
         t.headers.push(field.map_or(label.clone(), str::to_string));
-        t.mapping.push(ColumnUse { header: label, field: *field });
+        t.mapping.push(ColumnUse {
+            header: label,
+            field: *field,
+        });
     }
     for (col, label) in header.unused() {
         t.notices.push(Notice::new(
             None,
-            format!("column {} '{label}' is not imported: linli has no field for it", col_name(col)),
-            format!("第 {} 列“{label}”不导入：系统中没有对应的字段", col_name(col)),
+            format!(
+                "column {} '{label}' is not imported: linli has no field for it",
+                col_name(col)
+            ),
+            format!(
+                "第 {} 列“{label}”不导入：系统中没有对应的字段",
+                col_name(col)
+            ),
         ));
     }
     for (col, field) in header.repeated() {
@@ -325,8 +356,16 @@ pub fn read_ledger(
         t.mapping[col].field = None;
         t.notices.push(Notice::new(
             None,
-            format!("column {} '{}' is not imported: an earlier column already gives {field}", col_name(col), header.labels[col]),
-            format!("第 {} 列“{}”不导入：前面已有同一字段的列", col_name(col), header.labels[col]),
+            format!(
+                "column {} '{}' is not imported: an earlier column already gives {field}",
+                col_name(col),
+                header.labels[col]
+            ),
+            format!(
+                "第 {} 列“{}”不导入：前面已有同一字段的列",
+                col_name(col),
+                header.labels[col]
+            ),
         ));
     }
     let mut filled: HashMap<usize, usize> = HashMap::new();
@@ -337,7 +376,11 @@ pub fn read_ledger(
             continue;
         }
         if ledger::is_note_row(cells) {
-            let text: Vec<&str> = cells.iter().map(|c| c.trim()).filter(|c| !c.is_empty()).collect();
+            let text: Vec<&str> = cells
+                .iter()
+                .map(|c| c.trim())
+                .filter(|c| !c.is_empty())
+                .collect();
             let mut text = text.iter().take(2).copied().collect::<Vec<_>>().join(" ");
             if text.chars().count() > 40 {
                 text = text.chars().take(40).collect::<String>() + "…";
@@ -353,7 +396,9 @@ pub fn read_ledger(
             if sheet.rounded.contains(&(i, col)) {
                 t.rounded.insert((n, col));
             }
-            if sheet.merged.contains(&(i, col)) && header.fields.get(col).copied().flatten().is_some() {
+            if sheet.merged.contains(&(i, col))
+                && header.fields.get(col).copied().flatten().is_some()
+            {
                 *filled.entry(col).or_default() += 1;
             }
         }
@@ -364,8 +409,16 @@ pub fn read_ledger(
     for (col, count) in filled {
         t.notices.push(Notice::new(
             None,
-            format!("column {} '{}': {count} cells filled from merged cells", col_name(col), header.labels[col]),
-            format!("第 {} 列“{}”：{count} 个合并单元格已按合并值填充", col_name(col), header.labels[col]),
+            format!(
+                "column {} '{}': {count} cells filled from merged cells",
+                col_name(col),
+                header.labels[col]
+            ),
+            format!(
+                "第 {} 列“{}”：{count} 个合并单元格已按合并值填充",
+                col_name(col),
+                header.labels[col]
+            ),
         ));
     }
     Ok(t)
@@ -398,7 +451,9 @@ const fn col(key: &'static str, zh: &'static str, required: bool) -> Column {
 
 /// Columns of a registry file: one row per person (or per empty dwelling).
 pub const REGISTRY_COLUMNS: &[Column] = &[
-    col("grid_code", "网格编码", true),
+    // Not required as a column: a ledger kept by one grid may name the
+    // grid once for the whole file; each row without one is refused.
+    col("grid_code", "网格编码", false),
     col("compound", "小区", true),
     col("building", "楼栋", true),
     col("unit", "单元", false),
@@ -412,6 +467,8 @@ pub const REGISTRY_COLUMNS: &[Column] = &[
     col("phone", "手机号", false),
     col("relation", "与房屋关系", false),
     col("tags", "标签", false),
+    col("head_relation", "与户主关系", false),
+    col("landline", "固定电话", false),
 ];
 
 /// Columns of a compound ledger file (一院一档).
@@ -450,7 +507,10 @@ impl Layout {
                     row: 1,
                     field: c.key.into(),
                     message: format!("required column '{}' ({}) is missing", c.key, c.zh),
-                    message_zh: format!("缺少必需的列“{}”：表头中没有找到这一列（或它的常用别名）", c.zh),
+                    message_zh: format!(
+                        "缺少必需的列“{}”：表头中没有找到这一列（或它的常用别名）",
+                        c.zh
+                    ),
                 }),
                 None => {}
             }
@@ -515,7 +575,12 @@ struct Changes<'a> {
 impl Changes<'_> {
     /// Keeps a normalised value and notes its change; `mask` hides a
     /// personal value on both sides.
-    fn take<T>(&mut self, field: &'static str, n: ledger::Normalised<T>, mask: Option<fn(&str) -> String>) -> T {
+    fn take<T>(
+        &mut self,
+        field: &'static str,
+        n: ledger::Normalised<T>,
+        mask: Option<fn(&str) -> String>,
+    ) -> T {
         if let Some(c) = n.change {
             let show = |v: &str| mask.map_or_else(|| v.to_string(), |m| m(v));
             self.out.push(ValueChange {
@@ -529,7 +594,14 @@ impl Changes<'_> {
         }
         n.value
     }
-    fn note(&mut self, field: &'static str, from: &str, to: &str, why: &'static str, why_zh: &'static str) {
+    fn note(
+        &mut self,
+        field: &'static str,
+        from: &str,
+        to: &str,
+        why: &'static str,
+        why_zh: &'static str,
+    ) {
         self.out.push(ValueChange {
             row: self.row,
             field,
@@ -592,7 +664,9 @@ struct RegistryRow {
 fn ownership(raw: &str) -> Option<Relation> {
     match ledger::half_width(raw.trim()).as_ref() {
         "业主" | "产权人" | "房主" | "自住" | "自有" | "owner" => Some(Relation::Owner),
-        "租户" | "租住" | "租赁" | "承租" | "承租人" | "出租" | "tenant" => Some(Relation::Tenant),
+        "租户" | "租住" | "租赁" | "承租" | "承租人" | "出租" | "tenant" => {
+            Some(Relation::Tenant)
+        }
         "居住" | "借住" | "寄住" | "居民" | "resident" => Some(Relation::Resident),
         _ => None,
     }
@@ -678,7 +752,11 @@ fn validate_person(c: &mut RowCheck, ch: &mut Changes, r: &RowCtx) -> Option<Per
     };
     if let Some(i) = &id {
         if gender.is_some_and(|g| g != i.gender) {
-            c.fail("gender", "does not match the ID number", "与身份证号中的性别不一致");
+            c.fail(
+                "gender",
+                "does not match the ID number",
+                "与身份证号中的性别不一致",
+            );
         }
         if birth_date.is_some_and(|b| b != i.birth_date) {
             c.fail(
@@ -702,7 +780,11 @@ fn validate_person(c: &mut RowCheck, ch: &mut Changes, r: &RowCtx) -> Option<Per
                         format!("“{bad}”既不是手机号也不是固定电话"),
                     );
                 }
-                if p.extra.len() + usize::from(p.landline.is_some()) + usize::from(p.mobile.is_some()) > 1 {
+                if p.extra.len()
+                    + usize::from(p.landline.is_some())
+                    + usize::from(p.mobile.is_some())
+                    > 1
+                {
                     let kept: Vec<String> = p
                         .mobile
                         .iter()
@@ -716,11 +798,69 @@ fn validate_person(c: &mut RowCheck, ch: &mut Changes, r: &RowCtx) -> Option<Per
                         "several numbers in one cell: the first mobile and the first landline kept, the rest dropped",
                         "一格多个号码：保留第一个手机号和第一个固定电话，其余未导入",
                     );
+                } else if let Some(one) = p.mobile.as_deref().or(p.landline.as_deref())
+                    && one != v.trim()
+                {
+                    let masked = if p.mobile.is_some() {
+                        mask::phone(one)
+                    } else {
+                        mask::landline(one)
+                    };
+                    ch.note(
+                        "phone",
+                        &mask::phone(v.trim()),
+                        &masked,
+                        "full-width digits, spaces or dashes removed",
+                        "去除全角数字、空格或连字符",
+                    );
                 }
                 phone = p.mobile;
                 landline = p.landline;
             }
         },
+    }
+    match r.get("landline") {
+        v if is_blank(v) => {}
+        v => {
+            let p = ledger::phones(v);
+            for bad in &p.unreadable {
+                c.fail(
+                    "landline",
+                    format!("'{bad}' is not a landline number"),
+                    format!("“{bad}”不是固定电话号码"),
+                );
+            }
+            match (p.landline, p.mobile) {
+                (Some(l), _) if landline.is_none() => {
+                    if l != v.trim() {
+                        ch.note(
+                            "landline",
+                            &mask::landline(v.trim()),
+                            &mask::landline(&l),
+                            "spaces or dashes put in order",
+                            "整理空格或连字符",
+                        );
+                    }
+                    landline = Some(l);
+                }
+                (Some(l), _) if landline.as_deref() != Some(l.as_str()) => c.fail(
+                    "landline",
+                    "differs from the landline in the phone column",
+                    "与“联系电话”列中的固定电话不一致",
+                ),
+                (None, Some(m)) if phone.is_none() => {
+                    ch.note(
+                        "phone",
+                        "",
+                        &mask::phone(&m),
+                        "a mobile number in the landline column is kept as the mobile",
+                        "固定电话列中的手机号按手机号保存",
+                    );
+                    phone = Some(m);
+                }
+                _ => {}
+            }
+        }
     }
     let relation = match r.get("relation") {
         v if is_blank(v) => Some(Relation::Resident),
@@ -751,7 +891,11 @@ fn validate_person(c: &mut RowCheck, ch: &mut Changes, r: &RowCtx) -> Option<Per
             Ok(t) => t.code().to_string(),
             Err(_) if part.chars().count() <= 20 => ledger::half_width(part).into_owned(),
             Err(_) => {
-                c.fail("tags", format!("tag '{part}' is longer than 20 characters"), format!("标签“{part}”超过 20 个字"));
+                c.fail(
+                    "tags",
+                    format!("tag '{part}' is longer than 20 characters"),
+                    format!("标签“{part}”超过 20 个字"),
+                );
                 continue;
             }
         };
@@ -855,7 +999,11 @@ impl Store {
             Err(e) => return Ok(ImportReport::refused(table, e)),
         };
         let grids = self.grids_by_code(scope).await?;
-        let file_grid = options.grid.as_deref().map(str::trim).filter(|g| !g.is_empty());
+        let file_grid = options
+            .grid
+            .as_deref()
+            .map(str::trim)
+            .filter(|g| !g.is_empty());
         if let Some(g) = file_grid
             && !grids.contains_key(g)
         {
@@ -875,7 +1023,8 @@ impl Store {
         // Households within a dwelling, by the heads met so far, when the
         // file has no household number but says who is the head.
         let mut heads: HashMap<DwellingKey, usize> = HashMap::new();
-        let by_head = !layout.pos.contains_key("household_no") && layout.pos.contains_key("head_relation");
+        let by_head =
+            !layout.pos.contains_key("household_no") && layout.pos.contains_key("head_relation");
         let mut above = (String::new(), String::new(), 0usize);
         let mut new_tags: HashMap<String, usize> = HashMap::new();
         for (line, cells) in &table.rows {
@@ -942,12 +1091,24 @@ impl Store {
                 a => c.check("floor_area", registry::floor_area(&ledger::half_width(a))),
             };
             let person = validate_person(&mut c, &mut ch, &r);
-            let key = grid.map(|g| (g, compound.clone(), building.clone(), unit.clone(), room.clone()));
+            let key = grid.map(|g| {
+                (
+                    g,
+                    compound.clone(),
+                    building.clone(),
+                    unit.clone(),
+                    room.clone(),
+                )
+            });
             let household_no = match (r.get("household_no"), &key) {
                 (h, _) if !is_blank(h) => ledger::half_width(h.trim()).into_owned(),
                 (_, Some(key)) if by_head => {
                     let n = heads.entry(key.clone()).or_default();
-                    if person.as_ref().and_then(|p| p.head_relation.as_deref()).is_some_and(ledger::is_household_head) {
+                    if person
+                        .as_ref()
+                        .and_then(|p| p.head_relation.as_deref())
+                        .is_some_and(ledger::is_household_head)
+                    {
                         *n += 1;
                     }
                     (*n).max(1).to_string()
@@ -1007,7 +1168,9 @@ impl Store {
         for (tag, n) in new_tags {
             notices.push(Notice::new(
                 None,
-                format!("tag '{tag}' ({n} people) is not in the built-in list and is kept as written"),
+                format!(
+                    "tag '{tag}' ({n} people) is not in the built-in list and is kept as written"
+                ),
                 format!("标签“{tag}”（{n} 人）不在内置标签中，按原文保存"),
             ));
         }
@@ -1373,7 +1536,9 @@ impl Store {
                 let errors = errs
                     .into_iter()
                     .map(|e| match e {
-                        linli_geo::GeoError::Feature { feature, message } => RowError::en(feature, "feature", message),
+                        linli_geo::GeoError::Feature { feature, message } => {
+                            RowError::en(feature, "feature", message)
+                        }
                         other => RowError::en(0, "file", other.to_string()),
                     })
                     .collect();
@@ -1388,12 +1553,20 @@ impl Store {
             match GridCode::parse(&f.code) {
                 Ok(code) => {
                     if let Some(first) = seen.insert(code.as_str().to_string(), row) {
-                        errors.push(RowError::en(row, "code", format!("grid {} is also feature {first}", f.code)));
+                        errors.push(RowError::en(
+                            row,
+                            "code",
+                            format!("grid {} is also feature {first}", f.code),
+                        ));
                     }
                     if *scope != Scope::Everything
                         && self.org_by_code(scope, code.community()).await.is_err()
                     {
-                        errors.push(RowError::en(row, "code", format!("community {} is not in your area", code.community())));
+                        errors.push(RowError::en(
+                            row,
+                            "code",
+                            format!("community {} is not in your area", code.community()),
+                        ));
                     }
                     parsed.push((code, f));
                 }

@@ -110,7 +110,11 @@ fn decode(bytes: &[u8]) -> Result<(String, &'static str)> {
 /// The separator that splits the first lines most evenly: comma, tab or
 /// semicolon.
 fn separator(text: &str) -> u8 {
-    let head: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).take(30).collect();
+    let head: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(30)
+        .collect();
     let score = |sep: char| -> usize {
         let counts: Vec<usize> = head.iter().map(|l| l.matches(sep).count()).collect();
         // The most common count among lines that have any: a separator
@@ -161,10 +165,7 @@ fn read_text(bytes: &[u8]) -> Result<Sheet> {
     };
     for (i, rec) in rdr.records().enumerate() {
         let rec = rec.map_err(|e| StoreError::File(format!("row {}: {e}", i + 1)))?;
-        let cells: Vec<String> = rec
-            .iter()
-            .map(|c| unguard(c.trim()).to_string())
-            .collect();
+        let cells: Vec<String> = rec.iter().map(|c| unguard(c.trim()).to_string()).collect();
         for (col, c) in cells.iter().enumerate() {
             if is_scientific(c) {
                 sheet.rounded.insert((sheet.rows.len(), col));
@@ -217,7 +218,9 @@ fn cell_text(d: &Data) -> (String, bool) {
 
 fn read_workbook(bytes: &[u8]) -> Result<Vec<Sheet>> {
     let mut wb = open_workbook_auto_from_rs(Cursor::new(bytes)).map_err(|e| {
-        StoreError::File(format!("not a readable Excel workbook (.xlsx or .xls): {e}"))
+        StoreError::File(format!(
+            "not a readable Excel workbook (.xlsx or .xls): {e}"
+        ))
     })?;
     let names = wb.sheet_names();
     let mut out = Vec::new();
@@ -326,6 +329,9 @@ mod tests {
     #[test]
     fn rounded_float_marked() {
         assert_eq!(cell_text(&Data::Float(510104196212165535.0)).1, true);
-        assert_eq!(cell_text(&Data::Float(13800138000.0)), ("13800138000".into(), false));
+        assert_eq!(
+            cell_text(&Data::Float(13800138000.0)),
+            ("13800138000".into(), false)
+        );
     }
 }

@@ -8,6 +8,7 @@ mod accounts;
 mod cases;
 mod faults;
 mod generate;
+mod ledgers;
 mod lists;
 mod org;
 mod privacy;

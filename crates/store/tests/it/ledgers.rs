@@ -1,0 +1,552 @@
+//! Real ledgers in (issue 14): a community population ledger as communities
+//! keep it — a notes sheet first, a title and a date row, a two-row merged
+//! header, vertically merged compound cells, footer rows, full-width
+//! digits, spaces in ID numbers, a lower-case x, a 15-digit ID number,
+//! two numbers in one cell, landlines, Chinese dates, 男性, 703室/７０３,
+//! two families in one flat, tags outside the built-in list — in .xlsx and
+//! as GBK CSV.
+
+use linli_core::ledger::LedgerKind;
+use linli_core::validate::resident_id_check_char;
+use linli_store::import::{ImportOptions, read_ledger};
+use rust_xlsxwriter::{Format, Workbook};
+
+use super::*;
+
+const GRID: &str = "320104001001001";
+
+/// A valid ID number from its region, birth date and sequence.
+fn id(region: &str, born: &str, seq: &str) -> String {
+    let first17 = format!("{region}{born}{seq}");
+    format!(
+        "{first17}{}",
+        resident_id_check_char(first17.as_bytes()).unwrap()
+    )
+}
+
+/// A female ID number whose check character is X (written lower-case).
+fn id_with_x() -> String {
+    (100..999)
+        .map(|n| id("110105", "19900101", &format!("{:03}", n * 2 % 1000)))
+        .find(|i| i.ends_with('X'))
+        .unwrap()
+}
+
+fn full_width(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_digit() {
+                char::from_u32(c as u32 + 0xFEE0).unwrap()
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+struct Person {
+    name: &'static str,
+    gender: &'static str,
+    nation: &'static str,
+    id: String,
+    born: &'static str,
+    phone: &'static str,
+    compound: &'static str,
+    building: &'static str,
+    unit: &'static str,
+    room: &'static str,
+    head: &'static str,
+    kind: &'static str,
+}
+
+fn people() -> Vec<Person> {
+    let zhang = id("110105", "19620414", "551");
+    let spaced = format!("{} {} {}", &zhang[..6], &zhang[6..14], &zhang[14..]);
+    let li = full_width(&id("110105", "19650301", "562"));
+    vec![
+        Person {
+            name: "张 三",
+            gender: "男性",
+            nation: "汉",
+            id: spaced,
+            born: "1962年04月14日",
+            phone: "13800138000/028-85551234",
+            compound: "幸福里",
+            building: "3号楼",
+            unit: "1",
+            room: "703室",
+            head: "户主",
+            kind: "党员",
+        },
+        Person {
+            name: "李四",
+            gender: "女",
+            nation: "汉",
+            id: li,
+            born: "",
+            phone: "１３９００１３９０００",
+            compound: "幸福里",
+            building: "3号楼",
+            unit: "1",
+            room: "７０３",
+            head: "配偶",
+            kind: "",
+        },
+        Person {
+            name: "王芳",
+            gender: "女",
+            nation: "汉",
+            id: id_with_x().to_lowercase(),
+            born: "1990/1/1",
+            phone: "",
+            compound: "幸福里",
+            building: "3号楼",
+            unit: "1",
+            room: "703",
+            head: "户主",
+            kind: "低保户、空巢老人",
+        },
+        Person {
+            name: "赵六",
+            gender: "女",
+            nation: "回",
+            id: "110105580203442".into(),
+            born: "",
+            phone: "0755 8888 6666",
+            compound: "幸福里",
+            building: "3号楼",
+            unit: "2单元",
+            room: "801",
+            head: "户主",
+            kind: "独居老人",
+        },
+        Person {
+            name: "孙七",
+            gender: "男",
+            nation: "汉",
+            id: id("320104", "19800808", "013"),
+            born: "",
+            phone: "",
+            compound: "和平苑",
+            building: "1栋",
+            unit: "",
+            room: "101",
+            head: "户主",
+            kind: "",
+        },
+    ]
+}
+
+/// The ledger as a community's workbook: a notes sheet, then the data.
+/// With `rounded`, the first ID number is an Excel number.
+fn workbook(rounded: bool) -> Vec<u8> {
+    let mut wb = Workbook::new();
+    let plain = Format::new();
+    let notes = wb.add_worksheet();
+    notes.set_name("填表说明").unwrap();
+    notes
+        .write_string(0, 0, "本表由网格员每季度更新，请勿修改表头。")
+        .unwrap();
+    let ws = wb.add_worksheet();
+    ws.set_name("人口台账").unwrap();
+    ws.merge_range(0, 0, 0, 13, "夫子庙社区人口信息台账", &plain)
+        .unwrap();
+    ws.merge_range(
+        1,
+        0,
+        1,
+        13,
+        "填报单位：夫子庙社区    填报日期：2026年11月",
+        &plain,
+    )
+    .unwrap();
+    for (col, name) in [
+        (0, "序号"),
+        (11, "与户主关系"),
+        (12, "人员类别"),
+        (13, "户籍地址"),
+    ] {
+        ws.merge_range(2, col, 3, col, name, &plain).unwrap();
+    }
+    ws.merge_range(2, 1, 2, 5, "基本信息", &plain).unwrap();
+    ws.write_string(2, 6, "联系方式").unwrap();
+    ws.merge_range(2, 7, 2, 10, "居住信息", &plain).unwrap();
+    for (col, name) in [
+        "姓名",
+        "性别",
+        "民族",
+        "身份证号码",
+        "出生日期",
+        "联系电话",
+        "小区",
+        "楼栋",
+        "单元",
+        "房号",
+    ]
+    .iter()
+    .enumerate()
+    {
+        ws.write_string(3, col as u16 + 1, *name).unwrap();
+    }
+    let ps = people();
+    for (i, p) in ps.iter().enumerate() {
+        let r = 4 + i as u32;
+        ws.write_number(r, 0, (i + 1) as f64).unwrap();
+        for (col, v) in [
+            (1, p.name),
+            (2, p.gender),
+            (3, p.nation),
+            (5, p.born),
+            (6, p.phone),
+            (8, p.building),
+            (9, p.unit),
+            (10, p.room),
+            (11, p.head),
+            (12, p.kind),
+            (13, "北京市东城区"),
+        ] {
+            ws.write_string(r, col, v).unwrap();
+        }
+        if rounded && i == 0 {
+            let digits: String = p.id.chars().filter(char::is_ascii_digit).collect();
+            ws.write_number(r, 4, digits.parse::<f64>().unwrap())
+                .unwrap();
+        } else {
+            ws.write_string(r, 4, &p.id).unwrap();
+        }
+        if p.compound == "和平苑" {
+            ws.write_string(r, 7, p.compound).unwrap();
+        }
+    }
+    // The first four live in 幸福里: one merged cell down the column.
+    ws.merge_range(4, 7, 7, 7, "幸福里", &plain).unwrap();
+    let end = 4 + ps.len() as u32;
+    ws.write_string(end, 0, "合计：5人").unwrap();
+    ws.merge_range(
+        end + 1,
+        0,
+        end + 1,
+        13,
+        "制表人：刘洋        审核人：陈静",
+        &plain,
+    )
+    .unwrap();
+    wb.save_to_buffer().unwrap()
+}
+
+/// The same ledger as Excel on a Chinese Windows saves it as CSV: GBK,
+/// the title row kept, merged compound cells blank below their first row.
+fn gbk_csv() -> Vec<u8> {
+    let mut text = String::from(
+        "夫子庙社区人口信息台账,,,,,,,,,,,,\n姓名,性别,民族,身份证号码,出生日期,联系电话,小区,楼栋,单元,房号,与户主关系,人员类别,户籍地址\n",
+    );
+    for p in people() {
+        let compound = if p.name == "张 三" || p.compound == "和平苑" {
+            p.compound
+        } else {
+            ""
+        };
+        text.push_str(&format!(
+            "{},{},{},{},{},\"{}\",{},{},{},{},{},{},北京市东城区\n",
+            p.name,
+            p.gender,
+            p.nation,
+            p.id,
+            p.born,
+            p.phone,
+            compound,
+            p.building,
+            p.unit,
+            p.room,
+            p.head,
+            p.kind
+        ));
+    }
+    text.push_str("合计：5人,,,,,,,,,,,,\n");
+    let (bytes, _, bad) = encoding_rs::GBK.encode(&text);
+    assert!(!bad);
+    bytes.into_owned()
+}
+
+fn options(dry_run: bool) -> ImportOptions {
+    ImportOptions {
+        dry_run,
+        grid: Some(GRID.into()),
+    }
+}
+
+async fn person(store: &Store, name: &str) -> linli_store::registry::PersonView {
+    let found = store
+        .people(
+            &Scope::Everything,
+            &PeopleFilter {
+                name_contains: Some(name.into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1, "{name}: {found:?}");
+    found.into_iter().next().unwrap()
+}
+
+#[tokio::test]
+async fn a_community_workbook_goes_in_as_it_is() {
+    each(|store, be| async move {
+        store
+            .import_grids(&Scope::Everything, "test", GRIDS)
+            .await
+            .unwrap();
+        let t = read_ledger(
+            &workbook(false),
+            TableFormat::Xlsx,
+            LedgerKind::Registry,
+            None,
+        )
+        .unwrap();
+        let zh = |r: &linli_store::import::ImportReport| {
+            r.notices
+                .iter()
+                .map(|n| n.message_zh.clone())
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+
+        // The preview counts everything and writes nothing.
+        let preview = store
+            .import_registry_with(&Scope::Everything, "test", &t, &options(true), &|_, _| {})
+            .await
+            .unwrap();
+        assert!(preview.errors.is_empty(), "{be}: {:?}", preview.errors);
+        assert!(preview.dry_run && !preview.committed);
+        assert_eq!(preview.created["people"], 5, "{:?}", preview.created);
+        assert_eq!(
+            store.scope_stats(&Scope::Everything).await.unwrap().people,
+            0,
+            "a preview writes nothing"
+        );
+
+        // What was read and what was set aside is named.
+        let notes = zh(&preview);
+        assert!(
+            notes.contains("工作表“人口台账”") && notes.contains("表头在第 3-4 行"),
+            "{notes}"
+        );
+        for unused in ["序号", "民族", "户籍地址"] {
+            assert!(
+                notes.contains(unused),
+                "{unused} must be named as not imported:\n{notes}"
+            );
+        }
+        assert!(
+            notes.contains("合计：5人") && notes.contains("制表人"),
+            "{notes}"
+        );
+        assert!(notes.contains("合并单元格"), "{notes}");
+        assert!(
+            notes.contains("低保户") && notes.contains("空巢老人"),
+            "{notes}"
+        );
+        let mapped: Vec<_> = preview.mapping.iter().filter_map(|c| c.field).collect();
+        for f in [
+            "name",
+            "gender",
+            "id_number",
+            "birth_date",
+            "phone",
+            "compound",
+            "building",
+            "unit",
+            "room",
+            "head_relation",
+            "tags",
+        ] {
+            assert!(mapped.contains(&f), "{f} not mapped: {:?}", preview.mapping);
+        }
+
+        // Every value changed on the way in is reported, personal ones masked.
+        let changed = |field: &str, from: &str, to: &str| {
+            preview
+                .changes
+                .iter()
+                .any(|c| c.field == field && c.from == from && c.to == to)
+        };
+        assert!(changed("name", "张 三", "张三"), "{:?}", preview.changes);
+        assert!(changed("room", "703室", "703") && changed("room", "７０３", "703"));
+        assert!(changed("building", "3号楼", "3栋") && changed("unit", "1", "1单元"));
+        let ids: Vec<_> = preview
+            .changes
+            .iter()
+            .filter(|c| c.field == "id_number")
+            .collect();
+        assert_eq!(
+            ids.len(),
+            4,
+            "spaces, full width, lower-case x, 15 digits: {ids:?}"
+        );
+        assert!(
+            ids.iter()
+                .all(|c| c.to.contains('*') && !c.to.contains("19620414")),
+            "masked: {ids:?}"
+        );
+        assert!(ids.iter().any(|c| c.why_zh.contains("15 位")));
+        assert!(
+            preview
+                .changes
+                .iter()
+                .any(|c| c.field == "phone" && c.why_zh.contains("一格多个号码"))
+        );
+
+        // The import itself.
+        let r = store
+            .import_registry_with(&Scope::Everything, "test", &t, &options(false), &|_, _| {})
+            .await
+            .unwrap();
+        assert!(r.committed, "{be}: {:?}", r.errors);
+        assert_eq!(r.created["people"], 5);
+        let stats = store.scope_stats(&Scope::Everything).await.unwrap();
+        // 703室, ７０３ and 703 are one flat; its two heads make two households.
+        assert_eq!(
+            (
+                stats.compounds,
+                stats.dwellings,
+                stats.households,
+                stats.people
+            ),
+            (2, 3, 4, 5),
+            "{be}"
+        );
+
+        let zhang = person(&store, "张三").await;
+        assert_eq!(
+            (
+                zhang.building.as_str(),
+                zhang.unit_no.as_str(),
+                zhang.room_no.as_str()
+            ),
+            ("3栋", "1单元", "703")
+        );
+        assert_eq!(zhang.phone_masked.as_deref(), Some("138****8000"));
+        assert_eq!(zhang.landline_masked.as_deref(), Some("028-****1234"));
+        assert_eq!(zhang.head_relation.as_deref(), Some("户主"));
+        assert_eq!(zhang.tags, "party_member");
+        assert_eq!(zhang.gender.as_deref(), Some("male"));
+        let wang = person(&store, "王芳").await;
+        assert_ne!(
+            wang.household_id, zhang.household_id,
+            "a second head in the flat is a second household"
+        );
+        assert_eq!(
+            person(&store, "李四").await.household_id,
+            zhang.household_id
+        );
+        assert!(
+            wang.tags.contains("低保户") && wang.tags.contains("空巢老人"),
+            "{}",
+            wang.tags
+        );
+        let zhao = person(&store, "赵六").await;
+        assert_eq!(zhao.landline_masked.as_deref(), Some("0755-****6666"));
+        let full = store
+            .person_unmasked(&Scope::Everything, zhao.id, "test", "核对台账")
+            .await
+            .unwrap();
+        assert_eq!(
+            full.id_number.as_deref(),
+            Some(id("110105", "19580203", "442").as_str()),
+            "15 digits upgraded"
+        );
+        assert_eq!(full.landline.as_deref(), Some("0755-88886666"));
+
+        // The same file again: nothing to change.
+        let again = store
+            .import_registry_with(&Scope::Everything, "test", &t, &options(false), &|_, _| {})
+            .await
+            .unwrap();
+        assert!(again.committed);
+        assert_eq!(
+            again.unchanged["people"], 5,
+            "{:?} {:?}",
+            again.updated, again.created
+        );
+        assert!(again.created.is_empty() || !again.created.contains_key("people"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_id_number_excel_rounded_is_refused_never_stored() {
+    each(|store, be| async move {
+        store
+            .import_grids(&Scope::Everything, "test", GRIDS)
+            .await
+            .unwrap();
+        let t = read_ledger(
+            &workbook(true),
+            TableFormat::Xlsx,
+            LedgerKind::Registry,
+            None,
+        )
+        .unwrap();
+        let r = store
+            .import_registry_with(&Scope::Everything, "test", &t, &options(false), &|_, _| {})
+            .await
+            .unwrap();
+        assert!(!r.committed, "{be}");
+        let e = r.errors.iter().find(|e| e.field == "id_number").unwrap();
+        assert_eq!(e.row, 5, "{e:?}");
+        assert!(
+            e.message_zh.contains("舍入") && e.message_zh.contains("文本"),
+            "{e:?}"
+        );
+        assert!(
+            !e.message_zh.contains("19620414"),
+            "the error shows the number masked: {e:?}"
+        );
+        assert_eq!(
+            store.scope_stats(&Scope::Everything).await.unwrap().people,
+            0
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_gbk_csv_saved_from_excel_goes_in_too() {
+    each(|store, be| async move {
+        store
+            .import_grids(&Scope::Everything, "test", GRIDS)
+            .await
+            .unwrap();
+        let t = read_ledger(&gbk_csv(), TableFormat::Csv, LedgerKind::Registry, None).unwrap();
+        let r = store
+            .import_registry_with(&Scope::Everything, "test", &t, &options(false), &|_, _| {})
+            .await
+            .unwrap();
+        assert!(r.committed, "{be}: {:?}", r.errors);
+        // The compound cells that lost their merge are filled from above, and said so.
+        let filled: Vec<_> = r
+            .changes
+            .iter()
+            .filter(|c| c.field == "compound" && c.to == "幸福里")
+            .collect();
+        assert_eq!(filled.len(), 3, "{:?}", r.changes);
+        assert!(
+            r.notices.iter().any(|n| n.message_zh.contains("GBK")),
+            "{:?}",
+            r.notices
+        );
+        let stats = store.scope_stats(&Scope::Everything).await.unwrap();
+        assert_eq!(
+            (
+                stats.compounds,
+                stats.dwellings,
+                stats.households,
+                stats.people
+            ),
+            (2, 3, 4, 5),
+            "{be}"
+        );
+    })
+    .await;
+}
