@@ -86,7 +86,7 @@ pub struct NewAccount {
     pub unit_id: Option<i64>,
 }
 
-fn random_token() -> Result<String> {
+pub(crate) fn random_token() -> Result<String> {
     let mut b = [0u8; 32];
     OsRng
         .try_fill_bytes(&mut b)

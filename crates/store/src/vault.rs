@@ -30,6 +30,8 @@ pub enum Field {
     BirthDate,
     /// The original of a free text in which ID numbers or phones were found.
     FreeText,
+    /// An uploaded file kept between its preview and its confirmation.
+    Upload,
 }
 
 impl Field {
@@ -39,6 +41,7 @@ impl Field {
             Field::Phone => b"phone",
             Field::BirthDate => b"birth_date",
             Field::FreeText => b"free_text",
+            Field::Upload => b"upload",
         }
     }
 }
@@ -124,13 +127,18 @@ impl Vault {
     }
 
     pub fn seal(&self, field: Field, clear: &str) -> Vec<u8> {
+        self.seal_bytes(field, clear.as_bytes())
+    }
+
+    /// Seals any bytes (an uploaded file waiting for confirmation).
+    pub fn seal_bytes(&self, field: Field, clear: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         match self.nonces.lock() {
             Ok(mut rng) => rng.fill_bytes(&mut nonce),
             Err(poisoned) => poisoned.into_inner().fill_bytes(&mut nonce),
         }
         let payload = Payload {
-            msg: clear.as_bytes(),
+            msg: clear,
             aad: field.label(),
         };
         // Encryption with a valid key and nonce cannot fail for our sizes.
@@ -146,6 +154,11 @@ impl Vault {
     }
 
     pub fn open(&self, field: Field, sealed: &[u8]) -> Result<String, StoreError> {
+        String::from_utf8(self.open_bytes(field, sealed)?)
+            .map_err(|e| StoreError::Crypto(format!("decrypted value is not text: {e}")))
+    }
+
+    pub fn open_bytes(&self, field: Field, sealed: &[u8]) -> Result<Vec<u8>, StoreError> {
         if sealed.len() < 1 + NONCE_LEN + 16 || sealed[0] != VERSION {
             return Err(StoreError::Crypto("sealed value is malformed".into()));
         }
@@ -164,8 +177,7 @@ impl Vault {
                     "cannot decrypt: wrong key, or the value was altered ({e})"
                 ))
             })?;
-        String::from_utf8(clear)
-            .map_err(|e| StoreError::Crypto(format!("decrypted value is not text: {e}")))
+        Ok(clear)
     }
 
     /// The secret webhook receivers use to check signatures (base64).

@@ -9,9 +9,10 @@ use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
+use linli_core::ledger::LedgerKind;
 use linli_core::org::OrgKind;
 use linli_core::registry::Tag;
-use linli_store::import::{TableFormat, parse_table};
+use linli_store::import::{ImportOptions, TableFormat, parse_ledger};
 use linli_store::registry::PeopleFilter;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -359,29 +360,30 @@ async fn compounds(
 fn upload_format(
     q: &HashMap<String, String>,
     headers: &HeaderMap,
-) -> Result<TableFormat, AppError> {
+) -> Result<Option<TableFormat>, AppError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    // Without a format or a telling Content-Type, the file's first bytes
+    // decide (a workbook is a ZIP or OLE file).
     match q.get("format").map(String::as_str) {
-        Some("csv") => Ok(TableFormat::Csv),
-        Some("xlsx") => Ok(TableFormat::Xlsx),
+        Some("csv" | "tsv") => Ok(Some(TableFormat::Csv)),
+        Some("xlsx" | "xls") => Ok(Some(TableFormat::Xlsx)),
         Some(other) => Err(AppError::Invalid {
             field: "format".into(),
-            message: format!("'{other}' is not csv or xlsx"),
+            message: format!("'{other}' is not csv, tsv, xlsx or xls"),
         }),
-        None if ct.starts_with("text/csv") => Ok(TableFormat::Csv),
-        None if ct.contains("spreadsheetml") => Ok(TableFormat::Xlsx),
-        None => Err(AppError::Invalid {
-            field: "format".into(),
-            message: "send ?format=csv or ?format=xlsx, or a text/csv or .xlsx Content-Type".into(),
-        }),
+        None if ct.starts_with("text/") => Ok(Some(TableFormat::Csv)),
+        None if ct.contains("spreadsheetml") || ct.contains("ms-excel") => {
+            Ok(Some(TableFormat::Xlsx))
+        }
+        None => Ok(None),
     }
 }
 
 fn report_response(r: linli_store::import::ImportReport) -> Result<Json<Value>, AppError> {
-    if r.committed {
+    if r.committed || (r.dry_run && r.errors.is_empty()) {
         Ok(Json(json!(r)))
     } else {
         Err(AppError::Rows(r.errors))
@@ -395,10 +397,15 @@ async fn import_registry(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
-    let table = parse_table(body, upload_format(&q, &headers)?).await?;
+    let format = upload_format(&q, &headers)?.unwrap_or_else(|| TableFormat::sniff(&body));
+    let table = parse_ledger(body, format, LedgerKind::Registry, q.get("sheet").cloned()).await?;
+    let options = ImportOptions {
+        dry_run: matches!(q.get("dry_run").map(String::as_str), Some("1" | "true")),
+        grid: q.get("grid").cloned(),
+    };
     report_response(
         s.store
-            .import_registry(&caller.scope, &caller.actor, &table, &|_, _| {})
+            .import_registry_with(&caller.scope, &caller.actor, &table, &options, &|_, _| {})
             .await?,
     )
 }
@@ -410,7 +417,8 @@ async fn import_compounds(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
-    let table = parse_table(body, upload_format(&q, &headers)?).await?;
+    let format = upload_format(&q, &headers)?.unwrap_or_else(|| TableFormat::sniff(&body));
+    let table = parse_ledger(body, format, LedgerKind::Compounds, q.get("sheet").cloned()).await?;
     report_response(
         s.store
             .import_compounds(&caller.scope, &caller.actor, &table)

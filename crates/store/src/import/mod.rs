@@ -125,8 +125,10 @@ pub struct ImportOptions {
 }
 
 mod table;
+mod upload;
 
 pub use table::{Sheet, TableFormat, read_sheets};
+pub use upload::{KeptUpload, UploadChoices};
 
 /// A table read from a file: headers and rows of text cells.
 #[derive(Debug, Clone, Default)]

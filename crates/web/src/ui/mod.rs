@@ -452,6 +452,11 @@ pub fn pages() -> Api {
         .get("/grid", Needs(ReadRegistry), registry::my_grid)
         .get("/registry", Needs(ReadRegistry), registry::browse)
         .post("/registry/import", Needs(WriteRegistry), registry::import)
+        .post(
+            "/registry/import-confirm",
+            Needs(WriteRegistry),
+            registry::confirm_import,
+        )
         .get("/people/{id}", Needs(ReadRegistry), registry::person)
         .post("/people/{id}/unmask", Needs(Unmask), registry::unmask)
         .get("/dashboard", Needs(ReadRates), dashboard::dashboard)

@@ -8,9 +8,12 @@ use askama::Template;
 use axum::extract::{Form, Multipart, Path, Query, State};
 use axum::response::Response;
 use linli_core::case::State as CaseState;
+use linli_core::ledger::LedgerKind;
 use linli_core::registry::Tag;
 use linli_store::cases::{CaseFilter, CaseView};
-use linli_store::import::{ImportReport, TableFormat, parse_table};
+use linli_store::import::{
+    ImportOptions, ImportReport, REGISTRY_COLUMNS, TableFormat, UploadChoices, parse_ledger,
+};
 use linli_store::registry::{PeopleFilter, PersonFull, PersonView};
 
 use super::cases::{Posted, beijing, state_label};
@@ -157,7 +160,41 @@ struct RegistryPage {
     may_import: bool,
     may_export: bool,
     report: Option<ImportReport>,
+    /// The token that confirms a previewed upload.
+    confirm: Option<String>,
+    /// Grids a file may be imported into: (code, name).
+    grid_codes: Vec<(String, String)>,
     pager: Pager,
+}
+
+/// A registry field's name on screen.
+fn field_label(l: Lang, key: &str) -> String {
+    match REGISTRY_COLUMNS.iter().find(|c| c.key == key) {
+        Some(c) if !l.en => c.zh.to_string(),
+        _ => key.replace('_', " "),
+    }
+}
+
+/// What an import counts, in words.
+fn count_label(l: Lang, key: &str) -> &'static str {
+    match key {
+        "people" => l.t("人", "people"),
+        "households" => l.t("户", "households"),
+        "dwellings" => l.t("套房屋", "dwellings"),
+        "buildings" => l.t("栋楼", "buildings"),
+        "compounds" => l.t("个小区", "compounds"),
+        "grids" => l.t("个网格", "grids"),
+        "org_units" => l.t("个组织", "org units"),
+        _ => l.t("项", "records"),
+    }
+}
+
+/// Changes of one kind, counted, with the first rows as examples.
+pub struct ChangeGroup {
+    pub field: String,
+    pub why: String,
+    pub count: usize,
+    pub examples: String,
 }
 
 impl RegistryPage {
@@ -174,9 +211,60 @@ impl RegistryPage {
         self.q.get(name).map(String::as_str) == Some(value)
     }
     fn counts(&self, m: &HashMap<&'static str, u64>) -> String {
-        let mut v: Vec<_> = m.iter().map(|(k, n)| format!("{k} {n}")).collect();
-        v.sort();
-        v.join(", ")
+        let order = [
+            "compounds",
+            "buildings",
+            "dwellings",
+            "households",
+            "people",
+        ];
+        let mut v: Vec<_> = m.iter().collect();
+        v.sort_by_key(|(k, _)| order.iter().position(|o| o == *k).unwrap_or(order.len()));
+        let shown: Vec<String> = v
+            .iter()
+            .map(|(k, n)| format!("{n} {}", count_label(self.c.l, k)))
+            .collect();
+        if shown.is_empty() {
+            self.c.l.t("无", "none").to_string()
+        } else {
+            shown.join(self.c.l.t("、", ", "))
+        }
+    }
+    fn field(&self, key: &str) -> String {
+        field_label(self.c.l, key)
+    }
+    fn problem<'a>(&self, e: &'a linli_store::import::RowError) -> &'a str {
+        e.text(!self.c.l.en)
+    }
+    fn change_groups(&self, r: &ImportReport) -> Vec<ChangeGroup> {
+        let mut groups: Vec<ChangeGroup> = Vec::new();
+        for ch in &r.changes {
+            let why = self.c.l.t(ch.why_zh, ch.why).to_string();
+            let field = self.field(ch.field);
+            let example = format!(
+                "{} {}: {} → {}",
+                self.c.l.t("第", "row"),
+                ch.row,
+                ch.from,
+                ch.to
+            );
+            match groups.iter_mut().find(|g| g.field == field && g.why == why) {
+                Some(g) => {
+                    g.count += 1;
+                    if g.count <= 3 {
+                        g.examples.push_str("；");
+                        g.examples.push_str(&example);
+                    }
+                }
+                None => groups.push(ChangeGroup {
+                    field,
+                    why,
+                    count: 1,
+                    examples: example,
+                }),
+            }
+        }
+        groups
     }
 }
 
@@ -185,17 +273,22 @@ async fn registry_page(
     ctx: &PageCtx,
     q: HashMap<String, String>,
     report: Option<ImportReport>,
+    confirm: Option<String>,
 ) -> Result<Response, PageError> {
     let v = ctx.viewer()?;
     let people = s.store.people(&v.caller.scope, &people_filter(&q)?).await?;
-    let grids = s
+    let units: Vec<_> = s
         .store
         .org_units(&v.caller.scope, Some(linli_core::org::OrgKind::Grid))
         .await?
         .into_iter()
         .take(500)
-        .map(|g| (g.id, g.name))
         .collect();
+    let grid_codes = units
+        .iter()
+        .map(|g| (g.code.clone(), format!("{} {}", g.name, g.code)))
+        .collect();
+    let grids = units.into_iter().map(|g| (g.id, g.name)).collect();
     let pager = Pager::new(
         "/registry",
         &q,
@@ -213,6 +306,8 @@ async fn registry_page(
         may_import: v.may(linli_core::access::Permission::WriteRegistry),
         may_export: v.may(linli_core::access::Permission::Export),
         report,
+        confirm,
+        grid_codes,
     })
 }
 
@@ -221,12 +316,14 @@ pub async fn browse(
     ctx: PageCtx,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
-    registry_page(&s, &ctx, q, None).await
+    registry_page(&s, &ctx, q, None, None).await
 }
 
-/// An uploaded registry file (CSV or XLSX): all rows are checked first;
-/// with any bad row nothing is written and the page lists each row's
-/// problems.
+/// An uploaded ledger (CSV, Excel): previewed first. Everything is
+/// checked and counted inside a transaction that is rolled back; the page
+/// shows the column mapping, what is not imported, every problem and every
+/// value changed. A file without problems is kept (sealed) for its
+/// uploader, and a confirmation imports exactly that file.
 pub async fn import(
     State(s): State<AppState>,
     ctx: PageCtx,
@@ -235,22 +332,69 @@ pub async fn import(
     let v = ctx.viewer()?;
     let f = Posted::read(form).await?;
     v.check_csrf(f.get("_csrf"))?;
-    let bytes = f.photo.ok_or_else(|| AppError::Invalid {
+    let bytes = f.photo.clone().ok_or_else(|| AppError::Invalid {
         field: "file".into(),
-        message: "choose a CSV or Excel file".into(),
+        message: ctx
+            .l
+            .t("请选择一个 CSV 或 Excel 文件", "choose a CSV or Excel file")
+            .into(),
     })?;
-    // An .xlsx file is a ZIP archive; anything else is read as CSV.
-    let format = if bytes.starts_with(b"PK\x03\x04") {
-        TableFormat::Xlsx
-    } else {
-        TableFormat::Csv
+    let choices = UploadChoices {
+        grid: f.get("grid").map(str::to_string),
+        sheet: f.get("sheet").map(str::to_string),
     };
-    let table = parse_table(bytes, format).await?;
-    let report = s
-        .store
-        .import_registry(&v.caller.scope, &v.caller.actor, &table, &|_, _| {})
-        .await?;
-    registry_page(&s, &ctx, HashMap::new(), Some(report)).await
+    let report = preview_or_import(&s, &v.caller, &bytes, &choices, true).await?;
+    let confirm = if report.errors.is_empty() {
+        Some(
+            s.store
+                .keep_upload(&v.caller.actor, "registry", &choices, &bytes)
+                .await?,
+        )
+    } else {
+        None
+    };
+    registry_page(&s, &ctx, HashMap::new(), Some(report), confirm).await
+}
+
+/// The confirmation of a previewed upload: the same file, imported.
+pub async fn confirm_import(
+    State(s): State<AppState>,
+    ctx: PageCtx,
+    Form(f): Form<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let v = ctx.viewer()?;
+    v.check_csrf(f.get("_csrf").map(String::as_str))?;
+    let token = f.get("token").map(String::as_str).unwrap_or("");
+    let kept = s.store.kept_upload(&v.caller.actor, token).await?;
+    let report = preview_or_import(&s, &v.caller, &kept.body, &kept.choices, false).await?;
+    if report.committed {
+        s.store.drop_upload(token).await?;
+    }
+    registry_page(&s, &ctx, HashMap::new(), Some(report), None).await
+}
+
+async fn preview_or_import(
+    s: &AppState,
+    caller: &crate::Caller,
+    bytes: &[u8],
+    choices: &UploadChoices,
+    dry_run: bool,
+) -> Result<ImportReport, PageError> {
+    let format = TableFormat::sniff(bytes);
+    let table = parse_ledger(
+        bytes.to_vec(),
+        format,
+        LedgerKind::Registry,
+        choices.sheet.clone(),
+    )
+    .await?;
+    let options = ImportOptions {
+        dry_run,
+        grid: choices.grid.clone(),
+    };
+    Ok(s.store
+        .import_registry_with(&caller.scope, &caller.actor, &table, &options, &|_, _| {})
+        .await?)
 }
 
 #[derive(Template)]

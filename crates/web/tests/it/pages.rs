@@ -276,3 +276,62 @@ async fn lists_page_by_key() {
     })
     .await;
 }
+
+/// A ledger as a community keeps it (a title row, synonyms, a column linli
+/// does not keep, no grid column): previewed first with nothing written,
+/// then confirmed by its uploader only, exactly once.
+#[tokio::test]
+async fn a_ledger_is_previewed_then_confirmed() {
+    each_backend(|store, be| async move {
+        assert!(store.import_grids(&linli_store::Scope::Everything, "t", GRIDS).await.unwrap().committed);
+        assert!(store.import_grids(&linli_store::Scope::Everything, "t", GRID_B).await.unwrap().committed);
+        let app = App::spawn(store).await;
+        matrix_fixture(&app).await;
+        let secretary = sign_in(&app, "m.community_secretary", MATRIX_PASSWORD).await;
+        let ledger = "夫子庙社区人口信息台账\n姓名,性别,民族,联系电话,小区,楼栋,单元,房号\n王 小明,男性,汉,１３９１２３４５６７８,新苑小区,2号楼,1,1101室\n合计：1人,,,,,,,\n";
+        let upload = |who: &Signed| {
+            reqwest::multipart::Form::new()
+                .text("_csrf", who.csrf.clone())
+                .text("grid", "320104001001001")
+                .part("file", reqwest::multipart::Part::bytes(ledger.as_bytes().to_vec()).file_name("台账.csv"))
+        };
+        let people = |app: &App| {
+            let url = format!("{}/api/v1/people?name=小明", app.base);
+            let http = app.http.clone();
+            async move { http.get(url).bearer_auth(TOKEN).send().await.unwrap().json::<Value>().await.unwrap().as_array().unwrap().len() }
+        };
+        let r = app.http.post(format!("{}/registry/import", app.base)).header("cookie", &secretary.cookie).multipart(upload(&secretary)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{be}");
+        let page = r.text().await.unwrap();
+        assert!(page.contains("导入预览") && page.contains("1 人"), "{be}: {page}");
+        assert!(page.contains("民族") && page.contains("合计：1人"), "{be}: the unused column and the skipped row are named");
+        assert!(page.contains("1101室") && page.contains("王 小明"), "{be}: the values changed are shown");
+        assert_eq!(people(&app).await, 0, "{be}: a preview writes nothing");
+        let token = page.split("name=\"token\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+
+        // Another account cannot confirm it.
+        let other = sign_in(&app, "m.district_admin", MATRIX_PASSWORD).await;
+        let r = app.http.post(format!("{}/registry/import-confirm", app.base)).header("cookie", &other.cookie)
+            .form(&[("_csrf", other.csrf.as_str()), ("token", token.as_str())]).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{be}");
+        assert_eq!(people(&app).await, 0, "{be}");
+
+        // Its uploader confirms: the same file goes in, once.
+        let confirm = || app.http.post(format!("{}/registry/import-confirm", app.base)).header("cookie", &secretary.cookie)
+            .form(&[("_csrf", secretary.csrf.as_str()), ("token", token.as_str())]);
+        let r = confirm().send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{be}");
+        assert!(r.text().await.unwrap().contains("导入成功"), "{be}");
+        assert_eq!(people(&app).await, 1, "{be}");
+        let r = confirm().send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{be}: a preview is imported once");
+
+        // A file with problems: every one named in Chinese, no confirmation offered.
+        let bad = "姓名,身份证号码,小区,楼栋,房号\n张三,11010519491231002,新苑小区,1栋,101\n";
+        let form = reqwest::multipart::Form::new().text("_csrf", secretary.csrf.clone()).text("grid", "320104001001001")
+            .part("file", reqwest::multipart::Part::bytes(bad.as_bytes().to_vec()).file_name("bad.csv"));
+        let page = app.http.post(format!("{}/registry/import", app.base)).header("cookie", &secretary.cookie).multipart(form).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("身份证号应为 18 位，实为 17 位") && !page.contains("import-confirm"), "{be}: {page}");
+    })
+    .await;
+}
