@@ -177,6 +177,22 @@ await Promise.all([worker.waitForNavigation(), worker.click("form[action='/regis
 const report = await worker.textContent("#import-report");
 assert.ok(report.includes("floor_area") || report.includes("面积"), `the import names the bad field: ${report}`);
 await shot(worker, "worker-import-report");
+// A ledger as the community keeps it: a title row, other column names, a
+// column linli does not keep, no grid column. Previewed, then confirmed.
+await worker.setInputFiles("input[name=file]", {
+  name: "台账.csv",
+  mimeType: "text/csv",
+  buffer: Buffer.from("某社区人口信息台账\n姓名,性别,民族,联系电话,小区,楼栋,单元,房号\n欧阳 小明,男性,汉,１３９１２３４５６７８,新苑小区,2号楼,1,1101室\n合计：1人,,,,,,,\n"),
+});
+await worker.selectOption("#imp-grid", { index: 1 });
+await Promise.all([worker.waitForNavigation(), worker.click("form[action='/registry/import'] button")]);
+const preview = await worker.textContent("#import-report");
+assert.ok(preview.includes("导入预览") && preview.includes("民族") && preview.includes("1101室"), `the preview names the unused column and the changes: ${preview}`);
+await shot(worker, "worker-import-preview");
+await Promise.all([worker.waitForNavigation(), worker.click("#import-confirm button")]);
+assert.ok((await worker.textContent("#import-report")).includes("导入成功"), "the confirmed import");
+await worker.goto(`${base}/registry?name=${encodeURIComponent("欧阳小明")}`);
+assert.ok((await worker.textContent("#people-table")).includes("欧阳小明"), "the imported person is in the registry");
 await worker.click("#lang-switch");
 await worker.waitForLoadState();
 assert.ok((await worker.textContent("h1")).includes("Registry"), "the English switch");

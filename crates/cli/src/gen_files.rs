@@ -100,6 +100,7 @@ pub fn write(dir: &Path, people: u64, seed: u64) -> Result<u64> {
                             "",
                             "",
                             "",
+                            "",
                         ])?;
                     }
                     for (hn, h) in d.households.iter().enumerate() {
@@ -120,6 +121,7 @@ pub fn write(dir: &Path, people: u64, seed: u64) -> Result<u64> {
                                 p.phone.as_deref().unwrap_or(""),
                                 p.relation.code(),
                                 &tags.join(","),
+                                "",
                                 "",
                                 "",
                             ])?;

@@ -326,6 +326,7 @@ struct ExportRow {
     head_relation: Option<String>,
     landline_masked: Option<String>,
     landline_enc: Option<Vec<u8>>,
+    person_id: Option<i64>,
 }
 
 /// Headers as the import reads them: Chinese, the language of the users.
@@ -394,7 +395,7 @@ impl Store {
             "SELECT g.code AS grid_code, c.name AS compound, b.name AS building, d.unit_no, d.room_no, d.floor_area,
                     h.household_no, p.name, p.gender, p.birth_year, p.birth_enc, p.id_masked, p.id_enc, p.phone_masked, p.phone_enc, p.relation,
                     (SELECT {} FROM person_tag t WHERE t.person_id = p.id) AS tags,
-                    p.head_relation, p.landline_masked, p.landline_enc
+                    p.head_relation, p.landline_masked, p.landline_enc, p.id AS person_id
              FROM dwelling d
              JOIN building b ON b.id = d.building_id
              JOIN compound c ON c.id = b.compound_id
@@ -489,6 +490,9 @@ impl Store {
                         .unwrap_or_default(),
                     r.head_relation.unwrap_or_default(),
                     landline.unwrap_or_default(),
+                    r.person_id
+                        .map(crate::import::record_key)
+                        .unwrap_or_default(),
                 ])
                 .await?;
             }

@@ -471,7 +471,23 @@ pub const REGISTRY_COLUMNS: &[Column] = &[
     col("tags", "标签", false),
     col("head_relation", "与户主关系", false),
     col("landline", "固定电话", false),
+    // The person's key in linli, written by every export: an edited export
+    // imports back as updates of the same people.
+    col("record_key", "记录编号", false),
 ];
+
+/// A person's record key as exports write it.
+pub fn record_key(person_id: i64) -> String {
+    format!("P{person_id}")
+}
+
+/// The person id of a record key, if the text is one.
+fn parse_record_key(text: &str) -> Option<i64> {
+    ledger::half_width(text.trim())
+        .strip_prefix(['P', 'p'])
+        .and_then(|n| n.parse().ok())
+        .filter(|&n| n > 0)
+}
 
 /// Columns of a compound ledger file (一院一档).
 pub const COMPOUND_COLUMNS: &[Column] = &[
@@ -647,6 +663,8 @@ struct PersonRow {
     head_relation: Option<String>,
     /// Built-in tags by code, others as written.
     tags: Vec<String>,
+    /// The person this row updates, named by its record key.
+    record: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -674,16 +692,54 @@ fn ownership(raw: &str) -> Option<Relation> {
     }
 }
 
+/// A person named by a record key, as stored: the masks an export wrote
+/// and the values they stand for.
+#[derive(Debug, Default)]
+struct Keyed {
+    /// field → (mask, clear value)
+    masked: HashMap<&'static str, (String, String)>,
+    birth: Option<NaiveDate>,
+}
+
 struct RowCtx<'a> {
     layout: &'a Layout,
     table: &'a Table,
     cells: &'a [String],
     today: NaiveDate,
+    keyed: Option<&'a Keyed>,
 }
 
 impl RowCtx<'_> {
     fn get(&self, key: &str) -> &str {
         self.layout.get(self.cells, key)
+    }
+    /// A cell as the worker means it: a masked value left as the export
+    /// wrote it stands for the record's stored value (so an edited export
+    /// imports back); any other masked value is refused.
+    fn value(&self, c: &mut RowCheck, key: &'static str) -> String {
+        let v = self.get(key).trim();
+        if !v.contains('*') {
+            return v.to_string();
+        }
+        match self.keyed.and_then(|k| k.masked.get(key)) {
+            Some((mask, clear)) if mask == v => clear.clone(),
+            Some(_) => {
+                c.fail(
+                    key,
+                    "is masked but not as this record's stored value: type the full value, or leave the masked one as exported",
+                    "为脱敏值，但与该记录存储的值不符：请填写完整号码，或保留导出时的脱敏值不改",
+                );
+                String::new()
+            }
+            None => {
+                c.fail(
+                    key,
+                    "is masked: a masked value can be kept only on a row exported with its record key (记录编号)",
+                    "为脱敏值：只有带“记录编号”的导出行才能保留脱敏值；请填写完整号码",
+                );
+                String::new()
+            }
+        }
     }
     /// The cell of `key` when Excel rounded it, as the file shows it.
     fn rounded(&self, row: usize, key: &str) -> Option<&str> {
@@ -711,7 +767,8 @@ fn validate_person(c: &mut RowCheck, ch: &mut Changes, r: &RowCtx) -> Option<Per
     if name.chars().count() > 50 {
         c.fail("name", "is longer than 50 characters", "姓名超过 50 个字");
     }
-    let id = match r.get("id_number") {
+    let id_cell = r.value(c, "id_number");
+    let id = match id_cell.as_str() {
         v if is_blank(v) => None,
         v => match r.rounded(c.row, "id_number") {
             Some(shown) => {
@@ -739,7 +796,13 @@ fn validate_person(c: &mut RowCheck, ch: &mut Changes, r: &RowCtx) -> Option<Per
         },
     };
     let birth_date = match r.get("birth_date") {
-        v if is_blank(v) => id.as_ref().map(|i| i.birth_date),
+        // Without a birth date column (a masked export has an age band
+        // instead), a known record keeps its stored date.
+        v if is_blank(v) => id.as_ref().map(|i| i.birth_date).or_else(|| {
+            r.keyed
+                .filter(|_| !r.layout.pos.contains_key("birth_date"))
+                .and_then(|k| k.birth)
+        }),
         d => match ledger::date(d) {
             Some(d) => Some(d),
             None => {
@@ -769,7 +832,8 @@ fn validate_person(c: &mut RowCheck, ch: &mut Changes, r: &RowCtx) -> Option<Per
         }
     }
     let (mut phone, mut landline) = (None, None);
-    match r.get("phone") {
+    let phone_cell = r.value(c, "phone");
+    match phone_cell.as_str() {
         v if is_blank(v) => {}
         v => match r.rounded(c.row, "phone") {
             Some(shown) => rounded_error(c, "phone", shown),
@@ -821,7 +885,8 @@ fn validate_person(c: &mut RowCheck, ch: &mut Changes, r: &RowCtx) -> Option<Per
             }
         },
     }
-    match r.get("landline") {
+    let landline_cell = r.value(c, "landline");
+    match landline_cell.as_str() {
         v if is_blank(v) => {}
         v => {
             let p = ledger::phones(v);
@@ -915,14 +980,16 @@ fn validate_person(c: &mut RowCheck, ch: &mut Changes, r: &RowCtx) -> Option<Per
         relation: relation?,
         head_relation,
         tags,
+        record: None,
     })
 }
 
 /// (grid slot, compound, building, unit, room): one dwelling in a file.
 type DwellingKey = (usize, String, String, String, String);
 
-/// A person as stored, to tell an unchanged row from an update:
-/// (id, name, gender, birth_enc, phone_idx, landline_enc, relation, head_relation).
+/// A person as stored, to tell an unchanged row from an update: (id,
+/// name, gender, birth_enc, phone_idx, landline_enc, relation,
+/// head_relation, id_idx, household_id).
 type StoredPerson = (
     i64,
     String,
@@ -932,6 +999,8 @@ type StoredPerson = (
     Option<Vec<u8>>,
     Option<String>,
     Option<String>,
+    Option<Vec<u8>>,
+    i64,
 );
 
 /// One validated row of a compound ledger file.
@@ -954,6 +1023,66 @@ struct GridRef {
 }
 
 impl Store {
+    /// The people an edited export names by record key, within scope, with
+    /// the clear values behind their masks.
+    async fn keyed_people(&self, scope: &Scope, ids: &[i64]) -> Result<HashMap<i64, Keyed>> {
+        type Row = (
+            i64,
+            Option<String>,
+            Option<Vec<u8>>,
+            Option<String>,
+            Option<Vec<u8>>,
+            Option<String>,
+            Option<Vec<u8>>,
+            Option<Vec<u8>>,
+        );
+        let (lo, hi) = scope.bounds();
+        let vault = self.vault();
+        let mut out = HashMap::new();
+        for chunk in ids.chunks(500) {
+            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
+            let sql = format!(
+                "SELECT id, id_masked, id_enc, phone_masked, phone_enc, landline_masked, landline_enc, birth_enc FROM person WHERE scope_path >= $1 AND scope_path < $2 AND id IN ({})",
+                marks.join(", ")
+            );
+            let rows: Vec<Row> = with_db!(&self.db, pool => {
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(&lo).bind(&hi);
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q.fetch_all(pool).await?
+            });
+            for (
+                id,
+                id_masked,
+                id_enc,
+                phone_masked,
+                phone_enc,
+                landline_masked,
+                landline_enc,
+                birth_enc,
+            ) in rows
+            {
+                let mut k = Keyed::default();
+                for (key, mask, sealed, field) in [
+                    ("id_number", id_masked, id_enc, Field::IdNumber),
+                    ("phone", phone_masked, phone_enc, Field::Phone),
+                    ("landline", landline_masked, landline_enc, Field::Phone),
+                ] {
+                    if let (Some(mask), Some(sealed)) = (mask, sealed) {
+                        k.masked.insert(key, (mask, vault.open(field, &sealed)?));
+                    }
+                }
+                k.birth = birth_enc
+                    .map(|b| vault.open(Field::BirthDate, &b))
+                    .transpose()?
+                    .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
+                out.insert(id, k);
+            }
+        }
+        Ok(out)
+    }
+
     async fn grids_by_code(&self, scope: &Scope) -> Result<HashMap<String, GridRef>> {
         Ok(self
             .org_units(scope, Some(OrgKind::Grid))
@@ -1029,6 +1158,13 @@ impl Store {
             !layout.pos.contains_key("household_no") && layout.pos.contains_key("head_relation");
         let mut above = (String::new(), String::new(), 0usize);
         let mut new_tags: HashMap<String, usize> = HashMap::new();
+        let keys: Vec<i64> = table
+            .rows
+            .iter()
+            .filter_map(|(_, cells)| parse_record_key(layout.get(cells, "record_key")))
+            .collect();
+        let keyed = self.keyed_people(scope, &keys).await?;
+        let mut seen_keys: HashMap<i64, usize> = HashMap::new();
         for (line, cells) in &table.rows {
             let mut c = RowCheck {
                 row: *line,
@@ -1038,11 +1174,45 @@ impl Store {
                 row: *line,
                 out: &mut changes,
             };
+            let record = match layout.get(cells, "record_key").trim() {
+                "" => None,
+                k => {
+                    match parse_record_key(k) {
+                        Some(id) if !keyed.contains_key(&id) => {
+                            c.fail(
+                            "record_key",
+                            format!("no person {k} in your area (removed, or exported from elsewhere)"),
+                            format!("您的辖区内没有记录 {k}（已删除，或是从其他辖区导出的）"),
+                        );
+                            None
+                        }
+                        Some(id) => {
+                            if let Some(first) = seen_keys.insert(id, *line) {
+                                c.fail(
+                                    "record_key",
+                                    format!("record {k} is also on row {first}"),
+                                    format!("记录编号 {k} 与第 {first} 行重复"),
+                                );
+                            }
+                            Some(id)
+                        }
+                        None => {
+                            c.fail(
+                                "record_key",
+                                format!("'{k}' is not a record key linli wrote (P and a number)"),
+                                format!("“{k}”不是系统导出的记录编号（P 加数字）"),
+                            );
+                            None
+                        }
+                    }
+                }
+            };
             let r = RowCtx {
                 layout: &layout,
                 table,
                 cells,
                 today,
+                keyed: record.and_then(|id| keyed.get(&id)),
             };
             let grid_code = match (r.get("grid_code"), file_grid) {
                 (v, Some(g)) if is_blank(v) => g.to_string(),
@@ -1092,7 +1262,7 @@ impl Store {
                 v if is_blank(v) => None,
                 a => c.check("floor_area", registry::floor_area(&ledger::half_width(a))),
             };
-            let person = validate_person(&mut c, &mut ch, &r);
+            let person = validate_person(&mut c, &mut ch, &r).map(|p| PersonRow { record, ..p });
             let key = grid.map(|g| {
                 (
                     g,
@@ -1289,10 +1459,14 @@ impl Store {
                         }
                     };
                     let id_idx = p.id_number.as_deref().map(|i| vault.blind_index(Field::IdNumber, i));
-                    let existing: Option<StoredPerson> = match &id_idx {
-                        Some(idx) => sqlx::query_as("SELECT id, name, gender, birth_enc, phone_idx, landline_enc, relation, head_relation FROM person WHERE household_id = $1 AND id_idx = $2")
+                    const STORED: &str = "SELECT id, name, gender, birth_enc, phone_idx, landline_enc, relation, head_relation, id_idx, household_id FROM person";
+                    let existing: Option<StoredPerson> = match (p.record, &id_idx) {
+                        // Named by its record key: the same person, wherever the file now puts them.
+                        (Some(record), _) => sqlx::query_as(sqlx::AssertSqlSafe(format!("{STORED} WHERE id = $1")))
+                            .bind(record).fetch_optional(&mut *tx).await?,
+                        (None, Some(idx)) => sqlx::query_as(sqlx::AssertSqlSafe(format!("{STORED} WHERE household_id = $1 AND id_idx = $2")))
                             .bind(household_id).bind(idx).fetch_optional(&mut *tx).await?,
-                        None => sqlx::query_as("SELECT id, name, gender, birth_enc, phone_idx, landline_enc, relation, head_relation FROM person WHERE household_id = $1 AND name = $2 AND id_idx IS NULL")
+                        (None, None) => sqlx::query_as(sqlx::AssertSqlSafe(format!("{STORED} WHERE household_id = $1 AND name = $2 AND id_idx IS NULL")))
                             .bind(household_id).bind(&p.name).fetch_optional(&mut *tx).await?,
                     };
                     let phone_idx = p.phone.as_deref().map(|x| vault.blind_index(Field::Phone, x));
@@ -1311,6 +1485,8 @@ impl Store {
                             && open(Field::Phone, &e.5) == p.landline
                             && e.6.as_deref() == Some(p.relation.code())
                             && e.7 == p.head_relation
+                            && e.8 == id_idx
+                            && e.9 == household_id
                             && stored_tags == file_tags;
                         if same {
                             *report.unchanged.entry("people").or_default() += 1;
@@ -1331,10 +1507,11 @@ impl Store {
                     let person_id: i64 = match existing {
                         Some(e) => {
                             *report.updated.entry("people").or_default() += 1;
-                            sqlx::query("UPDATE person SET name = $1, gender = $2, birth_year = $3, birth_enc = $4, id_enc = $5, id_masked = $6, phone_enc = $7, phone_idx = $8, phone_masked = $9, relation = $10, updated_at = $11, landline_enc = $12, landline_masked = $13, head_relation = $14 WHERE id = $15")
+                            sqlx::query("UPDATE person SET name = $1, gender = $2, birth_year = $3, birth_enc = $4, id_enc = $5, id_masked = $6, phone_enc = $7, phone_idx = $8, phone_masked = $9, relation = $10, updated_at = $11, landline_enc = $12, landline_masked = $13, head_relation = $14, id_idx = $15, household_id = $16, scope_path = $17 WHERE id = $18")
                                 .bind(&p.name).bind(gender).bind(birth_year).bind(&birth_enc).bind(&id_enc).bind(&id_masked)
                                 .bind(&phone_enc).bind(&phone_idx).bind(&phone_masked).bind(p.relation.code()).bind(now)
-                                .bind(&landline_enc).bind(&landline_masked).bind(&p.head_relation).bind(e.0)
+                                .bind(&landline_enc).bind(&landline_masked).bind(&p.head_relation)
+                                .bind(&id_idx).bind(household_id).bind(&g.path).bind(e.0)
                                 .execute(&mut *tx).await?;
                             sqlx::query("DELETE FROM person_tag WHERE person_id = $1").bind(e.0).execute(&mut *tx).await?;
                             e.0
