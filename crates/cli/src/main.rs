@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use linli_core::ledger::LedgerKind;
-use linli_store::import::{ImportOptions, ImportReport, TableFormat, read_ledger, read_table};
+use linli_store::import::{ImportOptions, ImportReport, TableFormat, read_ledger};
 use linli_store::{Scope, Store, Vault};
 
 #[derive(Parser)]
@@ -860,7 +860,7 @@ async fn run(cmd: Command) -> Result<()> {
                     store.import_grids(&scope, &actor, &text).await?
                 }
                 ImportKind::Hotline => {
-                    let rows = if file
+                    if file
                         .to_string_lossy()
                         .to_ascii_lowercase()
                         .ends_with(".json")
@@ -868,17 +868,18 @@ async fn run(cmd: Command) -> Result<()> {
                         let list: Vec<linli_store::cases::NewRequest> =
                             serde_json::from_slice(&bytes)
                                 .context("hotline JSON: expected an array of requests")?;
-                        list.into_iter()
+                        let rows = list
+                            .into_iter()
                             .enumerate()
-                            .map(|(i, r)| (i + 1, r))
-                            .collect()
+                            .map(|(i, r)| (i + 1, r.into()))
+                            .collect();
+                        store.import_hotline(&scope, &actor, rows).await?
                     } else {
-                        linli_store::hotline::requests_from_table(&read_table(
-                            &bytes,
-                            TableFormat::Csv,
-                        )?)
-                    };
-                    store.import_hotline(&scope, &actor, rows).await?
+                        let format = TableFormat::from_path(&file.to_string_lossy())?;
+                        let table =
+                            read_ledger(&bytes, format, LedgerKind::Hotline, sheet.as_deref())?;
+                        store.import_hotline_table(&scope, &actor, &table).await?
+                    }
                 }
                 ImportKind::Registry | ImportKind::Compounds => {
                     let format = TableFormat::from_path(&file.to_string_lossy())?;

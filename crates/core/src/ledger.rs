@@ -21,6 +21,8 @@ pub enum LedgerKind {
     Registry,
     /// The compound ledger (一院一档).
     Compounds,
+    /// A batch of 12345 hotline tickets (工单) as the platform exports it.
+    Hotline,
 }
 
 impl LedgerKind {
@@ -28,6 +30,7 @@ impl LedgerKind {
         match self {
             LedgerKind::Registry => "registry",
             LedgerKind::Compounds => "compounds",
+            LedgerKind::Hotline => "hotline",
         }
     }
 }
@@ -435,6 +438,22 @@ pub fn date(raw: &str) -> Option<NaiveDate> {
         .ok()
 }
 
+/// A date and time as 12345 platforms and ledgers write it:
+/// 2026-11-02 09:15:00, 2026/11/2 9:15, 2026年11月2日 09:15, 2026-11-02T09:15,
+/// or a date alone (midnight).
+pub fn date_time(raw: &str) -> Option<chrono::NaiveDateTime> {
+    let s = half_width(raw.trim())
+        .replace(['年', '月', '/', '.'], "-")
+        .replace(['日', 'T'], " ");
+    let s = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    for fmt in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(&s, fmt) {
+            return Some(t);
+        }
+    }
+    date(&s).and_then(|d| d.and_hms_opt(0, 0, 0))
+}
+
 /// Gender in the words ledgers use: 男/男性/M/male/1, 女/女性/F/female/2.
 pub fn gender(raw: &str) -> Option<validate::Gender> {
     let s = half_width(raw.trim()).to_ascii_lowercase();
@@ -684,6 +703,34 @@ mod tests {
         assert_eq!(person_name("买买提·艾力").change, None);
         assert_eq!(person_name("Anna  Li").value, "Anna Li");
         assert!(is_household_head("户主"));
+    }
+
+    #[test]
+    fn date_times() {
+        let t = NaiveDate::from_ymd_opt(2026, 11, 2)
+            .unwrap()
+            .and_hms_opt(9, 15, 0);
+        for s in [
+            "2026-11-02 09:15:00",
+            "2026/11/2 9:15",
+            "2026年11月2日 09:15",
+            "2026-11-02T09:15",
+            "２０２６-11-02 09:15",
+        ] {
+            assert_eq!(date_time(s), t, "{s}");
+        }
+        assert_eq!(
+            date_time("2026-11-02"),
+            NaiveDate::from_ymd_opt(2026, 11, 2)
+                .unwrap()
+                .and_hms_opt(0, 0, 0)
+        );
+        assert_eq!(date_time("昨天"), None);
+        assert!(
+            Dictionary::of(LedgerKind::Hotline)
+                .field("工单编号")
+                .is_some()
+        );
     }
 
     #[test]

@@ -123,7 +123,7 @@ impl Store {
     }
 
     /// The active categories, from the cache when it is warm.
-    async fn category_list(&self) -> Result<Arc<Vec<Category>>> {
+    pub(crate) async fn category_list(&self) -> Result<Arc<Vec<Category>>> {
         if let Ok(c) = self.categories.read()
             && let Some(list) = c.as_ref()
         {

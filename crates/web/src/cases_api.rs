@@ -9,8 +9,9 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use linli_core::case::{Action, State as CaseState};
+use linli_core::ledger::LedgerKind;
 use linli_store::cases::{CaseFilter, NewRequest};
-use linli_store::import::{TableFormat, parse_table};
+use linli_store::import::{TableFormat, parse_ledger};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -389,21 +390,32 @@ async fn import_hotline(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let is_csv = q.get("format").map(String::as_str) == Some("csv") || ct.starts_with("text/csv");
-    let rows: Vec<(usize, NewRequest)> = if is_csv {
-        let t = parse_table(body, TableFormat::Csv).await?;
-        linli_store::hotline::requests_from_table(&t)
-    } else {
+    // A JSON array, or a table as the 12345 platform exports it (CSV in
+    // UTF-8 or GBK, .xlsx, .xls) with its Chinese headers.
+    let format = q.get("format").map(String::as_str);
+    let is_json = format == Some("json")
+        || (format.is_none() && (ct.contains("json") || body.trim_ascii_start().starts_with(b"[")));
+    let report = if is_json {
         let list: Vec<NewRequest> = json_body(&body)?;
-        list.into_iter()
+        let rows = list
+            .into_iter()
             .enumerate()
-            .map(|(i, r)| (i + 1, r))
-            .collect()
+            .map(|(i, r)| (i + 1, r.into()))
+            .collect();
+        s.store
+            .import_hotline(&caller.scope, &caller.actor, rows)
+            .await?
+    } else {
+        let format = match format {
+            Some("xlsx" | "xls") => TableFormat::Xlsx,
+            Some("csv" | "tsv") => TableFormat::Csv,
+            _ => TableFormat::sniff(&body),
+        };
+        let t = parse_ledger(body, format, LedgerKind::Hotline, q.get("sheet").cloned()).await?;
+        s.store
+            .import_hotline_table(&caller.scope, &caller.actor, &t)
+            .await?
     };
-    let report = s
-        .store
-        .import_hotline(&caller.scope, &caller.actor, rows)
-        .await?;
     if report.committed {
         Ok(Json(json!(report)))
     } else {

@@ -31,6 +31,8 @@ use crate::{Result, StoreError};
 /// A request as it arrives.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct NewRequest {
+    /// Required, except in a hotline batch (always 12345 there).
+    #[serde(default)]
     pub channel: String,
     #[serde(default)]
     pub external_id: Option<String>,

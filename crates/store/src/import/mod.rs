@@ -174,7 +174,7 @@ pub struct Notice {
 }
 
 impl Notice {
-    fn new(row: Option<usize>, en: impl Into<String>, zh: impl Into<String>) -> Self {
+    pub(crate) fn new(row: Option<usize>, en: impl Into<String>, zh: impl Into<String>) -> Self {
         Notice {
             row,
             message: en.into(),
@@ -217,7 +217,8 @@ pub fn read_table(bytes: &[u8], format: TableFormat) -> Result<Table> {
     let rounded = sheet
         .rounded
         .iter()
-        .filter_map(|&(i, c)| (i > 0).then(|| (i + 1, c)))
+        .filter(|&&(i, _)| i > 0)
+        .map(|&(i, c)| (i + 1, c))
         .collect();
     Ok(Table {
         headers,
@@ -430,7 +431,7 @@ pub fn read_ledger(
 fn col_name(mut col: usize) -> String {
     let mut s = Vec::new();
     loop {
-        s.push(b'A' + (col % 26) as u8);
+        s.push(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"[col % 26]);
         if col < 26 {
             break;
         }

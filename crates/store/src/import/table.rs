@@ -204,13 +204,22 @@ fn cell_text(d: &Data) -> (String, bool) {
         Data::Int(i) => (i.to_string(), i.unsigned_abs() >= 1_000_000_000_000_000),
         Data::Bool(b) => (b.to_string(), false),
         // Excel counts days from 1899-12-30 (after its 1900 leap-year bug).
-        Data::DateTime(dt) => (
-            NaiveDate::from_ymd_opt(1899, 12, 30)
-                .and_then(|d| d.checked_add_signed(chrono::Duration::days(dt.as_f64() as i64)))
-                .map(|d| d.format("%Y-%m-%d").to_string())
-                .unwrap_or_else(|| dt.as_f64().to_string()),
-            false,
-        ),
+        // A fraction of a day is its time (来电时间 2026-11-02 09:15).
+        Data::DateTime(dt) => {
+            let v = dt.as_f64();
+            let secs = ((v - v.floor()) * 86_400.0).round() as i64;
+            let day = NaiveDate::from_ymd_opt(1899, 12, 30)
+                .and_then(|d| d.checked_add_signed(chrono::Duration::days(v.floor() as i64)));
+            let text = match day {
+                Some(d) if secs == 0 => d.format("%Y-%m-%d").to_string(),
+                Some(d) => (d.and_hms_opt(0, 0, 0).unwrap_or_default()
+                    + chrono::Duration::seconds(secs))
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string(),
+                None => v.to_string(),
+            };
+            (text, false)
+        }
         Data::DateTimeIso(s) | Data::DurationIso(s) => (s.clone(), false),
         Data::Error(e) => (format!("#{e:?}"), false),
     }
@@ -328,7 +337,7 @@ mod tests {
 
     #[test]
     fn rounded_float_marked() {
-        assert_eq!(cell_text(&Data::Float(510104196212165535.0)).1, true);
+        assert!(cell_text(&Data::Float(510104196212165535.0)).1);
         assert_eq!(
             cell_text(&Data::Float(13800138000.0)),
             ("13800138000".into(), false)

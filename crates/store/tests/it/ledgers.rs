@@ -682,3 +682,175 @@ async fn a_masked_export_edited_imports_back_as_updates() {
     })
     .await;
 }
+
+/// A 12345 batch as the platform exports it: Chinese headers, GBK,
+/// categories by name or path, the call time, a masked caller number, a
+/// landline, a handling unit and time limit.
+fn hotline_gbk(second_text: &str) -> Vec<u8> {
+    let text = format!(
+        "工单编号,来电时间,诉求人,联系电话,诉求内容,诉求地址,问题分类,承办单位,办理时限,经度,纬度\n\
+         2026110200001,2026-11-02 09:15:00,张先生,138****8000,楼下商铺夜间噪声扰民，凌晨两点仍有音响声,秦淮区夫子庙街道平江府路12号,噪声扰民/生活噪声,秦淮区生态环境局,2026-11-09 18:00,118.785,32.025\n\
+         2026110200002,2026/11/2 10:30,李女士,025-84451234,{second_text},平江府路8号2单元,楼道堆物,,,118.786,32.026\n"
+    );
+    let (bytes, _, bad) = encoding_rs::GBK.encode(&text);
+    assert!(!bad);
+    bytes.into_owned()
+}
+
+#[tokio::test]
+async fn a_12345_export_goes_in_in_its_own_format() {
+    each(|store, be| async move {
+        store
+            .import_grids(&Scope::Everything, "test", GRIDS)
+            .await
+            .unwrap();
+        let batch = |text: &str| {
+            read_ledger(
+                &hotline_gbk(text),
+                TableFormat::Csv,
+                LedgerKind::Hotline,
+                None,
+            )
+            .unwrap()
+        };
+        let r = store
+            .import_hotline_table(
+                &Scope::Everything,
+                "test",
+                &batch("楼道堆放纸箱杂物，堵塞消防通道"),
+            )
+            .await
+            .unwrap();
+        assert!(r.committed, "{be}: {:?}", r.errors);
+        assert_eq!(r.created["cases"], 2);
+        let notes: String = r
+            .notices
+            .iter()
+            .map(|n| n.message_zh.clone())
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(
+            notes.contains("脱敏") && notes.contains("固定电话") && notes.contains("承办单位"),
+            "{notes}"
+        );
+        let f = linli_store::cases::CaseFilter {
+            channel: Some("hotline_12345".into()),
+            limit: 10,
+            ..Default::default()
+        };
+        let mut cases = store.cases(&Scope::Everything, &f).await.unwrap();
+        cases.sort_by_key(|c| c.row.external_id.clone());
+        assert_eq!(cases[0].row.external_id.as_deref(), Some("2026110200001"));
+        // 来电时间 is the registration time: 09:15 Beijing = 01:15 UTC.
+        let called = chrono::NaiveDate::from_ymd_opt(2026, 11, 2)
+            .unwrap()
+            .and_hms_opt(1, 15, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp_millis();
+        assert_eq!(cases[0].row.created_at, called, "{be}");
+        assert_eq!(
+            cases[0].row.category_code.as_deref(),
+            Some("1101"),
+            "by its path of names"
+        );
+        assert_eq!(
+            cases[1].row.category_code.as_deref(),
+            Some("1401"),
+            "by its leaf name"
+        );
+        assert_eq!(
+            cases[0].row.reporter_phone_masked, None,
+            "a masked number is not a number"
+        );
+
+        // Sent again: the same ticket is skipped, a changed one is a conflict.
+        let r = store
+            .import_hotline_table(
+                &Scope::Everything,
+                "test",
+                &batch("楼道堆放纸箱，已清理一半"),
+            )
+            .await
+            .unwrap();
+        assert!(r.committed, "{be}: {:?}", r.errors);
+        assert!(
+            !r.created.contains_key("cases") || r.created["cases"] == 0,
+            "{:?}",
+            r.created
+        );
+        assert_eq!(
+            (r.unchanged["already_received"], r.unchanged["conflicts"]),
+            (1, 1),
+            "{be}"
+        );
+        assert!(
+            r.notices.iter().any(
+                |n| n.message_zh.contains("2026110200002") && n.message_zh.contains("内容不同")
+            ),
+            "{:?}",
+            r.notices
+        );
+
+        // Every problem of a row at once; a ticket number Excel rounded is refused.
+        let mut wb = Workbook::new();
+        let ws = wb.add_worksheet();
+        for (col, h) in [
+            "工单编号",
+            "来电时间",
+            "诉求内容",
+            "问题分类",
+            "经度",
+            "纬度",
+        ]
+        .iter()
+        .enumerate()
+        {
+            ws.write_string(0, col as u16, *h).unwrap();
+        }
+        ws.write_number(1, 0, 12345202611020000001.0).unwrap();
+        for (col, v) in [
+            "2026-11-02 11:00",
+            "路灯不亮",
+            "生活噪声",
+            "118.785",
+            "32.025",
+        ]
+        .iter()
+        .enumerate()
+        {
+            ws.write_string(1, col as u16 + 1, *v).unwrap();
+        }
+        for (col, v) in ["", "昨天下午", "井盖缺失", "生活噪声", "118.785", "32.025"]
+            .iter()
+            .enumerate()
+        {
+            ws.write_string(2, col as u16, *v).unwrap();
+        }
+        let t = read_ledger(
+            &wb.save_to_buffer().unwrap(),
+            TableFormat::Xlsx,
+            LedgerKind::Hotline,
+            None,
+        )
+        .unwrap();
+        let r = store
+            .import_hotline_table(&Scope::Everything, "test", &t)
+            .await
+            .unwrap();
+        assert!(!r.committed);
+        let on =
+            |row: usize, field: &str| r.errors.iter().any(|e| e.row == row && e.field == field);
+        assert!(
+            on(2, "external_id") && r.errors.iter().any(|e| e.message_zh.contains("舍入")),
+            "{:?}",
+            r.errors
+        );
+        assert!(
+            on(3, "external_id") && on(3, "called_at"),
+            "both problems of row 3: {:?}",
+            r.errors
+        );
+    })
+    .await;
+}

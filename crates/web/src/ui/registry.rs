@@ -252,7 +252,7 @@ impl RegistryPage {
                 Some(g) => {
                     g.count += 1;
                     if g.count <= 3 {
-                        g.examples.push_str("；");
+                        g.examples.push('；');
                         g.examples.push_str(&example);
                     }
                 }

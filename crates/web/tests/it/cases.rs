@@ -98,7 +98,7 @@ async fn cases_api_and_open311() {
         let r: Value = app.post("/api/v1/import/hotline?format=csv").body(good.clone()).send().await.unwrap().json().await.unwrap();
         assert_eq!(r["created"]["cases"], 2);
         let r: Value = app.post("/api/v1/import/hotline?format=csv").body(good).send().await.unwrap().json().await.unwrap();
-        assert_eq!(r["updated"]["already_received"], 2);
+        assert_eq!(r["unchanged"]["already_received"], 2);
         // The integration's key works as a bearer token too.
         let r = app.http.get(format!("{}/api/v1/cases?channel=hotline_12345", app.base)).bearer_auth(&key).send().await.unwrap();
         assert_eq!(r.json::<Value>().await.unwrap().as_array().unwrap().len(), 2);
