@@ -186,11 +186,12 @@ fn workbook(rounded: bool) -> Vec<u8> {
     .iter()
     .enumerate()
     {
-        ws.write_string(3, col as u16 + 1, *name).unwrap();
+        ws.write_string(3, u16::try_from(col + 1).unwrap(), *name)
+            .unwrap();
     }
     let ps = people();
     for (i, p) in ps.iter().enumerate() {
-        let r = 4 + i as u32;
+        let r = 4 + u32::try_from(i).unwrap();
         ws.write_number(r, 0, (i + 1) as f64).unwrap();
         for (col, v) in [
             (1, p.name),
@@ -220,7 +221,7 @@ fn workbook(rounded: bool) -> Vec<u8> {
     }
     // The first four live in 幸福里: one merged cell down the column.
     ws.merge_range(4, 7, 7, 7, "幸福里", &plain).unwrap();
-    let end = 4 + ps.len() as u32;
+    let end = 4 + u32::try_from(ps.len()).unwrap();
     ws.write_string(end, 0, "合计：5人").unwrap();
     ws.merge_range(
         end + 1,
@@ -806,7 +807,7 @@ async fn a_12345_export_goes_in_in_its_own_format() {
         .iter()
         .enumerate()
         {
-            ws.write_string(0, col as u16, *h).unwrap();
+            ws.write_string(0, u16::try_from(col).unwrap(), *h).unwrap();
         }
         ws.write_number(1, 0, 12345202611020000001.0).unwrap();
         for (col, v) in [
@@ -819,13 +820,14 @@ async fn a_12345_export_goes_in_in_its_own_format() {
         .iter()
         .enumerate()
         {
-            ws.write_string(1, col as u16 + 1, *v).unwrap();
+            ws.write_string(1, u16::try_from(col + 1).unwrap(), *v)
+                .unwrap();
         }
         for (col, v) in ["", "昨天下午", "井盖缺失", "生活噪声", "118.785", "32.025"]
             .iter()
             .enumerate()
         {
-            ws.write_string(2, col as u16, *v).unwrap();
+            ws.write_string(2, u16::try_from(col).unwrap(), *v).unwrap();
         }
         let t = read_ledger(
             &wb.save_to_buffer().unwrap(),
