@@ -265,8 +265,10 @@ w("Commands: `linli gen --people 0 --cases N --until 2026-11-01 --seed 1 --db UR
   "`bench/.venv/bin/python bench/peers/rates_peer.py FILE 1761926400000 1793462400000 1793462400000 N`.")
 w("")
 import pages_report  # noqa: E402  (bench/pages_report.py)
+import ledger_report  # noqa: E402  (bench/ledger_report.py)
 
 lines.extend(pages_report.section(runs))
+lines.extend(ledger_report.section(runs))
 w("## Not yet measured")
 w("")
 w("- Chinese tokenisation (jieba) and 15-minute accessibility (pandana): search and the life circle have not landed.")

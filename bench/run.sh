@@ -25,9 +25,9 @@ results="$out/results.jsonl"
 pg_url="${LINLI_BENCH_PG_URL:-${LINLI_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/test}}"
 
 if [ "$mode" = quick ]; then
-  people=20000; points=100000; repeat=1; intake=1000; cases=200000; pg_cases=200000; page_repeat=3
+  people=20000; points=100000; repeat=1; intake=1000; cases=200000; pg_cases=200000; page_repeat=3; ledger_rows=5000
 else
-  people=1000000; points=1000000; repeat=5; intake=20000; cases=20000000; pg_cases=2000000; page_repeat=20
+  people=1000000; points=1000000; repeat=5; intake=20000; cases=20000000; pg_cases=2000000; page_repeat=20; ledger_rows=200000
 fi
 # A year of cases ending on a fixed day, so every run rates the same rows;
 # rated: the whole months 2025-11 … 2026-10 (Beijing).
@@ -56,6 +56,19 @@ py="$root/bench/.venv/bin/python"
 echo "== registry generation and load: $people people"
 python3 bench/measure.py "$linli" gen --people "$people" --seed 1 --out "$out/gen" | record gen_files
 python3 bench/measure.py "$linli" gen --people "$people" --seed 1 --db "sqlite://$out/load.db" | record load_sqlite
+echo "== a real-shaped ledger through preview and import: $ledger_rows rows, .xlsx and GBK CSV"
+python3 bench/measure.py "$bench" ledger-file --rows "$ledger_rows" --grids "$out/gen/grids.geojson" --out "$out/ledger" | record ledger_file
+for fmt in xlsx csv; do
+  ldb="sqlite://$out/ledger-$fmt.db"
+  "$linli" import grids "$out/gen/grids.geojson" --db "$ldb" > /dev/null
+  python3 bench/measure.py "$linli" import registry "$out/ledger/ledger.$fmt" --dry-run --db "$ldb" | record "ledger_preview_$fmt"
+  python3 bench/measure.py "$linli" import registry "$out/ledger/ledger.$fmt" --db "$ldb" | record "ledger_import_$fmt"
+  rm -f "$out/ledger-$fmt.db"*
+done
+if [ "$peers" = 1 ]; then
+  python3 bench/measure.py "$py" bench/peers/ledger_peer.py "$out/ledger" | record ledger_pandas
+fi
+
 schema="bench_$$"
 pg_schema_url="$pg_url?options=-c%20search_path%3D$schema"
 psql "$pg_url" -q -c "CREATE SCHEMA $schema"

@@ -15,6 +15,7 @@ use linli_geo::{GridIndex, ring_to_shape};
 use serde_json::json;
 
 mod intake;
+mod ledger;
 mod pages;
 mod rates;
 
@@ -65,6 +66,20 @@ enum Cmd {
         /// Leave out the exports.
         #[arg(long)]
         no_export: bool,
+    },
+    /// A real-shaped population ledger (ledger.xlsx, GBK ledger.csv) of
+    /// N people in the grids of a `linli gen --out` city, for the import
+    /// benchmark (`linli import registry … [--dry-run]`).
+    LedgerFile {
+        #[arg(long, default_value_t = 200_000)]
+        rows: usize,
+        /// grids.geojson written by `linli gen --out`.
+        #[arg(long)]
+        grids: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Rates for all units over whole months of cases (made by `linli gen --cases`).
     Rates {
@@ -202,5 +217,11 @@ fn main() -> Result<()> {
             out,
             repeat,
         } => pip(grids, points, seed, out, repeat),
+        Cmd::LedgerFile {
+            rows,
+            grids,
+            seed,
+            out,
+        } => ledger::write(rows, &grids, seed, &out),
     }
 }

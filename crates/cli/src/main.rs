@@ -128,6 +128,10 @@ enum Command {
         /// recognises).
         #[arg(long)]
         sheet: Option<String>,
+        /// Write every value the import changed (row, column, from, to,
+        /// why) to this CSV file; the screen shows them by kind.
+        #[arg(long)]
+        changes: Option<PathBuf>,
     },
     /// Export the registry or the compound ledger to .xlsx or .csv (by the file's extension).
     Export {
@@ -586,10 +590,27 @@ fn print_report(r: &ImportReport) {
     for n in &r.notices {
         println!("note: {}", n.message);
     }
+    // Changes by kind, with the first rows of each (`--changes FILE` has them all).
+    let mut kinds: Vec<(&str, &str, Vec<&linli_store::import::ValueChange>)> = Vec::new();
     for c in &r.changes {
+        match kinds
+            .iter_mut()
+            .find(|(f, w, _)| *f == c.field && *w == c.why)
+        {
+            Some((_, _, list)) => list.push(c),
+            None => kinds.push((c.field, c.why, vec![c])),
+        }
+    }
+    for (field, why, list) in &kinds {
+        let first: Vec<String> = list
+            .iter()
+            .take(3)
+            .map(|c| format!("row {} '{}' -> '{}'", c.row, c.from, c.to))
+            .collect();
         println!(
-            "changed: row {}, {}: '{}' -> '{}' ({})",
-            c.row, c.field, c.from, c.to, c.why
+            "changed: {field}, {} rows ({why}), e.g. {}",
+            list.len(),
+            first.join("; ")
         );
     }
     if r.dry_run && r.errors.is_empty() {
@@ -610,8 +631,10 @@ fn print_report(r: &ImportReport) {
         created.sort();
         let mut updated: Vec<_> = r.updated.iter().collect();
         updated.sort();
+        let mut unchanged: Vec<_> = r.unchanged.iter().collect();
+        unchanged.sort();
         println!(
-            "imported {} rows; created {created:?}; updated {updated:?}",
+            "imported {} rows; created {created:?}; updated {updated:?}; unchanged {unchanged:?}",
             r.rows
         );
     } else {
@@ -849,6 +872,7 @@ async fn run(cmd: Command) -> Result<()> {
             dry_run,
             grid,
             sheet,
+            changes,
         } => {
             let store = open(&db).await?;
             let scope = scope_of(&store, scope.as_deref()).await?;
@@ -905,6 +929,15 @@ async fn run(cmd: Command) -> Result<()> {
                 }
             };
             print_report(&report);
+            if let Some(path) = changes {
+                let mut w = csv::Writer::from_path(&path)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                w.write_record(["row", "column", "from", "to", "why"])?;
+                for c in &report.changes {
+                    w.write_record([&c.row.to_string(), c.field, &c.from, &c.to, c.why])?;
+                }
+                w.flush()?;
+            }
             if !report.errors.is_empty() || (!report.committed && !report.dry_run) {
                 std::process::exit(2);
             }

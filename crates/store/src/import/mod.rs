@@ -379,11 +379,13 @@ pub fn read_ledger(
             continue;
         }
         if ledger::is_note_row(cells) {
-            let text: Vec<&str> = cells
+            let mut text: Vec<&str> = cells
                 .iter()
                 .map(|c| c.trim())
                 .filter(|c| !c.is_empty())
                 .collect();
+            // A note merged across the row reads once.
+            text.dedup();
             let mut text = text.iter().take(2).copied().collect::<Vec<_>>().join(" ");
             if text.chars().count() > 40 {
                 text = text.chars().take(40).collect::<String>() + "…";
