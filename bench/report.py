@@ -176,6 +176,19 @@ if pl:
     w("")
     w(f"Commands: `target/release/linli-bench pip --grids 2325 --points {L['points']} --seed 1 --out bench/out/pip --repeat N`, "
       "`bench/.venv/bin/python bench/peers/pip_peer.py bench/out/pip N`.")
+    lc = runs.get("locate_cli")
+    lp = runs.get("locate_geopandas")
+    if lc:
+        w("")
+        w(f"End to end, {L['points']:,} points from a CSV to a CSV (whole process: start, read, locate, write), "
+          "`linli locate --input points.csv --output located.csv` (grids from the database) beside geopandas reading the same CSV, "
+          "joining and writing (`bench/peers/locate_peer.py`):")
+        w("")
+        w("| implementation | seconds | points/s | peak RSS | ratio (peer ÷ linli) |")
+        w("|---|---:|---:|---:|---:|")
+        w(f"| linli locate | {lc['wall_s']:.2f} | {fmt(L['points'] / lc['wall_s'])} | {lc['max_rss_kib'] / 1024:,.0f} MiB | |")
+        if lp:
+            w(f"| geopandas sjoin | {lp['wall_s']:.2f} | {fmt(L['points'] / lp['wall_s'])} | {lp['max_rss_kib'] / 1024:,.0f} MiB | {lp['wall_s'] / lc['wall_s']:.1f}× |")
 w("")
 w("## Case intake over HTTP")
 w("")

@@ -94,6 +94,13 @@ python3 bench/measure.py "$bench" pip --grids 2325 --points "$points" --seed 1 -
 if [ "$peers" = 1 ]; then
   python3 bench/measure.py "$py" bench/peers/pip_peer.py "$out/pip" "$repeat" | record pip_peers
 fi
+echo "== batch locate end to end: $points points from a CSV to a CSV"
+"$linli" import grids "$out/pip/grids.geojson" --db "sqlite://$out/pip.db" > /dev/null
+python3 bench/measure.py "$linli" locate --input "$out/pip/points.csv" --output "$out/pip/located.csv" --db "sqlite://$out/pip.db" | record locate_cli
+if [ "$peers" = 1 ]; then
+  python3 bench/measure.py "$py" bench/peers/locate_peer.py "$out/pip" | record locate_geopandas
+fi
+rm -f "$out/pip.db"*
 
 echo "== case intake over HTTP vs the raw insert ceiling: $intake requests, 16 at a time"
 python3 bench/measure.py "$bench" intake --db "sqlite://$out/intake.db" --requests "$intake" --concurrency 16 | record intake_sqlite

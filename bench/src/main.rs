@@ -118,6 +118,9 @@ fn pip(grids: u64, points: usize, seed: u64, out: PathBuf, repeat: usize) -> Res
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let p = plan(grids * PEOPLE_PER_GRID, seed);
     let mut wkt = BufWriter::new(File::create(out.join("grids.wkt"))?);
+    // The same grids as GeoJSON, for `linli import grids` and the
+    // end-to-end `linli locate --input points.csv`.
+    let mut features = Vec::new();
     let mut shapes = Vec::new();
     let (mut min_x, mut min_y, mut max_x, mut max_y) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
     for &g in &p.grids {
@@ -130,9 +133,18 @@ fn pip(grids: u64, points: usize, seed: u64, out: PathBuf, repeat: usize) -> Res
         }
         let coords: Vec<String> = ring.iter().map(|(x, y)| format!("{x} {y}")).collect();
         writeln!(wkt, "{}\tPOLYGON (({}))", g, coords.join(", "))?;
+        features.push(json!({
+            "type": "Feature",
+            "properties": {"code": p.nodes[g].code, "name": p.nodes[g].name},
+            "geometry": {"type": "Polygon", "coordinates": [ring.iter().map(|(x, y)| [*x, *y]).collect::<Vec<_>>()]},
+        }));
         shapes.push((g as i64, ring_to_shape(&ring)));
     }
     wkt.flush()?;
+    std::fs::write(
+        out.join("grids.geojson"),
+        json!({"type": "FeatureCollection", "features": features}).to_string(),
+    )?;
     let mut rng = SplitMix64::new(seed ^ 0xB0B);
     let pts: Vec<(f64, f64)> = (0..points)
         .map(|_| {

@@ -12,6 +12,14 @@ use crate::db::now_ms;
 use crate::vault::Field;
 use crate::{Result, Scope, Store, StoreError, with_db};
 
+/// A point's grid in a batch look-up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GridHit {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+}
+
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct OrgUnit {
     pub id: i64,
@@ -298,6 +306,53 @@ impl Store {
             },
             None => Ok(None),
         }
+    }
+
+    /// Batch point-in-grid: the grid of each point (lon, lat) within the
+    /// caller's scope, in input order, by the same index as
+    /// [`Store::locate_grid`], on all cores. `None`: in no grid of the
+    /// scope, or not a WGS-84 position. A point on an edge shared by two
+    /// grids belongs to exactly one of them (the index's half-open rule).
+    pub async fn locate_grids(
+        &self,
+        scope: &Scope,
+        points: Vec<(f64, f64)>,
+    ) -> Result<Vec<Option<GridHit>>> {
+        let idx = self.grid_index().await?;
+        let grids: std::collections::HashMap<i64, GridHit> = self
+            .org_units(scope, Some(OrgKind::Grid))
+            .await?
+            .into_iter()
+            .map(|u| {
+                (
+                    u.id,
+                    GridHit {
+                        id: u.id,
+                        code: u.code,
+                        name: u.name,
+                    },
+                )
+            })
+            .collect();
+        let ids = crate::off_async(move || {
+            let valid: Vec<(f64, f64)> = points
+                .iter()
+                .map(|&(x, y)| {
+                    if (-180.0..=180.0).contains(&x) && (-90.0..=90.0).contains(&y) {
+                        (x, y)
+                    } else {
+                        // Outside every grid: NaN compares false everywhere.
+                        (f64::NAN, f64::NAN)
+                    }
+                })
+                .collect();
+            idx.locate_many(&valid)
+        })
+        .await?;
+        Ok(ids
+            .into_iter()
+            .map(|id| id.and_then(|id| grids.get(&id).cloned()))
+            .collect())
     }
 
     /// Counts of grids, compounds, dwellings, households and people in

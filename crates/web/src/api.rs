@@ -62,6 +62,7 @@ pub fn api() -> Api {
         .get("/org/{id}/children", Needs(ReadOrg), org_children)
         .get("/grids.geojson", Needs(ReadOrg), grids_geojson)
         .get("/locate", Needs(ReadOrg), locate)
+        .post("/locate/batch", Needs(ReadOrg), locate_batch)
         .get("/posts", Needs(ReadOrg), posts)
         .post("/posts", Needs(WriteRegistry), create_post)
         .post("/staff", Needs(WriteRegistry), create_staff)
@@ -186,6 +187,36 @@ async fn locate(
         None => Vec::new(),
     };
     Ok(Json(json!({"grid": grid, "posts": posts})))
+}
+
+/// Most points one batch look-up takes.
+const MAX_BATCH_POINTS: usize = 200_000;
+
+#[derive(serde::Deserialize)]
+struct PointBatch {
+    points: Vec<(f64, f64)>,
+}
+
+/// Batch point-in-grid: `{"points": [[lon, lat], …]}` → the grid of each
+/// point in order (`null`: in no grid of the caller's area).
+async fn locate_batch(
+    State(s): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let batch: PointBatch = json_body(&body)?;
+    if batch.points.len() > MAX_BATCH_POINTS {
+        return Err(AppError::Invalid {
+            field: "points".into(),
+            message: format!(
+                "{} points: at most {MAX_BATCH_POINTS} in one request",
+                batch.points.len()
+            ),
+        });
+    }
+    let grids = s.store.locate_grids(&caller.scope, batch.points).await?;
+    let located = grids.iter().filter(|g| g.is_some()).count();
+    Ok(Json(json!({"located": located, "grids": grids})))
 }
 
 async fn posts(

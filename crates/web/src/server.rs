@@ -113,7 +113,10 @@ pub fn body_limit(path: &str) -> usize {
         .any(|p| path.ends_with(p))
     {
         SIGN_IN_BODY
-    } else if path.contains("/import") || path.ends_with("/photos") {
+    } else if path.contains("/import")
+        || path.ends_with("/photos")
+        || path.ends_with("/locate/batch")
+    {
         UPLOAD_BODY
     } else {
         OTHER_BODY
@@ -215,6 +218,7 @@ mod tests {
         assert_eq!(body_limit("/api/v1/import/registry"), UPLOAD_BODY);
         assert_eq!(body_limit("/api/v1/cases/3/photos"), UPLOAD_BODY);
         assert_eq!(body_limit("/api/v1/cases"), OTHER_BODY);
+        assert_eq!(body_limit("/api/v1/locate/batch"), UPLOAD_BODY);
     }
 
     #[test]

@@ -265,3 +265,62 @@ async fn grid_import_builds_the_tree_and_places_points() {
     })
     .await;
 }
+
+/// Batch point-in-grid: many points in one pass, in order, within scope;
+/// an edge shared by two grids gives one answer, the same every time.
+#[tokio::test]
+async fn many_points_are_located_in_one_pass() {
+    each(|store, be| async move {
+        store
+            .import_grids(&Scope::Everything, "test", GRIDS)
+            .await
+            .unwrap();
+        let points = vec![
+            (118.785, 32.025),
+            (118.795, 32.025),
+            (10.0, 10.0),
+            (200.0, 95.0),
+            (f64::NAN, 32.0),
+            (118.79, 32.025),
+        ];
+        let hits = store
+            .locate_grids(&Scope::Everything, points.clone())
+            .await
+            .unwrap();
+        let codes: Vec<Option<&str>> = hits
+            .iter()
+            .map(|h| h.as_ref().map(|g| g.code.as_str()))
+            .collect();
+        assert_eq!(
+            &codes[..5],
+            &[
+                Some("320104001001001"),
+                Some("320104001001002"),
+                None,
+                None,
+                None
+            ],
+            "{be}"
+        );
+        let edge = codes[5].expect("a point on a shared edge lies in one of the two grids");
+        assert!(["320104001001001", "320104001001002"].contains(&edge));
+        let again = store
+            .locate_grids(&Scope::Everything, points)
+            .await
+            .unwrap();
+        assert_eq!(again, hits, "the same answer every time");
+        // One grid's scope: the other grid's points are in none of its grids.
+        let g1 = store
+            .locate_grid(&Scope::Everything, 118.785, 32.025)
+            .await
+            .unwrap()
+            .unwrap();
+        let scope = Scope::Subtree(OrgPath::parse(&g1.path).unwrap());
+        let hits = store
+            .locate_grids(&scope, vec![(118.785, 32.025), (118.795, 32.025)])
+            .await
+            .unwrap();
+        assert!(hits[0].is_some() && hits[1].is_none(), "{be}: {hits:?}");
+    })
+    .await;
+}

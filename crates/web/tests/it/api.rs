@@ -337,3 +337,38 @@ async fn every_documented_operation_is_served() {
     })
     .await;
 }
+
+/// The batch look-up over HTTP: points in, each point's grid out, in order.
+#[tokio::test]
+async fn points_are_located_in_a_batch() {
+    each_backend(|store, be| async move {
+        assert!(
+            store
+                .import_grids(&linli_store::Scope::Everything, "t", GRIDS)
+                .await
+                .unwrap()
+                .committed
+        );
+        let app = App::spawn(store).await;
+        let r: Value = app
+            .post("/api/v1/locate/batch")
+            .body(r#"{"points":[[118.785,32.025],[0,0],[118.781,32.021]]}"#)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["located"], 2, "{be}: {r}");
+        assert_eq!(r["grids"][0]["code"], "320104001001001");
+        assert!(r["grids"][1].is_null());
+        let r = app
+            .post("/api/v1/locate/batch")
+            .body(r#"{"points":[[118.785]]}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{be}");
+    })
+    .await;
+}

@@ -1,0 +1,148 @@
+//! Grid polygons (网格) from GeoJSON.
+
+use std::collections::HashMap;
+
+use linli_core::org::{GridCode, OrgKind};
+
+use crate::audit::append_in_tx;
+use crate::db::BeginWrite;
+use crate::org::{OrgUnit, insert_org_in_tx};
+use crate::{Result, Scope, Store, with_db};
+
+use super::*;
+
+impl Store {
+    /// Imports grid polygons from a GeoJSON FeatureCollection. Each feature
+    /// needs a 15-digit `code`; `name`, `zone`, `community_name`,
+    /// `subdistrict_name`, `district_name` and `city_name` are optional.
+    /// Missing ancestors are created from the code when the caller's scope
+    /// is the whole tree; otherwise the community must already be in scope.
+    pub async fn import_grids(
+        &self,
+        scope: &Scope,
+        actor: &str,
+        text: &str,
+    ) -> Result<ImportReport> {
+        let features = match linli_geo::parse_grid_features(text) {
+            Ok(f) => f,
+            Err(errs) => {
+                let errors = errs
+                    .into_iter()
+                    .map(|e| match e {
+                        linli_geo::GeoError::Feature { feature, message } => {
+                            RowError::en(feature, "feature", message)
+                        }
+                        other => RowError::en(0, "file", other.to_string()),
+                    })
+                    .collect();
+                return Ok(ImportReport::refused_rows(0, errors));
+            }
+        };
+        let mut errors = Vec::new();
+        let mut seen = HashMap::new();
+        let mut parsed = Vec::new();
+        for (i, f) in features.iter().enumerate() {
+            let row = i + 1;
+            match GridCode::parse(&f.code) {
+                Ok(code) => {
+                    if let Some(first) = seen.insert(code.as_str().to_string(), row) {
+                        errors.push(RowError::en(
+                            row,
+                            "code",
+                            format!("grid {} is also feature {first}", f.code),
+                        ));
+                    }
+                    if *scope != Scope::Everything
+                        && self.org_by_code(scope, code.community()).await.is_err()
+                    {
+                        errors.push(RowError::en(
+                            row,
+                            "code",
+                            format!("community {} is not in your area", code.community()),
+                        ));
+                    }
+                    parsed.push((code, f));
+                }
+                Err(e) => errors.push(RowError::en(row, "code", e.en)),
+            }
+        }
+        if !errors.is_empty() {
+            return Ok(ImportReport::refused_rows(features.len(), errors));
+        }
+        let mut report = ImportReport {
+            rows: features.len(),
+            committed: true,
+            ..Default::default()
+        };
+        with_db!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let mut known: HashMap<String, OrgUnit> = HashMap::new();
+            for (code, f) in &parsed {
+                let mut parent: Option<OrgUnit> = None;
+                let names = ["city_name", "district_name", "subdistrict_name", "community_name"];
+                for ((kind, anc_code), name_key) in code.ancestors().into_iter().zip(names) {
+                    let unit = match known.get(&anc_code) {
+                        Some(u) => u.clone(),
+                        None => {
+                            let found: Option<OrgUnit> = sqlx::query_as("SELECT id, parent_id, kind, code, name, path FROM org_unit WHERE code = $1")
+                                .bind(&anc_code).fetch_optional(&mut *tx).await?;
+                            let u = match found {
+                                Some(u) => u,
+                                None => {
+                                    *report.created.entry("org_units").or_default() += 1;
+                                    let name = f.prop(name_key).unwrap_or_else(|| format!("{}{}", kind.label_zh(), anc_code));
+                                    insert_org_in_tx!(tx, parent.as_ref(), kind, anc_code.as_str(), name.as_str(), None::<String>)
+                                }
+                            };
+                            known.insert(anc_code.clone(), u.clone());
+                            u
+                        }
+                    };
+                    parent = Some(unit);
+                }
+                if let Some(zone) = f.prop("zone") {
+                    let community = parent.clone();
+                    let zone_code = format!("{}-{zone}", code.community());
+                    let unit = match known.get(&zone_code) {
+                        Some(u) => u.clone(),
+                        None => {
+                            let found: Option<OrgUnit> = sqlx::query_as("SELECT id, parent_id, kind, code, name, path FROM org_unit WHERE code = $1")
+                                .bind(&zone_code).fetch_optional(&mut *tx).await?;
+                            let u = match found {
+                                Some(u) => u,
+                                None => {
+                                    *report.created.entry("org_units").or_default() += 1;
+                                    insert_org_in_tx!(tx, community.as_ref(), OrgKind::Zone, zone_code.as_str(), zone.as_str(), None::<String>)
+                                }
+                            };
+                            known.insert(zone_code, u.clone());
+                            u
+                        }
+                    };
+                    parent = Some(unit);
+                }
+                let geometry = linli_geo::to_geojson(&f.shape).to_string();
+                let name = f.name.clone().unwrap_or_else(|| format!("网格{}", &code.as_str()[12..]));
+                let found: Option<i64> = sqlx::query_scalar("SELECT id FROM org_unit WHERE code = $1")
+                    .bind(code.as_str()).fetch_optional(&mut *tx).await?;
+                match found {
+                    Some(id) => {
+                        *report.updated.entry("grids").or_default() += 1;
+                        sqlx::query("UPDATE org_unit SET name = $1, geometry = $2 WHERE id = $3")
+                            .bind(&name).bind(&geometry).bind(id).execute(&mut *tx).await?;
+                    }
+                    None => {
+                        *report.created.entry("grids").or_default() += 1;
+                        insert_org_in_tx!(tx, parent.as_ref(), OrgKind::Grid, code.as_str(), name.as_str(), Some(geometry.as_str()));
+                    }
+                }
+            }
+            let detail = serde_json::json!({"features": report.rows, "created": report.created, "updated": report.updated}).to_string();
+            append_in_tx!(tx, self.vault(), actor, "grids.import", "org_unit", &detail);
+            tx.commit().await?;
+        });
+        self.changed(crate::caches::Cached::Grids).await?;
+        self.changed(crate::caches::Cached::RegistryCounts).await?;
+        Ok(report)
+    }
+}

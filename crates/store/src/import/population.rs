@@ -1,0 +1,949 @@
+//! The registry (人口台账) from a ledger: every row checked and
+//! normalised (each change noted), then written in one transaction;
+//! people matched by record key, ID number, or name within the household.
+
+use std::collections::HashMap;
+
+use chrono::{Datelike, NaiveDate};
+use linli_core::ledger::{self};
+use linli_core::mask;
+use linli_core::registry::{self, ManagementMode, Relation};
+use linli_core::validate::{self, Gender};
+
+use crate::audit::append_in_tx;
+use crate::db::BeginWrite;
+use crate::db::now_ms;
+use crate::vault::Field;
+use crate::{Result, Scope, Store, StoreError, with_db};
+
+use super::*;
+
+/// Notes each change a normaliser made to a row's values.
+struct Changes<'a> {
+    row: usize,
+    out: &'a mut Vec<ValueChange>,
+}
+
+impl Changes<'_> {
+    /// Keeps a normalised value and notes its change; `mask` hides a
+    /// personal value on both sides.
+    fn take<T>(
+        &mut self,
+        field: &'static str,
+        n: ledger::Normalised<T>,
+        mask: Option<fn(&str) -> String>,
+    ) -> T {
+        if let Some(c) = n.change {
+            let show = |v: &str| mask.map_or_else(|| v.to_string(), |m| m(v));
+            self.out.push(ValueChange {
+                row: self.row,
+                field,
+                from: show(&c.from),
+                to: show(&c.to),
+                why: c.why_en,
+                why_zh: c.why_zh,
+            });
+        }
+        n.value
+    }
+    fn note(
+        &mut self,
+        field: &'static str,
+        from: &str,
+        to: &str,
+        why: &'static str,
+        why_zh: &'static str,
+    ) {
+        self.out.push(ValueChange {
+            row: self.row,
+            field,
+            from: from.to_string(),
+            to: to.to_string(),
+            why,
+            why_zh,
+        });
+    }
+}
+
+/// Why a blank compound or building took the value above it.
+const FILLED_DOWN: (&str, &str) = (
+    "blank under a filled cell: taken from the row above (a merged cell saved as CSV)",
+    "空白，按上一行填写（合并单元格另存为 CSV 后只保留第一格）",
+);
+
+/// Cells that mean "nothing here" in ledgers.
+fn is_blank(v: &str) -> bool {
+    matches!(v.trim(), "" | "无" | "暂无" | "/" | "-" | "—" | "／")
+}
+
+/// The refusal of an identifier that Excel stored as a number and rounded.
+fn rounded_error(c: &mut RowCheck, field: &str, shown: &str) {
+    c.fail(
+        field,
+        format!("stored by Excel as a number and rounded to {shown}: the digits after the 15th are lost. Format the column as text, type the numbers again (or take them from the source) and import again"),
+        format!("该单元格在 Excel 中是数字格式，已被舍入为 {shown}，第 15 位以后的数字已丢失。请把该列设为“文本”格式，重新录入（或从原始资料复制）后再导入"),
+    );
+}
+
+#[derive(Debug, Clone)]
+struct PersonRow {
+    name: String,
+    gender: Option<Gender>,
+    birth_date: Option<NaiveDate>,
+    id_number: Option<String>,
+    phone: Option<String>,
+    landline: Option<String>,
+    relation: Relation,
+    head_relation: Option<String>,
+    /// Built-in tags by code, others as written.
+    tags: Vec<String>,
+    /// The person this row updates, named by its record key.
+    record: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+struct RegistryRow {
+    grid: usize,
+    compound: String,
+    building: String,
+    unit: String,
+    room: String,
+    floor_area: Option<f64>,
+    household_no: String,
+    mode: Option<ManagementMode>,
+    person: Option<PersonRow>,
+}
+
+/// Ownership or tenancy in the words ledgers use.
+fn ownership(raw: &str) -> Option<Relation> {
+    match ledger::half_width(raw.trim()).as_ref() {
+        "业主" | "产权人" | "房主" | "自住" | "自有" | "owner" => Some(Relation::Owner),
+        "租户" | "租住" | "租赁" | "承租" | "承租人" | "出租" | "tenant" => {
+            Some(Relation::Tenant)
+        }
+        "居住" | "借住" | "寄住" | "居民" | "resident" => Some(Relation::Resident),
+        _ => None,
+    }
+}
+
+/// A person named by a record key, as stored: the masks an export wrote
+/// and the values they stand for.
+#[derive(Debug, Default)]
+struct Keyed {
+    /// field → (mask, clear value)
+    masked: HashMap<&'static str, (String, String)>,
+    birth: Option<NaiveDate>,
+}
+
+struct RowCtx<'a> {
+    layout: &'a Layout,
+    table: &'a Table,
+    cells: &'a [String],
+    today: NaiveDate,
+    keyed: Option<&'a Keyed>,
+}
+
+impl RowCtx<'_> {
+    fn get(&self, key: &str) -> &str {
+        self.layout.get(self.cells, key)
+    }
+    /// A cell as the worker means it: a masked value left as the export
+    /// wrote it stands for the record's stored value (so an edited export
+    /// imports back); any other masked value is refused.
+    fn value(&self, c: &mut RowCheck, key: &'static str) -> String {
+        let v = self.get(key).trim();
+        if !v.contains('*') {
+            return v.to_string();
+        }
+        match self.keyed.and_then(|k| k.masked.get(key)) {
+            Some((mask, clear)) if mask == v => clear.clone(),
+            Some(_) => {
+                c.fail(
+                    key,
+                    "is masked but not as this record's stored value: type the full value, or leave the masked one as exported",
+                    "为脱敏值，但与该记录存储的值不符：请填写完整号码，或保留导出时的脱敏值不改",
+                );
+                String::new()
+            }
+            None => {
+                c.fail(
+                    key,
+                    "is masked: a masked value can be kept only on a row exported with its record key (记录编号)",
+                    "为脱敏值：只有带“记录编号”的导出行才能保留脱敏值；请填写完整号码",
+                );
+                String::new()
+            }
+        }
+    }
+    /// The cell of `key` when Excel rounded it, as the file shows it.
+    fn rounded(&self, row: usize, key: &str) -> Option<&str> {
+        let col = *self.layout.pos.get(key)?;
+        self.table.is_rounded(row, col).then(|| self.get(key))
+    }
+}
+
+fn validate_person(c: &mut RowCheck, ch: &mut Changes, r: &RowCtx) -> Option<PersonRow> {
+    let name_raw = r.get("name");
+    if is_blank(name_raw) {
+        for f in ["id_number", "phone", "gender", "birth_date", "tags"] {
+            if !is_blank(r.get(f)) {
+                c.fail(
+                    "name",
+                    format!("is required when {f} is given"),
+                    "填写了身份证号、电话、性别、出生日期或标签时，姓名必填",
+                );
+                return None;
+            }
+        }
+        return None;
+    }
+    let name = ch.take("name", ledger::person_name(name_raw), None);
+    if name.chars().count() > 50 {
+        c.fail("name", "is longer than 50 characters", "姓名超过 50 个字");
+    }
+    let id_cell = r.value(c, "id_number");
+    let id = match id_cell.as_str() {
+        v if is_blank(v) => None,
+        v => match r.rounded(c.row, "id_number") {
+            Some(shown) => {
+                rounded_error(c, "id_number", &mask::id_number(shown));
+                None
+            }
+            None => {
+                let cleaned = ch.take("id_number", ledger::id_number(v), Some(mask::id_number));
+                c.check("id_number", validate::resident_id(&cleaned, r.today))
+            }
+        },
+    };
+    let gender = match r.get("gender") {
+        v if is_blank(v) => id.as_ref().map(|i| i.gender),
+        g => match ledger::gender(g) {
+            Some(g) => Some(g),
+            None => {
+                c.fail(
+                    "gender",
+                    format!("unknown gender '{g}' (expected 男/女)"),
+                    format!("性别“{g}”无法识别（应为 男 或 女）"),
+                );
+                None
+            }
+        },
+    };
+    let birth_date = match r.get("birth_date") {
+        // Without a birth date column (a masked export has an age band
+        // instead), a known record keeps its stored date.
+        v if is_blank(v) => id.as_ref().map(|i| i.birth_date).or_else(|| {
+            r.keyed
+                .filter(|_| !r.layout.pos.contains_key("birth_date"))
+                .and_then(|k| k.birth)
+        }),
+        d => match ledger::date(d) {
+            Some(d) => Some(d),
+            None => {
+                c.fail(
+                    "birth_date",
+                    format!("'{d}' is not a date (1962-04-14, 1962/4/14 or 1962年4月14日)"),
+                    format!("“{d}”不是日期（可写 1962-04-14、1962/4/14 或 1962年4月14日）"),
+                );
+                None
+            }
+        },
+    };
+    if let Some(i) = &id {
+        if gender.is_some_and(|g| g != i.gender) {
+            c.fail(
+                "gender",
+                "does not match the ID number",
+                "与身份证号中的性别不一致",
+            );
+        }
+        if birth_date.is_some_and(|b| b != i.birth_date) {
+            c.fail(
+                "birth_date",
+                "does not match the ID number",
+                "与身份证号中的出生日期不一致",
+            );
+        }
+    }
+    let (mut phone, mut landline) = (None, None);
+    let phone_cell = r.value(c, "phone");
+    match phone_cell.as_str() {
+        v if is_blank(v) => {}
+        v => match r.rounded(c.row, "phone") {
+            Some(shown) => rounded_error(c, "phone", shown),
+            None => {
+                let p = ledger::phones(v);
+                for bad in &p.unreadable {
+                    c.fail(
+                        "phone",
+                        format!("'{bad}' is neither a mobile number nor a landline"),
+                        format!("“{bad}”既不是手机号也不是固定电话"),
+                    );
+                }
+                if p.extra.len()
+                    + usize::from(p.landline.is_some())
+                    + usize::from(p.mobile.is_some())
+                    > 1
+                {
+                    let kept: Vec<String> = p
+                        .mobile
+                        .iter()
+                        .map(|m| mask::phone(m))
+                        .chain(p.landline.iter().map(|l| mask::landline(l)))
+                        .collect();
+                    ch.note(
+                        "phone",
+                        &mask::phone(v),
+                        &kept.join(" / "),
+                        "several numbers in one cell: the first mobile and the first landline kept, the rest dropped",
+                        "一格多个号码：保留第一个手机号和第一个固定电话，其余未导入",
+                    );
+                } else if let Some(one) = p.mobile.as_deref().or(p.landline.as_deref())
+                    && one != v.trim()
+                {
+                    let masked = if p.mobile.is_some() {
+                        mask::phone(one)
+                    } else {
+                        mask::landline(one)
+                    };
+                    ch.note(
+                        "phone",
+                        &mask::phone(v.trim()),
+                        &masked,
+                        "full-width digits, spaces or dashes removed",
+                        "去除全角数字、空格或连字符",
+                    );
+                }
+                phone = p.mobile;
+                landline = p.landline;
+            }
+        },
+    }
+    let landline_cell = r.value(c, "landline");
+    match landline_cell.as_str() {
+        v if is_blank(v) => {}
+        v => {
+            let p = ledger::phones(v);
+            for bad in &p.unreadable {
+                c.fail(
+                    "landline",
+                    format!("'{bad}' is not a landline number"),
+                    format!("“{bad}”不是固定电话号码"),
+                );
+            }
+            match (p.landline, p.mobile) {
+                (Some(l), _) if landline.is_none() => {
+                    if l != v.trim() {
+                        ch.note(
+                            "landline",
+                            &mask::landline(v.trim()),
+                            &mask::landline(&l),
+                            "spaces or dashes put in order",
+                            "整理空格或连字符",
+                        );
+                    }
+                    landline = Some(l);
+                }
+                (Some(l), _) if landline.as_deref() != Some(l.as_str()) => c.fail(
+                    "landline",
+                    "differs from the landline in the phone column",
+                    "与“联系电话”列中的固定电话不一致",
+                ),
+                (None, Some(m)) if phone.is_none() => {
+                    ch.note(
+                        "phone",
+                        "",
+                        &mask::phone(&m),
+                        "a mobile number in the landline column is kept as the mobile",
+                        "固定电话列中的手机号按手机号保存",
+                    );
+                    phone = Some(m);
+                }
+                _ => {}
+            }
+        }
+    }
+    let relation = match r.get("relation") {
+        v if is_blank(v) => Some(Relation::Resident),
+        v => match ownership(v) {
+            Some(x) => Some(x),
+            None => {
+                c.fail(
+                    "relation",
+                    format!("'{v}' is not 业主, 租户 or 居住"),
+                    format!("与房屋关系“{v}”无法识别（应为 业主、租户 或 居住）"),
+                );
+                None
+            }
+        },
+    };
+    let head_relation = match r.get("head_relation") {
+        v if is_blank(v) => None,
+        v => Some(ledger::half_width(v.trim()).into_owned()),
+    };
+    let mut tags: Vec<String> = Vec::new();
+    for part in r
+        .get("tags")
+        .split([',', ';', '，', '；', '、', ' ', '|', '/'])
+        .map(str::trim)
+        .filter(|p| !is_blank(p))
+    {
+        let t = match registry::Tag::parse(part) {
+            Ok(t) => t.code().to_string(),
+            Err(_) if part.chars().count() <= 20 => ledger::half_width(part).into_owned(),
+            Err(_) => {
+                c.fail(
+                    "tags",
+                    format!("tag '{part}' is longer than 20 characters"),
+                    format!("标签“{part}”超过 20 个字"),
+                );
+                continue;
+            }
+        };
+        if !tags.contains(&t) {
+            tags.push(t);
+        }
+    }
+    Some(PersonRow {
+        name,
+        gender,
+        birth_date,
+        id_number: id.map(|i| i.as_str().to_string()),
+        phone,
+        landline,
+        relation: relation?,
+        head_relation,
+        tags,
+        record: None,
+    })
+}
+
+/// (grid slot, compound, building, unit, room): one dwelling in a file.
+type DwellingKey = (usize, String, String, String, String);
+
+/// A person as stored, to tell an unchanged row from an update: (id,
+/// name, gender, birth_enc, phone_idx, landline_enc, relation,
+/// head_relation, id_idx, household_id).
+type StoredPerson = (
+    i64,
+    String,
+    Option<String>,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Option<String>,
+    Option<String>,
+    Option<Vec<u8>>,
+    i64,
+);
+
+impl Store {
+    /// The people an edited export names by record key, within scope, with
+    /// the clear values behind their masks.
+    async fn keyed_people(&self, scope: &Scope, ids: &[i64]) -> Result<HashMap<i64, Keyed>> {
+        type Row = (
+            i64,
+            Option<String>,
+            Option<Vec<u8>>,
+            Option<String>,
+            Option<Vec<u8>>,
+            Option<String>,
+            Option<Vec<u8>>,
+            Option<Vec<u8>>,
+        );
+        let (lo, hi) = scope.bounds();
+        let vault = self.vault();
+        let mut out = HashMap::new();
+        for chunk in ids.chunks(500) {
+            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
+            let sql = format!(
+                "SELECT id, id_masked, id_enc, phone_masked, phone_enc, landline_masked, landline_enc, birth_enc FROM person WHERE scope_path >= $1 AND scope_path < $2 AND id IN ({})",
+                marks.join(", ")
+            );
+            let rows: Vec<Row> = with_db!(&self.db, pool => {
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(&lo).bind(&hi);
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q.fetch_all(pool).await?
+            });
+            for (
+                id,
+                id_masked,
+                id_enc,
+                phone_masked,
+                phone_enc,
+                landline_masked,
+                landline_enc,
+                birth_enc,
+            ) in rows
+            {
+                let mut k = Keyed::default();
+                for (key, mask, sealed, field) in [
+                    ("id_number", id_masked, id_enc, Field::IdNumber),
+                    ("phone", phone_masked, phone_enc, Field::Phone),
+                    ("landline", landline_masked, landline_enc, Field::Phone),
+                ] {
+                    if let (Some(mask), Some(sealed)) = (mask, sealed) {
+                        k.masked.insert(key, (mask, vault.open(field, &sealed)?));
+                    }
+                }
+                k.birth = birth_enc
+                    .map(|b| vault.open(Field::BirthDate, &b))
+                    .transpose()?
+                    .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
+                out.insert(id, k);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Imports registry rows: validates all, then writes all in one
+    /// transaction. Re-importing the same file updates rather than
+    /// duplicates: places are matched by name, people by ID number (or by
+    /// name within the household when no ID number is given).
+    pub async fn import_registry(
+        &self,
+        scope: &Scope,
+        actor: &str,
+        table: &Table,
+        progress: &(dyn Fn(u64, u64) + Send + Sync),
+    ) -> Result<ImportReport> {
+        self.import_registry_with(scope, actor, table, &ImportOptions::default(), progress)
+            .await
+    }
+
+    /// [`Store::import_registry`] with options: a preview (dry run) and a
+    /// grid for rows that name none.
+    pub async fn import_registry_with(
+        &self,
+        scope: &Scope,
+        actor: &str,
+        table: &Table,
+        options: &ImportOptions,
+        progress: &(dyn Fn(u64, u64) + Send + Sync),
+    ) -> Result<ImportReport> {
+        let layout = match Layout::new(&table.headers, REGISTRY_COLUMNS) {
+            Ok(l) => l,
+            Err(e) => return Ok(ImportReport::refused(table, e)),
+        };
+        let grids = self.grids_by_code(scope).await?;
+        let file_grid = options
+            .grid
+            .as_deref()
+            .map(str::trim)
+            .filter(|g| !g.is_empty());
+        if let Some(g) = file_grid
+            && !grids.contains_key(g)
+        {
+            return Err(StoreError::invalid(
+                "grid",
+                format!("no grid {g} in your area"),
+            ));
+        }
+        let mut grid_list: Vec<GridRef> = Vec::new();
+        let mut grid_slot: HashMap<String, usize> = HashMap::new();
+        let today = chrono::Local::now().date_naive();
+        let mut errors = Vec::new();
+        let mut changes = Vec::new();
+        let mut rows = Vec::with_capacity(table.rows.len());
+        let mut seen_ids: HashMap<String, usize> = HashMap::new();
+        let mut dwelling_area: HashMap<DwellingKey, (f64, usize)> = HashMap::new();
+        // Households within a dwelling, by the heads met so far, when the
+        // file has no household number but says who is the head.
+        let mut heads: HashMap<DwellingKey, usize> = HashMap::new();
+        let by_head =
+            !layout.pos.contains_key("household_no") && layout.pos.contains_key("head_relation");
+        let mut above = (String::new(), String::new(), 0usize);
+        let mut new_tags: HashMap<String, usize> = HashMap::new();
+        let keys: Vec<i64> = table
+            .rows
+            .iter()
+            .filter_map(|(_, cells)| parse_record_key(layout.get(cells, "record_key")))
+            .collect();
+        let keyed = self.keyed_people(scope, &keys).await?;
+        let mut seen_keys: HashMap<i64, usize> = HashMap::new();
+        for (line, cells) in &table.rows {
+            let mut c = RowCheck {
+                row: *line,
+                errors: &mut errors,
+            };
+            let mut ch = Changes {
+                row: *line,
+                out: &mut changes,
+            };
+            let record = match layout.get(cells, "record_key").trim() {
+                "" => None,
+                k => {
+                    match parse_record_key(k) {
+                        Some(id) if !keyed.contains_key(&id) => {
+                            c.fail(
+                            "record_key",
+                            format!("no person {k} in your area (removed, or exported from elsewhere)"),
+                            format!("您的辖区内没有记录 {k}（已删除，或是从其他辖区导出的）"),
+                        );
+                            None
+                        }
+                        Some(id) => {
+                            if let Some(first) = seen_keys.insert(id, *line) {
+                                c.fail(
+                                    "record_key",
+                                    format!("record {k} is also on row {first}"),
+                                    format!("记录编号 {k} 与第 {first} 行重复"),
+                                );
+                            }
+                            Some(id)
+                        }
+                        None => {
+                            c.fail(
+                                "record_key",
+                                format!("'{k}' is not a record key linli wrote (P and a number)"),
+                                format!("“{k}”不是系统导出的记录编号（P 加数字）"),
+                            );
+                            None
+                        }
+                    }
+                }
+            };
+            let r = RowCtx {
+                layout: &layout,
+                table,
+                cells,
+                today,
+                keyed: record.and_then(|id| keyed.get(&id)),
+            };
+            let grid_code = match (r.get("grid_code"), file_grid) {
+                (v, Some(g)) if is_blank(v) => g.to_string(),
+                (v, _) => ch.take("grid_code", ledger::plain(v), None),
+            };
+            let grid = if grid_code.is_empty() {
+                c.fail(
+                    "grid_code",
+                    "is required (or choose one grid for the whole file)",
+                    "网格编码必填（或为整个文件选择一个网格）",
+                );
+                None
+            } else if let Some(&slot) = grid_slot.get(&grid_code) {
+                Some(slot)
+            } else if let Some(g) = grids.get(&grid_code) {
+                grid_list.push(g.clone());
+                grid_slot.insert(grid_code.clone(), grid_list.len() - 1);
+                Some(grid_list.len() - 1)
+            } else {
+                c.fail(
+                    "grid_code",
+                    format!("no grid {grid_code} in your area"),
+                    format!("您的辖区内没有网格 {grid_code}"),
+                );
+                None
+            };
+            // A compound or building left blank under the row above is a
+            // merged cell that lost its merge (CSV keeps only the first).
+            let place = |c: &mut RowCheck, ch: &mut Changes, key: &'static str, prev: &str| {
+                let v = r.get(key);
+                if is_blank(v) && !prev.is_empty() {
+                    ch.note(key, v, prev, FILLED_DOWN.0, FILLED_DOWN.1);
+                    prev.to_string()
+                } else {
+                    c.required(key, v.trim())
+                }
+            };
+            let compound_raw = place(&mut c, &mut ch, "compound", &above.0);
+            let compound = ch.take("compound", ledger::plain(&compound_raw), None);
+            let building_raw = place(&mut c, &mut ch, "building", &above.1);
+            let building = ch.take("building", ledger::building(&building_raw), None);
+            above = (compound_raw, building_raw, *line);
+            let unit = ch.take("unit", ledger::unit(r.get("unit")), None);
+            let room_raw = c.required("room", r.get("room").trim());
+            let room = ch.take("room", ledger::room(&room_raw), None);
+            let floor_area = match r.get("floor_area") {
+                v if is_blank(v) => None,
+                a => c.check("floor_area", registry::floor_area(&ledger::half_width(a))),
+            };
+            let person = validate_person(&mut c, &mut ch, &r).map(|p| PersonRow { record, ..p });
+            let key = grid.map(|g| {
+                (
+                    g,
+                    compound.clone(),
+                    building.clone(),
+                    unit.clone(),
+                    room.clone(),
+                )
+            });
+            let household_no = match (r.get("household_no"), &key) {
+                (h, _) if !is_blank(h) => ledger::half_width(h.trim()).into_owned(),
+                (_, Some(key)) if by_head => {
+                    let n = heads.entry(key.clone()).or_default();
+                    if person
+                        .as_ref()
+                        .and_then(|p| p.head_relation.as_deref())
+                        .is_some_and(ledger::is_household_head)
+                    {
+                        *n += 1;
+                    }
+                    (*n).max(1).to_string()
+                }
+                _ => "1".to_string(),
+            };
+            if let Some(p) = &person {
+                for t in &p.tags {
+                    if registry::Tag::parse(t).is_err() {
+                        *new_tags.entry(t.clone()).or_default() += 1;
+                    }
+                }
+            }
+            if let Some(id) = person.as_ref().and_then(|p| p.id_number.clone()) {
+                if let Some(first) = seen_ids.get(&id) {
+                    c.fail(
+                        "id_number",
+                        format!("the same ID number is already on row {first}"),
+                        format!("与第 {first} 行的身份证号重复"),
+                    );
+                } else {
+                    seen_ids.insert(id, *line);
+                }
+            }
+            if let (Some(key), Some(a)) = (&key, floor_area) {
+                match dwelling_area.get(key) {
+                    Some((other, first)) if (other - a).abs() > 1e-6 => c.fail(
+                        "floor_area",
+                        format!(
+                            "{a} differs from {other} given for the same dwelling on row {first}"
+                        ),
+                        format!("{a} 与第 {first} 行同一房屋的面积 {other} 不一致"),
+                    ),
+                    Some(_) => {}
+                    None => {
+                        dwelling_area.insert(key.clone(), (a, *line));
+                    }
+                }
+            }
+            if let Some(g) = grid {
+                rows.push(RegistryRow {
+                    grid: g,
+                    compound,
+                    building,
+                    unit,
+                    room,
+                    floor_area,
+                    household_no,
+                    mode: None,
+                    person,
+                });
+            }
+        }
+        let mut notices = table.notices.clone();
+        let mut new_tags: Vec<_> = new_tags.into_iter().collect();
+        new_tags.sort();
+        for (tag, n) in new_tags {
+            notices.push(Notice::new(
+                None,
+                format!(
+                    "tag '{tag}' ({n} people) is not in the built-in list and is kept as written"
+                ),
+                format!("标签“{tag}”（{n} 人）不在内置标签中，按原文保存"),
+            ));
+        }
+        if !errors.is_empty() {
+            let mut report = ImportReport::refused(table, errors);
+            report.notices = notices;
+            report.changes = changes;
+            report.dry_run = options.dry_run;
+            return Ok(report);
+        }
+        let total = rows.len() as u64;
+        let mut report = ImportReport {
+            rows: table.rows.len(),
+            committed: !options.dry_run,
+            dry_run: options.dry_run,
+            mapping: table.mapping.clone(),
+            notices,
+            changes,
+            ..Default::default()
+        };
+        let vault = self.vault();
+        let now = now_ms();
+        with_db!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let mut compounds: HashMap<(i64, String), i64> = HashMap::new();
+            let mut buildings: HashMap<(i64, String), i64> = HashMap::new();
+            let mut dwellings: HashMap<(i64, String, String), i64> = HashMap::new();
+            let mut households: HashMap<(i64, String), i64> = HashMap::new();
+            for (n, r) in rows.iter().enumerate() {
+                let g = &grid_list[r.grid];
+                let key = (g.id, r.compound.clone());
+                let compound_id = match compounds.get(&key) {
+                    Some(id) => *id,
+                    None => {
+                        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM compound WHERE grid_id = $1 AND name = $2")
+                            .bind(g.id).bind(&r.compound).fetch_optional(&mut *tx).await?;
+                        let id = match found {
+                            Some(id) => id,
+                            None => {
+                                *report.created.entry("compounds").or_default() += 1;
+                                sqlx::query_scalar("INSERT INTO compound (grid_id, scope_path, name, management_mode, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id")
+                                    .bind(g.id).bind(&g.path).bind(&r.compound)
+                                    .bind(r.mode.unwrap_or(ManagementMode::None).code()).bind(now)
+                                    .fetch_one(&mut *tx).await?
+                            }
+                        };
+                        compounds.insert(key, id);
+                        id
+                    }
+                };
+                let key = (compound_id, r.building.clone());
+                let building_id = match buildings.get(&key) {
+                    Some(id) => *id,
+                    None => {
+                        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM building WHERE compound_id = $1 AND name = $2")
+                            .bind(compound_id).bind(&r.building).fetch_optional(&mut *tx).await?;
+                        let id = match found {
+                            Some(id) => id,
+                            None => {
+                                *report.created.entry("buildings").or_default() += 1;
+                                sqlx::query_scalar("INSERT INTO building (compound_id, scope_path, name) VALUES ($1, $2, $3) RETURNING id")
+                                    .bind(compound_id).bind(&g.path).bind(&r.building)
+                                    .fetch_one(&mut *tx).await?
+                            }
+                        };
+                        buildings.insert(key, id);
+                        id
+                    }
+                };
+                let key = (building_id, r.unit.clone(), r.room.clone());
+                let dwelling_id = match dwellings.get(&key) {
+                    Some(id) => *id,
+                    None => {
+                        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM dwelling WHERE building_id = $1 AND unit_no = $2 AND room_no = $3")
+                            .bind(building_id).bind(&r.unit).bind(&r.room).fetch_optional(&mut *tx).await?;
+                        let id = match found {
+                            Some(id) => {
+                                if r.floor_area.is_some() {
+                                    *report.updated.entry("dwellings").or_default() += 1;
+                                    sqlx::query("UPDATE dwelling SET floor_area = $1 WHERE id = $2")
+                                        .bind(r.floor_area).bind(id).execute(&mut *tx).await?;
+                                }
+                                id
+                            }
+                            None => {
+                                *report.created.entry("dwellings").or_default() += 1;
+                                sqlx::query_scalar("INSERT INTO dwelling (building_id, scope_path, unit_no, room_no, floor_area) VALUES ($1, $2, $3, $4, $5) RETURNING id")
+                                    .bind(building_id).bind(&g.path).bind(&r.unit).bind(&r.room).bind(r.floor_area)
+                                    .fetch_one(&mut *tx).await?
+                            }
+                        };
+                        dwellings.insert(key, id);
+                        id
+                    }
+                };
+                if let Some(p) = &r.person {
+                    let key = (dwelling_id, r.household_no.clone());
+                    let household_id = match households.get(&key) {
+                        Some(id) => *id,
+                        None => {
+                            let found: Option<i64> = sqlx::query_scalar("SELECT id FROM household WHERE dwelling_id = $1 AND household_no = $2")
+                                .bind(dwelling_id).bind(&r.household_no).fetch_optional(&mut *tx).await?;
+                            let id = match found {
+                                Some(id) => id,
+                                None => {
+                                    *report.created.entry("households").or_default() += 1;
+                                    sqlx::query_scalar("INSERT INTO household (dwelling_id, scope_path, household_no) VALUES ($1, $2, $3) RETURNING id")
+                                        .bind(dwelling_id).bind(&g.path).bind(&r.household_no)
+                                        .fetch_one(&mut *tx).await?
+                                }
+                            };
+                            households.insert(key, id);
+                            id
+                        }
+                    };
+                    let id_idx = p.id_number.as_deref().map(|i| vault.blind_index(Field::IdNumber, i));
+                    const STORED: &str = "SELECT id, name, gender, birth_enc, phone_idx, landline_enc, relation, head_relation, id_idx, household_id FROM person";
+                    let existing: Option<StoredPerson> = match (p.record, &id_idx) {
+                        // Named by its record key: the same person, wherever the file now puts them.
+                        (Some(record), _) => sqlx::query_as(sqlx::AssertSqlSafe(format!("{STORED} WHERE id = $1")))
+                            .bind(record).fetch_optional(&mut *tx).await?,
+                        (None, Some(idx)) => sqlx::query_as(sqlx::AssertSqlSafe(format!("{STORED} WHERE household_id = $1 AND id_idx = $2")))
+                            .bind(household_id).bind(idx).fetch_optional(&mut *tx).await?,
+                        (None, None) => sqlx::query_as(sqlx::AssertSqlSafe(format!("{STORED} WHERE household_id = $1 AND name = $2 AND id_idx IS NULL")))
+                            .bind(household_id).bind(&p.name).fetch_optional(&mut *tx).await?,
+                    };
+                    let phone_idx = p.phone.as_deref().map(|x| vault.blind_index(Field::Phone, x));
+                    let gender = p.gender.map(|g| g.code());
+                    let birth = p.birth_date.map(|d| d.format("%Y-%m-%d").to_string());
+                    if let Some(e) = &existing {
+                        let stored_tags: Vec<String> = sqlx::query_scalar("SELECT tag FROM person_tag WHERE person_id = $1 ORDER BY tag")
+                            .bind(e.0).fetch_all(&mut *tx).await?;
+                        let mut file_tags = p.tags.clone();
+                        file_tags.sort();
+                        let open = |f: Field, v: &Option<Vec<u8>>| v.as_deref().and_then(|b| vault.open(f, b).ok());
+                        let same = e.1 == p.name
+                            && e.2.as_deref() == gender
+                            && open(Field::BirthDate, &e.3) == birth
+                            && e.4 == phone_idx
+                            && open(Field::Phone, &e.5) == p.landline
+                            && e.6.as_deref() == Some(p.relation.code())
+                            && e.7 == p.head_relation
+                            && e.8 == id_idx
+                            && e.9 == household_id
+                            && stored_tags == file_tags;
+                        if same {
+                            *report.unchanged.entry("people").or_default() += 1;
+                            if n % 100 == 99 || n + 1 == rows.len() {
+                                progress(n as u64 + 1, total);
+                            }
+                            continue;
+                        }
+                    }
+                    let id_enc = p.id_number.as_deref().map(|i| vault.seal(Field::IdNumber, i));
+                    let id_masked = p.id_number.as_deref().map(mask::id_number);
+                    let phone_enc = p.phone.as_deref().map(|x| vault.seal(Field::Phone, x));
+                    let phone_masked = p.phone.as_deref().map(mask::phone);
+                    let landline_enc = p.landline.as_deref().map(|x| vault.seal(Field::Phone, x));
+                    let landline_masked = p.landline.as_deref().map(mask::landline);
+                    let birth_year = p.birth_date.map(|d| d.year());
+                    let birth_enc = birth.as_deref().map(|d| vault.seal(Field::BirthDate, d));
+                    let person_id: i64 = match existing {
+                        Some(e) => {
+                            *report.updated.entry("people").or_default() += 1;
+                            sqlx::query("UPDATE person SET name = $1, gender = $2, birth_year = $3, birth_enc = $4, id_enc = $5, id_masked = $6, phone_enc = $7, phone_idx = $8, phone_masked = $9, relation = $10, updated_at = $11, landline_enc = $12, landline_masked = $13, head_relation = $14, id_idx = $15, household_id = $16, scope_path = $17 WHERE id = $18")
+                                .bind(&p.name).bind(gender).bind(birth_year).bind(&birth_enc).bind(&id_enc).bind(&id_masked)
+                                .bind(&phone_enc).bind(&phone_idx).bind(&phone_masked).bind(p.relation.code()).bind(now)
+                                .bind(&landline_enc).bind(&landline_masked).bind(&p.head_relation)
+                                .bind(&id_idx).bind(household_id).bind(&g.path).bind(e.0)
+                                .execute(&mut *tx).await?;
+                            sqlx::query("DELETE FROM person_tag WHERE person_id = $1").bind(e.0).execute(&mut *tx).await?;
+                            e.0
+                        }
+                        None => {
+                            *report.created.entry("people").or_default() += 1;
+                            sqlx::query_scalar("INSERT INTO person (household_id, scope_path, name, gender, birth_year, birth_enc, id_enc, id_idx, id_masked, phone_enc, phone_idx, phone_masked, relation, created_at, updated_at, landline_enc, landline_masked, head_relation) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16, $17) RETURNING id")
+                                .bind(household_id).bind(&g.path).bind(&p.name).bind(gender).bind(birth_year).bind(&birth_enc)
+                                .bind(&id_enc).bind(&id_idx).bind(&id_masked).bind(&phone_enc).bind(&phone_idx).bind(&phone_masked)
+                                .bind(p.relation.code()).bind(now).bind(&landline_enc).bind(&landline_masked).bind(&p.head_relation)
+                                .fetch_one(&mut *tx).await?
+                        }
+                    };
+                    for t in &p.tags {
+                        sqlx::query("INSERT INTO person_tag (person_id, tag) VALUES ($1, $2)")
+                            .bind(person_id).bind(t).execute(&mut *tx).await?;
+                    }
+                }
+                if n % 100 == 99 || n + 1 == rows.len() {
+                    progress(n as u64 + 1, total);
+                }
+            }
+            let detail = serde_json::json!({"rows": report.rows, "created": report.created, "updated": report.updated}).to_string();
+            if options.dry_run {
+                // A preview: the counts are real, the writes are undone.
+                tx.rollback().await?;
+            } else {
+                append_in_tx!(tx, self.vault(), actor, "registry.import", "registry", &detail);
+                tx.commit().await?;
+            }
+        });
+        if !options.dry_run {
+            self.changed(crate::caches::Cached::RegistryCounts).await?;
+        }
+        Ok(report)
+    }
+}
