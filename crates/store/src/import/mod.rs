@@ -248,7 +248,7 @@ pub fn read_ledger(
     kind: LedgerKind,
     sheet_name: Option<&str>,
 ) -> Result<Table> {
-    let sheets = read_sheets(bytes, format)?;
+    let mut sheets = read_sheets(bytes, format)?;
     let dict = Dictionary::of(kind);
     let names = || {
         sheets
@@ -272,6 +272,13 @@ pub fn read_ledger(
             .find_map(|s| ledger::find_header(&s.rows, &dict).map(|h| (s, Some(h))))
             .unwrap_or((&sheets[0], None)),
     };
+    // The sheet is taken out of the list so its rows move into the table
+    // rather than being copied (a ledger can have 200,000 rows).
+    let chosen = sheets
+        .iter()
+        .position(|s| std::ptr::eq(s, sheet))
+        .unwrap_or_default();
+    let mut sheet = sheets.swap_remove(chosen);
     let Some(header) = header else {
         // No recognisable header: read the first row as the header so the
         // import names the columns it misses.
@@ -371,12 +378,12 @@ pub fn read_ledger(
     }
     let mut filled: HashMap<usize, usize> = HashMap::new();
     for i in first_data..sheet.rows.len() {
-        let cells = &sheet.rows[i];
+        let cells = std::mem::take(&mut sheet.rows[i]);
         let n = at(i);
         if cells.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
-        if ledger::is_note_row(cells) {
+        if ledger::is_note_row(&cells) {
             let mut text: Vec<&str> = cells
                 .iter()
                 .map(|c| c.trim())
@@ -405,7 +412,7 @@ pub fn read_ledger(
                 *filled.entry(col).or_default() += 1;
             }
         }
-        t.rows.push((n, cells.clone()));
+        t.rows.push((n, cells));
     }
     let mut filled: Vec<_> = filled.into_iter().collect();
     filled.sort_unstable();

@@ -769,6 +769,9 @@ impl Store {
             let mut buildings: HashMap<(i64, String), i64> = HashMap::new();
             let mut dwellings: HashMap<(i64, String, String), i64> = HashMap::new();
             let mut households: HashMap<(i64, String), i64> = HashMap::new();
+            // Places made by this import hold nothing yet: what lies in
+            // them need not be looked for (most of a first import).
+            let mut made: HashSet<(&str, i64)> = HashSet::new();
             for (n, r) in rows.iter().enumerate() {
                 let g = &grid_list[r.grid];
                 let key = (g.id, r.compound.clone());
@@ -781,10 +784,12 @@ impl Store {
                             Some(id) => id,
                             None => {
                                 *report.created.entry("compounds").or_default() += 1;
-                                sqlx::query_scalar("INSERT INTO compound (grid_id, scope_path, name, management_mode, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id")
+                                let id: i64 = sqlx::query_scalar("INSERT INTO compound (grid_id, scope_path, name, management_mode, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id")
                                     .bind(g.id).bind(&g.path).bind(&r.compound)
                                     .bind(r.mode.unwrap_or(ManagementMode::None).code()).bind(now)
-                                    .fetch_one(&mut *tx).await?
+                                    .fetch_one(&mut *tx).await?;
+                                made.insert(("compound", id));
+                                id
                             }
                         };
                         compounds.insert(key, id);
@@ -795,15 +800,21 @@ impl Store {
                 let building_id = match buildings.get(&key) {
                     Some(id) => *id,
                     None => {
-                        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM building WHERE compound_id = $1 AND name = $2")
-                            .bind(compound_id).bind(&r.building).fetch_optional(&mut *tx).await?;
+                        let found: Option<i64> = if made.contains(&("compound", compound_id)) {
+                            None
+                        } else {
+                            sqlx::query_scalar("SELECT id FROM building WHERE compound_id = $1 AND name = $2")
+                                .bind(compound_id).bind(&r.building).fetch_optional(&mut *tx).await?
+                        };
                         let id = match found {
                             Some(id) => id,
                             None => {
                                 *report.created.entry("buildings").or_default() += 1;
-                                sqlx::query_scalar("INSERT INTO building (compound_id, scope_path, name) VALUES ($1, $2, $3) RETURNING id")
+                                let id: i64 = sqlx::query_scalar("INSERT INTO building (compound_id, scope_path, name) VALUES ($1, $2, $3) RETURNING id")
                                     .bind(compound_id).bind(&g.path).bind(&r.building)
-                                    .fetch_one(&mut *tx).await?
+                                    .fetch_one(&mut *tx).await?;
+                                made.insert(("building", id));
+                                id
                             }
                         };
                         buildings.insert(key, id);
@@ -814,8 +825,12 @@ impl Store {
                 let dwelling_id = match dwellings.get(&key) {
                     Some(id) => *id,
                     None => {
-                        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM dwelling WHERE building_id = $1 AND unit_no = $2 AND room_no = $3")
-                            .bind(building_id).bind(&r.unit).bind(&r.room).fetch_optional(&mut *tx).await?;
+                        let found: Option<i64> = if made.contains(&("building", building_id)) {
+                            None
+                        } else {
+                            sqlx::query_scalar("SELECT id FROM dwelling WHERE building_id = $1 AND unit_no = $2 AND room_no = $3")
+                                .bind(building_id).bind(&r.unit).bind(&r.room).fetch_optional(&mut *tx).await?
+                        };
                         let id = match found {
                             Some(id) => {
                                 if r.floor_area.is_some() {
@@ -827,9 +842,11 @@ impl Store {
                             }
                             None => {
                                 *report.created.entry("dwellings").or_default() += 1;
-                                sqlx::query_scalar("INSERT INTO dwelling (building_id, scope_path, unit_no, room_no, floor_area) VALUES ($1, $2, $3, $4, $5) RETURNING id")
+                                let id: i64 = sqlx::query_scalar("INSERT INTO dwelling (building_id, scope_path, unit_no, room_no, floor_area) VALUES ($1, $2, $3, $4, $5) RETURNING id")
                                     .bind(building_id).bind(&g.path).bind(&r.unit).bind(&r.room).bind(r.floor_area)
-                                    .fetch_one(&mut *tx).await?
+                                    .fetch_one(&mut *tx).await?;
+                                made.insert(("dwelling", id));
+                                id
                             }
                         };
                         dwellings.insert(key, id);
@@ -841,15 +858,21 @@ impl Store {
                     let household_id = match households.get(&key) {
                         Some(id) => *id,
                         None => {
-                            let found: Option<i64> = sqlx::query_scalar("SELECT id FROM household WHERE dwelling_id = $1 AND household_no = $2")
-                                .bind(dwelling_id).bind(&r.household_no).fetch_optional(&mut *tx).await?;
+                            let found: Option<i64> = if made.contains(&("dwelling", dwelling_id)) {
+                                None
+                            } else {
+                                sqlx::query_scalar("SELECT id FROM household WHERE dwelling_id = $1 AND household_no = $2")
+                                    .bind(dwelling_id).bind(&r.household_no).fetch_optional(&mut *tx).await?
+                            };
                             let id = match found {
                                 Some(id) => id,
                                 None => {
                                     *report.created.entry("households").or_default() += 1;
-                                    sqlx::query_scalar("INSERT INTO household (dwelling_id, scope_path, household_no) VALUES ($1, $2, $3) RETURNING id")
+                                    let id: i64 = sqlx::query_scalar("INSERT INTO household (dwelling_id, scope_path, household_no) VALUES ($1, $2, $3) RETURNING id")
                                         .bind(dwelling_id).bind(&g.path).bind(&r.household_no)
-                                        .fetch_one(&mut *tx).await?
+                                        .fetch_one(&mut *tx).await?;
+                                    made.insert(("household", id));
+                                    id
                                 }
                             };
                             households.insert(key, id);
@@ -859,6 +882,7 @@ impl Store {
                     let id_idx = p.id_number.as_deref().map(|i| vault.blind_index(Field::IdNumber, i));
                     const STORED: &str = "SELECT id, name, gender, birth_enc, phone_idx, landline_enc, relation, head_relation, id_idx, household_id FROM person";
                     let existing: Option<StoredPerson> = match (p.record, &id_idx) {
+                        (None, _) if made.contains(&("household", household_id)) => None,
                         // Named by its record key: the same person, wherever the file now puts them.
                         (Some(record), _) => sqlx::query_as(sqlx::AssertSqlSafe(format!("{STORED} WHERE id = $1")))
                             .bind(record).fetch_optional(&mut *tx).await?,
