@@ -597,10 +597,10 @@ async fn locate_file(
     output: Option<&std::path::Path>,
 ) -> Result<()> {
     let open_csv = || -> Result<csv::Reader<std::fs::File>> {
-        Ok(csv::ReaderBuilder::new()
+        csv::ReaderBuilder::new()
             .flexible(true)
             .from_path(input)
-            .with_context(|| format!("reading {}", input.display()))?)
+            .with_context(|| format!("reading {}", input.display()))
     };
     let mut rdr = open_csv()?;
     let headers = rdr.headers()?.clone();

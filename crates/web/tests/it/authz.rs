@@ -48,6 +48,7 @@ async fn authorisation_matrix() {
                     ("post", "/cases/{id}/unmask") => (Obj::Case, 200, r#"{"reason":"回访核实"}"#.into()),
                     (_, p) if p.starts_with("/cases/{id}") => (Obj::Case, 200, vec![]),
                     ("post", "/posts") => (Obj::None, 200, vec![]),
+                    ("post", "/locate/batch") => (Obj::None, 200, r#"{"points":[[118.785,32.025]]}"#.into()),
                     ("post", "/import/registry") => (Obj::None, 200, REGISTRY.into()),
                     ("post", "/import/compounds") => (Obj::None, 200, "小区,管理模式,物业公司,物业公司信用代码,经度,纬度,存在问题\n无主小区,无物业,,,118.785,32.025,\n".into()),
                     ("post", "/import/grids") => (Obj::None, 200, GRIDS.into()),
