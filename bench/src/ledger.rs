@@ -91,7 +91,7 @@ fn rows(n: usize, grids: &[String], seed: u64) -> Vec<[String; 14]> {
         let unit = 1 + (flat / 12) % 2;
         let room = format!("{}{:02}", 1 + (flat % 24) / 2, 1 + flat % 2);
         // A flat of one to five people; one flat in twenty holds two families.
-        let size = 1 + rng.below(5) as usize;
+        let size = 1 + rng.index(5);
         let two_families = size >= 3 && rng.chance(0.05);
         for k in 0..size {
             if out.len() >= n {
