@@ -204,13 +204,24 @@ pub fn find_header(rows: &[Vec<String>], dict: &Dictionary) -> Option<HeaderMatc
             distinct.sort_unstable();
             distinct.dedup();
             let score = distinct.len();
-            // A second row must add a field to be worth taking.
+            // A pair of rows must name more fields than its lower row alone
+            // (else the upper row is a title, not part of the header).
+            if height == 2 && score <= fields_named(&header_at(rows, first + 1, 1, dict)) {
+                continue;
+            }
             if score >= 2 && best.as_ref().is_none_or(|(s, _)| score > *s) {
                 best = Some((score, m));
             }
         }
     }
     best.map(|(_, m)| m)
+}
+
+fn fields_named(m: &HeaderMatch) -> usize {
+    let mut distinct: Vec<&str> = m.fields.iter().flatten().copied().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    distinct.len()
 }
 
 fn header_at(rows: &[Vec<String>], first: usize, height: usize, dict: &Dictionary) -> HeaderMatch {
@@ -370,16 +381,67 @@ pub struct Phones {
     pub unreadable: Vec<String>,
 }
 
+/// Removes notes in brackets that hold no digits: 13912345601(本人).
+fn without_notes(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut note = String::new();
+    let mut depth = 0;
+    for c in s.chars() {
+        match c {
+            '(' | '（' => {
+                depth += 1;
+                note.push(c);
+            }
+            ')' | '）' if depth > 0 => {
+                depth -= 1;
+                note.push(c);
+                if depth == 0 {
+                    if note.chars().any(|c| c.is_ascii_digit()) {
+                        out.push_str(&note);
+                    }
+                    note.clear();
+                }
+            }
+            c if depth > 0 => note.push(c),
+            c => out.push(c),
+        }
+    }
+    out.push_str(&note);
+    out
+}
+
 /// Splits a phone cell (two numbers in one cell, 028-8555 1234, +86 …).
 pub fn phones(raw: &str) -> Phones {
-    let s = half_width(raw);
+    let s = without_notes(&half_width(raw));
     let mut out = Phones::default();
+    let mut parts: Vec<String> = Vec::new();
     for part in s
         .split(['/', ',', ';', '，', '；', '、', '\n', '|'])
         .flat_map(|p| p.split("或"))
         .map(str::trim)
         .filter(|p| !p.is_empty())
     {
+        // Numbers side by side with only a space between (13800001111
+        // 13800002222): each mobile on its own, the rest together.
+        let compact: String = part.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+        if validate::mobile_phone(&compact).is_err() && !is_landline(&compact) && part.contains(' ')
+        {
+            let mut rest = Vec::new();
+            for tok in part.split_whitespace() {
+                if validate::mobile_phone(tok).is_ok() {
+                    parts.push(tok.to_string());
+                } else {
+                    rest.push(tok);
+                }
+            }
+            if !rest.is_empty() {
+                parts.push(rest.join(" "));
+            }
+        } else {
+            parts.push(part.to_string());
+        }
+    }
+    for part in parts.iter().map(String::as_str) {
         let compact: String = part
             .chars()
             .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '\'' | '（' | '）'))
@@ -487,6 +549,27 @@ pub fn person_name(raw: &str) -> Normalised<String> {
     )
 }
 
+/// A number written in Chinese numerals from 一 to 九十九 (一, 十, 十二, 二十, 二十三).
+pub fn chinese_number(s: &str) -> Option<u32> {
+    let digit = |c: char| {
+        "〇一二三四五六七八九"
+            .chars()
+            .zip(0u32..)
+            .find(|(d, _)| *d == c)
+            .map(|(_, n)| n)
+    };
+    let chars: Vec<char> = s.chars().collect();
+    match chars.as_slice() {
+        [d] => digit(*d).filter(|n| *n > 0).or((*d == '十').then_some(10)),
+        ['十', d] => digit(*d).map(|n| 10 + n),
+        [t, '十'] => digit(*t).filter(|n| *n > 1).map(|n| n * 10),
+        [t, '十', d] => Some(digit(*t).filter(|n| *n > 1)? * 10 + digit(*d).filter(|n| *n > 0)?),
+        _ => None,
+    }
+}
+
+/// The number before one of the suffixes, in digits (3, 03) or Chinese
+/// numerals (三), as digits.
 fn digits_then(s: &str, suffixes: &[&str]) -> Option<String> {
     let mut rest = s;
     for suf in suffixes {
@@ -495,7 +578,10 @@ fn digits_then(s: &str, suffixes: &[&str]) -> Option<String> {
             break;
         }
     }
-    (!rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit())).then(|| rest.to_string())
+    if !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(rest.to_string());
+    }
+    chinese_number(rest).map(|n| n.to_string())
 }
 
 /// A building as linli writes it: "3栋" for 3, 3栋, 3幢, 3号楼, 3号, 3座.
@@ -594,7 +680,8 @@ mod tests {
             &["张三", "男", "汉", "13800138000", "幸福里"],
         ]);
         let m = find_header(&r, &dict).unwrap();
-        assert_eq!((m.first_row, m.height), (2, 2));
+        // The group row above adds no field: the column names' row is the header.
+        assert_eq!((m.first_row, m.height), (3, 1));
         assert_eq!(
             m.fields,
             vec![
@@ -605,7 +692,33 @@ mod tests {
                 Some("compound")
             ]
         );
-        assert_eq!(m.unused(), vec![(2, "基本信息/民族")]);
+        assert_eq!(m.unused(), vec![(2, "民族")]);
+        // A name written only in the upper of two header rows (a merged
+        // cell saved as text keeps it there) makes the pair the header.
+        let r = rows(&[
+            &["姓名", "居住信息", "与户主关系"],
+            &["", "房号", ""],
+            &["张三", "101", "户主"],
+        ]);
+        let m = find_header(&r, &dict).unwrap();
+        assert_eq!((m.first_row, m.height), (0, 2));
+        assert_eq!(
+            m.fields,
+            vec![Some("name"), Some("room"), Some("head_relation")]
+        );
+    }
+
+    #[test]
+    fn a_title_in_one_cell_is_not_part_of_the_header() {
+        let dict = Dictionary::of(LedgerKind::Registry);
+        let r = rows(&[
+            &["锦绣花园住户登记表", "", ""],
+            &["姓名", "性别", "房号"],
+            &["张三", "男", "101"],
+        ]);
+        let m = find_header(&r, &dict).unwrap();
+        assert_eq!((m.first_row, m.height), (1, 1));
+        assert_eq!(m.labels[0], "姓名");
     }
 
     #[test]
@@ -698,6 +811,11 @@ mod tests {
         assert_eq!(building("３幢").value, "3栋");
         assert_eq!(building("A座").value, "A座");
         assert_eq!(unit("2").value, "2单元");
+        assert_eq!(unit("一单元").value, "1单元");
+        assert_eq!(building("十二号楼").value, "12栋");
+        assert_eq!(chinese_number("二十三"), Some(23));
+        assert_eq!(chinese_number("十"), Some(10));
+        assert_eq!(chinese_number("〇"), None);
         assert_eq!(unit("2单元").change, None);
         assert_eq!(person_name("张 三").value, "张三");
         assert_eq!(person_name("买买提·艾力").change, None);

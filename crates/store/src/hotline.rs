@@ -297,7 +297,20 @@ impl Store {
             match self.prepare_intake(scope, &t.req, called).await {
                 Ok(Prepared::Known(id)) => {
                     // Sent before: the same text is a repeat, another text a conflict.
-                    let stored = self.case(scope, id).await?;
+                    let stored = match self.case(scope, id).await {
+                        Ok(c) => c,
+                        Err(StoreError::NotFound(_) | StoreError::OutOfScope(_)) => {
+                            let ext = t.req.external_id.clone().unwrap_or_default();
+                            fail(
+                                &mut errors,
+                                "external_id",
+                                format!("ticket {ext} was received before, outside your area"),
+                                format!("工单 {ext} 此前已导入，但不在您的辖区内"),
+                            );
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    };
                     let sent = mask::redact(t.req.description.trim()).text;
                     if stored.row.description.trim() == sent.trim() {
                         skipped += 1;

@@ -317,7 +317,12 @@ pub fn read_ledger(
             } else {
                 format!("工作表“{}”", sheet.name)
             },
-            sheet.read_as,
+            sheet
+                .read_as
+                .replace("comma", "逗号分隔")
+                .replace("tab", "制表符分隔")
+                .replace("semicolon", "分号分隔")
+                .replace("Excel", "Excel 工作簿"),
             header_rows
                 .iter()
                 .map(usize::to_string)
@@ -326,17 +331,32 @@ pub fn read_ledger(
         ),
     ));
     if header.first_row > 0 {
+        let above = match at(header.first_row - 1) {
+            1 => "1".to_string(),
+            last => format!("1-{last}"),
+        };
         t.notices.push(Notice::new(
             None,
-            format!(
-                "rows 1-{} above the header (titles) are not read",
-                at(header.first_row - 1)
-            ),
-            format!(
-                "表头上方第 1-{} 行（标题等）不导入",
-                at(header.first_row - 1)
-            ),
+            format!("rows {above} above the header (titles) are not read"),
+            format!("表头上方第 {above} 行（标题等）不导入"),
         ));
+    }
+    // Other sheets with a recognisable header are named: a ledger split
+    // into one sheet a building must not lose its other sheets unseen.
+    if sheet_name.is_none_or(str::is_empty) {
+        let others: Vec<&str> = sheets
+            .iter()
+            .filter(|s| ledger::find_header(&s.rows, &dict).is_some())
+            .map(|s| s.name.as_str())
+            .collect();
+        if !others.is_empty() {
+            let list = others.join("、");
+            t.notices.push(Notice::new(
+                None,
+                format!("only sheet '{}' is read; sheets {list} also have a header and are not imported (choose each sheet to import it)", sheet.name),
+                format!("只读取了工作表“{}”；工作表“{list}”也有可识别的表头，未导入（请逐个选择工作表导入）", sheet.name),
+            ));
+        }
     }
     for (i, field) in header.fields.iter().enumerate() {
         let label = header.labels[i].clone();
@@ -381,6 +401,22 @@ pub fn read_ledger(
         let cells = std::mem::take(&mut sheet.rows[i]);
         let n = at(i);
         if cells.iter().all(|c| c.trim().is_empty()) {
+            continue;
+        }
+        // The header again inside the data (a ledger pasted together from
+        // several pages): skipped and named.
+        if cells
+            .iter()
+            .zip(&header.labels)
+            .filter(|(c, l)| !l.is_empty() && c.trim() == l.as_str())
+            .count()
+            >= 2
+        {
+            t.notices.push(Notice::new(
+                Some(n),
+                format!("row {n} repeats the header and is skipped"),
+                format!("第 {n} 行是重复的表头，已跳过"),
+            ));
             continue;
         }
         if ledger::is_note_row(&cells) {

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use chrono::{Datelike, NaiveDate};
-use linli_core::ledger::{self};
+use linli_core::ledger;
 use linli_core::mask;
 use linli_core::registry::{self, ManagementMode, Relation};
 use linli_core::validate::{self, Gender};
@@ -73,7 +73,10 @@ const FILLED_DOWN: (&str, &str) = (
 
 /// Cells that mean "nothing here" in ledgers.
 fn is_blank(v: &str) -> bool {
-    matches!(v.trim(), "" | "无" | "暂无" | "/" | "-" | "—" | "／")
+    matches!(
+        v.trim(),
+        "" | "无" | "暂无" | "/" | "-" | "—" | "——" | "--" | "／" | "－"
+    )
 }
 
 /// The refusal of an identifier that Excel stored as a number and rounded.
@@ -103,6 +106,8 @@ struct PersonRow {
 
 #[derive(Debug, Clone)]
 struct RegistryRow {
+    /// The row number as the spreadsheet shows it.
+    line: usize,
     grid: usize,
     compound: String,
     building: String,
@@ -218,7 +223,19 @@ fn validate_person(c: &mut RowCheck, ch: &mut Changes, r: &RowCtx) -> Option<Per
     let gender = match r.get("gender") {
         v if is_blank(v) => id.as_ref().map(|i| i.gender),
         g => match ledger::gender(g) {
-            Some(g) => Some(g),
+            Some(x) => {
+                let word = if x == Gender::Male { "男" } else { "女" };
+                if g.trim() != word {
+                    ch.note(
+                        "gender",
+                        g.trim(),
+                        word,
+                        "gender written as 男/女",
+                        "性别统一写作 男/女",
+                    );
+                }
+                Some(x)
+            }
             None => {
                 c.fail(
                     "gender",
@@ -238,7 +255,19 @@ fn validate_person(c: &mut RowCheck, ch: &mut Changes, r: &RowCtx) -> Option<Per
                 .and_then(|k| k.birth)
         }),
         d => match ledger::date(d) {
-            Some(d) => Some(d),
+            Some(x) => {
+                let iso = x.format("%Y-%m-%d").to_string();
+                if d.trim() != iso {
+                    ch.note(
+                        "birth_date",
+                        d.trim(),
+                        &iso,
+                        "date written as YYYY-MM-DD",
+                        "日期统一写作 年-月-日",
+                    );
+                }
+                Some(x)
+            }
             None => {
                 c.fail(
                     "birth_date",
@@ -274,6 +303,8 @@ fn validate_person(c: &mut RowCheck, ch: &mut Changes, r: &RowCtx) -> Option<Per
             None => {
                 let p = ledger::phones(v);
                 for bad in &p.unreadable {
+                    // Shown masked: the report must not spell out numbers.
+                    let bad = mask::phone(bad);
                     c.fail(
                         "phone",
                         format!("'{bad}' is neither a mobile number nor a landline"),
@@ -298,7 +329,7 @@ fn validate_person(c: &mut RowCheck, ch: &mut Changes, r: &RowCtx) -> Option<Per
                         "several numbers in one cell: the first mobile and the first landline kept, the rest dropped",
                         "一格多个号码：保留第一个手机号和第一个固定电话，其余未导入",
                     );
-                } else if let Some(one) = p.mobile.as_deref().or(p.landline.as_deref())
+                } else if let Some(one) = p.mobile.as_deref()
                     && one != v.trim()
                 {
                     let masked = if p.mobile.is_some() {
@@ -314,6 +345,18 @@ fn validate_person(c: &mut RowCheck, ch: &mut Changes, r: &RowCtx) -> Option<Per
                         "去除全角数字、空格或连字符",
                     );
                 }
+                if p.mobile.is_none()
+                    && p.extra.is_empty()
+                    && let Some(l) = &p.landline
+                {
+                    ch.note(
+                        "landline",
+                        "",
+                        &mask::landline(l),
+                        "a landline in the phone column is kept as the landline",
+                        "联系电话列中的固定电话存为固定电话",
+                    );
+                }
                 phone = p.mobile;
                 landline = p.landline;
             }
@@ -325,6 +368,7 @@ fn validate_person(c: &mut RowCheck, ch: &mut Changes, r: &RowCtx) -> Option<Per
         v => {
             let p = ledger::phones(v);
             for bad in &p.unreadable {
+                let bad = mask::phone(bad);
                 c.fail(
                     "landline",
                     format!("'{bad}' is not a landline number"),
@@ -366,7 +410,18 @@ fn validate_person(c: &mut RowCheck, ch: &mut Changes, r: &RowCtx) -> Option<Per
     let relation = match r.get("relation") {
         v if is_blank(v) => Some(Relation::Resident),
         v => match ownership(v) {
-            Some(x) => Some(x),
+            Some(x) => {
+                if v.trim() != x.label_zh() {
+                    ch.note(
+                        "relation",
+                        v.trim(),
+                        x.label_zh(),
+                        "written as 业主/租户/居住",
+                        "统一写作 业主/租户/居住",
+                    );
+                }
+                Some(x)
+            }
             None => {
                 c.fail(
                     "relation",
@@ -720,6 +775,7 @@ impl Store {
             }
             if let Some(g) = grid {
                 rows.push(RegistryRow {
+                    line: *line,
                     grid: g,
                     compound,
                     building,
@@ -763,8 +819,32 @@ impl Store {
         };
         let vault = self.vault();
         let now = now_ms();
+        // A column the file does not have leaves that field as stored: a
+        // party members' list of names and ID numbers must not wipe phones.
+        let has = |k: &str| layout.pos.contains_key(k);
+        let (lo, hi) = scope.bounds();
+        // People already registered under the file's ID numbers, anywhere
+        // in the caller's area: they are updated (and moved), not doubled.
+        let id_indexes: Vec<Vec<u8>> = rows
+            .iter()
+            .filter_map(|r| r.person.as_ref()?.id_number.as_deref())
+            .map(|i| vault.blind_index(Field::IdNumber, i))
+            .collect();
         with_db!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
+            let mut by_id: HashMap<Vec<u8>, i64> = HashMap::new();
+            for chunk in id_indexes.chunks(500) {
+                let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
+                let sql = format!(
+                    "SELECT id_idx, id FROM person WHERE scope_path >= $1 AND scope_path < $2 AND id_idx IN ({})",
+                    marks.join(", ")
+                );
+                let mut q = sqlx::query_as::<_, (Vec<u8>, i64)>(sqlx::AssertSqlSafe(sql)).bind(&lo).bind(&hi);
+                for idx in chunk {
+                    q = q.bind(idx);
+                }
+                by_id.extend(q.fetch_all(&mut *tx).await?);
+            }
             let mut compounds: HashMap<(i64, String), i64> = HashMap::new();
             let mut buildings: HashMap<(i64, String), i64> = HashMap::new();
             let mut dwellings: HashMap<(i64, String, String), i64> = HashMap::new();
@@ -825,15 +905,19 @@ impl Store {
                 let dwelling_id = match dwellings.get(&key) {
                     Some(id) => *id,
                     None => {
-                        let found: Option<i64> = if made.contains(&("building", building_id)) {
+                        let found: Option<(i64, Option<f64>)> = if made.contains(&("building", building_id)) {
                             None
                         } else {
-                            sqlx::query_scalar("SELECT id FROM dwelling WHERE building_id = $1 AND unit_no = $2 AND room_no = $3")
+                            sqlx::query_as("SELECT id, floor_area FROM dwelling WHERE building_id = $1 AND unit_no = $2 AND room_no = $3")
                                 .bind(building_id).bind(&r.unit).bind(&r.room).fetch_optional(&mut *tx).await?
                         };
                         let id = match found {
-                            Some(id) => {
-                                if r.floor_area.is_some() {
+                            Some((id, stored_area)) => {
+                                let same = match (r.floor_area, stored_area) {
+                                    (Some(a), Some(b)) => (a - b).abs() < 1e-6,
+                                    _ => false,
+                                };
+                                if r.floor_area.is_some() && !same {
                                     *report.updated.entry("dwellings").or_default() += 1;
                                     sqlx::query("UPDATE dwelling SET floor_area = $1 WHERE id = $2")
                                         .bind(r.floor_area).bind(id).execute(&mut *tx).await?;
@@ -880,20 +964,31 @@ impl Store {
                         }
                     };
                     let id_idx = p.id_number.as_deref().map(|i| vault.blind_index(Field::IdNumber, i));
-                    const STORED: &str = "SELECT id, name, gender, birth_enc, phone_idx, landline_enc, relation, head_relation, id_idx, household_id FROM person";
-                    let existing: Option<StoredPerson> = match (p.record, &id_idx) {
-                        (None, _) if made.contains(&("household", household_id)) => None,
-                        // Named by its record key: the same person, wherever the file now puts them.
-                        (Some(record), _) => sqlx::query_as(sqlx::AssertSqlSafe(format!("{STORED} WHERE id = $1")))
-                            .bind(record).fetch_optional(&mut *tx).await?,
-                        (None, Some(idx)) => sqlx::query_as(sqlx::AssertSqlSafe(format!("{STORED} WHERE household_id = $1 AND id_idx = $2")))
-                            .bind(household_id).bind(idx).fetch_optional(&mut *tx).await?,
-                        (None, None) => sqlx::query_as(sqlx::AssertSqlSafe(format!("{STORED} WHERE household_id = $1 AND name = $2 AND id_idx IS NULL")))
-                            .bind(household_id).bind(&p.name).fetch_optional(&mut *tx).await?,
+                    const STORED: &str = "SELECT p.id, p.name, p.gender, p.birth_enc, p.phone_idx, p.landline_enc, p.relation, p.head_relation, p.id_idx, p.household_id FROM person p";
+                    // The same person: by record key, else by ID number in the
+                    // area, else by name in the same flat (whichever household).
+                    let known = p.record.or_else(|| id_idx.as_ref().and_then(|i| by_id.get(i).copied()));
+                    let existing: Option<StoredPerson> = match (known, &id_idx) {
+                        (Some(id), _) => sqlx::query_as(sqlx::AssertSqlSafe(format!("{STORED} WHERE p.id = $1")))
+                            .bind(id).fetch_optional(&mut *tx).await?,
+                        (None, Some(_)) => None,
+                        (None, None) if made.contains(&("dwelling", dwelling_id)) => None,
+                        (None, None) => sqlx::query_as(sqlx::AssertSqlSafe(format!("{STORED} JOIN household h ON h.id = p.household_id WHERE h.dwelling_id = $1 AND p.name = $2 AND p.id_idx IS NULL")))
+                            .bind(dwelling_id).bind(&p.name).fetch_optional(&mut *tx).await?,
                     };
                     let phone_idx = p.phone.as_deref().map(|x| vault.blind_index(Field::Phone, x));
                     let gender = p.gender.map(|g| g.code());
                     let birth = p.birth_date.map(|d| d.format("%Y-%m-%d").to_string());
+                    // What this row sets: the fields whose columns the file has
+                    // (an ID number also gives the gender and birth date).
+                    let set_id = has("id_number");
+                    let set_birth = has("birth_date") || p.id_number.is_some();
+                    let set_gender = has("gender") || p.id_number.is_some();
+                    let set_phone = has("phone");
+                    let set_landline = has("landline") || p.landline.is_some();
+                    let set_relation = has("relation");
+                    let set_head = has("head_relation");
+                    let set_tags = has("tags");
                     if let Some(e) = &existing {
                         let stored_tags: Vec<String> = sqlx::query_scalar("SELECT tag FROM person_tag WHERE person_id = $1 ORDER BY tag")
                             .bind(e.0).fetch_all(&mut *tx).await?;
@@ -901,21 +996,29 @@ impl Store {
                         file_tags.sort();
                         let open = |f: Field, v: &Option<Vec<u8>>| v.as_deref().and_then(|b| vault.open(f, b).ok());
                         let same = e.1 == p.name
-                            && e.2.as_deref() == gender
-                            && open(Field::BirthDate, &e.3) == birth
-                            && e.4 == phone_idx
-                            && open(Field::Phone, &e.5) == p.landline
-                            && e.6.as_deref() == Some(p.relation.code())
-                            && e.7 == p.head_relation
-                            && e.8 == id_idx
+                            && (!set_gender || e.2.as_deref() == gender)
+                            && (!set_birth || open(Field::BirthDate, &e.3) == birth)
+                            && (!set_phone || e.4 == phone_idx)
+                            && (!set_landline || open(Field::Phone, &e.5) == p.landline)
+                            && (!set_relation || e.6.as_deref() == Some(p.relation.code()))
+                            && (!set_head || e.7 == p.head_relation)
+                            && (!set_id || e.8 == id_idx)
                             && e.9 == household_id
-                            && stored_tags == file_tags;
+                            && (!set_tags || stored_tags == file_tags);
                         if same {
                             *report.unchanged.entry("people").or_default() += 1;
                             if n % 100 == 99 || n + 1 == rows.len() {
                                 progress(n as u64 + 1, total);
                             }
                             continue;
+                        }
+                        if e.9 != household_id {
+                            let line = r.line;
+                            report.notices.push(Notice::new(
+                                Some(line),
+                                format!("row {line}: {} was registered in another household or flat and moves here", p.name),
+                                format!("第 {line} 行：{} 原登记在其他户或房屋，将迁入此处", p.name),
+                            ));
                         }
                     }
                     let id_enc = p.id_number.as_deref().map(|i| vault.seal(Field::IdNumber, i));
@@ -926,17 +1029,46 @@ impl Store {
                     let landline_masked = p.landline.as_deref().map(mask::landline);
                     let birth_year = p.birth_date.map(|d| d.year());
                     let birth_enc = birth.as_deref().map(|d| vault.seal(Field::BirthDate, d));
+                    let was_known = existing.is_some();
                     let person_id: i64 = match existing {
                         Some(e) => {
                             *report.updated.entry("people").or_default() += 1;
-                            sqlx::query("UPDATE person SET name = $1, gender = $2, birth_year = $3, birth_enc = $4, id_enc = $5, id_masked = $6, phone_enc = $7, phone_idx = $8, phone_masked = $9, relation = $10, updated_at = $11, landline_enc = $12, landline_masked = $13, head_relation = $14, id_idx = $15, household_id = $16, scope_path = $17 WHERE id = $18")
-                                .bind(&p.name).bind(gender).bind(birth_year).bind(&birth_enc).bind(&id_enc).bind(&id_masked)
-                                .bind(&phone_enc).bind(&phone_idx).bind(&phone_masked).bind(p.relation.code()).bind(now)
-                                .bind(&landline_enc).bind(&landline_masked).bind(&p.head_relation)
-                                .bind(&id_idx).bind(household_id).bind(&g.path).bind(e.0)
+                            let id = e.0;
+                            sqlx::query("UPDATE person SET name = $1, household_id = $2, scope_path = $3, updated_at = $4 WHERE id = $5")
+                                .bind(&p.name).bind(household_id).bind(&g.path).bind(now).bind(id)
                                 .execute(&mut *tx).await?;
-                            sqlx::query("DELETE FROM person_tag WHERE person_id = $1").bind(e.0).execute(&mut *tx).await?;
-                            e.0
+                            if set_id {
+                                sqlx::query("UPDATE person SET id_enc = $1, id_idx = $2, id_masked = $3 WHERE id = $4")
+                                    .bind(&id_enc).bind(&id_idx).bind(&id_masked).bind(id).execute(&mut *tx).await?;
+                            }
+                            if set_birth {
+                                sqlx::query("UPDATE person SET birth_year = $1, birth_enc = $2 WHERE id = $3")
+                                    .bind(birth_year).bind(&birth_enc).bind(id).execute(&mut *tx).await?;
+                            }
+                            if set_gender {
+                                sqlx::query("UPDATE person SET gender = $1 WHERE id = $2")
+                                    .bind(gender).bind(id).execute(&mut *tx).await?;
+                            }
+                            if set_phone {
+                                sqlx::query("UPDATE person SET phone_enc = $1, phone_idx = $2, phone_masked = $3 WHERE id = $4")
+                                    .bind(&phone_enc).bind(&phone_idx).bind(&phone_masked).bind(id).execute(&mut *tx).await?;
+                            }
+                            if set_landline {
+                                sqlx::query("UPDATE person SET landline_enc = $1, landline_masked = $2 WHERE id = $3")
+                                    .bind(&landline_enc).bind(&landline_masked).bind(id).execute(&mut *tx).await?;
+                            }
+                            if set_relation {
+                                sqlx::query("UPDATE person SET relation = $1 WHERE id = $2")
+                                    .bind(p.relation.code()).bind(id).execute(&mut *tx).await?;
+                            }
+                            if set_head {
+                                sqlx::query("UPDATE person SET head_relation = $1 WHERE id = $2")
+                                    .bind(&p.head_relation).bind(id).execute(&mut *tx).await?;
+                            }
+                            if set_tags {
+                                sqlx::query("DELETE FROM person_tag WHERE person_id = $1").bind(id).execute(&mut *tx).await?;
+                            }
+                            id
                         }
                         None => {
                             *report.created.entry("people").or_default() += 1;
@@ -947,9 +1079,12 @@ impl Store {
                                 .fetch_one(&mut *tx).await?
                         }
                     };
-                    for t in &p.tags {
-                        sqlx::query("INSERT INTO person_tag (person_id, tag) VALUES ($1, $2)")
-                            .bind(person_id).bind(t).execute(&mut *tx).await?;
+                    // A known person keeps their tags when the file has no tag column.
+                    if set_tags || !was_known {
+                        for t in &p.tags {
+                            sqlx::query("INSERT INTO person_tag (person_id, tag) VALUES ($1, $2)")
+                                .bind(person_id).bind(t).execute(&mut *tx).await?;
+                        }
                     }
                 }
                 if n % 100 == 99 || n + 1 == rows.len() {
@@ -957,6 +1092,13 @@ impl Store {
                 }
             }
             let detail = serde_json::json!({"rows": report.rows, "created": report.created, "updated": report.updated}).to_string();
+            if !has("relation") && report.created.get("people").is_some_and(|n| *n > 0) {
+                report.notices.push(Notice::new(
+                    None,
+                    "the file has no 与房屋关系 column: new people are registered as 居住 (resident)",
+                    "文件中没有“与房屋关系”列：新增人员按“居住”登记",
+                ));
+            }
             if options.dry_run {
                 // A preview: the counts are real, the writes are undone.
                 tx.rollback().await?;

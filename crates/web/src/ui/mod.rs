@@ -469,6 +469,12 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/static/{*file}", get(asset))
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .merge(pages.route_layer(axum::middleware::from_fn_with_state(rules, gate)))
+        // The per-path limits of `server::limit_body` apply; this lifts
+        // axum's own 2 MB cap on form bodies, so a ledger upload may use
+        // its 64 MB.
+        .layer(axum::extract::DefaultBodyLimit::max(
+            crate::server::UPLOAD_BODY,
+        ))
 }
 
 /// The vendored and own assets, compiled into the binary.

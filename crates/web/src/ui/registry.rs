@@ -167,6 +167,9 @@ struct RegistryPage {
     pager: Pager,
 }
 
+/// How many changes the preview lists one by one.
+const CHANGES_SHOWN: usize = 2000;
+
 /// A registry field's name on screen.
 fn field_label(l: Lang, key: &str) -> String {
     match REGISTRY_COLUMNS.iter().find(|c| c.key == key) {
@@ -233,6 +236,26 @@ impl RegistryPage {
     fn field(&self, key: &str) -> String {
         field_label(self.c.l, key)
     }
+    /// Every change, row by row, for the list under the summary (the
+    /// first [`CHANGES_SHOWN`]; the CLI's `--changes` and the API have all).
+    fn change_rows<'a>(
+        &self,
+        r: &'a ImportReport,
+    ) -> Vec<(usize, String, &'a str, &'a str, &'a str)> {
+        r.changes
+            .iter()
+            .take(CHANGES_SHOWN)
+            .map(|c| {
+                (
+                    c.row,
+                    self.field(c.field),
+                    c.from.as_str(),
+                    c.to.as_str(),
+                    self.c.l.t(c.why_zh, c.why),
+                )
+            })
+            .collect()
+    }
     fn problem<'a>(&self, e: &'a linli_store::import::RowError) -> &'a str {
         e.text(!self.c.l.en)
     }
@@ -241,13 +264,11 @@ impl RegistryPage {
         for ch in &r.changes {
             let why = self.c.l.t(ch.why_zh, ch.why).to_string();
             let field = self.field(ch.field);
-            let example = format!(
-                "{} {}: {} → {}",
-                self.c.l.t("第", "row"),
-                ch.row,
-                ch.from,
-                ch.to
-            );
+            let example = if self.c.l.en {
+                format!("row {}: {} → {}", ch.row, ch.from, ch.to)
+            } else {
+                format!("第 {} 行：{} → {}", ch.row, ch.from, ch.to)
+            };
             match groups.iter_mut().find(|g| g.field == field && g.why == why) {
                 Some(g) => {
                     g.count += 1;
@@ -336,7 +357,10 @@ pub async fn import(
         field: "file".into(),
         message: ctx
             .l
-            .t("请选择一个 CSV 或 Excel 文件", "choose a CSV or Excel file")
+            .t(
+                "没有收到文件内容：请选择一个 Excel 或 CSV 文件（文件不能为空）",
+                "no file content arrived: choose an Excel or CSV file (it must not be empty)",
+            )
             .into(),
     })?;
     let choices = UploadChoices {
@@ -344,7 +368,8 @@ pub async fn import(
         sheet: f.get("sheet").map(str::to_string),
     };
     let report = preview_or_import(&s, &v.caller, &bytes, &choices, true).await?;
-    let confirm = if report.errors.is_empty() {
+    // Nothing to confirm with errors, or without rows.
+    let confirm = if report.errors.is_empty() && report.rows > 0 {
         Some(
             s.store
                 .keep_upload(&v.caller.actor, "registry", &choices, &bytes)
