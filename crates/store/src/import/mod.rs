@@ -278,7 +278,7 @@ pub fn read_ledger(
         .iter()
         .position(|s| std::ptr::eq(s, sheet))
         .unwrap_or_default();
-    let mut sheet = sheets.swap_remove(chosen);
+    let mut sheet = sheets.remove(chosen);
     let Some(header) = header else {
         // No recognisable header: read the first row as the header so the
         // import names the columns it misses.
