@@ -3,7 +3,7 @@
 //! [`GridIndex`] keeps each grid's bounding box in an R-tree (rstar); a
 //! point is tested only against the few polygons whose box holds it.
 
-use geo::{BoundingRect, Coord, MultiPolygon, Polygon};
+use geo::{BoundingRect, Coord, MultiPolygon, Polygon, Validation};
 use rstar::{AABB, RTree, RTreeObject};
 use serde_json::{Map, Value};
 
@@ -23,6 +23,8 @@ pub struct GridFeature {
     pub name: Option<String>,
     pub properties: Map<String, Value>,
     pub shape: MultiPolygon<f64>,
+    /// What was accepted but changed on the way in (a height dropped).
+    pub warnings: Vec<String>,
 }
 
 impl GridFeature {
@@ -53,13 +55,56 @@ fn check_ring_bounds(shape: &MultiPolygon<f64>) -> Result<(), String> {
         if p.exterior().0.len() < 4 {
             return Err("polygon ring needs at least 4 positions".into());
         }
-        for c in p.exterior().coords() {
-            if !(-180.0..=180.0).contains(&c.x) || !(-90.0..=90.0).contains(&c.y) {
-                return Err(format!("position ({}, {}) is not WGS-84 lon/lat", c.x, c.y));
+        // Every ring, the holes too.
+        for ring in std::iter::once(p.exterior()).chain(p.interiors()) {
+            for c in ring.coords() {
+                if !(-180.0..=180.0).contains(&c.x) || !(-90.0..=90.0).contains(&c.y) {
+                    return Err(format!("position ({}, {}) is not WGS-84 lon/lat", c.x, c.y));
+                }
             }
         }
     }
     Ok(())
+}
+
+/// The rings of a GeoJSON Polygon or MultiPolygon as written (before any
+/// conversion closes them or drops a height).
+fn raw_rings(geometry: &geojson::Geometry) -> Vec<&Vec<geojson::Position>> {
+    match &geometry.value {
+        geojson::GeometryValue::Polygon { coordinates } => coordinates.iter().collect(),
+        geojson::GeometryValue::MultiPolygon { coordinates } => {
+            coordinates.iter().flatten().collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Problems a grid polygon must not have, and what is only worth saying:
+/// a ring written open (GeoJSON requires the first position again at the
+/// end), a self-intersection, a hole outside its shell or crossing it
+/// (geo's validation), and heights (dropped, with a warning).
+fn check_shape(
+    geometry: &geojson::Geometry,
+    shape: &MultiPolygon<f64>,
+) -> (Vec<String>, Vec<String>) {
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    let rings = raw_rings(geometry);
+    if rings
+        .iter()
+        .any(|r| r.len() >= 2 && r.first().map(|p| p.as_slice()) != r.last().map(|p| p.as_slice()))
+    {
+        errors.push("a ring is not closed: its last position must repeat its first".to_string());
+    }
+    if rings.iter().flat_map(|r| r.iter()).any(|pos| pos.len() > 2) {
+        warnings.push(
+            "positions have a third value (height); it is dropped, grids are 2-D".to_string(),
+        );
+    }
+    for problem in shape.validation_errors() {
+        errors.push(format!("invalid polygon: {problem}"));
+    }
+    (errors, warnings)
 }
 
 /// Parses a FeatureCollection of grid polygons. Each feature needs a
@@ -109,6 +154,16 @@ pub fn parse_grid_features(text: &str) -> Result<Vec<GridFeature>, Vec<GeoError>
             errors.push(GeoError::Feature { feature, message });
             continue;
         }
+        let (problems, warnings) = match f.geometry.as_ref() {
+            Some(g) => check_shape(g, &shape),
+            None => (Vec::new(), Vec::new()),
+        };
+        if !problems.is_empty() {
+            for message in problems {
+                errors.push(GeoError::Feature { feature, message });
+            }
+            continue;
+        }
         let name = match props.get("name") {
             Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
             _ => None,
@@ -118,6 +173,7 @@ pub fn parse_grid_features(text: &str) -> Result<Vec<GridFeature>, Vec<GeoError>
             name,
             properties: props,
             shape,
+            warnings,
         });
     }
     if errors.is_empty() {
@@ -386,6 +442,49 @@ mod tests {
 
     fn square(x: f64, y: f64, s: f64) -> MultiPolygon<f64> {
         ring_to_shape(&[(x, y), (x + s, y), (x + s, y + s), (x, y + s), (x, y)])
+    }
+
+    fn feature(geometry: &str) -> String {
+        format!(
+            r#"{{"type":"FeatureCollection","features":[{{"type":"Feature","properties":{{"code":"320104001001001"}},"geometry":{geometry}}}]}}"#
+        )
+    }
+
+    fn problems(geometry: &str) -> Vec<String> {
+        match parse_grid_features(&feature(geometry)) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.into_iter().map(|x| x.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn invalid_grid_polygons_are_refused_by_name() {
+        // A bow tie crosses itself.
+        let p = problems(r#"{"type":"Polygon","coordinates":[[[0,0],[1,1],[1,0],[0,1],[0,0]]]}"#);
+        assert!(p.iter().any(|m| m.contains("self-intersection")), "{p:?}");
+        // A ring written open.
+        let p = problems(r#"{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,1]]]}"#);
+        assert!(p.iter().any(|m| m.contains("not closed")), "{p:?}");
+        // A hole outside its shell.
+        let p = problems(
+            r#"{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,1],[0,0]],[[2,2],[3,2],[3,3],[2,3],[2,2]]]}"#,
+        );
+        assert!(p.iter().any(|m| m.contains("interior")), "{p:?}");
+        // A hole's position out of range.
+        let p = problems(
+            r#"{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,1],[0,0]],[[0.2,0.2],[0.4,0.2],[0.4,95],[0.2,0.2]]]}"#,
+        );
+        assert!(p.iter().any(|m| m.contains("WGS-84")), "{p:?}");
+        // Heights are dropped with a warning, not refused.
+        let ok = parse_grid_features(&feature(
+            r#"{"type":"Polygon","coordinates":[[[0,0,5],[1,0,5],[1,1,5],[0,1,5],[0,0,5]]]}"#,
+        ))
+        .unwrap();
+        assert_eq!(ok[0].warnings.len(), 1);
+        assert!(
+            problems(r#"{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,1],[0,0]]]}"#)
+                .is_empty()
+        );
     }
 
     #[test]

@@ -74,6 +74,18 @@ impl Store {
             committed: true,
             ..Default::default()
         };
+        for (i, f) in features.iter().enumerate() {
+            for w in &f.warnings {
+                report.notices.push(Notice::new(
+                    Some(i + 1),
+                    format!("feature {}: {w}", i + 1),
+                    format!(
+                        "第 {} 个要素：坐标含第三个值（高程），已舍去，网格只用平面坐标",
+                        i + 1
+                    ),
+                ));
+            }
+        }
         with_db!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
             let mut known: HashMap<String, OrgUnit> = HashMap::new();
