@@ -200,10 +200,7 @@ pub fn find_header(rows: &[Vec<String>], dict: &Dictionary) -> Option<HeaderMatc
                 continue;
             }
             let m = header_at(rows, first, height, dict);
-            let mut distinct: Vec<&str> = m.fields.iter().flatten().copied().collect();
-            distinct.sort_unstable();
-            distinct.dedup();
-            let score = distinct.len();
+            let score = fields_named(&m);
             // A pair of rows must name more fields than its lower row alone
             // (else the upper row is a title, not part of the header).
             if height == 2 && score <= fields_named(&header_at(rows, first + 1, 1, dict)) {
@@ -217,6 +214,7 @@ pub fn find_header(rows: &[Vec<String>], dict: &Dictionary) -> Option<HeaderMatc
     best.map(|(_, m)| m)
 }
 
+/// How many distinct fields a header candidate names.
 fn fields_named(m: &HeaderMatch) -> usize {
     let mut distinct: Vec<&str> = m.fields.iter().flatten().copied().collect();
     distinct.sort_unstable();

@@ -5,7 +5,8 @@ use chrono::{FixedOffset, NaiveDate, TimeZone, Utc};
 
 use crate::validate::FieldError;
 
-fn beijing() -> FixedOffset {
+/// Beijing time (UTC+8), the wall clock of every date people read or write.
+pub fn beijing() -> FixedOffset {
     FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| unreachable!("+08:00 is valid"))
 }
 

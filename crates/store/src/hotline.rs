@@ -7,7 +7,8 @@
 //! 联系电话, 诉求内容, 诉求地址, 问题分类, 承办单位, 办理时限 …, GBK CSV or
 //! Excel; see [`crate::import::read_ledger`]) or as a JSON array.
 
-use chrono::{DateTime, FixedOffset, TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
+use linli_core::period::beijing;
 use linli_core::{ledger, mask};
 
 use crate::cases::{NewCase, NewRequest, Prepared};
@@ -98,10 +99,6 @@ fn row_error(row: usize, e: StoreError) -> RowError {
         StoreError::Invalid { field, message } => RowError::en(row, field, message),
         other => RowError::en(row, "row", other.to_string()),
     }
-}
-
-fn beijing() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| unreachable!("+08:00 is valid"))
 }
 
 impl Store {

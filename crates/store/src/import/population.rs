@@ -952,11 +952,9 @@ impl Store {
                                 Some(id) => id,
                                 None => {
                                     *report.created.entry("households").or_default() += 1;
-                                    let id: i64 = sqlx::query_scalar("INSERT INTO household (dwelling_id, scope_path, household_no) VALUES ($1, $2, $3) RETURNING id")
+                                    sqlx::query_scalar("INSERT INTO household (dwelling_id, scope_path, household_no) VALUES ($1, $2, $3) RETURNING id")
                                         .bind(dwelling_id).bind(&g.path).bind(&r.household_no)
-                                        .fetch_one(&mut *tx).await?;
-                                    made.insert(("household", id));
-                                    id
+                                        .fetch_one(&mut *tx).await?
                                 }
                             };
                             households.insert(key, id);
