@@ -104,6 +104,40 @@ pub const MAX_TITLE_CHARS: usize = 200;
 pub const MAX_ADDRESS_CHARS: usize = 300;
 pub const MAX_REPORTER_NAME_CHARS: usize = 100;
 pub const MAX_EXTERNAL_ID_CHARS: usize = 64;
+/// The longest set of other contact details (an e-mail and a device id).
+pub const MAX_CONTACT_CHARS: usize = 300;
+/// A channel's extra facts: how many, and how long a name and a value.
+pub const MAX_DETAILS: usize = 20;
+pub const MAX_DETAIL_NAME_CHARS: usize = 40;
+pub const MAX_DETAIL_VALUE_CHARS: usize = 1000;
+
+/// Checks a channel's extra facts (Open311 attributes, a photo link):
+/// a bounded number of named, bounded values.
+pub fn check_details(
+    details: &std::collections::BTreeMap<String, String>,
+) -> Result<(), (&'static str, String)> {
+    if details.len() > MAX_DETAILS {
+        return Err((
+            "details",
+            format!("has {} entries; at most {MAX_DETAILS}", details.len()),
+        ));
+    }
+    for (name, value) in details {
+        if name.trim().is_empty() || name.chars().count() > MAX_DETAIL_NAME_CHARS {
+            return Err((
+                "details",
+                format!("'{name}' is not a name of 1 to {MAX_DETAIL_NAME_CHARS} characters"),
+            ));
+        }
+        if value.chars().count() > MAX_DETAIL_VALUE_CHARS {
+            return Err((
+                "details",
+                format!("'{name}' is longer than {MAX_DETAIL_VALUE_CHARS} characters"),
+            ));
+        }
+    }
+    Ok(())
+}
 
 /// A short field of a request, trimmed; empty is none, longer than `max`
 /// characters is refused with the field's name.
@@ -172,6 +206,23 @@ impl RequestText {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn details_are_bounded() {
+        use std::collections::BTreeMap;
+        let mut d: BTreeMap<String, String> = BTreeMap::new();
+        d.insert("urgency".into(), "urgent".into());
+        assert!(check_details(&d).is_ok());
+        d.insert("media_url".into(), "x".repeat(MAX_DETAIL_VALUE_CHARS + 1));
+        assert_eq!(check_details(&d).unwrap_err().0, "details");
+        d.remove("media_url");
+        d.insert(" ".into(), "v".into());
+        assert!(check_details(&d).unwrap_err().1.contains("not a name"));
+        let many: BTreeMap<String, String> = (0..=MAX_DETAILS)
+            .map(|i| (format!("a{i}"), String::new()))
+            .collect();
+        assert!(check_details(&many).unwrap_err().1.contains("entries"));
+    }
 
     #[test]
     fn short_fields_are_trimmed_and_bounded() {

@@ -75,6 +75,7 @@ pub fn tickets_from_table(t: &Table) -> Vec<(usize, Ticket)> {
                         org_code: get("org_code"),
                         reporter_name: get("reporter_name"),
                         reporter_phone: get("reporter_phone"),
+                        ..Default::default()
                     },
                     called_at: get("called_at"),
                     unit: get("unit"),
@@ -263,9 +264,10 @@ impl Store {
                         (None, Some(l)) => {
                             notices.push(Notice::new(
                                 Some(row),
-                                format!("row {row}: the landline {} is not kept (a case keeps a mobile number)", mask::landline(&l)),
-                                format!("第 {row} 行：固定电话 {} 未保存（工单只保存手机号）", mask::landline(&l)),
+                                format!("row {row}: the landline {} is kept as another contact (sealed; shown on an audited view)", mask::landline(&l)),
+                                format!("第 {row} 行：固定电话 {} 作为其他联系方式加密保存（查看原文时显示并记入审计）", mask::landline(&l)),
                             ));
+                            t.req.other_contact = Some(format!("landline: {l}"));
                             t.req.reporter_phone = None;
                         }
                         (None, None) => {}
@@ -287,6 +289,13 @@ impl Store {
             }
             if t.unit.is_some() || t.time_limit.is_some() {
                 assigned.push(row);
+            }
+            // Kept as the platform wrote them, on the case's register event.
+            if let Some(u) = &t.unit {
+                t.req.details.insert("hotline.unit".into(), u.clone());
+            }
+            if let Some(l) = &t.time_limit {
+                t.req.details.insert("hotline.time_limit".into(), l.clone());
             }
             if errors.len() > before {
                 continue;
@@ -328,8 +337,8 @@ impl Store {
         if !assigned.is_empty() {
             notices.push(Notice::new(
                 None,
-                format!("{} tickets name a handling unit (承办单位) or time limit (办理时限): these are not applied yet; the cases are registered for dispatch here, with the deadlines the categories give", assigned.len()),
-                format!("{} 张工单填写了承办单位或办理时限：目前尚未采用，工单登记后在本系统派遣，时限按问题分类计算", assigned.len()),
+                format!("{} tickets name a handling unit (承办单位) or time limit (办理时限): both are kept with the case as written (shown on its page) but not applied yet; the cases are registered for dispatch here, with the deadlines the categories give", assigned.len()),
+                format!("{} 张工单填写了承办单位或办理时限：已按原文随工单保存（工单页面可见），但目前尚未采用，工单登记后在本系统派遣，时限按问题分类计算", assigned.len()),
             ));
         }
         if !errors.is_empty() {

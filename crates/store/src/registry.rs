@@ -29,6 +29,24 @@ pub struct Compound {
     pub dwellings: i64,
 }
 
+/// A compound as a place a request can be put: its grid and point.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct CompoundPlace {
+    pub id: i64,
+    pub name: String,
+    pub grid_code: String,
+    pub lon: Option<f64>,
+    pub lat: Option<f64>,
+}
+
+/// What an address names: one compound, none, or a name several grids have.
+#[derive(Debug, Clone)]
+pub enum AddressMatch {
+    Compound(CompoundPlace),
+    Nowhere,
+    Several(Vec<String>),
+}
+
 /// A person as shown in lists: ID number and phone masked.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct PersonView {
@@ -406,6 +424,58 @@ impl Store {
             });
             changed += rows.len() as u64;
         }
+    }
+
+    /// The compound an address names, for a request that came with words
+    /// and no point (Open311's address_string): the compounds of the area
+    /// whose name (or recorded address) the text contains; the longest
+    /// name wins, and the same name in several grids is ambiguous.
+    pub async fn place_address(&self, scope: &Scope, text: &str) -> Result<AddressMatch> {
+        let text = linli_core::ledger::half_width(text.trim()).into_owned();
+        if text.chars().count() < 2 {
+            return Ok(AddressMatch::Nowhere);
+        }
+        let (lo, hi) = scope.bounds();
+        let found: Vec<CompoundPlace> = with_db!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT c.id, c.name, g.code AS grid_code, c.lon, c.lat
+                 FROM compound c JOIN org_unit g ON g.id = c.grid_id
+                 WHERE c.scope_path >= $1 AND c.scope_path < $2 AND length(c.name) >= 2
+                   AND ($3 LIKE '%' || c.name || '%' OR (length(c.address) >= 4 AND $3 LIKE '%' || c.address || '%'))
+                 ORDER BY length(c.name) DESC, c.id LIMIT 20",
+            )
+            .bind(lo).bind(hi).bind(&text)
+            .fetch_all(pool).await?
+        });
+        let Some(best) = found.first() else {
+            return Ok(AddressMatch::Nowhere);
+        };
+        let longest = best.name.chars().count();
+        let mut same: Vec<CompoundPlace> = found
+            .iter()
+            .filter(|c| c.name.chars().count() == longest)
+            .cloned()
+            .collect();
+        same.dedup_by(|a, b| a.name == b.name && a.grid_code == b.grid_code);
+        Ok(match same.len() {
+            1 => AddressMatch::Compound(same.remove(0)),
+            _ => AddressMatch::Several(same.into_iter().map(|c| c.name).collect()),
+        })
+    }
+
+    /// A compound of the area by its id (Open311's address_id).
+    pub async fn compound_place(&self, scope: &Scope, id: i64) -> Result<CompoundPlace> {
+        let (lo, hi) = scope.bounds();
+        let found: Option<CompoundPlace> = with_db!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT c.id, c.name, g.code AS grid_code, c.lon, c.lat
+                 FROM compound c JOIN org_unit g ON g.id = c.grid_id
+                 WHERE c.id = $1 AND c.scope_path >= $2 AND c.scope_path < $3",
+            )
+            .bind(id).bind(lo).bind(hi)
+            .fetch_optional(pool).await?
+        });
+        found.ok_or_else(|| StoreError::NotFound(format!("no compound {id} in your area")))
     }
 
     /// Compounds in scope (the compound ledger, 一院一档).

@@ -434,6 +434,10 @@ async fn import_registry(
         dry_run: matches!(q.get("dry_run").map(String::as_str), Some("1" | "true")),
         grid: q.get("grid").cloned(),
     };
+    if options.dry_run {
+        let now = chrono::Utc::now().timestamp_millis();
+        crate::throttle::admit_preview(&s.lookup_throttle, &caller.actor, now)?;
+    }
     report_response(
         s.store
             .import_registry_with(&caller.scope, &caller.actor, &table, &options, &|_, _| {})

@@ -102,6 +102,8 @@ pub(crate) async fn request_deadline(req: Request, next: Next) -> Response {
 pub const SIGN_IN_BODY: usize = 8 * 1024;
 /// Largest body of a spreadsheet import or a photo upload.
 pub const UPLOAD_BODY: usize = 64 * 1024 * 1024;
+/// Largest body of an Open311 request: a form and one photo.
+pub const OPEN311_BODY: usize = linli_store::photos::MAX_PHOTO_BYTES + 1024 * 1024;
 /// Largest body of anything else (a form, a JSON request).
 pub const OTHER_BODY: usize = 1024 * 1024;
 
@@ -113,6 +115,8 @@ pub fn body_limit(path: &str) -> usize {
         .any(|p| path.ends_with(p))
     {
         SIGN_IN_BODY
+    } else if path.starts_with("/open311/") {
+        OPEN311_BODY
     } else if path.contains("/import")
         || path.ends_with("/photos")
         || path.ends_with("/locate/batch")
@@ -133,6 +137,9 @@ pub(crate) async fn limit_body(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
+        if req.uri().path().starts_with("/open311/") {
+            return crate::open311::too_large(req.uri().path(), limit);
+        }
         return (
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("the request body is larger than {limit} bytes / 请求内容过大"),

@@ -31,6 +31,20 @@ pub fn held_back(what: &str, wait_ms: i64) -> linli_store::StoreError {
     }
 }
 
+/// A registry preview tells how many of a file's ID numbers are on
+/// record: a look-up by count. Previews share the look-up allowance under
+/// their own key, so guessing by preview is as slow as guessing by search
+/// (and each preview is audited by the store).
+pub fn admit_preview(
+    throttle: &LookupThrottle,
+    actor: &str,
+    now: i64,
+) -> Result<(), linli_store::StoreError> {
+    throttle
+        .take(&format!("preview:{actor}"), now)
+        .map_err(|wait_ms| held_back("too many import previews", wait_ms))
+}
+
 /// Events per key in the current window, refused past a limit.
 #[derive(Debug)]
 pub struct Throttle<K> {

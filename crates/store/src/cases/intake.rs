@@ -37,9 +37,21 @@ pub(crate) struct NewCase {
     facts: Facts,
     response_due: Option<i64>,
     created: i64,
-    /// Originals of free text in which ID numbers or phones were masked:
-    /// (field, sealed original).
+    /// Originals of free text in which ID numbers or phones were masked,
+    /// and contact details beyond a mobile: (field, sealed original).
     sealed: Vec<(&'static str, Vec<u8>)>,
+    /// The channel's extra facts (see [`NewRequest::details`]).
+    details: std::collections::BTreeMap<String, String>,
+}
+
+/// The register event's data: the channel, its id for the request and
+/// any extra facts it sent.
+fn register_data(p: &NewCase) -> String {
+    let mut data = serde_json::json!({"channel": p.channel.code(), "external_id": p.external_id});
+    if !p.details.is_empty() {
+        data["details"] = serde_json::json!(p.details);
+    }
+    data.to_string()
 }
 
 impl NewCase {
@@ -364,8 +376,18 @@ impl Store {
             sealed.push(("address", vault.seal(Field::FreeText, &address)));
         }
         let address = address_found.text;
+        if let Some(contact) = short(
+            "other_contact",
+            req.other_contact.as_ref(),
+            linli_core::intake::MAX_CONTACT_CHARS,
+        )? {
+            sealed.push(("reporter_contact", vault.seal(Field::FreeText, &contact)));
+        }
+        linli_core::intake::check_details(&req.details)
+            .map_err(|(f, m)| StoreError::invalid(f, m))?;
         Ok(Prepared::New(Box::new(NewCase {
             sealed,
+            details: req.details.clone(),
             channel,
             external_id,
             category_name: category.as_ref().map(|c| c.name.clone()),
@@ -492,7 +514,7 @@ impl Store {
                 events.push_values(&rows, |mut b, (id, actor, p, action)| {
                     let (from, to, note, data) = if *action == "register" {
                         ("", "registered", p.title.clone(),
-                         serde_json::json!({"channel": p.channel.code(), "external_id": p.external_id}).to_string())
+                         register_data(p))
                     } else {
                         ("registered", "classified", p.category.clone().unwrap_or_default(), "{}".to_string())
                     };

@@ -54,6 +54,15 @@ pub struct NewRequest {
     pub reporter_name: Option<String>,
     #[serde(default)]
     pub reporter_phone: Option<String>,
+    /// Contact details beyond a mainland mobile (an e-mail, a landline or
+    /// foreign number, a device id), as given: personal, so sealed with
+    /// the originals of the text and shown only on an audited view.
+    #[serde(default)]
+    pub other_contact: Option<String>,
+    /// What a channel sent that has no column of its own (Open311
+    /// attributes, a photo link): kept in the register event's data.
+    #[serde(default)]
+    pub details: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]

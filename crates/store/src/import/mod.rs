@@ -609,6 +609,14 @@ impl RowCheck<'_> {
             message_zh: zh.into(),
         });
     }
+    /// Whether this row already has a problem in `field`.
+    fn has_error_in(&self, field: &str) -> bool {
+        self.errors
+            .iter()
+            .rev()
+            .take_while(|e| e.row == self.row)
+            .any(|e| e.field == field)
+    }
     fn required(&mut self, field: &str, value: &str) -> String {
         if value.is_empty() {
             self.fail(field, "is required", "必填，不能为空");
@@ -636,6 +644,28 @@ struct GridRef {
 }
 
 impl Store {
+    /// Compound name → the codes of the grids that have a compound of
+    /// that name, in the caller's area.
+    async fn compound_grids(&self, scope: &Scope) -> Result<HashMap<String, Vec<String>>> {
+        let (lo, hi) = scope.bounds();
+        let pairs: Vec<(String, String)> = crate::with_db!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT c.name, g.code FROM compound c JOIN org_unit g ON g.id = c.grid_id
+                 WHERE c.scope_path >= $1 AND c.scope_path < $2 ORDER BY c.name, g.code",
+            )
+            .bind(lo).bind(hi)
+            .fetch_all(pool).await?
+        });
+        let mut out: HashMap<String, Vec<String>> = HashMap::new();
+        for (name, code) in pairs {
+            let codes = out.entry(name).or_default();
+            if !codes.contains(&code) {
+                codes.push(code);
+            }
+        }
+        Ok(out)
+    }
+
     async fn grids_by_code(&self, scope: &Scope) -> Result<HashMap<String, GridRef>> {
         Ok(self
             .org_units(scope, Some(OrgKind::Grid))

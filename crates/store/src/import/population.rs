@@ -71,6 +71,15 @@ const FILLED_DOWN: (&str, &str) = (
     "空白，按上一行填写（合并单元格另存为 CSV 后只保留第一格）",
 );
 
+const GRID_FROM_COMPOUND: (&str, &str) = (
+    "blank: the grid of this compound in the compound ledger",
+    "空白，按小区台账中该小区所在网格填写",
+);
+const GRID_OF_AREA: (&str, &str) = (
+    "blank: the only grid of your area",
+    "空白，按您辖区唯一的网格填写",
+);
+
 /// Cells that mean "nothing here" in ledgers.
 fn is_blank(v: &str) -> bool {
     matches!(
@@ -617,6 +626,13 @@ impl Store {
             .filter_map(|(_, cells)| parse_record_key(layout.get(cells, "record_key")))
             .collect();
         let keyed = self.keyed_people(scope, &keys).await?;
+        // Compound name → the grids that have a compound of that name, for
+        // rows without a grid code.
+        let compound_grids = if file_grid.is_none() {
+            self.compound_grids(scope).await?
+        } else {
+            HashMap::new()
+        };
         let mut seen_keys: HashMap<i64, usize> = HashMap::new();
         for (line, cells) in &table.rows {
             let mut c = RowCheck {
@@ -667,16 +683,67 @@ impl Store {
                 today,
                 keyed: record.and_then(|id| keyed.get(&id)),
             };
+            // A compound or building left blank under the row above is a
+            // merged cell that lost its merge (CSV keeps only the first).
+            let place = |c: &mut RowCheck, ch: &mut Changes, key: &'static str, prev: &str| {
+                let v = r.get(key);
+                if is_blank(v) && !prev.is_empty() {
+                    ch.note(key, v, prev, FILLED_DOWN.0, FILLED_DOWN.1);
+                    prev.to_string()
+                } else {
+                    c.required(key, v.trim())
+                }
+            };
+            let compound_raw = place(&mut c, &mut ch, "compound", &above.0);
+            let compound = ch.take("compound", ledger::plain(&compound_raw), None);
             let grid_code = match (r.get("grid_code"), file_grid) {
                 (v, Some(g)) if is_blank(v) => g.to_string(),
+                (v, None) if is_blank(v) => {
+                    match compound_grids.get(compound.as_str()).map(Vec::as_slice) {
+                        // Without a grid code, the compound ledger (or an area
+                        // of one grid) says where the row belongs.
+                        Some([only]) => {
+                            ch.note(
+                                "grid_code",
+                                v,
+                                only,
+                                GRID_FROM_COMPOUND.0,
+                                GRID_FROM_COMPOUND.1,
+                            );
+                            only.clone()
+                        }
+                        Some(several) => {
+                            c.fail(
+                            "grid_code",
+                            format!("is blank, and compound {compound} is in several grids ({}); give the grid code", several.join(", ")),
+                            format!("网格编码为空，且小区“{compound}”分属多个网格（{}），请填写网格编码", several.join("、")),
+                        );
+                            String::new()
+                        }
+                        None if grids.len() == 1 => {
+                            let only = grids.keys().next().cloned().unwrap_or_default();
+                            ch.note("grid_code", v, &only, GRID_OF_AREA.0, GRID_OF_AREA.1);
+                            only
+                        }
+                        None => String::new(),
+                    }
+                }
                 (v, _) => ch.take("grid_code", ledger::plain(v), None),
             };
             let grid = if grid_code.is_empty() {
-                c.fail(
-                    "grid_code",
-                    "is required (or choose one grid for the whole file)",
-                    "网格编码必填（或为整个文件选择一个网格）",
-                );
+                if compound.is_empty() {
+                    c.fail(
+                        "grid_code",
+                        "is required (or choose one grid for the whole file)",
+                        "网格编码必填（或为整个文件选择一个网格）",
+                    );
+                } else if !c.has_error_in("grid_code") {
+                    c.fail(
+                        "grid_code",
+                        format!("is required: compound {compound} is not in the compound ledger of your area (or choose one grid for the whole file)"),
+                        format!("网格编码必填：小区“{compound}”不在您辖区的小区台账中（或为整个文件选择一个网格）"),
+                    );
+                }
                 None
             } else if let Some(&slot) = grid_slot.get(&grid_code) {
                 Some(slot)
@@ -692,19 +759,6 @@ impl Store {
                 );
                 None
             };
-            // A compound or building left blank under the row above is a
-            // merged cell that lost its merge (CSV keeps only the first).
-            let place = |c: &mut RowCheck, ch: &mut Changes, key: &'static str, prev: &str| {
-                let v = r.get(key);
-                if is_blank(v) && !prev.is_empty() {
-                    ch.note(key, v, prev, FILLED_DOWN.0, FILLED_DOWN.1);
-                    prev.to_string()
-                } else {
-                    c.required(key, v.trim())
-                }
-            };
-            let compound_raw = place(&mut c, &mut ch, "compound", &above.0);
-            let compound = ch.take("compound", ledger::plain(&compound_raw), None);
             let building_raw = place(&mut c, &mut ch, "building", &above.1);
             let building = ch.take("building", ledger::building(&building_raw), None);
             above = (compound_raw, building_raw, *line);
@@ -1105,7 +1159,15 @@ impl Store {
                 tx.commit().await?;
             }
         });
-        if !options.dry_run {
+        if options.dry_run {
+            // A preview confirms which ID numbers are on record (as a count),
+            // so it is a look-up: audited, though its writes were undone.
+            let matched = report.updated.get("people").copied().unwrap_or(0)
+                + report.unchanged.get("people").copied().unwrap_or(0);
+            let detail = serde_json::json!({"rows": report.rows, "people_on_record": matched, "created": report.created}).to_string();
+            self.audit(actor, "registry.import_preview", "registry", &detail)
+                .await?;
+        } else {
             self.changed(crate::caches::Cached::RegistryCounts).await?;
         }
         Ok(report)

@@ -326,6 +326,21 @@ async fn a_community_workbook_goes_in_as_it_is() {
             0,
             "a preview writes nothing"
         );
+        // ... but is audited: it tells how many of the file's ID numbers
+        // are on record, which is a look-up.
+        store.chain_audit().await.unwrap();
+        let audited = store
+            .audit_entries(20)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|e| e.action == "registry.import_preview")
+            .expect("a preview is an audit entry");
+        assert!(
+            audited.detail.contains("\"people_on_record\":0"),
+            "{}",
+            audited.detail
+        );
 
         // What was read and what was set aside is named.
         let notes = zh(&preview);
@@ -911,6 +926,106 @@ async fn a_partial_or_reordered_ledger_updates_without_loss() {
         assert!(r.committed, "{be}: {:?}", r.errors);
         assert_eq!(r.created.get("people"), None, "{be}: the same four people");
         assert_eq!(store.scope_stats(&Scope::Everything).await.unwrap().people, 9, "{be}");
+    })
+    .await;
+}
+
+/// A ledger without grid codes: each row's grid comes from the compound
+/// ledger (and is reported); a compound not on it, or on it in several
+/// grids, is named in the row's error.
+#[tokio::test]
+async fn rows_without_a_grid_code_take_their_compounds_grid() {
+    each(|store, be| async move {
+        let all = Scope::Everything;
+        store.import_grids(&all, "test", GRIDS).await.unwrap();
+        let compounds = linli_store::import::read_csv(
+            "小区,管理模式,物业公司,物业公司信用代码,经度,纬度,存在问题
+桃叶渡小区,无物业,,,118.785,32.025,
+乌衣巷院落,无物业,,,118.805,32.025,
+同名苑,无物业,,,118.785,32.026,
+同名苑,无物业,,,118.795,32.026,
+"
+            .as_bytes(),
+        )
+        .unwrap();
+        let r = store
+            .import_compounds(&all, "test", &compounds)
+            .await
+            .unwrap();
+        assert!(r.committed, "{be}: {:?}", r.errors);
+        let ledger = |extra: &str| {
+            let csv = format!(
+                "小区,楼栋,房号,姓名\n桃叶渡小区,1栋,101,王秀英\n乌衣巷院落,1栋,1,赵敏\n{extra}"
+            );
+            read_ledger(csv.as_bytes(), TableFormat::Csv, LedgerKind::Registry, None).unwrap()
+        };
+        let r = store
+            .import_registry_with(
+                &all,
+                "test",
+                &ledger("无名院,1栋,1,张三\n同名苑,2栋,2,李四\n"),
+                &ImportOptions::default(),
+                &|_, _| {},
+            )
+            .await
+            .unwrap();
+        assert!(!r.committed, "{be}: {:?} {:?}", r.created, r.changes);
+        let zh: Vec<_> = r
+            .errors
+            .iter()
+            .map(|e| (e.row, e.field.as_str(), e.message_zh.as_str()))
+            .collect();
+        assert!(
+            zh.contains(&(
+                4,
+                "grid_code",
+                "网格编码必填：小区“无名院”不在您辖区的小区台账中（或为整个文件选择一个网格）"
+            )),
+            "{zh:?}"
+        );
+        assert!(
+            zh.iter()
+                .any(|(row, f, m)| *row == 5 && *f == "grid_code" && m.contains("分属多个网格")),
+            "{zh:?}"
+        );
+        assert_eq!(r.errors.len(), 2, "{zh:?}");
+
+        let r = store
+            .import_registry_with(
+                &all,
+                "test",
+                &ledger(""),
+                &ImportOptions::default(),
+                &|_, _| {},
+            )
+            .await
+            .unwrap();
+        assert!(r.committed, "{be}: {:?}", r.errors);
+        let placed: Vec<_> = r
+            .changes
+            .iter()
+            .filter(|c| c.field == "grid_code")
+            .map(|c| (c.row, c.to.as_str(), c.why_zh))
+            .collect();
+        assert_eq!(
+            placed,
+            [
+                (2, "320104001001001", "空白，按小区台账中该小区所在网格填写"),
+                (3, "320104001002001", "空白，按小区台账中该小区所在网格填写"),
+            ]
+        );
+        let grid3 = store.org_by_code(&all, "320104001002001").await.unwrap();
+        let there = store
+            .people(
+                &Scope::Subtree(linli_core::org::OrgPath::parse(&grid3.path).unwrap()),
+                &Default::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            there.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+            ["赵敏"]
+        );
     })
     .await;
 }

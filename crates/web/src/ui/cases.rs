@@ -210,6 +210,7 @@ pub async fn register(
         org_code: f.get("org_code").map(String::from),
         reporter_name: f.get("reporter_name").map(String::from),
         reporter_phone: f.get("reporter_phone").map(String::from),
+        ..Default::default()
     };
     let case = s
         .store
@@ -379,9 +380,44 @@ impl CasePage {
             "title" => ("标题", "Title"),
             "description" => ("描述", "Description"),
             "address" => ("地址", "Address"),
+            "reporter_contact" => ("其他联系方式", "Other contact"),
             _ => ("处理意见", "Note"),
         };
         if self.c.l.en { en } else { zh }
+    }
+    /// What the channel sent beyond linli's own fields (Open311
+    /// attributes, a photo link), from the register event, labelled.
+    fn channel_details(&self) -> Vec<(String, String)> {
+        let Some(e) = self.timeline.iter().find(|e| e.action == "register") else {
+            return Vec::new();
+        };
+        let data: serde_json::Value = serde_json::from_str(&e.data).unwrap_or_default();
+        let Some(map) = data.get("details").and_then(|d| d.as_object()) else {
+            return Vec::new();
+        };
+        let en = self.c.l.en;
+        map.iter()
+            .map(|(k, v)| {
+                let v = v.as_str().unwrap_or_default();
+                let label = match k.as_str() {
+                    "attribute.urgency" if !en => "紧急程度".to_string(),
+                    "media_url" if !en => "图片链接".to_string(),
+                    "attribute.urgency" => "Urgency".to_string(),
+                    "media_url" => "Photo link".to_string(),
+                    "hotline.unit" if !en => "12345 承办单位".to_string(),
+                    "hotline.unit" => "12345 handling unit".to_string(),
+                    "hotline.time_limit" if !en => "12345 办理时限".to_string(),
+                    "hotline.time_limit" => "12345 time limit".to_string(),
+                    other => other.to_string(),
+                };
+                let value = match (v, en) {
+                    ("urgent", false) => "紧急".to_string(),
+                    ("normal", false) => "一般".to_string(),
+                    _ => v.to_string(),
+                };
+                (label, value)
+            })
+            .collect()
     }
     fn state(&self, code: &str) -> String {
         state_label(self.c.l, code)

@@ -417,6 +417,10 @@ async fn preview_or_import(
         dry_run,
         grid: choices.grid.clone(),
     };
+    if dry_run {
+        let now = chrono::Utc::now().timestamp_millis();
+        crate::throttle::admit_preview(&s.lookup_throttle, &caller.actor, now)?;
+    }
     Ok(s.store
         .import_registry_with(&caller.scope, &caller.actor, &table, &options, &|_, _| {})
         .await?)

@@ -62,6 +62,23 @@ async fn api_end_to_end() {
         assert_eq!(r.status(), StatusCode::OK, "{:?}", r.text().await);
         let report: Value = r.json().await.unwrap();
         assert_eq!(report["created"]["people"], 1);
+        // A preview counts the file's ID numbers on record, so previews
+        // are limited like look-ups: the allowance, then 429.
+        for n in 0..=linli_web::throttle::LOOKUPS_PER_WINDOW {
+            let r = app
+                .post("/api/v1/import/registry?format=csv&dry_run=1")
+                .body(REGISTRY)
+                .send()
+                .await
+                .unwrap();
+            if n < linli_web::throttle::LOOKUPS_PER_WINDOW {
+                assert_eq!(r.status(), StatusCode::OK, "preview {n}");
+                let v: Value = r.json().await.unwrap();
+                assert_eq!(v["unchanged"]["people"], 1, "{v}");
+            } else {
+                assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+            }
+        }
 
         // A bad file: 422 with the row and field, nothing written.
         let bad = format!("{REGISTRY}320104001001001,桃叶渡小区,1栋,1单元,102,-5,李强,,139,,\n");

@@ -266,3 +266,125 @@ async fn webhooks_are_signed_retried_and_kept() {
     })
     .await;
 }
+
+/// The GeoReport v2 points where linli once deviated, one check each:
+/// placing by address, attributes, contacts, multipart, the answer's
+/// shape, the list's dates, window and codes, and every error's shape.
+#[tokio::test]
+async fn open311_follows_the_specification() {
+    each_backend(|store, be| async move {
+        let all = linli_store::Scope::Everything;
+        store.import_grids(&all, "t", GRIDS).await.unwrap();
+        let key = store.create_api_key("街道App", None).await.unwrap();
+        let app = App::spawn(store).await;
+        let r = app.post("/api/v1/import/compounds?format=csv")
+            .body("小区,管理模式,物业公司,物业公司信用代码,经度,纬度,存在问题\n金陵花园,无物业,,,118.786,32.026,\n")
+            .send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{be}: {}", r.text().await.unwrap());
+        let compounds: Value = app.get("/api/v1/compounds").send().await.unwrap().json().await.unwrap();
+        let compound_id = compounds[0]["id"].as_i64().unwrap();
+        let post = |form: String| app.http.post(format!("{}/open311/v2/requests.json", app.base))
+            .header("content-type", "application/x-www-form-urlencoded").body(form).send();
+        let case_of = |created: &Value| linli_core::intake::id_from_code(created[0]["service_request_id"].as_str().unwrap()).unwrap();
+
+        // address_string alone is placed at the compound it names; the
+        // answer carries the id and no token.
+        let r = post(format!("api_key={key}&service_code=0601&description=x&address_string={}", urlencode("金陵花园3栋门口路灯"))).await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED, "{be}");
+        let created: Value = r.json().await.unwrap();
+        assert!(created[0].get("token").is_none(), "{created}");
+        let c: Value = app.get(&format!("/api/v1/cases/{}", case_of(&created))).send().await.unwrap().json().await.unwrap();
+        assert_eq!(c["lon"], 118.786);
+        assert_eq!(c["grid_name"], "一网格");
+        assert_eq!(c["address"], "金陵花园3栋门口路灯");
+        // An address that names nothing, with a key for the whole district: 400 naming the field.
+        let r = post(format!("api_key={key}&service_code=0601&description=x&address_string={}", urlencode("不存在的小区"))).await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e[0]["code"], 400);
+        assert!(e[0]["description"].as_str().unwrap().starts_with("address_string"), "{e}");
+        // address_id is a compound's number.
+        let r = post(format!("api_key={key}&service_code=0601&description=x&address_id={compound_id}")).await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let r = post(format!("api_key={key}&service_code=0601&description=x&address_id=999999")).await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        // An unknown service is 404; attributes are checked against the definition and kept.
+        let r = post(format!("api_key={key}&service_code=9999&lat=32.025&long=118.785&description=x")).await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        assert_eq!(r.json::<Value>().await.unwrap()[0]["code"], 404);
+        for bad in ["attribute%5Bcolour%5D=red", "attribute%5Burgency%5D=very"] {
+            let r = post(format!("api_key={key}&service_code=0601&lat=32.025&long=118.785&description=x&{bad}")).await.unwrap();
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
+        }
+        // A landline, an e-mail and a device id are kept (sealed), not refused.
+        let r = post(format!(
+            "api_key={key}&service_code=0601&lat=32.025&long=118.785&description=x&attribute%5Burgency%5D=urgent&media_url={}&phone=025-84561234&email=a%40b.cn&device_id=dev-7",
+            urlencode("https://example.org/p.jpg")
+        )).await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let id = case_of(&r.json().await.unwrap());
+        let t: Value = app.get(&format!("/api/v1/cases/{id}/timeline")).send().await.unwrap().json().await.unwrap();
+        let data: Value = serde_json::from_str(t[0]["data"].as_str().unwrap()).unwrap();
+        assert_eq!(data["details"]["attribute.urgency"], "urgent", "{data}");
+        assert_eq!(data["details"]["media_url"], "https://example.org/p.jpg");
+        let o: Value = app.post(&format!("/api/v1/cases/{id}/unmask")).body(r#"{"reason":"回电核实"}"#).send().await.unwrap().json().await.unwrap();
+        let contact = o["texts"].as_array().unwrap().iter().find(|t| t["field"] == "reporter_contact").unwrap();
+        assert_eq!(contact["text"], "phone: 025-84561234; email: a@b.cn; device_id: dev-7");
+        assert!(o["reporter_phone"].is_null());
+        // multipart/form-data, with a photo as the file part `media`.
+        let jpeg: Vec<u8> = vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, b'J', b'F', b'I', b'F', 0];
+        let form = reqwest::multipart::Form::new()
+            .text("api_key", key.clone()).text("service_code", "0601")
+            .text("lat", "32.025").text("long", "118.785").text("description", "井盖缺失")
+            .part("media", reqwest::multipart::Part::bytes(jpeg).file_name("p.jpg").mime_str("image/jpeg").unwrap());
+        let r = app.http.post(format!("{}/open311/v2/requests.xml", app.base)).multipart(form).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let xml = r.text().await.unwrap();
+        let code = xml.split("<service_request_id>").nth(1).unwrap().split('<').next().unwrap().to_string();
+        let photos: Value = app.get(&format!("/api/v1/cases/{}/photos", linli_core::intake::id_from_code(&code).unwrap())).send().await.unwrap().json().await.unwrap();
+        assert_eq!(photos.as_array().unwrap().len(), 1, "{be}");
+        let form = reqwest::multipart::Form::new().text("api_key", key.clone()).text("service_code", "0601")
+            .text("lat", "32.025").text("long", "118.785")
+            .part("media", reqwest::multipart::Part::bytes(b"<svg>".to_vec()).file_name("p.svg"));
+        let r = app.http.post(format!("{}/open311/v2/requests.json", app.base)).multipart(form).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert!(r.json::<Value>().await.unwrap()[0]["description"].as_str().unwrap().starts_with("media"));
+
+        // GET: comma lists of codes, W3C dates, the 90-day rule.
+        let o = |p: String| app.http.get(format!("{}/open311/v2/{p}", app.base)).send();
+        let today = chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap()).date_naive();
+        let start = today - chrono::Duration::days(1);
+        for (q, n) in [
+            (format!("service_code=0601,1202&start_date={start}"), 4),
+            (format!("service_code=1202&start_date={start}"), 0),
+            (format!("start_date={start}T00:00Z"), 4),
+            (String::new(), 4),
+        ] {
+            let r = o(format!("requests.json?{q}")).await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{q}");
+            assert_eq!(r.json::<Value>().await.unwrap().as_array().unwrap().len(), n, "{be} {q}");
+        }
+        let r = o("requests.json?start_date=2026-01-01&end_date=2026-06-01".into()).await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert!(r.json::<Value>().await.unwrap()[0]["description"].as_str().unwrap().contains("90 days"));
+
+        // Errors from the framework in the spec's shape: 405, 413, in JSON and XML.
+        let r = app.http.delete(format!("{}/open311/v2/requests.xml", app.base)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert!(r.text().await.unwrap().contains("<errors><error><code>405</code>"));
+        let r = app.http.post(format!("{}/open311/v2/requests.json", app.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(vec![b'a'; 12 * 1024 * 1024]).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(r.json::<Value>().await.unwrap()[0]["code"], 413);
+
+        // Discovery: an absolute URL and the real command for a key; keywords in Chinese.
+        let d: Value = o("discovery.json".into()).await.unwrap().json().await.unwrap();
+        assert_eq!(d["endpoints"][0]["url"], format!("{}/open311/v2", app.base));
+        assert!(d["key_service"].as_str().unwrap().contains("linli apikey --name"));
+        let services: Value = o("services.json".into()).await.unwrap().json().await.unwrap();
+        let lamp = services.as_array().unwrap().iter().find(|s| s["service_code"] == "0601").unwrap();
+        assert!(lamp["keywords"].as_str().unwrap().contains(lamp["service_name"].as_str().unwrap()), "{lamp}");
+    })
+    .await;
+}
