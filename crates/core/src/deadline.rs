@@ -35,6 +35,9 @@ pub struct Terms {
     pub response_hours: Option<u32>,
     /// The handling limit.
     pub limit: Option<Limit>,
+    /// A handling deadline given from outside (the 办理时限 of a 12345
+    /// ticket): it takes the place of the limit when the clock starts.
+    pub given_due: Option<i64>,
 }
 
 fn at(ms: i64) -> DateTime<Utc> {
@@ -66,6 +69,10 @@ pub fn apply_effects(
     }
     for e in effects {
         match e {
+            Effect::StartClock if terms.given_due.is_some() => {
+                c.due_at = terms.given_due;
+                clear_overdue = true;
+            }
             Effect::StartClock => {
                 let limit = terms.limit.ok_or_else(|| StepError::Invalid {
                     field: "category",
@@ -112,6 +119,7 @@ mod tests {
         let terms = Terms {
             response_hours: Some(2),
             limit: Some(Limit::WorkingDays(3)),
+            given_due: None,
         };
         // Registered Friday 2026-09-25 17:00; National Day holidays follow
         // (1–8 October 2026), with make-up working days.
@@ -201,5 +209,27 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn a_given_deadline_takes_the_place_of_the_limit() {
+        let cal = Calendar::china().unwrap();
+        let created = bj(2026, 11, 2, 9, 0);
+        let given = bj(2026, 11, 4, 18, 0);
+        let t = apply_effects(
+            Clocks::default(),
+            &[Effect::StartClock],
+            &cal,
+            created,
+            created,
+            Terms {
+                response_hours: None,
+                limit: None,
+                given_due: Some(given),
+            },
+        )
+        .unwrap();
+        assert_eq!(t.clocks.due_at, Some(given));
+        assert!(t.clear_overdue);
     }
 }

@@ -547,6 +547,66 @@ pub fn person_name(raw: &str) -> Normalised<String> {
     )
 }
 
+/// A 12345 ticket's 办理时限 as platforms write it: a date and time
+/// (2026-11-05 18:00), working days (3个工作日), working hours (4个工作小时),
+/// natural days (3天, 3个自然日) or hours (2小时, 24h).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeLimit {
+    Until(chrono::NaiveDateTime),
+    Within(crate::calendar::Limit),
+    Hours(u32),
+}
+
+/// Reads a 办理时限; `None` when it is none of the forms above.
+pub fn time_limit(raw: &str) -> Option<TimeLimit> {
+    use crate::calendar::Limit;
+    let s: String = half_width(raw.trim())
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    if s.is_empty() {
+        return None;
+    }
+    if let Some(t) = date_time(&s) {
+        return Some(TimeLimit::Until(t));
+    }
+    let lower = s.to_lowercase();
+    type Make = fn(u32) -> TimeLimit;
+    let forms: [(&str, Make); 9] = [
+        ("个工作日", |n| TimeLimit::Within(Limit::WorkingDays(n))),
+        ("工作日", |n| TimeLimit::Within(Limit::WorkingDays(n))),
+        ("个工作小时", |n| {
+            TimeLimit::Within(Limit::WorkingHours(n))
+        }),
+        ("工作小时", |n| {
+            TimeLimit::Within(Limit::WorkingHours(n))
+        }),
+        ("个自然日", |n| TimeLimit::Hours(n.saturating_mul(24))),
+        ("自然日", |n| TimeLimit::Hours(n.saturating_mul(24))),
+        ("天", |n| TimeLimit::Hours(n.saturating_mul(24))),
+        ("个小时", TimeLimit::Hours),
+        ("小时", TimeLimit::Hours),
+    ];
+    for (suffix, make) in forms {
+        if let Some(n) = lower.strip_suffix(suffix) {
+            return count(n).map(make);
+        }
+    }
+    lower
+        .strip_suffix('h')
+        .and_then(count)
+        .map(TimeLimit::Hours)
+}
+
+/// A positive count in digits or Chinese numerals.
+fn count(s: &str) -> Option<u32> {
+    let n = match s.parse::<u32>() {
+        Ok(n) => n,
+        Err(_) => chinese_number(s)?,
+    };
+    (n > 0).then_some(n)
+}
+
 /// A number written in Chinese numerals from 一 to 九十九 (一, 十, 十二, 二十, 二十三).
 pub fn chinese_number(s: &str) -> Option<u32> {
     let digit = |c: char| {
@@ -763,6 +823,42 @@ mod tests {
         let e = validate::resident_id("５１０１０４１９６２１２１６５５３Ｘ", NaiveDate::MAX)
             .unwrap_err();
         assert!(!e.en.contains("found 18"), "{e}");
+    }
+
+    #[test]
+    fn time_limits_as_platforms_write_them() {
+        use crate::calendar::Limit;
+        let at = |s: &str| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap();
+        assert_eq!(
+            time_limit("3个工作日"),
+            Some(TimeLimit::Within(Limit::WorkingDays(3)))
+        );
+        assert_eq!(
+            time_limit(" １５ 工作日"),
+            Some(TimeLimit::Within(Limit::WorkingDays(15)))
+        );
+        assert_eq!(
+            time_limit("五个工作日"),
+            Some(TimeLimit::Within(Limit::WorkingDays(5)))
+        );
+        assert_eq!(
+            time_limit("4个工作小时"),
+            Some(TimeLimit::Within(Limit::WorkingHours(4)))
+        );
+        assert_eq!(time_limit("2小时"), Some(TimeLimit::Hours(2)));
+        assert_eq!(time_limit("24h"), Some(TimeLimit::Hours(24)));
+        assert_eq!(time_limit("3天"), Some(TimeLimit::Hours(72)));
+        assert_eq!(
+            time_limit("2026-11-05 18:00"),
+            Some(TimeLimit::Until(at("2026-11-05 18:00")))
+        );
+        assert_eq!(
+            time_limit("2026年11月5日18:00"),
+            Some(TimeLimit::Until(at("2026-11-05 18:00")))
+        );
+        for bad in ["", "尽快", "0个工作日", "三周", "-3天"] {
+            assert_eq!(time_limit(bad), None, "{bad}");
+        }
     }
 
     #[test]

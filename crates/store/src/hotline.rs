@@ -95,6 +95,40 @@ pub fn requests_from_table(t: &Table) -> Vec<(usize, NewRequest)> {
         .collect()
 }
 
+/// What a ticket's 承办单位 and 办理时限 ask of its case once registered.
+struct Plan {
+    row: usize,
+    unit: Option<String>,
+    given_due: Option<i64>,
+}
+
+/// The deadline a 办理时限 gives, counted from the call.
+fn given_deadline(
+    cal: &linli_core::calendar::Calendar,
+    called: DateTime<Utc>,
+    limit: ledger::TimeLimit,
+) -> Option<i64> {
+    match limit {
+        ledger::TimeLimit::Until(t) => beijing()
+            .from_local_datetime(&t)
+            .single()
+            .map(|t| t.timestamp_millis()),
+        ledger::TimeLimit::Within(l) => Some(cal.deadline(called, l).timestamp_millis()),
+        ledger::TimeLimit::Hours(h) => Some(called.timestamp_millis() + i64::from(h) * 3_600_000),
+    }
+}
+
+/// The community or subdistrict a 承办单位 names: the longest name of the
+/// area's org units that the text contains (grids are not 承办单位).
+fn org_named<'a>(list: &'a [crate::org::OrgUnit], text: &str) -> Option<&'a crate::org::OrgUnit> {
+    let text = text.trim();
+    list.iter()
+        .filter(|o| {
+            o.kind != "grid" && o.name.chars().count() >= 2 && text.contains(o.name.as_str())
+        })
+        .max_by_key(|o| o.name.chars().count())
+}
+
 fn row_error(row: usize, e: StoreError) -> RowError {
     match e {
         StoreError::Invalid { field, message } => RowError::en(row, field, message),
@@ -105,11 +139,19 @@ fn row_error(row: usize, e: StoreError) -> RowError {
 impl Store {
     /// A category as a 12345 export writes it: linli's code, a leaf's
     /// name (物业服务), or a path of names (城乡建设/物业管理/物业服务).
-    async fn category_code(&self, text: &str) -> Result<Option<String>> {
+    async fn category_code(
+        &self,
+        text: &str,
+        mapping: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Option<String>> {
         let list = self.category_list().await?;
         let text = ledger::half_width(text.trim()).into_owned();
         if list.iter().any(|c| c.code == text) {
             return Ok(Some(text));
+        }
+        // The staff's mapping, as the platform writes the category.
+        if let Some(code) = mapping.get(&text) {
+            return Ok(Some(code.clone()));
         }
         let parts: Vec<&str> = text
             .split(['/', '>', '＞', '-', '—', '|', '\\'])
@@ -173,7 +215,9 @@ impl Store {
         let mut ready = Vec::new();
         let mut skipped = 0u64;
         let mut conflicts = 0u64;
-        let mut assigned = Vec::new();
+        let mapping = self.hotline_categories().await?;
+        let mut plans: Vec<Plan> = Vec::new();
+        let mut places: Option<Vec<crate::org::OrgUnit>> = None;
         let mut seen = std::collections::HashMap::new();
         let total = rows.len();
         for (row, mut t) in rows {
@@ -274,10 +318,20 @@ impl Store {
                     }
                 }
             }
-            if let Some(c) = t.req.category.clone()
-                && let Some(code) = self.category_code(&c).await?
-            {
-                t.req.category = Some(code);
+            if let Some(c) = t.req.category.clone() {
+                match self.category_code(&c, &mapping).await? {
+                    Some(code) => t.req.category = Some(code),
+                    None => fail(
+                        &mut errors,
+                        "category",
+                        format!(
+                            "'{c}' is not a category's code, name or path of names, nor in the 12345 category mapping; add it there (PUT /api/v1/hotline-categories) or correct the cell"
+                        ),
+                        format!(
+                            "问题分类“{c}”既不是分类编码、名称或名称路径，也不在 12345 分类对照表中；请在对照表中添加，或更正该单元格"
+                        ),
+                    ),
+                }
             }
             if t.req.lon.is_some_and(f64::is_nan) || t.req.lat.is_some_and(f64::is_nan) {
                 fail(
@@ -287,8 +341,36 @@ impl Store {
                     "经纬度应为数字".into(),
                 );
             }
-            if t.unit.is_some() || t.time_limit.is_some() {
-                assigned.push(row);
+            // 办理时限: the platform's deadline, counted from the call.
+            let given_due = match t.time_limit.as_deref() {
+                None => None,
+                Some(raw) => match ledger::time_limit(raw) {
+                    Some(limit) => given_deadline(&self.calendar(), called, limit),
+                    None => {
+                        notices.push(Notice::new(
+                            Some(row),
+                            format!("row {row}: the time limit '{raw}' is not a date, working days or hours; the category's limit applies"),
+                            format!("第 {row} 行：办理时限“{raw}”不是日期、工作日或小时数，按问题分类的时限计算"),
+                        ));
+                        None
+                    }
+                },
+            };
+            // 承办单位 that names a community or subdistrict of the area
+            // places a ticket that has no point of its own.
+            if let Some(u) = &t.unit
+                && t.req.lon.is_none()
+                && t.req
+                    .org_code
+                    .as_deref()
+                    .is_none_or(|c| c.trim().is_empty())
+            {
+                if places.is_none() {
+                    places = Some(self.org_units(scope, None).await?);
+                }
+                if let Some(o) = places.as_deref().and_then(|list| org_named(list, u)) {
+                    t.req.org_code = Some(o.code.clone());
+                }
             }
             // Kept as the platform wrote them, on the case's register event.
             if let Some(u) = &t.unit {
@@ -330,16 +412,16 @@ impl Store {
                         ));
                     }
                 }
-                Ok(Prepared::New(p)) => ready.push(p),
+                Ok(Prepared::New(p)) => {
+                    ready.push(p);
+                    plans.push(Plan {
+                        row,
+                        unit: t.unit.clone(),
+                        given_due,
+                    });
+                }
                 Err(e) => errors.push(row_error(row, e)),
             }
-        }
-        if !assigned.is_empty() {
-            notices.push(Notice::new(
-                None,
-                format!("{} tickets name a handling unit (承办单位) or time limit (办理时限): both are kept with the case as written (shown on its page) but not applied yet; the cases are registered for dispatch here, with the deadlines the categories give", assigned.len()),
-                format!("{} 张工单填写了承办单位或办理时限：已按原文随工单保存（工单页面可见），但目前尚未采用，工单登记后在本系统派遣，时限按问题分类计算", assigned.len()),
-            ));
         }
         if !errors.is_empty() {
             return Ok(ImportReport {
@@ -360,6 +442,8 @@ impl Store {
         let items: Vec<(&str, &NewCase)> = ready.iter().map(|p| (actor, &**p)).collect();
         let ids = self.write_intakes(&items).await?;
         report.created.insert("cases", ids.len() as u64);
+        self.apply_assignments(scope, actor, &ids, &plans, &mut report)
+            .await?;
         if skipped > 0 {
             report.unchanged.insert("already_received", skipped);
         }
@@ -367,5 +451,127 @@ impl Store {
             report.unchanged.insert("conflicts", conflicts);
         }
         Ok(report)
+    }
+
+    /// After a batch is registered: a ticket whose 承办单位 is a handling
+    /// unit of the area is opened and dispatched to it; one with a
+    /// 办理时限 is opened with that deadline (the category's limit only
+    /// when none is given). These are ordinary, audited steps taken after
+    /// the batch's commit: one that cannot be taken leaves its case
+    /// registered for dispatch here, and the report says which and why.
+    async fn apply_assignments(
+        &self,
+        scope: &Scope,
+        actor: &str,
+        ids: &[i64],
+        plans: &[Plan],
+        report: &mut ImportReport,
+    ) -> Result<()> {
+        use linli_core::case::Action;
+        if plans
+            .iter()
+            .all(|p| p.unit.is_none() && p.given_due.is_none())
+        {
+            return Ok(());
+        }
+        let units = self.units(scope).await?;
+        let (mut opened_given, mut opened_computed, mut dispatched) = (0u64, 0u64, 0u64);
+        for (id, plan) in ids.iter().zip(plans) {
+            let row = plan.row;
+            if plan.unit.is_none() && plan.given_due.is_none() {
+                continue;
+            }
+            let unit = plan
+                .unit
+                .as_deref()
+                .and_then(|u| units.iter().find(|h| h.name == u.trim()));
+            if plan.given_due.is_none() && unit.is_none() {
+                // A 承办单位 that is not a handling unit here (often the
+                // subdistrict itself): kept on the case, dispatched here.
+                continue;
+            }
+            let case = self.case_plain(scope, *id).await?;
+            if case.row.state != "classified" {
+                report.notices.push(Notice::new(
+                    Some(row),
+                    format!("row {row}: case {} has no category, so it is not opened or dispatched; classify it, then dispatch", case.row.code),
+                    format!("第 {row} 行：工单 {} 没有问题分类，未立案派遣；请先分类再派遣", case.row.code),
+                ));
+                continue;
+            }
+            let opened = match self
+                .act_given(
+                    scope,
+                    actor,
+                    *id,
+                    case.row.version,
+                    &Action::Open,
+                    Utc::now(),
+                    plan.given_due,
+                )
+                .await
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    report.notices.push(Notice::new(
+                        Some(row),
+                        format!(
+                            "row {row}: case {} was not opened ({e}); it waits for dispatch here",
+                            case.row.code
+                        ),
+                        format!(
+                            "第 {row} 行：工单 {} 未能立案（{e}），等待在本系统派遣",
+                            case.row.code
+                        ),
+                    ));
+                    continue;
+                }
+            };
+            if plan.given_due.is_some() {
+                opened_given += 1;
+            } else {
+                opened_computed += 1;
+            }
+            if let Some(u) = unit {
+                match self
+                    .act(
+                        scope,
+                        actor,
+                        *id,
+                        opened.row.version,
+                        &Action::Dispatch { unit: u.id },
+                    )
+                    .await
+                {
+                    Ok(_) => dispatched += 1,
+                    Err(e) => report.notices.push(Notice::new(
+                        Some(row),
+                        format!(
+                            "row {row}: case {} was not dispatched to {} ({e}); dispatch it here",
+                            case.row.code, u.name
+                        ),
+                        format!(
+                            "第 {row} 行：工单 {} 未能派遣至 {}（{e}），请在本系统派遣",
+                            case.row.code, u.name
+                        ),
+                    )),
+                }
+            }
+        }
+        let unmatched = plans
+            .iter()
+            .filter_map(|p| p.unit.as_deref())
+            .filter(|u| !units.iter().any(|h| h.name == u.trim()))
+            .count();
+        report.notices.push(Notice::new(
+            None,
+            format!(
+                "承办单位 and 办理时限: {dispatched} cases dispatched to the handling unit the ticket names; {opened_given} opened with the ticket's time limit, {opened_computed} with the limit their category gives (no time limit on the ticket); {unmatched} tickets name a 承办单位 that is not a handling unit of your area (kept on the case as written, dispatch here)"
+            ),
+            format!(
+                "承办单位与办理时限：{dispatched} 件按工单所列承办单位派遣；{opened_given} 件按工单的办理时限立案，{opened_computed} 件工单未填时限、按问题分类的时限立案；{unmatched} 张工单的承办单位不是本辖区的处置单位（已按原文随工单保存，请在本系统派遣）"
+            ),
+        ));
+        Ok(())
     }
 }

@@ -2,6 +2,7 @@
 //! working-day calendar (years added to the shipped one). Both are cached
 //! per server and dropped when changed (see [`crate::caches`]).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use linli_core::calendar::{Calendar, Limit};
@@ -10,6 +11,9 @@ use linli_core::category::{Category, Taxonomy};
 use crate::audit::append_in_tx;
 use crate::db::{BeginWrite, now_ms};
 use crate::{Result, Store, StoreError, with_db};
+
+/// The setting that holds the 12345 category mapping.
+const HOTLINE_CATEGORIES: &str = "hotline.categories";
 
 impl Store {
     /// The working-day calendar: the shipped one plus years an
@@ -85,6 +89,59 @@ impl Store {
         if let Ok(mut c) = self.calendar.write() {
             *c = cal;
         }
+        Ok(())
+    }
+
+    /// The 12345 category mapping staff keep: a category as a hotline
+    /// platform writes it (exactly, e.g. 城乡建设/市容环境/乱堆乱放) → a
+    /// leaf category code of linli.
+    pub async fn hotline_categories(&self) -> Result<BTreeMap<String, String>> {
+        let stored: Option<String> = with_db!(&self.db, pool => {
+            sqlx::query_scalar("SELECT value FROM setting WHERE key = $1")
+                .bind(HOTLINE_CATEGORIES).fetch_optional(pool).await?
+        });
+        match stored {
+            None => Ok(BTreeMap::new()),
+            Some(v) => serde_json::from_str(&v)
+                .map_err(|e| StoreError::Config(format!("stored 12345 category mapping: {e}"))),
+        }
+    }
+
+    /// Replaces the 12345 category mapping; every target must be a leaf
+    /// category (the error names the entry). Audited.
+    pub async fn save_hotline_categories(
+        &self,
+        actor: &str,
+        map: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        let mut clean = BTreeMap::new();
+        for (text, code) in map {
+            let text = linli_core::ledger::half_width(text.trim()).into_owned();
+            if text.is_empty() || text.chars().count() > 200 {
+                return Err(StoreError::invalid(
+                    "mapping",
+                    format!("'{text}' is not a category text of 1 to 200 characters"),
+                ));
+            }
+            let c = self.leaf_category(code).await.map_err(|e| match e {
+                StoreError::Invalid { message, .. } => {
+                    StoreError::invalid("mapping", format!("{text}: {message}"))
+                }
+                other => other,
+            })?;
+            clean.insert(text, c.code);
+        }
+        let json = serde_json::to_string(&clean)
+            .map_err(|e| StoreError::Config(format!("12345 category mapping: {e}")))?;
+        let detail = format!("{} entries", clean.len());
+        with_db!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("DELETE FROM setting WHERE key = $1").bind(HOTLINE_CATEGORIES).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO setting (key, value, updated_at) VALUES ($1, $2, $3)")
+                .bind(HOTLINE_CATEGORIES).bind(&json).bind(now_ms()).execute(&mut *tx).await?;
+            append_in_tx!(tx, self.vault(), actor, "hotline_categories.replace", HOTLINE_CATEGORIES, &detail);
+            tx.commit().await?;
+        });
         Ok(())
     }
 

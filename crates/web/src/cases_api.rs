@@ -48,6 +48,16 @@ pub fn api() -> Api {
         .get("/calendar", SignedIn, calendar)
         .post("/calendar", Needs(ManageSettings), extend_calendar)
         .post("/import/hotline", Needs(ImportCases), import_hotline)
+        .get(
+            "/hotline-categories",
+            Needs(ImportCases),
+            hotline_categories,
+        )
+        .put(
+            "/hotline-categories",
+            Needs(ImportCases),
+            replace_hotline_categories,
+        )
 }
 
 async fn intake(
@@ -235,6 +245,23 @@ async fn categories(State(s): State<AppState>, _caller: Caller) -> Result<Json<V
 
 /// Replaces the taxonomy (format of crates/core/data/categories.json);
 /// categories in use stay, deactivated. Whole-tree callers only.
+/// The 12345 category mapping: {"platform's text": "linli code"}.
+async fn hotline_categories(State(s): State<AppState>) -> Result<Json<Value>, AppError> {
+    Ok(Json(json!(s.store.hotline_categories().await?)))
+}
+
+/// Replaces the 12345 category mapping; kept by those who import 12345
+/// batches, audited.
+async fn replace_hotline_categories(
+    State(s): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let map: std::collections::BTreeMap<String, String> = json_body(&body)?;
+    s.store.save_hotline_categories(&caller.actor, &map).await?;
+    Ok(Json(json!(s.store.hotline_categories().await?)))
+}
+
 async fn replace_categories(
     State(s): State<AppState>,
     caller: Caller,

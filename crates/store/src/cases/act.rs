@@ -39,6 +39,23 @@ impl Store {
         action: &Action,
         now: DateTime<Utc>,
     ) -> Result<CaseView> {
+        self.act_given(scope, actor, id, version, action, now, None)
+            .await
+    }
+
+    /// A step, with a handling deadline given from outside (a 12345
+    /// ticket's 办理时限) for the clock it may start.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn act_given(
+        &self,
+        scope: &Scope,
+        actor: &str,
+        id: i64,
+        version: i64,
+        action: &Action,
+        now: DateTime<Utc>,
+        given_due: Option<i64>,
+    ) -> Result<CaseView> {
         let current = self.case_plain(scope, id).await?;
         if current.row.version != version {
             return Err(StoreError::Conflict(format!(
@@ -135,6 +152,7 @@ impl Store {
             Terms {
                 response_hours: category.as_ref().and_then(|c| c.response_hours),
                 limit: category.as_ref().and_then(|c| c.limit),
+                given_due,
             },
         )
         .map_err(step_error)?;

@@ -343,6 +343,7 @@ impl Store {
             Terms {
                 response_hours: category.as_ref().and_then(|c| c.response_hours),
                 limit: None,
+                given_due: None,
             },
         );
         let mut facts = Facts::new();

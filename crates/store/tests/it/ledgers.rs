@@ -729,6 +729,21 @@ async fn a_12345_export_goes_in_in_its_own_format() {
             )
             .unwrap()
         };
+        // The 承办单位 of the first ticket is a handling unit here.
+        let grid = store
+            .org_by_code(&Scope::Everything, GRID)
+            .await
+            .unwrap();
+        store
+            .create_unit(
+                &Scope::Everything,
+                grid.parent_id.unwrap(),
+                "秦淮区生态环境局",
+                "urban_management",
+                None,
+            )
+            .await
+            .unwrap();
         let r = store
             .import_hotline_table(
                 &Scope::Everything,
@@ -778,6 +793,35 @@ async fn a_12345_export_goes_in_in_its_own_format() {
         assert_eq!(
             cases[0].row.reporter_phone_masked, None,
             "a masked number is not a number"
+        );
+        // 承办单位 and 办理时限 applied: opened with the ticket's deadline
+        // (18:00 Beijing = 10:00 UTC) and dispatched to the unit it names;
+        // the ticket without them waits for dispatch here.
+        let due = chrono::NaiveDate::from_ymd_opt(2026, 11, 9)
+            .unwrap()
+            .and_hms_opt(10, 0, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp_millis();
+        assert_eq!(cases[0].row.state, "dispatched", "{be}: {notes}");
+        assert_eq!(cases[0].row.unit_name.as_deref(), Some("秦淮区生态环境局"));
+        assert_eq!(cases[0].row.due_at, Some(due));
+        assert_eq!(cases[1].row.state, "classified");
+        assert!(
+            notes.contains("1 件按工单所列承办单位派遣；1 件按工单的办理时限立案"),
+            "{notes}"
+        );
+        // The landline is kept as another contact, sealed.
+        let o = store
+            .case_originals(&Scope::Everything, cases[1].row.id, "test", "回电核实")
+            .await
+            .unwrap();
+        assert!(
+            o.texts
+                .iter()
+                .any(|t| t.field == "reporter_contact" && t.text == "landline: 025-84451234"),
+            "{:?}",
+            o.texts
         );
 
         // Sent again: the same ticket is skipped, a changed one is a conflict.
@@ -868,6 +912,39 @@ async fn a_12345_export_goes_in_in_its_own_format() {
             "both problems of row 3: {:?}",
             r.errors
         );
+
+        // A platform's own category text: refused with the way out, then
+        // taken through the mapping staff keep.
+        let own = "工单编号,来电时间,诉求内容,问题分类,经度,纬度\nQ1,2026-11-02 11:00,门口堆满建筑垃圾,城乡建设/市容环境/乱堆乱放,118.785,32.025\n";
+        let t = read_ledger(own.as_bytes(), TableFormat::Csv, LedgerKind::Hotline, None).unwrap();
+        let r = store
+            .import_hotline_table(&Scope::Everything, "test", &t)
+            .await
+            .unwrap();
+        assert!(
+            !r.committed && r.errors.iter().any(|e| e.field == "category" && e.message_zh.contains("对照表")),
+            "{:?}",
+            r.errors
+        );
+        let mut map = std::collections::BTreeMap::new();
+        map.insert("城乡建设/市容环境/乱堆乱放".to_string(), "9999".to_string());
+        let e = store.save_hotline_categories("test", &map).await.unwrap_err();
+        assert!(e.to_string().contains("城乡建设/市容环境/乱堆乱放"), "{e}");
+        map.insert("城乡建设/市容环境/乱堆乱放".to_string(), "1401".to_string());
+        store.save_hotline_categories("test", &map).await.unwrap();
+        let r = store
+            .import_hotline_table(&Scope::Everything, "test", &t)
+            .await
+            .unwrap();
+        assert!(r.committed, "{be}: {:?}", r.errors);
+        let c = store
+            .cases(&Scope::Everything, &linli_store::cases::CaseFilter { limit: 50, ..Default::default() })
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|c| c.row.external_id.as_deref() == Some("Q1"))
+            .unwrap();
+        assert_eq!(c.row.category_code.as_deref(), Some("1401"));
     })
     .await;
 }
