@@ -196,6 +196,15 @@ impl BeginWrite for PgPool {
 }
 
 /// Milliseconds since the Unix epoch, the storage form of every time.
+/// `n` numbered placeholders from `$first`: "$3, $4, $5" for an IN list
+/// (both databases take `$N` through sqlx).
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }

@@ -2,7 +2,7 @@
 //! normalised (each change noted), then written in one transaction;
 //! people matched by record key, ID number, or name within the household.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{Datelike, NaiveDate};
 use linli_core::ledger;
@@ -12,7 +12,7 @@ use linli_core::validate::{self, Gender};
 
 use crate::audit::append_in_tx;
 use crate::db::BeginWrite;
-use crate::db::now_ms;
+use crate::db::{now_ms, placeholders};
 use crate::vault::Field;
 use crate::{Result, Scope, Store, StoreError, with_db};
 
@@ -482,6 +482,77 @@ fn validate_person(c: &mut RowCheck, ch: &mut Changes, r: &RowCtx) -> Option<Per
     })
 }
 
+/// A person's personal data, sealed, masked and indexed for writing.
+struct SealedPerson {
+    id_enc: Option<Vec<u8>>,
+    id_idx: Option<Vec<u8>>,
+    id_masked: Option<String>,
+    phone_enc: Option<Vec<u8>>,
+    phone_idx: Option<Vec<u8>>,
+    phone_masked: Option<String>,
+    landline_enc: Option<Vec<u8>>,
+    landline_masked: Option<String>,
+    birth_year: Option<i32>,
+    birth_enc: Option<Vec<u8>>,
+}
+
+impl SealedPerson {
+    fn of(
+        vault: &crate::vault::Vault,
+        p: &PersonRow,
+        id_idx: Option<Vec<u8>>,
+        phone_idx: Option<Vec<u8>>,
+        birth: Option<&str>,
+    ) -> Self {
+        SealedPerson {
+            id_enc: p
+                .id_number
+                .as_deref()
+                .map(|i| vault.seal(Field::IdNumber, i)),
+            id_idx,
+            id_masked: p.id_number.as_deref().map(mask::id_number),
+            phone_enc: p.phone.as_deref().map(|x| vault.seal(Field::Phone, x)),
+            phone_idx,
+            phone_masked: p.phone.as_deref().map(mask::phone),
+            landline_enc: p.landline.as_deref().map(|x| vault.seal(Field::Phone, x)),
+            landline_masked: p.landline.as_deref().map(mask::landline),
+            birth_year: p.birth_date.map(|d| d.year()),
+            birth_enc: birth.map(|d| vault.seal(Field::BirthDate, d)),
+        }
+    }
+}
+
+/// A person to insert, once the rows are checked.
+struct NewPerson {
+    household_id: i64,
+    path: String,
+    name: String,
+    gender: Option<&'static str>,
+    relation: &'static str,
+    head_relation: Option<String>,
+    tags: Vec<String>,
+    sealed: SealedPerson,
+}
+
+/// The distinct values, in the order first met.
+fn distinct(values: impl IntoIterator<Item = i64>) -> Vec<i64> {
+    let mut seen = HashSet::new();
+    values.into_iter().filter(|v| seen.insert(*v)).collect()
+}
+
+/// The ids a multi-row INSERT … RETURNING gave, in the order of its rows:
+/// ids are handed out in row order, but RETURNING need not list them so.
+fn in_row_order(mut ids: Vec<i64>, rows: usize) -> Result<Vec<i64>> {
+    ids.sort_unstable();
+    if ids.len() != rows {
+        return Err(StoreError::Config(format!(
+            "import: {} ids for {rows} rows",
+            ids.len()
+        )));
+    }
+    Ok(ids)
+}
+
 /// (grid slot, compound, building, unit, room): one dwelling in a file.
 type DwellingKey = (usize, String, String, String, String);
 
@@ -519,10 +590,9 @@ impl Store {
         let vault = self.vault();
         let mut out = HashMap::new();
         for chunk in ids.chunks(500) {
-            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
             let sql = format!(
                 "SELECT id, id_masked, id_enc, phone_masked, phone_enc, landline_masked, landline_enc, birth_enc FROM person WHERE scope_path >= $1 AND scope_path < $2 AND id IN ({})",
-                marks.join(", ")
+                placeholders(3, chunk.len())
             );
             let rows: Vec<Row> = with_db!(&self.db, pool => {
                 let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(&lo).bind(&hi);
@@ -879,34 +949,49 @@ impl Store {
         let (lo, hi) = scope.bounds();
         // People already registered under the file's ID numbers, anywhere
         // in the caller's area: they are updated (and moved), not doubled.
-        let id_indexes: Vec<Vec<u8>> = rows
+        let id_idx_of: Vec<Option<Vec<u8>>> = rows
             .iter()
-            .filter_map(|r| r.person.as_ref()?.id_number.as_deref())
-            .map(|i| vault.blind_index(Field::IdNumber, i))
+            .map(|r| {
+                r.person
+                    .as_ref()?
+                    .id_number
+                    .as_deref()
+                    .map(|i| vault.blind_index(Field::IdNumber, i))
+            })
             .collect();
+        let id_indexes: Vec<&[u8]> = id_idx_of.iter().flatten().map(Vec::as_slice).collect();
+        // Rows per multi-row statement: 17 values a person, well under
+        // SQLite's 32,766 parameters.
+        const CHUNK: usize = 500;
+        let count = |m: &mut HashMap<&'static str, u64>, k: &'static str, n: usize| {
+            if n > 0 {
+                *m.entry(k).or_default() += n as u64;
+            }
+        };
         with_db!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
             let mut by_id: HashMap<Vec<u8>, i64> = HashMap::new();
-            for chunk in id_indexes.chunks(500) {
-                let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
+            for chunk in id_indexes.chunks(CHUNK) {
                 let sql = format!(
                     "SELECT id_idx, id FROM person WHERE scope_path >= $1 AND scope_path < $2 AND id_idx IN ({})",
-                    marks.join(", ")
+                    placeholders(3, chunk.len())
                 );
                 let mut q = sqlx::query_as::<_, (Vec<u8>, i64)>(sqlx::AssertSqlSafe(sql)).bind(&lo).bind(&hi);
                 for idx in chunk {
-                    q = q.bind(idx);
+                    q = q.bind(*idx);
                 }
                 by_id.extend(q.fetch_all(&mut *tx).await?);
             }
+            // Compounds and buildings are few: found or made one at a time.
             let mut compounds: HashMap<(i64, String), i64> = HashMap::new();
             let mut buildings: HashMap<(i64, String), i64> = HashMap::new();
-            let mut dwellings: HashMap<(i64, String, String), i64> = HashMap::new();
-            let mut households: HashMap<(i64, String), i64> = HashMap::new();
             // Places made by this import hold nothing yet: what lies in
             // them need not be looked for (most of a first import).
-            let mut made: HashSet<(&str, i64)> = HashSet::new();
-            for (n, r) in rows.iter().enumerate() {
+            let mut made_compounds: HashSet<i64> = HashSet::new();
+            let mut made_buildings: HashSet<i64> = HashSet::new();
+            let mut made_dwellings: HashSet<i64> = HashSet::new();
+            let mut building_of: Vec<i64> = Vec::with_capacity(rows.len());
+            for r in &rows {
                 let g = &grid_list[r.grid];
                 let key = (g.id, r.compound.clone());
                 let compound_id = match compounds.get(&key) {
@@ -922,7 +1007,7 @@ impl Store {
                                     .bind(g.id).bind(&g.path).bind(&r.compound)
                                     .bind(r.mode.unwrap_or(ManagementMode::None).code()).bind(now)
                                     .fetch_one(&mut *tx).await?;
-                                made.insert(("compound", id));
+                                made_compounds.insert(id);
                                 id
                             }
                         };
@@ -934,7 +1019,7 @@ impl Store {
                 let building_id = match buildings.get(&key) {
                     Some(id) => *id,
                     None => {
-                        let found: Option<i64> = if made.contains(&("compound", compound_id)) {
+                        let found: Option<i64> = if made_compounds.contains(&compound_id) {
                             None
                         } else {
                             sqlx::query_scalar("SELECT id FROM building WHERE compound_id = $1 AND name = $2")
@@ -947,7 +1032,7 @@ impl Store {
                                 let id: i64 = sqlx::query_scalar("INSERT INTO building (compound_id, scope_path, name) VALUES ($1, $2, $3) RETURNING id")
                                     .bind(compound_id).bind(&g.path).bind(&r.building)
                                     .fetch_one(&mut *tx).await?;
-                                made.insert(("building", id));
+                                made_buildings.insert(id);
                                 id
                             }
                         };
@@ -955,193 +1040,329 @@ impl Store {
                         id
                     }
                 };
-                let key = (building_id, r.unit.clone(), r.room.clone());
-                let dwelling_id = match dwellings.get(&key) {
-                    Some(id) => *id,
-                    None => {
-                        let found: Option<(i64, Option<f64>)> = if made.contains(&("building", building_id)) {
-                            None
-                        } else {
-                            sqlx::query_as("SELECT id, floor_area FROM dwelling WHERE building_id = $1 AND unit_no = $2 AND room_no = $3")
-                                .bind(building_id).bind(&r.unit).bind(&r.room).fetch_optional(&mut *tx).await?
+                building_of.push(building_id);
+            }
+
+            // Dwellings: those of buildings that were there are read a
+            // chunk of buildings at a time; new ones are made by multi-row
+            // INSERTs.
+            let old_buildings = distinct(building_of.iter().copied().filter(|b| !made_buildings.contains(b)));
+            let mut dwellings: HashMap<(i64, String, String), (i64, Option<f64>)> = HashMap::new();
+            for chunk in old_buildings.chunks(CHUNK) {
+                let sql = format!(
+                    "SELECT building_id, unit_no, room_no, id, floor_area FROM dwelling WHERE building_id IN ({})",
+                    placeholders(1, chunk.len())
+                );
+                let mut q = sqlx::query_as::<_, (i64, String, String, i64, Option<f64>)>(sqlx::AssertSqlSafe(sql));
+                for b in chunk {
+                    q = q.bind(*b);
+                }
+                for (b, unit, room, id, area) in q.fetch_all(&mut *tx).await? {
+                    dwellings.insert((b, unit, room), (id, area));
+                }
+            }
+            let mut area_checked: HashSet<i64> = HashSet::new();
+            let mut new_dwellings: Vec<(i64, &str, &str, Option<f64>, &str)> = Vec::new();
+            let mut new_dwelling_keys: Vec<(i64, String, String)> = Vec::new();
+            let mut pending: HashSet<(i64, String, String)> = HashSet::new();
+            for (r, b) in rows.iter().zip(&building_of) {
+                let key = (*b, r.unit.clone(), r.room.clone());
+                if let Some(&(id, stored_area)) = dwellings.get(&key) {
+                    if area_checked.insert(id) {
+                        let same = match (r.floor_area, stored_area) {
+                            (Some(a), Some(b)) => (a - b).abs() < 1e-6,
+                            _ => false,
                         };
-                        let id = match found {
-                            Some((id, stored_area)) => {
-                                let same = match (r.floor_area, stored_area) {
-                                    (Some(a), Some(b)) => (a - b).abs() < 1e-6,
-                                    _ => false,
-                                };
-                                if r.floor_area.is_some() && !same {
-                                    *report.updated.entry("dwellings").or_default() += 1;
-                                    sqlx::query("UPDATE dwelling SET floor_area = $1 WHERE id = $2")
-                                        .bind(r.floor_area).bind(id).execute(&mut *tx).await?;
-                                }
-                                id
-                            }
-                            None => {
-                                *report.created.entry("dwellings").or_default() += 1;
-                                let id: i64 = sqlx::query_scalar("INSERT INTO dwelling (building_id, scope_path, unit_no, room_no, floor_area) VALUES ($1, $2, $3, $4, $5) RETURNING id")
-                                    .bind(building_id).bind(&g.path).bind(&r.unit).bind(&r.room).bind(r.floor_area)
-                                    .fetch_one(&mut *tx).await?;
-                                made.insert(("dwelling", id));
-                                id
-                            }
-                        };
-                        dwellings.insert(key, id);
-                        id
+                        if r.floor_area.is_some() && !same {
+                            count(&mut report.updated, "dwellings", 1);
+                            sqlx::query("UPDATE dwelling SET floor_area = $1 WHERE id = $2")
+                                .bind(r.floor_area).bind(id).execute(&mut *tx).await?;
+                        }
                     }
+                } else if pending.insert(key.clone()) {
+                    new_dwellings.push((*b, r.unit.as_str(), r.room.as_str(), r.floor_area, grid_list[r.grid].path.as_str()));
+                    new_dwelling_keys.push(key);
+                }
+            }
+            count(&mut report.created, "dwellings", new_dwellings.len());
+            let mut new_ids: Vec<i64> = Vec::with_capacity(new_dwellings.len());
+            for chunk in new_dwellings.chunks(CHUNK) {
+                let mut qb = sqlx::QueryBuilder::new("INSERT INTO dwelling (building_id, scope_path, unit_no, room_no, floor_area) ");
+                qb.push_values(chunk, |mut q, d| {
+                    q.push_bind(d.0).push_bind(d.4).push_bind(d.1).push_bind(d.2).push_bind(d.3);
+                });
+                qb.push(" RETURNING id");
+                new_ids.extend(in_row_order(qb.build_query_scalar().fetch_all(&mut *tx).await?, chunk.len())?);
+            }
+            for (key, id) in new_dwelling_keys.into_iter().zip(new_ids) {
+                made_dwellings.insert(id);
+                dwellings.insert(key, (id, None));
+            }
+            let dwelling_of: Vec<i64> = rows
+                .iter()
+                .zip(&building_of)
+                .map(|(r, b)| dwellings.get(&(*b, r.unit.clone(), r.room.clone())).map(|d| d.0).unwrap_or_default())
+                .collect();
+
+            // Households, the same way (only rows with a person have one).
+            let old_flats = distinct(
+                rows.iter().zip(&dwelling_of)
+                    .filter(|(r, d)| r.person.is_some() && !made_dwellings.contains(*d))
+                    .map(|(_, d)| *d),
+            );
+            let mut households: HashMap<(i64, String), i64> = HashMap::new();
+            for chunk in old_flats.chunks(CHUNK) {
+                let sql = format!(
+                    "SELECT dwelling_id, household_no, id FROM household WHERE dwelling_id IN ({})",
+                    placeholders(1, chunk.len())
+                );
+                let mut q = sqlx::query_as::<_, (i64, String, i64)>(sqlx::AssertSqlSafe(sql));
+                for d in chunk {
+                    q = q.bind(*d);
+                }
+                for (d, no, id) in q.fetch_all(&mut *tx).await? {
+                    households.insert((d, no), id);
+                }
+            }
+            let mut new_households: Vec<(i64, &str, &str)> = Vec::new();
+            let mut pending: HashSet<(i64, String)> = HashSet::new();
+            for (r, d) in rows.iter().zip(&dwelling_of) {
+                let key = (*d, r.household_no.clone());
+                if r.person.is_some() && !households.contains_key(&key) && pending.insert(key) {
+                    new_households.push((*d, grid_list[r.grid].path.as_str(), r.household_no.as_str()));
+                }
+            }
+            count(&mut report.created, "households", new_households.len());
+            for chunk in new_households.chunks(CHUNK) {
+                let mut qb = sqlx::QueryBuilder::new("INSERT INTO household (dwelling_id, scope_path, household_no) ");
+                qb.push_values(chunk, |mut q, h| {
+                    q.push_bind(h.0).push_bind(h.1).push_bind(h.2);
+                });
+                qb.push(" RETURNING id");
+                let ids = in_row_order(qb.build_query_scalar().fetch_all(&mut *tx).await?, chunk.len())?;
+                for (h, id) in chunk.iter().zip(ids) {
+                    households.insert((h.0, h.2.to_string()), id);
+                }
+            }
+
+            // The people as stored that the file may update: by record key
+            // or ID number, and in flats that were there, those without an
+            // ID number (matched by name).
+            const STORED: &str = "SELECT p.id, p.name, p.gender, p.birth_enc, p.phone_idx, p.landline_enc, p.relation, p.head_relation, p.id_idx, p.household_id FROM person p";
+            let known_of: Vec<Option<i64>> = rows
+                .iter()
+                .zip(&id_idx_of)
+                .map(|(r, idx)| {
+                    let p = r.person.as_ref()?;
+                    p.record.or_else(|| idx.as_ref().and_then(|i| by_id.get(i).copied()))
+                })
+                .collect();
+            let mut stored: HashMap<i64, StoredPerson> = HashMap::new();
+            for chunk in distinct(known_of.iter().flatten().copied()).chunks(CHUNK) {
+                let sql = format!("{STORED} WHERE p.id IN ({})", placeholders(1, chunk.len()));
+                let mut q = sqlx::query_as::<_, StoredPerson>(sqlx::AssertSqlSafe(sql));
+                for id in chunk {
+                    q = q.bind(*id);
+                }
+                for e in q.fetch_all(&mut *tx).await? {
+                    stored.insert(e.0, e);
+                }
+            }
+            let unnumbered_flats = distinct(
+                rows.iter().zip(&known_of).zip(&id_idx_of).zip(&dwelling_of)
+                    .filter(|(((r, k), i), d)| r.person.is_some() && k.is_none() && i.is_none() && !made_dwellings.contains(*d))
+                    .map(|(_, d)| *d),
+            );
+            let mut by_name: HashMap<(i64, String), StoredPerson> = HashMap::new();
+            for chunk in unnumbered_flats.chunks(CHUNK) {
+                let sql = format!(
+                    "SELECT p.id, p.name, p.gender, p.birth_enc, p.phone_idx, p.landline_enc, p.relation, p.head_relation, p.id_idx, p.household_id, h.dwelling_id
+                     FROM person p JOIN household h ON h.id = p.household_id
+                     WHERE h.dwelling_id IN ({}) AND p.id_idx IS NULL ORDER BY p.id",
+                    placeholders(1, chunk.len())
+                );
+                type Found = (i64, String, Option<String>, Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>, Option<String>, Option<String>, Option<Vec<u8>>, i64, i64);
+                let mut q = sqlx::query_as::<_, Found>(sqlx::AssertSqlSafe(sql));
+                for d in chunk {
+                    q = q.bind(*d);
+                }
+                for f in q.fetch_all(&mut *tx).await? {
+                    by_name.entry((f.10, f.1.clone())).or_insert((f.0, f.1, f.2, f.3, f.4, f.5, f.6, f.7, f.8, f.9));
+                }
+            }
+            let mut tags_of: HashMap<i64, Vec<String>> = HashMap::new();
+            let matched = distinct(stored.keys().chain(by_name.values().map(|e| &e.0)).copied());
+            for chunk in matched.chunks(CHUNK) {
+                let sql = format!("SELECT person_id, tag FROM person_tag WHERE person_id IN ({}) ORDER BY tag", placeholders(1, chunk.len()));
+                let mut q = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(sql));
+                for id in chunk {
+                    q = q.bind(*id);
+                }
+                for (id, tag) in q.fetch_all(&mut *tx).await? {
+                    tags_of.entry(id).or_default().push(tag);
+                }
+            }
+
+            // Each row: unchanged, an update (one statement), or a new
+            // person (written together below).
+            let mut new_people: Vec<NewPerson> = Vec::new();
+            // Tags written after: of a person updated (the last row for
+            // them wins), and of each new person by its place in new_people.
+            let mut retagged: HashMap<i64, Vec<String>> = HashMap::new();
+            for (n, r) in rows.iter().enumerate() {
+                let g = &grid_list[r.grid];
+                let Some(p) = &r.person else {
+                    if n % 100 == 99 || n + 1 == rows.len() {
+                        progress(n as u64 + 1, total);
+                    }
+                    continue;
                 };
-                if let Some(p) = &r.person {
-                    let key = (dwelling_id, r.household_no.clone());
-                    let household_id = match households.get(&key) {
-                        Some(id) => *id,
-                        None => {
-                            let found: Option<i64> = if made.contains(&("dwelling", dwelling_id)) {
-                                None
-                            } else {
-                                sqlx::query_scalar("SELECT id FROM household WHERE dwelling_id = $1 AND household_no = $2")
-                                    .bind(dwelling_id).bind(&r.household_no).fetch_optional(&mut *tx).await?
-                            };
-                            let id = match found {
-                                Some(id) => id,
-                                None => {
-                                    *report.created.entry("households").or_default() += 1;
-                                    sqlx::query_scalar("INSERT INTO household (dwelling_id, scope_path, household_no) VALUES ($1, $2, $3) RETURNING id")
-                                        .bind(dwelling_id).bind(&g.path).bind(&r.household_no)
-                                        .fetch_one(&mut *tx).await?
-                                }
-                            };
-                            households.insert(key, id);
-                            id
+                let dwelling_id = dwelling_of[n];
+                let household_id = households.get(&(dwelling_id, r.household_no.clone())).copied().unwrap_or_default();
+                let id_idx = id_idx_of[n].clone();
+                let existing: Option<&StoredPerson> = match (known_of[n], &id_idx) {
+                    (Some(id), _) => stored.get(&id),
+                    (None, Some(_)) => None,
+                    (None, None) if made_dwellings.contains(&dwelling_id) => None,
+                    (None, None) => by_name.get(&(dwelling_id, p.name.clone())),
+                };
+                let phone_idx = p.phone.as_deref().map(|x| vault.blind_index(Field::Phone, x));
+                let gender = p.gender.map(|g| g.code());
+                let birth = p.birth_date.map(|d| d.format("%Y-%m-%d").to_string());
+                // What this row sets: the fields whose columns the file has
+                // (an ID number also gives the gender and birth date).
+                let set_id = has("id_number");
+                let set_birth = has("birth_date") || p.id_number.is_some();
+                let set_gender = has("gender") || p.id_number.is_some();
+                let set_phone = has("phone");
+                let set_landline = has("landline") || p.landline.is_some();
+                let set_relation = has("relation");
+                let set_head = has("head_relation");
+                let set_tags = has("tags");
+                if let Some(e) = existing {
+                    let stored_tags = tags_of.get(&e.0).cloned().unwrap_or_default();
+                    let mut file_tags = p.tags.clone();
+                    file_tags.sort();
+                    let open = |f: Field, v: &Option<Vec<u8>>| v.as_deref().and_then(|b| vault.open(f, b).ok());
+                    let same = e.1 == p.name
+                        && (!set_gender || e.2.as_deref() == gender)
+                        && (!set_birth || open(Field::BirthDate, &e.3) == birth)
+                        && (!set_phone || e.4 == phone_idx)
+                        && (!set_landline || open(Field::Phone, &e.5) == p.landline)
+                        && (!set_relation || e.6.as_deref() == Some(p.relation.code()))
+                        && (!set_head || e.7 == p.head_relation)
+                        && (!set_id || e.8 == id_idx)
+                        && e.9 == household_id
+                        && (!set_tags || stored_tags == file_tags);
+                    if same {
+                        count(&mut report.unchanged, "people", 1);
+                        if n % 100 == 99 || n + 1 == rows.len() {
+                            progress(n as u64 + 1, total);
                         }
-                    };
-                    let id_idx = p.id_number.as_deref().map(|i| vault.blind_index(Field::IdNumber, i));
-                    const STORED: &str = "SELECT p.id, p.name, p.gender, p.birth_enc, p.phone_idx, p.landline_enc, p.relation, p.head_relation, p.id_idx, p.household_id FROM person p";
-                    // The same person: by record key, else by ID number in the
-                    // area, else by name in the same flat (whichever household).
-                    let known = p.record.or_else(|| id_idx.as_ref().and_then(|i| by_id.get(i).copied()));
-                    let existing: Option<StoredPerson> = match (known, &id_idx) {
-                        (Some(id), _) => sqlx::query_as(sqlx::AssertSqlSafe(format!("{STORED} WHERE p.id = $1")))
-                            .bind(id).fetch_optional(&mut *tx).await?,
-                        (None, Some(_)) => None,
-                        (None, None) if made.contains(&("dwelling", dwelling_id)) => None,
-                        (None, None) => sqlx::query_as(sqlx::AssertSqlSafe(format!("{STORED} JOIN household h ON h.id = p.household_id WHERE h.dwelling_id = $1 AND p.name = $2 AND p.id_idx IS NULL")))
-                            .bind(dwelling_id).bind(&p.name).fetch_optional(&mut *tx).await?,
-                    };
-                    let phone_idx = p.phone.as_deref().map(|x| vault.blind_index(Field::Phone, x));
-                    let gender = p.gender.map(|g| g.code());
-                    let birth = p.birth_date.map(|d| d.format("%Y-%m-%d").to_string());
-                    // What this row sets: the fields whose columns the file has
-                    // (an ID number also gives the gender and birth date).
-                    let set_id = has("id_number");
-                    let set_birth = has("birth_date") || p.id_number.is_some();
-                    let set_gender = has("gender") || p.id_number.is_some();
-                    let set_phone = has("phone");
-                    let set_landline = has("landline") || p.landline.is_some();
-                    let set_relation = has("relation");
-                    let set_head = has("head_relation");
-                    let set_tags = has("tags");
-                    if let Some(e) = &existing {
-                        let stored_tags: Vec<String> = sqlx::query_scalar("SELECT tag FROM person_tag WHERE person_id = $1 ORDER BY tag")
-                            .bind(e.0).fetch_all(&mut *tx).await?;
-                        let mut file_tags = p.tags.clone();
-                        file_tags.sort();
-                        let open = |f: Field, v: &Option<Vec<u8>>| v.as_deref().and_then(|b| vault.open(f, b).ok());
-                        let same = e.1 == p.name
-                            && (!set_gender || e.2.as_deref() == gender)
-                            && (!set_birth || open(Field::BirthDate, &e.3) == birth)
-                            && (!set_phone || e.4 == phone_idx)
-                            && (!set_landline || open(Field::Phone, &e.5) == p.landline)
-                            && (!set_relation || e.6.as_deref() == Some(p.relation.code()))
-                            && (!set_head || e.7 == p.head_relation)
-                            && (!set_id || e.8 == id_idx)
-                            && e.9 == household_id
-                            && (!set_tags || stored_tags == file_tags);
-                        if same {
-                            *report.unchanged.entry("people").or_default() += 1;
-                            if n % 100 == 99 || n + 1 == rows.len() {
-                                progress(n as u64 + 1, total);
-                            }
-                            continue;
+                        continue;
+                    }
+                    if e.9 != household_id {
+                        let line = r.line;
+                        report.notices.push(Notice::new(
+                            Some(line),
+                            format!("row {line}: {} was registered in another household or flat and moves here", p.name),
+                            format!("第 {line} 行：{} 原登记在其他户或房屋，将迁入此处", p.name),
+                        ));
+                    }
+                }
+                let sealed = SealedPerson::of(vault, p, id_idx, phone_idx, birth.as_deref());
+                match existing {
+                    Some(e) => {
+                        count(&mut report.updated, "people", 1);
+                        let id = e.0;
+                        // One statement per person, with the fields the file has.
+                        let mut q = sqlx::QueryBuilder::new("UPDATE person SET name = ");
+                        q.push_bind(&p.name).push(", household_id = ").push_bind(household_id)
+                            .push(", scope_path = ").push_bind(&g.path).push(", updated_at = ").push_bind(now);
+                        if set_id {
+                            q.push(", id_enc = ").push_bind(&sealed.id_enc).push(", id_idx = ").push_bind(&sealed.id_idx)
+                                .push(", id_masked = ").push_bind(&sealed.id_masked);
                         }
-                        if e.9 != household_id {
-                            let line = r.line;
-                            report.notices.push(Notice::new(
-                                Some(line),
-                                format!("row {line}: {} was registered in another household or flat and moves here", p.name),
-                                format!("第 {line} 行：{} 原登记在其他户或房屋，将迁入此处", p.name),
-                            ));
+                        if set_birth {
+                            q.push(", birth_year = ").push_bind(sealed.birth_year).push(", birth_enc = ").push_bind(&sealed.birth_enc);
+                        }
+                        if set_gender {
+                            q.push(", gender = ").push_bind(gender);
+                        }
+                        if set_phone {
+                            q.push(", phone_enc = ").push_bind(&sealed.phone_enc).push(", phone_idx = ").push_bind(&sealed.phone_idx)
+                                .push(", phone_masked = ").push_bind(&sealed.phone_masked);
+                        }
+                        if set_landline {
+                            q.push(", landline_enc = ").push_bind(&sealed.landline_enc).push(", landline_masked = ").push_bind(&sealed.landline_masked);
+                        }
+                        if set_relation {
+                            q.push(", relation = ").push_bind(p.relation.code());
+                        }
+                        if set_head {
+                            q.push(", head_relation = ").push_bind(&p.head_relation);
+                        }
+                        q.push(" WHERE id = ").push_bind(id);
+                        q.build().execute(&mut *tx).await?;
+                        // A known person keeps their tags when the file has no tag column.
+                        if set_tags {
+                            retagged.insert(id, p.tags.clone());
                         }
                     }
-                    let id_enc = p.id_number.as_deref().map(|i| vault.seal(Field::IdNumber, i));
-                    let id_masked = p.id_number.as_deref().map(mask::id_number);
-                    let phone_enc = p.phone.as_deref().map(|x| vault.seal(Field::Phone, x));
-                    let phone_masked = p.phone.as_deref().map(mask::phone);
-                    let landline_enc = p.landline.as_deref().map(|x| vault.seal(Field::Phone, x));
-                    let landline_masked = p.landline.as_deref().map(mask::landline);
-                    let birth_year = p.birth_date.map(|d| d.year());
-                    let birth_enc = birth.as_deref().map(|d| vault.seal(Field::BirthDate, d));
-                    let was_known = existing.is_some();
-                    let person_id: i64 = match existing {
-                        Some(e) => {
-                            *report.updated.entry("people").or_default() += 1;
-                            let id = e.0;
-                            sqlx::query("UPDATE person SET name = $1, household_id = $2, scope_path = $3, updated_at = $4 WHERE id = $5")
-                                .bind(&p.name).bind(household_id).bind(&g.path).bind(now).bind(id)
-                                .execute(&mut *tx).await?;
-                            if set_id {
-                                sqlx::query("UPDATE person SET id_enc = $1, id_idx = $2, id_masked = $3 WHERE id = $4")
-                                    .bind(&id_enc).bind(&id_idx).bind(&id_masked).bind(id).execute(&mut *tx).await?;
-                            }
-                            if set_birth {
-                                sqlx::query("UPDATE person SET birth_year = $1, birth_enc = $2 WHERE id = $3")
-                                    .bind(birth_year).bind(&birth_enc).bind(id).execute(&mut *tx).await?;
-                            }
-                            if set_gender {
-                                sqlx::query("UPDATE person SET gender = $1 WHERE id = $2")
-                                    .bind(gender).bind(id).execute(&mut *tx).await?;
-                            }
-                            if set_phone {
-                                sqlx::query("UPDATE person SET phone_enc = $1, phone_idx = $2, phone_masked = $3 WHERE id = $4")
-                                    .bind(&phone_enc).bind(&phone_idx).bind(&phone_masked).bind(id).execute(&mut *tx).await?;
-                            }
-                            if set_landline {
-                                sqlx::query("UPDATE person SET landline_enc = $1, landline_masked = $2 WHERE id = $3")
-                                    .bind(&landline_enc).bind(&landline_masked).bind(id).execute(&mut *tx).await?;
-                            }
-                            if set_relation {
-                                sqlx::query("UPDATE person SET relation = $1 WHERE id = $2")
-                                    .bind(p.relation.code()).bind(id).execute(&mut *tx).await?;
-                            }
-                            if set_head {
-                                sqlx::query("UPDATE person SET head_relation = $1 WHERE id = $2")
-                                    .bind(&p.head_relation).bind(id).execute(&mut *tx).await?;
-                            }
-                            if set_tags {
-                                sqlx::query("DELETE FROM person_tag WHERE person_id = $1").bind(id).execute(&mut *tx).await?;
-                            }
-                            id
-                        }
-                        None => {
-                            *report.created.entry("people").or_default() += 1;
-                            sqlx::query_scalar("INSERT INTO person (household_id, scope_path, name, gender, birth_year, birth_enc, id_enc, id_idx, id_masked, phone_enc, phone_idx, phone_masked, relation, created_at, updated_at, landline_enc, landline_masked, head_relation) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16, $17) RETURNING id")
-                                .bind(household_id).bind(&g.path).bind(&p.name).bind(gender).bind(birth_year).bind(&birth_enc)
-                                .bind(&id_enc).bind(&id_idx).bind(&id_masked).bind(&phone_enc).bind(&phone_idx).bind(&phone_masked)
-                                .bind(p.relation.code()).bind(now).bind(&landline_enc).bind(&landline_masked).bind(&p.head_relation)
-                                .fetch_one(&mut *tx).await?
-                        }
-                    };
-                    // A known person keeps their tags when the file has no tag column.
-                    if set_tags || !was_known {
-                        for t in &p.tags {
-                            sqlx::query("INSERT INTO person_tag (person_id, tag) VALUES ($1, $2)")
-                                .bind(person_id).bind(t).execute(&mut *tx).await?;
-                        }
+                    None => {
+                        count(&mut report.created, "people", 1);
+                        new_people.push(NewPerson {
+                            household_id,
+                            path: g.path.clone(),
+                            name: p.name.clone(),
+                            gender,
+                            relation: p.relation.code(),
+                            head_relation: p.head_relation.clone(),
+                            tags: p.tags.clone(),
+                            sealed,
+                        });
                     }
                 }
                 if n % 100 == 99 || n + 1 == rows.len() {
                     progress(n as u64 + 1, total);
                 }
+            }
+            let mut tag_rows: Vec<(i64, String)> = Vec::new();
+            let retag_ids: Vec<i64> = retagged.keys().copied().collect();
+            for chunk in retag_ids.chunks(CHUNK) {
+                let sql = format!("DELETE FROM person_tag WHERE person_id IN ({})", placeholders(1, chunk.len()));
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for id in chunk {
+                    q = q.bind(*id);
+                }
+                q.execute(&mut *tx).await?;
+            }
+            for (id, tags) in retagged {
+                tag_rows.extend(tags.into_iter().map(|t| (id, t)));
+            }
+            for chunk in new_people.chunks(CHUNK) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "INSERT INTO person (household_id, scope_path, name, gender, birth_year, birth_enc, id_enc, id_idx, id_masked, phone_enc, phone_idx, phone_masked, relation, created_at, updated_at, landline_enc, landline_masked, head_relation) ",
+                );
+                qb.push_values(chunk, |mut q, x| {
+                    let s = &x.sealed;
+                    q.push_bind(x.household_id).push_bind(&x.path).push_bind(&x.name).push_bind(x.gender)
+                        .push_bind(s.birth_year).push_bind(&s.birth_enc).push_bind(&s.id_enc).push_bind(&s.id_idx).push_bind(&s.id_masked)
+                        .push_bind(&s.phone_enc).push_bind(&s.phone_idx).push_bind(&s.phone_masked).push_bind(x.relation)
+                        .push_bind(now).push_bind(now).push_bind(&s.landline_enc).push_bind(&s.landline_masked).push_bind(&x.head_relation);
+                });
+                qb.push(" RETURNING id");
+                let ids = in_row_order(qb.build_query_scalar().fetch_all(&mut *tx).await?, chunk.len())?;
+                for (x, id) in chunk.iter().zip(ids) {
+                    tag_rows.extend(x.tags.iter().map(|t| (id, t.clone())));
+                }
+            }
+            for chunk in tag_rows.chunks(CHUNK) {
+                let mut qb = sqlx::QueryBuilder::new("INSERT INTO person_tag (person_id, tag) ");
+                qb.push_values(chunk, |mut q, (id, tag)| {
+                    q.push_bind(*id).push_bind(tag);
+                });
+                qb.build().execute(&mut *tx).await?;
             }
             let detail = serde_json::json!({"rows": report.rows, "created": report.created, "updated": report.updated}).to_string();
             if !has("relation") && report.created.get("people").is_some_and(|n| *n > 0) {
