@@ -132,6 +132,10 @@ enum Command {
         /// why) to this CSV file; the screen shows them by kind.
         #[arg(long)]
         changes: Option<PathBuf>,
+        /// Grids: overlaps smaller than this many square metres are
+        /// slivers of digitising and not reported.
+        #[arg(long, default_value_t = linli_store::import::DEFAULT_OVERLAP_TOLERANCE_M2)]
+        overlap_tolerance: f64,
     },
     /// Export the registry or the compound ledger to .xlsx or .csv (by the file's extension).
     Export {
@@ -961,6 +965,7 @@ async fn run(cmd: Command) -> Result<()> {
             grid,
             sheet,
             changes,
+            overlap_tolerance,
         } => {
             let store = open(&db).await?;
             let scope = scope_of(&store, scope.as_deref()).await?;
@@ -969,7 +974,9 @@ async fn run(cmd: Command) -> Result<()> {
             let report = match what {
                 ImportKind::Grids => {
                     let text = String::from_utf8(bytes).context("GeoJSON must be UTF-8")?;
-                    store.import_grids(&scope, &actor, &text).await?
+                    store
+                        .import_grids_with(&scope, &actor, &text, overlap_tolerance)
+                        .await?
                 }
                 ImportKind::Hotline => {
                     if file

@@ -3,6 +3,7 @@
 //! [`GridIndex`] keeps each grid's bounding box in an R-tree (rstar); a
 //! point is tested only against the few polygons whose box holds it.
 
+pub use geo::MultiPolygon as Shape;
 use geo::{BoundingRect, Coord, MultiPolygon, Polygon, Validation};
 use rstar::{AABB, RTree, RTreeObject};
 use serde_json::{Map, Value};
@@ -59,7 +60,15 @@ fn check_ring_bounds(shape: &MultiPolygon<f64>) -> Result<(), String> {
         for ring in std::iter::once(p.exterior()).chain(p.interiors()) {
             for c in ring.coords() {
                 if !(-180.0..=180.0).contains(&c.x) || !(-90.0..=90.0).contains(&c.y) {
-                    return Err(format!("position ({}, {}) is not WGS-84 lon/lat", c.x, c.y));
+                    let hint = if c.x.abs() <= 90.0 && c.y.abs() <= 180.0 {
+                        " (latitude written first? GeoJSON writes longitude, then latitude)"
+                    } else {
+                        " (metres of a projection? grids are WGS-84 degrees)"
+                    };
+                    return Err(format!(
+                        "position ({}, {}) is not WGS-84 lon/lat{hint}",
+                        c.x, c.y
+                    ));
                 }
             }
         }
@@ -183,6 +192,158 @@ pub fn parse_grid_features(text: &str) -> Result<Vec<GridFeature>, Vec<GeoError>
     }
 }
 
+/// A grid problem of [`parse_grid_features`] or [`outside_extent`] in
+/// Chinese, for Chinese pages and reports (the English text is the key).
+pub fn message_zh(message: &str) -> String {
+    let swapped = message.contains("latitude written first") || message.contains("look swapped");
+    let position = message
+        .strip_prefix("position ")
+        .and_then(|r| r.split(" is not").next())
+        .unwrap_or("");
+    if message.starts_with("position (") {
+        return format!(
+            "坐标 {position} 不是 WGS-84 经纬度{}",
+            if swapped {
+                "（纬度写在了前面？GeoJSON 先写经度、后写纬度）"
+            } else {
+                "（是投影坐标的米数吗？网格须用 WGS-84 经纬度）"
+            }
+        );
+    }
+    let known = [
+        (
+            "property 'code' is missing",
+            "缺少 code 属性（15 位网格编码）",
+        ),
+        ("geometry is missing", "缺少几何图形"),
+        (
+            "geometry must be a Polygon or MultiPolygon",
+            "几何类型须为 Polygon 或 MultiPolygon",
+        ),
+        (
+            "polygon ring needs at least 4 positions",
+            "多边形的环至少需要 4 个坐标",
+        ),
+        (
+            "a ring is not closed",
+            "环未闭合：最后一个坐标须与第一个相同",
+        ),
+        ("self-intersection", "边界自相交"),
+        ("interior", "内环（洞）不在外环之内，或与外环相交"),
+        (
+            "positions have a third value",
+            "坐标含第三个值（高程），已舍去，网格只用平面坐标",
+        ),
+        (
+            "lies outside the city's extent",
+            "不在城市范围内（东经 73.4–135.1°、北纬 3.8–53.6°）",
+        ),
+    ];
+    for (en, zh) in known {
+        if message.contains(en) {
+            return if swapped {
+                format!("{zh}：经度与纬度似乎写反了（GeoJSON 先写经度）")
+            } else {
+                zh.to_string()
+            };
+        }
+    }
+    format!("几何图形有误：{message}")
+}
+
+/// The plausible extent of a city's grids, in degrees (WGS-84).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Extent {
+    pub min_lon: f64,
+    pub min_lat: f64,
+    pub max_lon: f64,
+    pub max_lat: f64,
+}
+
+/// China's extent: grids outside it are swapped or projected coordinates.
+pub const CHINA: Extent = Extent {
+    min_lon: 73.4,
+    min_lat: 3.8,
+    max_lon: 135.1,
+    max_lat: 53.6,
+};
+
+/// Why a grid lies outside `extent`, or `None` when it lies inside. The
+/// usual mistakes are named: longitude and latitude swapped (the western
+/// hemisphere's swap passes the WGS-84 ranges), or metres of a projection.
+pub fn outside_extent(shape: &MultiPolygon<f64>, extent: Extent) -> Option<String> {
+    let r = shape.bounding_rect()?;
+    let inside = |x: f64, y: f64| {
+        (extent.min_lon..=extent.max_lon).contains(&x)
+            && (extent.min_lat..=extent.max_lat).contains(&y)
+    };
+    if inside(r.min().x, r.min().y) && inside(r.max().x, r.max().y) {
+        return None;
+    }
+    let swapped = inside(r.min().y, r.min().x) && inside(r.max().y, r.max().x);
+    Some(format!(
+        "lies outside the city's extent ({}–{}°E, {}–{}°N), at {:.4}, {:.4}{}",
+        extent.min_lon,
+        extent.max_lon,
+        extent.min_lat,
+        extent.max_lat,
+        r.min().x,
+        r.min().y,
+        if swapped {
+            ": longitude and latitude look swapped (GeoJSON writes longitude first)"
+        } else {
+            ": are these WGS-84 degrees (not a projection's metres, not GCJ-02 offsets of another city)?"
+        }
+    ))
+}
+
+/// Two grids of one file that overlap, by their place in the file
+/// (1-based), and the area they share in square metres.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Overlap {
+    pub a: usize,
+    pub b: usize,
+    pub area_m2: f64,
+}
+
+/// Every pair of shapes that overlap by more than `tolerance_m2` (slivers
+/// of digitising below it are ignored): only pairs whose bounding boxes
+/// meet are intersected, so the cost follows the neighbours, not n².
+pub fn overlaps(shapes: &[&MultiPolygon<f64>], tolerance_m2: f64) -> Vec<Overlap> {
+    use geo::{BooleanOps, ChamberlainDuquetteArea};
+    let entries: Vec<Entry> = shapes
+        .iter()
+        .enumerate()
+        .filter_map(|(slot, s)| {
+            let r = s.bounding_rect()?;
+            Some(Entry {
+                slot,
+                envelope: AABB::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]),
+            })
+        })
+        .collect();
+    let tree: RTree<Entry> = RTree::bulk_load(entries.clone());
+    let mut out = Vec::new();
+    for e in &entries {
+        for other in tree.locate_in_envelope_intersecting(e.envelope) {
+            if other.slot <= e.slot {
+                continue;
+            }
+            let shared = shapes[e.slot].intersection(shapes[other.slot]);
+            let area = shared.chamberlain_duquette_unsigned_area();
+            if area > tolerance_m2 {
+                out.push(Overlap {
+                    a: e.slot + 1,
+                    b: other.slot + 1,
+                    area_m2: area,
+                });
+            }
+        }
+    }
+    out.sort_by_key(|o| (o.a, o.b));
+    out
+}
+
 /// A MultiPolygon as a GeoJSON geometry value.
 pub fn to_geojson(shape: &MultiPolygon<f64>) -> Value {
     let g = geojson::Geometry::from(shape);
@@ -208,6 +369,7 @@ pub fn shape_from_json(text: &str) -> Result<MultiPolygon<f64>, GeoError> {
 }
 
 /// One polygon's bounding box in the R-tree; `slot` indexes the polygons.
+#[derive(Clone)]
 struct Entry {
     slot: usize,
     envelope: AABB<[f64; 2]>,
@@ -589,6 +751,50 @@ mod tests {
         );
         assert!(e[2].to_string().contains("WGS-84"), "{}", e[2]);
         assert!(parse_grid_features("{").is_err());
+    }
+
+    #[test]
+    fn overlaps_are_found_with_their_area_and_slivers_ignored() {
+        // Three 0.01° squares near Chengdu: b overlaps a by a quarter of
+        // its width, c only touches b along an edge.
+        let a = square(104.0, 30.0, 0.01);
+        let b = square(104.0075, 30.0, 0.01);
+        let c = square(104.0175, 30.0, 0.01);
+        let found = overlaps(&[&a, &b, &c], 1.0);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!((found[0].a, found[0].b), (1, 2));
+        // 0.0025° × 0.01° at 30°N: about 241 m × 1,111 m.
+        assert!(
+            (found[0].area_m2 - 267_000.0).abs() < 10_000.0,
+            "{}",
+            found[0].area_m2
+        );
+        assert!(overlaps(&[&a, &b], 1e9).is_empty(), "below the tolerance");
+    }
+
+    #[test]
+    fn grids_outside_the_city_are_named_swapped_or_projected() {
+        assert_eq!(outside_extent(&square(104.0, 30.0, 0.01), CHINA), None);
+        let swapped = outside_extent(&square(30.0, 104.0 - 90.0, 0.01), CHINA);
+        assert!(swapped.is_some());
+        // New York written latitude first: inside WGS-84, far from China.
+        let ny = outside_extent(&square(40.7, -74.0, 0.01), CHINA).unwrap();
+        assert!(ny.contains("outside"), "{ny}");
+        let swapped = outside_extent(&square(30.6, 104.0, 0.01), CHINA).unwrap_or_default();
+        assert!(swapped.contains("swapped"), "{swapped}");
+    }
+
+    #[test]
+    fn problems_have_a_chinese_text() {
+        let p = problems(
+            r#"{"type":"Polygon","coordinates":[[[30.6,104],[30.61,104],[30.61,104.01],[30.6,104.01],[30.6,104]]]}"#,
+        );
+        assert!(p[0].contains("latitude written first"), "{p:?}");
+        let zh = message_zh(&p[0].replace("feature 1: ", ""));
+        assert!(zh.contains("纬度写在了前面"), "{zh}");
+        let p = problems(r#"{"type":"Polygon","coordinates":[[[0,0],[1,1],[1,0],[0,1],[0,0]]]}"#);
+        assert_eq!(message_zh(&p[0].replace("feature 1: ", "")), "边界自相交");
+        assert!(message_zh("something new").starts_with("几何图形有误"));
     }
 
     #[test]

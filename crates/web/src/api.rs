@@ -464,12 +464,15 @@ async fn import_compounds(
 async fn import_grids(
     State(s): State<AppState>,
     caller: Caller,
+    Query(q): Params,
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
     let text = utf8_body(&body, "GeoJSON")?;
+    let tolerance: f64 = param(&q, "overlap_tolerance_m2")?
+        .unwrap_or(linli_store::import::DEFAULT_OVERLAP_TOLERANCE_M2);
     report_response(
         s.store
-            .import_grids(&caller.scope, &caller.actor, text)
+            .import_grids_with(&caller.scope, &caller.actor, text, tolerance)
             .await?,
     )
 }

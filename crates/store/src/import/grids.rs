@@ -11,6 +11,10 @@ use crate::{Result, Scope, Store, with_db};
 
 use super::*;
 
+/// Overlaps of grids below this many square metres are slivers of
+/// digitising (shared edges drawn twice), not reported.
+pub const DEFAULT_OVERLAP_TOLERANCE_M2: f64 = 1.0;
+
 impl Store {
     /// Imports grid polygons from a GeoJSON FeatureCollection. Each feature
     /// needs a 15-digit `code`; `name`, `zone`, `community_name`,
@@ -23,15 +27,34 @@ impl Store {
         actor: &str,
         text: &str,
     ) -> Result<ImportReport> {
+        self.import_grids_with(scope, actor, text, DEFAULT_OVERLAP_TOLERANCE_M2)
+            .await
+    }
+
+    /// [`Store::import_grids`], with the area below which two grids'
+    /// overlap is a digitising sliver and not reported.
+    pub async fn import_grids_with(
+        &self,
+        scope: &Scope,
+        actor: &str,
+        text: &str,
+        overlap_tolerance_m2: f64,
+    ) -> Result<ImportReport> {
         let features = match linli_geo::parse_grid_features(text) {
             Ok(f) => f,
             Err(errs) => {
                 let errors = errs
                     .into_iter()
                     .map(|e| match e {
-                        linli_geo::GeoError::Feature { feature, message } => {
-                            RowError::en(feature, "feature", message)
-                        }
+                        linli_geo::GeoError::Feature { feature, message } => RowError {
+                            row: feature,
+                            field: "feature".into(),
+                            message_zh: format!(
+                                "第 {feature} 个要素：{}",
+                                linli_geo::message_zh(&message)
+                            ),
+                            message: message.clone(),
+                        },
                         other => RowError::en(0, "file", other.to_string()),
                     })
                     .collect();
@@ -43,6 +66,25 @@ impl Store {
         let mut parsed = Vec::new();
         for (i, f) in features.iter().enumerate() {
             let row = i + 1;
+            if let Some(why) = linli_geo::outside_extent(&f.shape, linli_geo::CHINA) {
+                let swapped = why.contains("swapped");
+                errors.push(RowError {
+                    row,
+                    field: "geometry".into(),
+                    message: format!("grid {} {why}", f.code),
+                    message_zh: format!(
+                        "网格 {} {}{}",
+                        f.code,
+                        linli_geo::message_zh(&why),
+                        if swapped {
+                            ""
+                        } else {
+                            "：请确认坐标为 WGS-84 经纬度（不是投影坐标的米数，也不是别的城市）"
+                        }
+                    ),
+                });
+                continue;
+            }
             match GridCode::parse(&f.code) {
                 Ok(code) => {
                     if let Some(first) = seen.insert(code.as_str().to_string(), row) {
@@ -79,12 +121,21 @@ impl Store {
                 report.notices.push(Notice::new(
                     Some(i + 1),
                     format!("feature {}: {w}", i + 1),
-                    format!(
-                        "第 {} 个要素：坐标含第三个值（高程），已舍去，网格只用平面坐标",
-                        i + 1
-                    ),
+                    format!("第 {} 个要素：{}", i + 1, linli_geo::message_zh(w)),
                 ));
             }
+        }
+        // Grids that overlap are kept (a point there goes to the grid with
+        // the lower id) but named, with the area they share.
+        let shapes: Vec<&linli_geo::Shape<f64>> = features.iter().map(|f| &f.shape).collect();
+        for o in linli_geo::overlaps(&shapes, overlap_tolerance_m2) {
+            let (a, b) = (&features[o.a - 1].code, &features[o.b - 1].code);
+            let m2 = o.area_m2.round();
+            report.notices.push(Notice::new(
+                Some(o.b),
+                format!("features {} and {} (grids {a} and {b}) overlap by {m2} m²; a point there belongs to the grid imported first", o.a, o.b),
+                format!("第 {} 与第 {} 个要素（网格 {a} 与 {b}）重叠约 {m2} 平方米；重叠处的点归先导入的网格", o.a, o.b),
+            ));
         }
         with_db!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;

@@ -125,6 +125,7 @@ mod population;
 mod table;
 mod upload;
 
+pub use grids::DEFAULT_OVERLAP_TOLERANCE_M2;
 pub use table::{Sheet, TableFormat, read_sheets};
 pub use upload::{KeptUpload, UploadChoices};
 

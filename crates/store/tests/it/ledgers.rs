@@ -1106,3 +1106,45 @@ async fn rows_without_a_grid_code_take_their_compounds_grid() {
     })
     .await;
 }
+
+/// Grids drawn over each other are kept but named with the area they
+/// share; a grid written latitude first is refused with that reason.
+#[tokio::test]
+async fn grids_that_overlap_or_lie_outside_the_city_are_named() {
+    each(|store, be| async move {
+        let square = |code: &str, x: f64, y: f64| {
+            format!(
+                r#"{{"type":"Feature","properties":{{"code":"{code}"}},"geometry":{{"type":"Polygon","coordinates":[[[{x},{y}],[{},{y}],[{},{}],[{x},{}],[{x},{y}]]]}}}}"#,
+                x + 0.01, x + 0.01, y + 0.01, y + 0.01
+            )
+        };
+        let file = |features: &[String]| format!(r#"{{"type":"FeatureCollection","features":[{}]}}"#, features.join(","));
+        // Chengdu written latitude first is out of WGS-84's ranges.
+        let swapped = file(&[square("510104001001001", 30.6, 104.0)]);
+        let r = store.import_grids(&Scope::Everything, "test", &swapped).await.unwrap();
+        assert!(!r.committed);
+        assert!(r.errors[0].message_zh.contains("纬度写在了前面"), "{be}: {:?}", r.errors);
+        // New York written latitude first is in range, but not in the city.
+        let elsewhere = file(&[square("510104001001001", 40.7, -74.0)]);
+        let r = store.import_grids(&Scope::Everything, "test", &elsewhere).await.unwrap();
+        assert!(!r.committed);
+        assert!(r.errors[0].message_zh.contains("不在城市范围内"), "{be}: {:?}", r.errors);
+        let overlapping = file(&[
+            square("510104001001001", 104.0, 30.6),
+            square("510104001001002", 104.0075, 30.6),
+            square("510104001001003", 104.0175, 30.6),
+        ]);
+        let r = store.import_grids(&Scope::Everything, "test", &overlapping).await.unwrap();
+        assert!(r.committed, "{be}: {:?}", r.errors);
+        let named: Vec<_> = r.notices.iter().filter(|n| n.message_zh.contains("重叠")).collect();
+        assert_eq!(named.len(), 1, "{:?}", r.notices);
+        assert!(named[0].message_zh.contains("510104001001001 与 510104001001002"), "{}", named[0].message_zh);
+        // With a tolerance above the shared area, nothing is named.
+        let r = store
+            .import_grids_with(&Scope::Everything, "test", &overlapping, 1e9)
+            .await
+            .unwrap();
+        assert!(r.notices.iter().all(|n| !n.message_zh.contains("重叠")), "{:?}", r.notices);
+    })
+    .await;
+}
