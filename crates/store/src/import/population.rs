@@ -482,6 +482,31 @@ fn validate_person(c: &mut RowCheck, ch: &mut Changes, r: &RowCtx) -> Option<Per
     })
 }
 
+/// Inserts the people gathered so far with multi-row INSERTs and queues
+/// their tags (inside `with_db!`, so for either database).
+macro_rules! insert_people {
+    ($tx:ident, $people:ident, $tags:ident) => {
+        for chunk in $people.chunks(500) {
+            let mut qb = sqlx::QueryBuilder::new(
+                "INSERT INTO person (household_id, scope_path, name, gender, birth_year, birth_enc, id_enc, id_idx, id_masked, phone_enc, phone_idx, phone_masked, relation, created_at, updated_at, landline_enc, landline_masked, head_relation) ",
+            );
+            qb.push_values(chunk, |mut q, x: &NewPerson| {
+                let s = &x.sealed;
+                q.push_bind(x.household_id).push_bind(&x.path).push_bind(&x.name).push_bind(x.gender)
+                    .push_bind(s.birth_year).push_bind(&s.birth_enc).push_bind(&s.id_enc).push_bind(&s.id_idx).push_bind(&s.id_masked)
+                    .push_bind(&s.phone_enc).push_bind(&s.phone_idx).push_bind(&s.phone_masked).push_bind(x.relation)
+                    .push_bind(x.created).push_bind(x.created).push_bind(&s.landline_enc).push_bind(&s.landline_masked).push_bind(&x.head_relation);
+            });
+            qb.push(" RETURNING id");
+            let ids = in_row_order(qb.build_query_scalar().fetch_all(&mut *$tx).await?, chunk.len())?;
+            for (x, id) in chunk.iter().zip(ids) {
+                $tags.extend(x.tags.iter().map(|t| (id, t.clone())));
+            }
+        }
+        $people.clear();
+    };
+}
+
 /// A person's personal data, sealed, masked and indexed for writing.
 struct SealedPerson {
     id_enc: Option<Vec<u8>>,
@@ -525,6 +550,7 @@ impl SealedPerson {
 /// A person to insert, once the rows are checked.
 struct NewPerson {
     household_id: i64,
+    created: i64,
     path: String,
     name: String,
     gender: Option<&'static str>,
@@ -1205,7 +1231,8 @@ impl Store {
 
             // Each row: unchanged, an update (one statement), or a new
             // person (written together below).
-            let mut new_people: Vec<NewPerson> = Vec::new();
+            let mut new_people: Vec<NewPerson> = Vec::with_capacity(CHUNK);
+            let mut tag_rows: Vec<(i64, String)> = Vec::new();
             // Tags written after: of a person updated (the last row for
             // them wins), and of each new person by its place in new_people.
             let mut retagged: HashMap<i64, Vec<String>> = HashMap::new();
@@ -1313,6 +1340,7 @@ impl Store {
                         count(&mut report.created, "people", 1);
                         new_people.push(NewPerson {
                             household_id,
+                            created: now,
                             path: g.path.clone(),
                             name: p.name.clone(),
                             gender,
@@ -1321,13 +1349,18 @@ impl Store {
                             tags: p.tags.clone(),
                             sealed,
                         });
+                        // Written a chunk at a time, so that memory holds
+                        // one chunk of sealed people, not the whole file.
+                        if new_people.len() >= CHUNK {
+                            insert_people!(tx, new_people, tag_rows);
+                        }
                     }
                 }
                 if n % 100 == 99 || n + 1 == rows.len() {
                     progress(n as u64 + 1, total);
                 }
             }
-            let mut tag_rows: Vec<(i64, String)> = Vec::new();
+            insert_people!(tx, new_people, tag_rows);
             let retag_ids: Vec<i64> = retagged.keys().copied().collect();
             for chunk in retag_ids.chunks(CHUNK) {
                 let sql = format!("DELETE FROM person_tag WHERE person_id IN ({})", placeholders(1, chunk.len()));
@@ -1339,23 +1372,6 @@ impl Store {
             }
             for (id, tags) in retagged {
                 tag_rows.extend(tags.into_iter().map(|t| (id, t)));
-            }
-            for chunk in new_people.chunks(CHUNK) {
-                let mut qb = sqlx::QueryBuilder::new(
-                    "INSERT INTO person (household_id, scope_path, name, gender, birth_year, birth_enc, id_enc, id_idx, id_masked, phone_enc, phone_idx, phone_masked, relation, created_at, updated_at, landline_enc, landline_masked, head_relation) ",
-                );
-                qb.push_values(chunk, |mut q, x| {
-                    let s = &x.sealed;
-                    q.push_bind(x.household_id).push_bind(&x.path).push_bind(&x.name).push_bind(x.gender)
-                        .push_bind(s.birth_year).push_bind(&s.birth_enc).push_bind(&s.id_enc).push_bind(&s.id_idx).push_bind(&s.id_masked)
-                        .push_bind(&s.phone_enc).push_bind(&s.phone_idx).push_bind(&s.phone_masked).push_bind(x.relation)
-                        .push_bind(now).push_bind(now).push_bind(&s.landline_enc).push_bind(&s.landline_masked).push_bind(&x.head_relation);
-                });
-                qb.push(" RETURNING id");
-                let ids = in_row_order(qb.build_query_scalar().fetch_all(&mut *tx).await?, chunk.len())?;
-                for (x, id) in chunk.iter().zip(ids) {
-                    tag_rows.extend(x.tags.iter().map(|t| (id, t.clone())));
-                }
             }
             for chunk in tag_rows.chunks(CHUNK) {
                 let mut qb = sqlx::QueryBuilder::new("INSERT INTO person_tag (person_id, tag) ");

@@ -1148,3 +1148,73 @@ async fn grids_that_overlap_or_lie_outside_the_city_are_named() {
     })
     .await;
 }
+
+/// More rows than one multi-row statement holds: every person and tag
+/// arrives once, and a second import of the same file changes nothing.
+#[tokio::test]
+async fn a_ledger_larger_than_a_chunk_goes_in_whole() {
+    each(|store, be| async move {
+        store
+            .import_grids(&Scope::Everything, "test", GRIDS)
+            .await
+            .unwrap();
+        let mut csv = String::from("网格编码,小区,楼栋,房号,姓名,身份证号,人员类别\n");
+        for n in 0..1234 {
+            let born = format!("19{:02}0101", 30 + n % 60);
+            let tag = if n % 2 == 0 { "党员" } else { "" };
+            csv.push_str(&format!(
+                "{GRID},大院,{}栋,{},居民{n},{},{tag}\n",
+                n / 100 + 1,
+                n % 100 + 101,
+                id("510104", &born, &format!("{:03}", n % 1000))
+            ));
+        }
+        let t = read_ledger(csv.as_bytes(), TableFormat::Csv, LedgerKind::Registry, None).unwrap();
+        let r = store
+            .import_registry_with(
+                &Scope::Everything,
+                "test",
+                &t,
+                &ImportOptions::default(),
+                &|_, _| {},
+            )
+            .await
+            .unwrap();
+        assert!(r.committed, "{be}: {:?}", r.errors.first());
+        assert_eq!(
+            (
+                r.created["people"],
+                r.created["dwellings"],
+                r.created["households"]
+            ),
+            (1234, 1234, 1234)
+        );
+        let stats = store.scope_stats(&Scope::Everything).await.unwrap();
+        assert_eq!(stats.people, 1234, "{be}");
+        let members = store
+            .people(
+                &Scope::Everything,
+                &linli_store::registry::PeopleFilter {
+                    tag: Some(linli_core::registry::Tag::PartyMember),
+                    limit: 1000,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(members.len(), 617, "{be}");
+        let again = store
+            .import_registry_with(
+                &Scope::Everything,
+                "test",
+                &t,
+                &ImportOptions::default(),
+                &|_, _| {},
+            )
+            .await
+            .unwrap();
+        assert_eq!(again.unchanged["people"], 1234, "{be}: {:?}", again.updated);
+        assert!(again.created.is_empty(), "{:?}", again.created);
+    })
+    .await;
+}
