@@ -705,6 +705,21 @@ fn print_report(r: &ImportReport) {
             first.join("; ")
         );
     }
+    // People updated, field by field (masked), the first hundred.
+    for u in r.updates.iter().take(100) {
+        let fields: Vec<String> = u
+            .fields
+            .iter()
+            .map(|f| match f.field {
+                "household" => "moves to this row's household".to_string(),
+                field => format!("{field} '{}' -> '{}'", f.from, f.to),
+            })
+            .collect();
+        println!("update: row {} {}: {}", u.row, u.name, fields.join("; "));
+    }
+    if r.updates.len() > 100 {
+        println!("update: … and {} more people", r.updates.len() - 100);
+    }
     if r.dry_run && r.errors.is_empty() {
         let sorted = |m: &std::collections::HashMap<&str, u64>| {
             let mut v: Vec<_> = m.iter().map(|(k, n)| format!("{k} {n}")).collect();

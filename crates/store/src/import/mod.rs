@@ -87,6 +87,26 @@ pub struct ImportReport {
     pub mapping: Vec<ColumnUse>,
     pub notices: Vec<Notice>,
     pub changes: Vec<ValueChange>,
+    /// Each person the import updates, with what changes (masked as
+    /// lists show it: the year of a birth date, a phone's ends).
+    pub updates: Vec<PersonUpdate>,
+}
+
+/// A person an import updates: the row, the name, and the fields that
+/// change. `household` (empty values) means the person moves to this
+/// row's flat or household.
+#[derive(Debug, Clone, Serialize)]
+pub struct PersonUpdate {
+    pub row: usize,
+    pub name: String,
+    pub fields: Vec<FieldUpdate>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldUpdate {
+    pub field: &'static str,
+    pub from: String,
+    pub to: String,
 }
 
 impl ImportReport {

@@ -582,9 +582,10 @@ fn in_row_order(mut ids: Vec<i64>, rows: usize) -> Result<Vec<i64>> {
 /// (grid slot, compound, building, unit, room): one dwelling in a file.
 type DwellingKey = (usize, String, String, String, String);
 
-/// A person as stored, to tell an unchanged row from an update: (id,
-/// name, gender, birth_enc, phone_idx, landline_enc, relation,
-/// head_relation, id_idx, household_id).
+/// A person as stored, to tell an unchanged row from an update and to
+/// show what an update changes: (id, name, gender, birth_enc, phone_idx,
+/// landline_enc, relation, head_relation, id_idx, household_id,
+/// id_masked, phone_masked, landline_masked).
 type StoredPerson = (
     i64,
     String,
@@ -596,6 +597,9 @@ type StoredPerson = (
     Option<String>,
     Option<Vec<u8>>,
     i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
 );
 
 impl Store {
@@ -1174,7 +1178,7 @@ impl Store {
             // The people as stored that the file may update: by record key
             // or ID number, and in flats that were there, those without an
             // ID number (matched by name).
-            const STORED: &str = "SELECT p.id, p.name, p.gender, p.birth_enc, p.phone_idx, p.landline_enc, p.relation, p.head_relation, p.id_idx, p.household_id FROM person p";
+            const STORED: &str = "SELECT p.id, p.name, p.gender, p.birth_enc, p.phone_idx, p.landline_enc, p.relation, p.head_relation, p.id_idx, p.household_id, p.id_masked, p.phone_masked, p.landline_masked FROM person p";
             let known_of: Vec<Option<i64>> = rows
                 .iter()
                 .zip(&id_idx_of)
@@ -1202,18 +1206,18 @@ impl Store {
             let mut by_name: HashMap<(i64, String), StoredPerson> = HashMap::new();
             for chunk in unnumbered_flats.chunks(CHUNK) {
                 let sql = format!(
-                    "SELECT p.id, p.name, p.gender, p.birth_enc, p.phone_idx, p.landline_enc, p.relation, p.head_relation, p.id_idx, p.household_id, h.dwelling_id
+                    "SELECT p.id, p.name, p.gender, p.birth_enc, p.phone_idx, p.landline_enc, p.relation, p.head_relation, p.id_idx, p.household_id, p.id_masked, p.phone_masked, p.landline_masked, h.dwelling_id
                      FROM person p JOIN household h ON h.id = p.household_id
                      WHERE h.dwelling_id IN ({}) AND p.id_idx IS NULL ORDER BY p.id",
                     placeholders(1, chunk.len())
                 );
-                type Found = (i64, String, Option<String>, Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>, Option<String>, Option<String>, Option<Vec<u8>>, i64, i64);
+                type Found = (i64, String, Option<String>, Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>, Option<String>, Option<String>, Option<Vec<u8>>, i64, Option<String>, Option<String>, Option<String>, i64);
                 let mut q = sqlx::query_as::<_, Found>(sqlx::AssertSqlSafe(sql));
                 for d in chunk {
                     q = q.bind(*d);
                 }
                 for f in q.fetch_all(&mut *tx).await? {
-                    by_name.entry((f.10, f.1.clone())).or_insert((f.0, f.1, f.2, f.3, f.4, f.5, f.6, f.7, f.8, f.9));
+                    by_name.entry((f.13, f.1.clone())).or_insert((f.0, f.1, f.2, f.3, f.4, f.5, f.6, f.7, f.8, f.9, f.10, f.11, f.12));
                 }
             }
             let mut tags_of: HashMap<i64, Vec<String>> = HashMap::new();
@@ -1288,6 +1292,50 @@ impl Store {
                         }
                         continue;
                     }
+                    // What the update changes, masked as lists show it.
+                    let mut fields: Vec<FieldUpdate> = Vec::new();
+                    let mut diff = |field: &'static str, from: Option<String>, to: Option<String>| {
+                        let (from, to) = (from.unwrap_or_default(), to.unwrap_or_default());
+                        if from != to || field == "birth_date" || field == "household" {
+                            fields.push(FieldUpdate { field, from, to });
+                        }
+                    };
+                    if e.1 != p.name {
+                        diff("name", Some(e.1.clone()), Some(p.name.clone()));
+                    }
+                    if set_gender && e.2.as_deref() != gender {
+                        diff("gender", e.2.clone(), gender.map(str::to_string));
+                    }
+                    if set_birth && open(Field::BirthDate, &e.3) != birth {
+                        let year = |d: Option<String>| d.map(|d| format!("{}-**-**", d.get(..4).unwrap_or("")));
+                        diff("birth_date", year(open(Field::BirthDate, &e.3)), year(birth.clone()));
+                    }
+                    if set_phone && e.4 != phone_idx {
+                        diff("phone", e.11.clone(), p.phone.as_deref().map(mask::phone));
+                    }
+                    if set_landline && open(Field::Phone, &e.5) != p.landline {
+                        diff("landline", e.12.clone(), p.landline.as_deref().map(mask::landline));
+                    }
+                    if set_relation && e.6.as_deref() != Some(p.relation.code()) {
+                        diff("relation", e.6.clone(), Some(p.relation.code().to_string()));
+                    }
+                    if set_head && e.7 != p.head_relation {
+                        diff("head_relation", e.7.clone(), p.head_relation.clone());
+                    }
+                    if set_id && e.8 != id_idx {
+                        diff("id_number", e.10.clone(), p.id_number.as_deref().map(mask::id_number));
+                    }
+                    if set_tags && stored_tags != file_tags {
+                        diff("tags", Some(stored_tags.join("、")), Some(file_tags.join("、")));
+                    }
+                    if e.9 != household_id {
+                        diff("household", None, None);
+                    }
+                    report.updates.push(PersonUpdate {
+                        row: r.line,
+                        name: p.name.clone(),
+                        fields,
+                    });
                     if e.9 != household_id {
                         let line = r.line;
                         report.notices.push(Notice::new(

@@ -637,6 +637,24 @@ async fn a_masked_export_edited_imports_back_as_updates() {
         assert!(r.committed, "{be}: {:?}", r.errors);
         assert_eq!((r.updated["people"], r.unchanged["people"]), (2, 3), "{be}");
         assert!(!r.created.contains_key("people"), "{:?}", r.created);
+        // The report says what each update changes, masked.
+        let what: Vec<(String, &str, &str, &str)> = r
+            .updates
+            .iter()
+            .flat_map(|u| {
+                u.fields
+                    .iter()
+                    .map(move |f| (u.name.clone(), f.field, f.from.as_str(), f.to.as_str()))
+            })
+            .collect();
+        assert_eq!(
+            what,
+            [
+                ("张三".to_string(), "phone", "138****8000", "137****1111"),
+                ("孙启".to_string(), "name", "孙七", "孙启"),
+            ],
+            "{be}"
+        );
         let after = person(&store, "张三").await;
         assert_eq!(after.id, zhang.id);
         assert_eq!(after.phone_masked.as_deref(), Some("137****1111"));

@@ -236,6 +236,36 @@ impl RegistryPage {
     fn field(&self, key: &str) -> String {
         field_label(self.c.l, key)
     }
+    /// Each field an update changes, labelled: (row, name, field, from, to),
+    /// the first [`CHANGES_SHOWN`].
+    fn update_rows(&self, r: &ImportReport) -> Vec<(usize, String, String, String, String)> {
+        let l = self.c.l;
+        let value = |field: &str, v: &str| -> String {
+            match field {
+                "gender" => gender_label(l, Some(v)).to_string(),
+                "relation" => relation_label(l, v),
+                "tags" => tag_labels(l, &v.replace('、', ",")),
+                _ => v.to_string(),
+            }
+        };
+        r.updates
+            .iter()
+            .flat_map(|u| u.fields.iter().map(move |f| (u, f)))
+            .take(CHANGES_SHOWN)
+            .map(|(u, f)| {
+                let (field, from, to) = match f.field {
+                    "household" => (
+                        l.t("户/房屋", "Household").to_string(),
+                        l.t("其他户或房屋", "another household or flat").to_string(),
+                        l.t("本行所列户", "this row's household").to_string(),
+                    ),
+                    key => (self.field(key), value(key, &f.from), value(key, &f.to)),
+                };
+                let blank = |v: String| if v.is_empty() { "—".to_string() } else { v };
+                (u.row, u.name.clone(), field, blank(from), blank(to))
+            })
+            .collect()
+    }
     /// Every change, row by row, for the list under the summary (the
     /// first [`CHANGES_SHOWN`]; the CLI's `--changes` and the API have all).
     fn change_rows<'a>(

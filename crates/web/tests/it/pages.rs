@@ -326,6 +326,16 @@ async fn a_ledger_is_previewed_then_confirmed() {
         let r = confirm().send().await.unwrap();
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{be}: a preview is imported once");
 
+        // The same ledger with a new phone: the preview shows the person's
+        // stored and new value, masked.
+        let edited = ledger.replace("１３９１２３４５６７８", "13700001111");
+        let form = reqwest::multipart::Form::new().text("_csrf", secretary.csrf.clone()).text("grid", "320104001001001")
+            .part("file", reqwest::multipart::Part::bytes(edited.into_bytes()).file_name("台账.csv"));
+        let page = app.http.post(format!("{}/registry/import", app.base)).header("cookie", &secretary.cookie).multipart(form).send().await.unwrap().text().await.unwrap();
+        let updates = page.split("id=\"import-updates\"").nth(1).unwrap_or_else(|| panic!("{be}: {page}"));
+        assert!(updates.contains("王小明") && updates.contains("139****5678") && updates.contains("137****1111"), "{be}: {updates}");
+        assert!(!page.contains("13700001111"), "{be}: values are masked");
+
         // A file with problems: every one named in Chinese, no confirmation offered.
         let bad = "姓名,身份证号码,小区,楼栋,房号\n张三,11010519491231002,新苑小区,1栋,101\n";
         let form = reqwest::multipart::Form::new().text("_csrf", secretary.csrf.clone()).text("grid", "320104001001001")
