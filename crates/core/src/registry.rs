@@ -93,6 +93,35 @@ pub fn parse_tags(cell: &str) -> Result<Vec<Tag>, FieldError> {
     Ok(out)
 }
 
+/// The longest tag a district may add.
+pub const MAX_TAG_CHARS: usize = 20;
+
+/// Checks a tag a district adds to the built-in ones (低保户, 空巢老人 …):
+/// one to [`MAX_TAG_CHARS`] characters, none of the separators a cell
+/// splits tags on, and not a built-in tag under another spelling.
+pub fn district_tag(raw: &str) -> Result<String, FieldError> {
+    let t = crate::ledger::half_width(raw.trim()).into_owned();
+    if t.is_empty() || t.chars().count() > MAX_TAG_CHARS {
+        return Err(FieldError::bi(
+            format!("tag '{t}' must have 1 to {MAX_TAG_CHARS} characters"),
+            format!("标签“{t}”应为 1 到 {MAX_TAG_CHARS} 个字"),
+        ));
+    }
+    if t.contains([',', ';', '，', '；', '、', ' ', '|', '/']) {
+        return Err(FieldError::bi(
+            format!("tag '{t}' contains a separator (, ; 、 space | /)"),
+            format!("标签“{t}”中含有分隔符（，；、空格 | /）"),
+        ));
+    }
+    if let Ok(b) = Tag::parse(&t) {
+        return Err(FieldError::bi(
+            format!("tag '{t}' is the built-in tag {}", b.label_zh()),
+            format!("标签“{t}”已是内置标签“{}”", b.label_zh()),
+        ));
+    }
+    Ok(t)
+}
+
 /// Floor area in square metres, as used for owners' votes (Civil Code art. 278).
 #[expect(
     clippy::map_err_ignore,
@@ -123,6 +152,28 @@ pub fn floor_area(raw: &str) -> Result<f64, FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn district_tags_are_checked() {
+        assert_eq!(district_tag(" 低保户 ").unwrap(), "低保户");
+        assert!(district_tag("").is_err());
+        assert!(district_tag(&"长".repeat(MAX_TAG_CHARS + 1)).is_err());
+        assert!(
+            district_tag("低保、特困")
+                .unwrap_err()
+                .zh
+                .unwrap()
+                .contains("分隔符")
+        );
+        assert!(
+            district_tag("党员")
+                .unwrap_err()
+                .zh
+                .unwrap()
+                .contains("内置")
+        );
+        assert!(district_tag("party_member").is_err());
+    }
 
     #[test]
     fn tags_from_cells() {

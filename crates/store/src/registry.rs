@@ -122,6 +122,8 @@ pub struct PersonFull {
 pub struct PeopleFilter {
     pub grid_id: Option<i64>,
     pub tag: Option<Tag>,
+    /// A tag of the district's own list (see [`Store::district_tags`]).
+    pub district_tag: Option<String>,
     /// Matches any part of the name.
     pub name_contains: Option<String>,
     pub limit: i64,
@@ -218,8 +220,9 @@ impl Store {
                 "p.household_id IN (SELECT h.id FROM household h JOIN dwelling d ON d.id = h.dwelling_id JOIN building b ON b.id = d.building_id JOIN compound c ON c.id = b.compound_id WHERE c.grid_id = {p})"
             ));
         }
-        if let Some(t) = f.tag {
-            let p = w.text(t.code());
+        let tag = f.tag.map(|t| t.code()).or(f.district_tag.as_deref());
+        if let Some(t) = tag {
+            let p = w.text(t);
             w.push(format!(
                 "EXISTS (SELECT 1 FROM person_tag t2 WHERE t2.person_id = p.id AND t2.tag = {p})"
             ));

@@ -12,6 +12,8 @@ use crate::audit::append_in_tx;
 use crate::db::{BeginWrite, now_ms};
 use crate::{Result, Store, StoreError, with_db};
 
+/// The setting that holds the district's own tags.
+const DISTRICT_TAGS: &str = "registry.tags";
 /// The setting that holds the 12345 category mapping.
 const HOTLINE_CATEGORIES: &str = "hotline.categories";
 
@@ -143,6 +145,46 @@ impl Store {
             tx.commit().await?;
         });
         Ok(())
+    }
+
+    /// The tags a district adds to the built-in ones, as staff write them
+    /// (低保户, 空巢老人 …), in the order the administrator gave.
+    pub async fn district_tags(&self) -> Result<Vec<String>> {
+        let stored: Option<String> = with_db!(&self.db, pool => {
+            sqlx::query_scalar("SELECT value FROM setting WHERE key = $1")
+                .bind(DISTRICT_TAGS).fetch_optional(pool).await?
+        });
+        match stored {
+            None => Ok(Vec::new()),
+            Some(v) => serde_json::from_str(&v)
+                .map_err(|e| StoreError::Config(format!("stored tag list: {e}"))),
+        }
+    }
+
+    /// Replaces the district's tag list; each tag is checked (the error
+    /// names it), duplicates dropped. Audited. Tags already on people are
+    /// kept on them whether listed or not.
+    pub async fn save_district_tags(&self, actor: &str, tags: &[String]) -> Result<Vec<String>> {
+        let mut clean: Vec<String> = Vec::new();
+        for t in tags {
+            let t = linli_core::registry::district_tag(t)
+                .map_err(|e| StoreError::invalid("tags", e.en))?;
+            if !clean.contains(&t) {
+                clean.push(t);
+            }
+        }
+        let json = serde_json::to_string(&clean)
+            .map_err(|e| StoreError::Config(format!("tag list: {e}")))?;
+        let detail = clean.join("、");
+        with_db!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("DELETE FROM setting WHERE key = $1").bind(DISTRICT_TAGS).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO setting (key, value, updated_at) VALUES ($1, $2, $3)")
+                .bind(DISTRICT_TAGS).bind(&json).bind(now_ms()).execute(&mut *tx).await?;
+            append_in_tx!(tx, self.vault(), actor, "tags.replace", DISTRICT_TAGS, &detail);
+            tx.commit().await?;
+        });
+        Ok(clean)
     }
 
     /// Replaces the category taxonomy (an administrator's edit). Categories

@@ -70,6 +70,8 @@ pub fn api() -> Api {
         .get("/people/{id}", Needs(ReadRegistry), person)
         .post("/people/{id}/unmask", Needs(Unmask), person_unmask)
         .get("/compounds", Needs(ReadRegistry), compounds)
+        .get("/tags", Needs(ReadRegistry), tags)
+        .put("/tags", Needs(ManageSettings), replace_tags)
         .post("/import/registry", Needs(WriteRegistry), import_registry)
         .post("/import/compounds", Needs(WriteRegistry), import_compounds)
         .post("/import/grids", Needs(WriteRegistry), import_grids)
@@ -273,15 +275,52 @@ async fn create_post(
     Ok(Json(json!({"id": id})))
 }
 
-/// The `tag` filter of a people list, if given.
-pub(crate) fn tag_param(q: &HashMap<String, String>) -> Result<Option<Tag>, AppError> {
-    match q.get("tag").filter(|t| !t.is_empty()) {
-        Some(t) => Ok(Some(Tag::parse(t).map_err(|e| AppError::Invalid {
-            field: "tag".into(),
-            message: e.en,
-        })?)),
-        None => Ok(None),
+/// The `tag` filter of a people list, if given: a built-in tag (by code
+/// or label), or one of the district's own tags.
+pub(crate) async fn tag_param(
+    s: &AppState,
+    q: &HashMap<String, String>,
+) -> Result<(Option<Tag>, Option<String>), AppError> {
+    let Some(t) = q.get("tag").map(|t| t.trim()).filter(|t| !t.is_empty()) else {
+        return Ok((None, None));
+    };
+    match Tag::parse(t) {
+        Ok(tag) => Ok((Some(tag), None)),
+        Err(e) => {
+            if s.store.district_tags().await?.iter().any(|d| d == t) {
+                Ok((None, Some(t.to_string())))
+            } else {
+                Err(AppError::Invalid {
+                    field: "tag".into(),
+                    message: format!(
+                        "{} (nor one of the district's tags: GET /api/v1/tags)",
+                        e.en
+                    ),
+                })
+            }
+        }
     }
+}
+
+async fn tags(State(s): State<AppState>) -> Result<Json<Value>, AppError> {
+    let builtin: Vec<Value> = Tag::ALL
+        .iter()
+        .map(|t| json!({"code": t.code(), "label": t.label_zh()}))
+        .collect();
+    Ok(Json(
+        json!({"builtin": builtin, "district": s.store.district_tags().await?}),
+    ))
+}
+
+async fn replace_tags(
+    State(s): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    require_everything(&caller)?;
+    let list: Vec<String> = json_body(&body)?;
+    s.store.save_district_tags(&caller.actor, &list).await?;
+    tags(State(s)).await
 }
 
 /// Parses a JSON body; a bad body is a 400 that says what was expected.
@@ -294,7 +333,7 @@ async fn people(
     caller: Caller,
     Query(q): Params,
 ) -> Result<Json<Value>, AppError> {
-    let tag = tag_param(&q)?;
+    let (tag, district_tag) = tag_param(&s, &q).await?;
     let id_number = q.get("id_number").filter(|v| !v.is_empty());
     let phone = q.get("phone").filter(|v| !v.is_empty());
     if id_number.is_some() || phone.is_some() {
@@ -317,6 +356,7 @@ async fn people(
     let f = PeopleFilter {
         grid_id: param(&q, "grid_id")?,
         tag,
+        district_tag,
         name_contains: q.get("name").cloned(),
         limit: param(&q, "limit")?.unwrap_or(50),
         offset: param(&q, "offset")?.unwrap_or(0),

@@ -943,15 +943,19 @@ impl Store {
             }
         }
         let mut notices = table.notices.clone();
-        let mut new_tags: Vec<_> = new_tags.into_iter().collect();
+        let listed = self.district_tags().await?;
+        let mut new_tags: Vec<_> = new_tags
+            .into_iter()
+            .filter(|(t, _)| !listed.contains(t))
+            .collect();
         new_tags.sort();
         for (tag, n) in new_tags {
             notices.push(Notice::new(
                 None,
                 format!(
-                    "tag '{tag}' ({n} people) is not in the built-in list and is kept as written"
+                    "tag '{tag}' ({n} people) is in neither the built-in nor the district's tag list; it is kept as written (an administrator can add it to the list)"
                 ),
-                format!("标签“{tag}”（{n} 人）不在内置标签中，按原文保存"),
+                format!("标签“{tag}”（{n} 人）既不是内置标签，也不在本区标签清单中，按原文保存（管理员可将其加入清单）"),
             ));
         }
         if !errors.is_empty() {

@@ -1236,3 +1236,42 @@ async fn a_ledger_larger_than_a_chunk_goes_in_whole() {
     })
     .await;
 }
+
+/// Tags outside the built-in list: once on the district's list they are
+/// no longer reported as unknown, and people can be found by them.
+#[tokio::test]
+async fn a_districts_own_tags_are_listed_and_searchable() {
+    each(|store, be| async move {
+        store.import_grids(&Scope::Everything, "test", GRIDS).await.unwrap();
+        let e = store
+            .save_district_tags("admin", &["党员".to_string()])
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("built-in"), "{e}");
+        let listed = store
+            .save_district_tags("admin", &[" 低保户".to_string(), "低保户".to_string(), "空巢老人".to_string()])
+            .await
+            .unwrap();
+        assert_eq!(listed, ["低保户", "空巢老人"]);
+        assert_eq!(store.district_tags().await.unwrap(), listed);
+        let csv = format!("网格编码,小区,楼栋,房号,姓名,人员类别\n{GRID},大院,1栋,101,甲,低保户\n{GRID},大院,1栋,102,乙,特困人员、党员\n");
+        let t = read_ledger(csv.as_bytes(), TableFormat::Csv, LedgerKind::Registry, None).unwrap();
+        let r = store
+            .import_registry_with(&Scope::Everything, "test", &t, &ImportOptions::default(), &|_, _| {})
+            .await
+            .unwrap();
+        assert!(r.committed, "{be}: {:?}", r.errors);
+        let notes: Vec<&str> = r.notices.iter().map(|n| n.message_zh.as_str()).collect();
+        assert!(notes.iter().any(|n| n.contains("特困人员")), "{notes:?}");
+        assert!(!notes.iter().any(|n| n.contains("低保户")), "{notes:?}");
+        let found = store
+            .people(
+                &Scope::Everything,
+                &linli_store::registry::PeopleFilter { district_tag: Some("低保户".into()), ..Default::default() },
+            )
+            .await
+            .unwrap();
+        assert_eq!(found.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["甲"], "{be}");
+    })
+    .await;
+}

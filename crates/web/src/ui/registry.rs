@@ -46,10 +46,15 @@ fn gender_label(l: Lang, code: Option<&str>) -> &'static str {
     }
 }
 
-fn people_filter(q: &HashMap<String, String>) -> Result<PeopleFilter, PageError> {
+async fn people_filter(
+    s: &AppState,
+    q: &HashMap<String, String>,
+) -> Result<PeopleFilter, PageError> {
+    let (tag, district_tag) = crate::api::tag_param(s, q).await?;
     Ok(PeopleFilter {
         grid_id: crate::api::param(q, "grid_id")?,
-        tag: crate::api::tag_param(q)?,
+        tag,
+        district_tag,
         name_contains: q.get("name").filter(|n| !n.trim().is_empty()).cloned(),
         limit: super::PAGE_ROWS,
         offset: 0,
@@ -84,8 +89,9 @@ impl GridPage {
     }
 }
 
-fn tag_options(l: Lang) -> Vec<(String, String)> {
-    Tag::ALL
+/// The tags to filter by: the built-in ones, then the district's own.
+async fn tag_options(s: &AppState, l: Lang) -> Result<Vec<(String, String)>, PageError> {
+    let mut out: Vec<(String, String)> = Tag::ALL
         .iter()
         .map(|t| {
             (
@@ -93,7 +99,15 @@ fn tag_options(l: Lang) -> Vec<(String, String)> {
                 l.t(t.label_zh(), t.code()).to_string(),
             )
         })
-        .collect()
+        .collect();
+    out.extend(
+        s.store
+            .district_tags()
+            .await?
+            .into_iter()
+            .map(|t| (t.clone(), t)),
+    );
+    Ok(out)
 }
 
 /// A grid member's page: the people of their grid(s), masked, filterable
@@ -105,7 +119,7 @@ pub async fn my_grid(
 ) -> Result<Response, PageError> {
     let v = ctx.viewer()?;
     let scope = &v.caller.scope;
-    let people = s.store.people(scope, &people_filter(&q)?).await?;
+    let people = s.store.people(scope, &people_filter(&s, &q).await?).await?;
     let to_verify = s
         .store
         .cases(
@@ -144,7 +158,7 @@ pub async fn my_grid(
         people,
         to_verify,
         open,
-        tags: tag_options(ctx.l),
+        tags: tag_options(&s, ctx.l).await?,
         tag: q.get("tag").cloned().unwrap_or_default(),
     })
 }
@@ -327,7 +341,10 @@ async fn registry_page(
     confirm: Option<String>,
 ) -> Result<Response, PageError> {
     let v = ctx.viewer()?;
-    let people = s.store.people(&v.caller.scope, &people_filter(&q)?).await?;
+    let people = s
+        .store
+        .people(&v.caller.scope, &people_filter(s, &q).await?)
+        .await?;
     let units: Vec<_> = s
         .store
         .org_units(&v.caller.scope, Some(linli_core::org::OrgKind::Grid))
@@ -352,7 +369,7 @@ async fn registry_page(
         pager,
         people,
         q,
-        tags: tag_options(ctx.l),
+        tags: tag_options(s, ctx.l).await?,
         grids,
         may_import: v.may(linli_core::access::Permission::WriteRegistry),
         may_export: v.may(linli_core::access::Permission::Export),

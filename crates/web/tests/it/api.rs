@@ -80,6 +80,26 @@ async fn api_end_to_end() {
             }
         }
 
+        // A district's own tag: unknown until an administrator lists it.
+        let r = app.get("/api/v1/people?tag=低保户").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let r = app
+            .http
+            .put(format!("{}/api/v1/tags", app.base))
+            .bearer_auth(TOKEN)
+            .body(r#"["低保户"]"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.json::<Value>().await.unwrap()["district"][0], "低保户");
+        let r = app.get("/api/v1/people?tag=低保户").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(
+            r.json::<Value>().await.unwrap().as_array().unwrap().len(),
+            0
+        );
+
         // A bad file: 422 with the row and field, nothing written.
         let bad = format!("{REGISTRY}320104001001001,桃叶渡小区,1栋,1单元,102,-5,李强,,139,,\n");
         let r = app
