@@ -136,6 +136,11 @@ enum Command {
         /// slivers of digitising and not reported.
         #[arg(long, default_value_t = linli_store::import::DEFAULT_OVERLAP_TOLERANCE_M2)]
         overlap_tolerance: f64,
+        /// Registry: import the column headed HEADER as FIELD (a field key
+        /// such as id_number), or not at all with an empty FIELD; repeat
+        /// for several columns. Overrides the header dictionary.
+        #[arg(long = "map", value_name = "HEADER=FIELD")]
+        map: Vec<String>,
     },
     /// Export the registry or the compound ledger to .xlsx or .csv (by the file's extension).
     Export {
@@ -981,6 +986,7 @@ async fn run(cmd: Command) -> Result<()> {
             sheet,
             changes,
             overlap_tolerance,
+            map,
         } => {
             let store = open(&db).await?;
             let scope = scope_of(&store, scope.as_deref()).await?;
@@ -1022,7 +1028,22 @@ async fn run(cmd: Command) -> Result<()> {
                     } else {
                         LedgerKind::Compounds
                     };
-                    let table = read_ledger(&bytes, format, kind, sheet.as_deref())?;
+                    let mut table = read_ledger(&bytes, format, kind, sheet.as_deref())?;
+                    if !map.is_empty() && !matches!(what, ImportKind::Registry) {
+                        anyhow::bail!("--map is for registry imports");
+                    }
+                    if !map.is_empty() {
+                        let mut choices = std::collections::BTreeMap::new();
+                        for m in &map {
+                            let (header, field) = m.split_once('=').with_context(|| {
+                                format!(
+                                    "--map '{m}': write HEADER=FIELD (FIELD empty for not imported)"
+                                )
+                            })?;
+                            choices.insert(header.trim().to_string(), field.trim().to_string());
+                        }
+                        table.remap(&choices, linli_store::import::REGISTRY_COLUMNS)?;
+                    }
                     if matches!(what, ImportKind::Registry) {
                         let pb = bar(table.rows.len() as u64, "rows");
                         let options = ImportOptions { dry_run, grid };

@@ -12,6 +12,8 @@ use crate::audit::append_in_tx;
 use crate::db::{BeginWrite, now_ms};
 use crate::{Result, Store, StoreError, with_db};
 
+/// The setting that holds the registry import templates.
+const IMPORT_TEMPLATES: &str = "import.templates.registry";
 /// The setting that holds the district's own tags.
 const DISTRICT_TAGS: &str = "registry.tags";
 /// The setting that holds the 12345 category mapping.
@@ -185,6 +187,49 @@ impl Store {
             tx.commit().await?;
         });
         Ok(clean)
+    }
+
+    /// Named column mappings for registry imports (导入模板): name →
+    /// (header as written → field key, "" for not imported).
+    pub async fn import_templates(&self) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
+        let stored: Option<String> = with_db!(&self.db, pool => {
+            sqlx::query_scalar("SELECT value FROM setting WHERE key = $1")
+                .bind(IMPORT_TEMPLATES).fetch_optional(pool).await?
+        });
+        match stored {
+            None => Ok(BTreeMap::new()),
+            Some(v) => serde_json::from_str(&v)
+                .map_err(|e| StoreError::Config(format!("stored import templates: {e}"))),
+        }
+    }
+
+    /// Saves (or replaces) a named column mapping. Audited.
+    pub async fn save_import_template(
+        &self,
+        actor: &str,
+        name: &str,
+        mapping: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 40 {
+            return Err(StoreError::invalid(
+                "template",
+                "a template needs a name of 1 to 40 characters",
+            ));
+        }
+        let mut all = self.import_templates().await?;
+        all.insert(name.to_string(), mapping.clone());
+        let json = serde_json::to_string(&all)
+            .map_err(|e| StoreError::Config(format!("import templates: {e}")))?;
+        with_db!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("DELETE FROM setting WHERE key = $1").bind(IMPORT_TEMPLATES).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO setting (key, value, updated_at) VALUES ($1, $2, $3)")
+                .bind(IMPORT_TEMPLATES).bind(&json).bind(now_ms()).execute(&mut *tx).await?;
+            append_in_tx!(tx, self.vault(), actor, "import_template.save", IMPORT_TEMPLATES, name);
+            tx.commit().await?;
+        });
+        Ok(())
     }
 
     /// Replaces the category taxonomy (an administrator's edit). Categories

@@ -505,6 +505,94 @@ fn col_name(mut col: usize) -> String {
     String::from_utf8(s).unwrap_or_default()
 }
 
+impl Table {
+    /// Applies a worker's column choices over what the dictionary found:
+    /// header as written → field key, or "" for "not imported". A choice
+    /// for a column the file does not have is named in a notice (a
+    /// template may name columns of other files); an unknown field, or one
+    /// field chosen for two columns, is refused by name. Each column whose
+    /// use changes is reported.
+    pub fn remap(
+        &mut self,
+        choices: &std::collections::BTreeMap<String, String>,
+        columns: &[Column],
+    ) -> Result<()> {
+        for (header, key) in choices {
+            let key = key.trim();
+            let field: Option<&'static str> = match key {
+                "" => None,
+                k => Some(
+                    columns
+                        .iter()
+                        .find(|c| c.key == k)
+                        .map(|c| c.key)
+                        .ok_or_else(|| {
+                            StoreError::invalid(
+                                "mapping",
+                                format!("'{k}' is not a field of this import"),
+                            )
+                        })?,
+                ),
+            };
+            let at: Vec<usize> = (0..self.mapping.len())
+                .filter(|&i| self.mapping[i].header == *header)
+                .collect();
+            if at.is_empty() {
+                self.notices.push(Notice::new(
+                    None,
+                    format!("chosen mapping: the file has no column '{header}'"),
+                    format!("所选列对应：文件中没有“{header}”列"),
+                ));
+            }
+            for i in at {
+                if self.mapping[i].field == field {
+                    continue;
+                }
+                self.mapping[i].field = field;
+                if let Some(h) = self.headers.get_mut(i) {
+                    *h = field.map_or_else(|| header.clone(), str::to_string);
+                }
+                // What the dictionary said about this column no longer holds.
+                let said = format!("'{header}' is not imported");
+                self.notices.retain(|n| !n.message.contains(&said));
+                let zh = field
+                    .and_then(|f| columns.iter().find(|c| c.key == f))
+                    .map_or("不导入", |c| c.zh);
+                self.notices.push(Notice::new(
+                    None,
+                    format!(
+                        "chosen mapping: column '{header}' is imported as {}",
+                        field.unwrap_or("nothing")
+                    ),
+                    format!(
+                        "所选列对应：“{header}”列{}",
+                        if field.is_some() {
+                            format!("导入为“{zh}”")
+                        } else {
+                            "不导入".to_string()
+                        }
+                    ),
+                ));
+            }
+        }
+        let mut seen: HashMap<&str, &str> = HashMap::new();
+        for m in &self.mapping {
+            if let Some(f) = m.field
+                && let Some(first) = seen.insert(f, m.header.as_str())
+            {
+                return Err(StoreError::invalid(
+                    "mapping",
+                    format!(
+                        "columns '{first}' and '{}' are both chosen for {f}; choose one",
+                        m.header
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A column: its canonical name, the Chinese header, and whether it is required.
 pub struct Column {
     pub key: &'static str,
@@ -708,6 +796,57 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_worker_remaps_columns_by_header() {
+        use std::collections::BTreeMap;
+        let csv =
+            "姓名,联络人手机,小区,楼栋,房号,备用电话\n王五,13800138000,新苑,1栋,101,13900139000\n";
+        let read =
+            || read_ledger(csv.as_bytes(), TableFormat::Csv, LedgerKind::Registry, None).unwrap();
+        let mut t = read();
+        let before: Vec<_> = t.mapping.iter().map(|m| m.field).collect();
+        assert_eq!(before[1], None, "not in the dictionary");
+        let mut choice = BTreeMap::new();
+        choice.insert("联络人手机".to_string(), "phone".to_string());
+        choice.insert("不存在的列".to_string(), "landline".to_string());
+        t.remap(&choice, REGISTRY_COLUMNS).unwrap();
+        assert_eq!(t.mapping[1].field, Some("phone"));
+        assert_eq!(t.headers[1], "phone");
+        let zh: Vec<_> = t.notices.iter().map(|n| n.message_zh.as_str()).collect();
+        assert!(
+            zh.contains(&"所选列对应：“联络人手机”列导入为“手机号”"),
+            "{zh:?}"
+        );
+        assert!(
+            zh.contains(&"所选列对应：文件中没有“不存在的列”列"),
+            "{zh:?}"
+        );
+        assert!(
+            !zh.iter().any(|n| n.contains("“联络人手机”不导入")),
+            "{zh:?}"
+        );
+        // One field for two columns, or a field that is not one: refused by name.
+        let mut t = read();
+        choice.insert("备用电话".to_string(), "phone".to_string());
+        let e = t.remap(&choice, REGISTRY_COLUMNS).unwrap_err().to_string();
+        assert!(e.contains("备用电话") && e.contains("phone"), "{e}");
+        let mut t = read();
+        let mut bad = BTreeMap::new();
+        bad.insert("姓名".to_string(), "shoe_size".to_string());
+        assert!(
+            t.remap(&bad, REGISTRY_COLUMNS)
+                .unwrap_err()
+                .to_string()
+                .contains("shoe_size")
+        );
+        // "" means not imported.
+        let mut t = read();
+        let mut off = BTreeMap::new();
+        off.insert("房号".to_string(), String::new());
+        t.remap(&off, REGISTRY_COLUMNS).unwrap();
+        assert_eq!(t.mapping[4].field, None);
+    }
 
     #[test]
     fn a_guarded_export_reads_back_as_it_was() {

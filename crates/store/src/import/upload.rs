@@ -16,6 +16,10 @@ const KEEP_MS: i64 = 60 * 60 * 1000;
 pub struct UploadChoices {
     pub grid: Option<String>,
     pub sheet: Option<String>,
+    /// Column choices over the dictionary's: header as written → field
+    /// key, "" for not imported (see [`super::Table::remap`]).
+    #[serde(default)]
+    pub mapping: std::collections::BTreeMap<String, String>,
 }
 
 /// An upload taken back for its import.

@@ -457,6 +457,11 @@ pub fn pages() -> Api {
             Needs(WriteRegistry),
             registry::confirm_import,
         )
+        .post(
+            "/registry/import-remap",
+            Needs(WriteRegistry),
+            registry::remap_import,
+        )
         .get("/people/{id}", Needs(ReadRegistry), registry::person)
         .post("/people/{id}/unmask", Needs(Unmask), registry::unmask)
         .get("/dashboard", Needs(ReadRates), dashboard::dashboard)

@@ -178,6 +178,8 @@ struct RegistryPage {
     confirm: Option<String>,
     /// Grids a file may be imported into: (code, name).
     grid_codes: Vec<(String, String)>,
+    /// Saved column mappings (导入模板), by name.
+    templates: Vec<String>,
     pager: Pager,
 }
 
@@ -249,6 +251,13 @@ impl RegistryPage {
     }
     fn field(&self, key: &str) -> String {
         field_label(self.c.l, key)
+    }
+    /// The fields a column can be imported as: (key, label).
+    fn field_options(&self) -> Vec<(&'static str, String)> {
+        REGISTRY_COLUMNS
+            .iter()
+            .map(|c| (c.key, field_label(self.c.l, c.key)))
+            .collect()
     }
     /// Each field an update changes, labelled: (row, name, field, from, to),
     /// the first [`CHANGES_SHOWN`].
@@ -376,6 +385,11 @@ async fn registry_page(
         report,
         confirm,
         grid_codes,
+        templates: if v.may(linli_core::access::Permission::WriteRegistry) {
+            s.store.import_templates().await?.into_keys().collect()
+        } else {
+            Vec::new()
+        },
     })
 }
 
@@ -410,9 +424,26 @@ pub async fn import(
             )
             .into(),
     })?;
+    // A saved template's column choices, when one is picked.
+    let mapping = match f.get("template").map(str::trim).filter(|t| !t.is_empty()) {
+        Some(name) => s
+            .store
+            .import_templates()
+            .await?
+            .remove(name)
+            .ok_or_else(|| AppError::Invalid {
+                field: "template".into(),
+                message: ctx
+                    .l
+                    .t("没有这个导入模板", "no such import template")
+                    .into(),
+            })?,
+        None => Default::default(),
+    };
     let choices = UploadChoices {
         grid: f.get("grid").map(str::to_string),
         sheet: f.get("sheet").map(str::to_string),
+        mapping,
     };
     let report = preview_or_import(&s, &v.caller, &bytes, &choices, true).await?;
     // Nothing to confirm with errors, or without rows.
@@ -445,6 +476,48 @@ pub async fn confirm_import(
     registry_page(&s, &ctx, HashMap::new(), Some(report), None).await
 }
 
+/// The preview again, with the columns mapped as the worker chose
+/// (`map:<header>` fields), optionally saved as a named template.
+pub async fn remap_import(
+    State(s): State<AppState>,
+    ctx: PageCtx,
+    Form(f): Form<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let v = ctx.viewer()?;
+    v.check_csrf(f.get("_csrf").map(String::as_str))?;
+    let token = f.get("token").map(String::as_str).unwrap_or("");
+    let kept = s.store.kept_upload(&v.caller.actor, token).await?;
+    let mapping: std::collections::BTreeMap<String, String> = f
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("map:")?.to_string(), v.clone())))
+        .collect();
+    let choices = UploadChoices {
+        mapping,
+        ..kept.choices
+    };
+    if let Some(name) = f
+        .get("template_name")
+        .map(|n| n.trim())
+        .filter(|n| !n.is_empty())
+    {
+        s.store
+            .save_import_template(&v.caller.actor, name, &choices.mapping)
+            .await?;
+    }
+    let report = preview_or_import(&s, &v.caller, &kept.body, &choices, true).await?;
+    s.store.drop_upload(token).await?;
+    let confirm = if report.errors.is_empty() && report.rows > 0 {
+        Some(
+            s.store
+                .keep_upload(&v.caller.actor, "registry", &choices, &kept.body)
+                .await?,
+        )
+    } else {
+        None
+    };
+    registry_page(&s, &ctx, HashMap::new(), Some(report), confirm).await
+}
+
 async fn preview_or_import(
     s: &AppState,
     caller: &crate::Caller,
@@ -453,13 +526,16 @@ async fn preview_or_import(
     dry_run: bool,
 ) -> Result<ImportReport, PageError> {
     let format = TableFormat::sniff(bytes);
-    let table = parse_ledger(
+    let mut table = parse_ledger(
         bytes.to_vec(),
         format,
         LedgerKind::Registry,
         choices.sheet.clone(),
     )
     .await?;
+    if !choices.mapping.is_empty() {
+        table.remap(&choices.mapping, REGISTRY_COLUMNS)?;
+    }
     let options = ImportOptions {
         dry_run,
         grid: choices.grid.clone(),

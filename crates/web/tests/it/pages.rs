@@ -336,6 +336,27 @@ async fn a_ledger_is_previewed_then_confirmed() {
         assert!(updates.contains("王小明") && updates.contains("139****5678") && updates.contains("137****1111"), "{be}: {updates}");
         assert!(!page.contains("13700001111"), "{be}: values are masked");
 
+        // A column the dictionary does not know: mapped by hand on the
+        // preview, saved as a template, and the template used next time.
+        let odd = "姓名,联络人手机,小区,楼栋,房号\n李四,13600136000,新苑小区,3栋,301\n";
+        let form = reqwest::multipart::Form::new().text("_csrf", secretary.csrf.clone()).text("grid", "320104001001001")
+            .part("file", reqwest::multipart::Part::bytes(odd.as_bytes().to_vec()).file_name("odd.csv"));
+        let page = app.http.post(format!("{}/registry/import", app.base)).header("cookie", &secretary.cookie).multipart(form).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("id=\"import-remap\""), "{be}: {page}");
+        let token = page.split("name=\"token\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+        let r = app.http.post(format!("{}/registry/import-remap", app.base)).header("cookie", &secretary.cookie)
+            .form(&[("_csrf", secretary.csrf.as_str()), ("token", token.as_str()), ("map:姓名", "name"), ("map:联络人手机", "phone"),
+                    ("map:小区", "compound"), ("map:楼栋", "building"), ("map:房号", "room"), ("template_name", "联络人台账")])
+            .send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{be}");
+        let page = r.text().await.unwrap();
+        assert!(page.contains("所选列对应：“联络人手机”列导入为“手机号”"), "{be}: {page}");
+        assert!(page.contains("导入预览") && page.contains("id=\"import-confirm\""), "{be}");
+        let form = reqwest::multipart::Form::new().text("_csrf", secretary.csrf.clone()).text("grid", "320104001001001").text("template", "联络人台账")
+            .part("file", reqwest::multipart::Part::bytes(odd.as_bytes().to_vec()).file_name("odd.csv"));
+        let page = app.http.post(format!("{}/registry/import", app.base)).header("cookie", &secretary.cookie).multipart(form).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("所选列对应：“联络人手机”列导入为“手机号”") && page.contains("<option value=\"联络人台账\">"), "{be}: {page}");
+
         // A file with problems: every one named in Chinese, no confirmation offered.
         let bad = "姓名,身份证号码,小区,楼栋,房号\n张三,11010519491231002,新苑小区,1栋,101\n";
         let form = reqwest::multipart::Form::new().text("_csrf", secretary.csrf.clone()).text("grid", "320104001001001")
