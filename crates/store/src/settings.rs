@@ -96,19 +96,51 @@ impl Store {
         Ok(())
     }
 
+    /// A setting kept as JSON; its default when it was never saved.
+    async fn json_setting<T: serde::de::DeserializeOwned + Default>(
+        &self,
+        key: &str,
+        what: &str,
+    ) -> Result<T> {
+        let stored: Option<String> = with_db!(&self.db, pool => {
+            sqlx::query_scalar("SELECT value FROM setting WHERE key = $1")
+                .bind(key).fetch_optional(pool).await?
+        });
+        match stored {
+            None => Ok(T::default()),
+            Some(v) => serde_json::from_str(&v)
+                .map_err(|e| StoreError::Config(format!("stored {what}: {e}"))),
+        }
+    }
+
+    /// Replaces a JSON setting, with its audit entry in the same transaction.
+    async fn save_json_setting<T: serde::Serialize>(
+        &self,
+        actor: &str,
+        key: &str,
+        value: &T,
+        action: &str,
+        detail: &str,
+    ) -> Result<()> {
+        let json = serde_json::to_string(value)
+            .map_err(|e| StoreError::Config(format!("setting {key}: {e}")))?;
+        with_db!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("DELETE FROM setting WHERE key = $1").bind(key).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO setting (key, value, updated_at) VALUES ($1, $2, $3)")
+                .bind(key).bind(&json).bind(now_ms()).execute(&mut *tx).await?;
+            append_in_tx!(tx, self.vault(), actor, action, key, detail);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
     /// The 12345 category mapping staff keep: a category as a hotline
     /// platform writes it (exactly, e.g. 城乡建设/市容环境/乱堆乱放) → a
     /// leaf category code of linli.
     pub async fn hotline_categories(&self) -> Result<BTreeMap<String, String>> {
-        let stored: Option<String> = with_db!(&self.db, pool => {
-            sqlx::query_scalar("SELECT value FROM setting WHERE key = $1")
-                .bind(HOTLINE_CATEGORIES).fetch_optional(pool).await?
-        });
-        match stored {
-            None => Ok(BTreeMap::new()),
-            Some(v) => serde_json::from_str(&v)
-                .map_err(|e| StoreError::Config(format!("stored 12345 category mapping: {e}"))),
-        }
+        self.json_setting(HOTLINE_CATEGORIES, "12345 category mapping")
+            .await
     }
 
     /// Replaces the 12345 category mapping; every target must be a leaf
@@ -135,32 +167,21 @@ impl Store {
             })?;
             clean.insert(text, c.code);
         }
-        let json = serde_json::to_string(&clean)
-            .map_err(|e| StoreError::Config(format!("12345 category mapping: {e}")))?;
         let detail = format!("{} entries", clean.len());
-        with_db!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
-            sqlx::query("DELETE FROM setting WHERE key = $1").bind(HOTLINE_CATEGORIES).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO setting (key, value, updated_at) VALUES ($1, $2, $3)")
-                .bind(HOTLINE_CATEGORIES).bind(&json).bind(now_ms()).execute(&mut *tx).await?;
-            append_in_tx!(tx, self.vault(), actor, "hotline_categories.replace", HOTLINE_CATEGORIES, &detail);
-            tx.commit().await?;
-        });
-        Ok(())
+        self.save_json_setting(
+            actor,
+            HOTLINE_CATEGORIES,
+            &clean,
+            "hotline_categories.replace",
+            &detail,
+        )
+        .await
     }
 
     /// The tags a district adds to the built-in ones, as staff write them
     /// (低保户, 空巢老人 …), in the order the administrator gave.
     pub async fn district_tags(&self) -> Result<Vec<String>> {
-        let stored: Option<String> = with_db!(&self.db, pool => {
-            sqlx::query_scalar("SELECT value FROM setting WHERE key = $1")
-                .bind(DISTRICT_TAGS).fetch_optional(pool).await?
-        });
-        match stored {
-            None => Ok(Vec::new()),
-            Some(v) => serde_json::from_str(&v)
-                .map_err(|e| StoreError::Config(format!("stored tag list: {e}"))),
-        }
+        self.json_setting(DISTRICT_TAGS, "tag list").await
     }
 
     /// Replaces the district's tag list; each tag is checked (the error
@@ -175,32 +196,22 @@ impl Store {
                 clean.push(t);
             }
         }
-        let json = serde_json::to_string(&clean)
-            .map_err(|e| StoreError::Config(format!("tag list: {e}")))?;
-        let detail = clean.join("、");
-        with_db!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
-            sqlx::query("DELETE FROM setting WHERE key = $1").bind(DISTRICT_TAGS).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO setting (key, value, updated_at) VALUES ($1, $2, $3)")
-                .bind(DISTRICT_TAGS).bind(&json).bind(now_ms()).execute(&mut *tx).await?;
-            append_in_tx!(tx, self.vault(), actor, "tags.replace", DISTRICT_TAGS, &detail);
-            tx.commit().await?;
-        });
+        self.save_json_setting(
+            actor,
+            DISTRICT_TAGS,
+            &clean,
+            "tags.replace",
+            &clean.join("、"),
+        )
+        .await?;
         Ok(clean)
     }
 
     /// Named column mappings for registry imports (导入模板): name →
     /// (header as written → field key, "" for not imported).
     pub async fn import_templates(&self) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
-        let stored: Option<String> = with_db!(&self.db, pool => {
-            sqlx::query_scalar("SELECT value FROM setting WHERE key = $1")
-                .bind(IMPORT_TEMPLATES).fetch_optional(pool).await?
-        });
-        match stored {
-            None => Ok(BTreeMap::new()),
-            Some(v) => serde_json::from_str(&v)
-                .map_err(|e| StoreError::Config(format!("stored import templates: {e}"))),
-        }
+        self.json_setting(IMPORT_TEMPLATES, "import templates")
+            .await
     }
 
     /// Saves (or replaces) a named column mapping. Audited.
@@ -219,17 +230,8 @@ impl Store {
         }
         let mut all = self.import_templates().await?;
         all.insert(name.to_string(), mapping.clone());
-        let json = serde_json::to_string(&all)
-            .map_err(|e| StoreError::Config(format!("import templates: {e}")))?;
-        with_db!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
-            sqlx::query("DELETE FROM setting WHERE key = $1").bind(IMPORT_TEMPLATES).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO setting (key, value, updated_at) VALUES ($1, $2, $3)")
-                .bind(IMPORT_TEMPLATES).bind(&json).bind(now_ms()).execute(&mut *tx).await?;
-            append_in_tx!(tx, self.vault(), actor, "import_template.save", IMPORT_TEMPLATES, name);
-            tx.commit().await?;
-        });
-        Ok(())
+        self.save_json_setting(actor, IMPORT_TEMPLATES, &all, "import_template.save", name)
+            .await
     }
 
     /// Replaces the category taxonomy (an administrator's edit). Categories

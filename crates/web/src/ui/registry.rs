@@ -446,16 +446,7 @@ pub async fn import(
         mapping,
     };
     let report = preview_or_import(&s, &v.caller, &bytes, &choices, true).await?;
-    // Nothing to confirm with errors, or without rows.
-    let confirm = if report.errors.is_empty() && report.rows > 0 {
-        Some(
-            s.store
-                .keep_upload(&v.caller.actor, "registry", &choices, &bytes)
-                .await?,
-        )
-    } else {
-        None
-    };
+    let confirm = keep_for_confirmation(&s, &v.caller.actor, &report, &choices, &bytes).await?;
     registry_page(&s, &ctx, HashMap::new(), Some(report), confirm).await
 }
 
@@ -506,16 +497,27 @@ pub async fn remap_import(
     }
     let report = preview_or_import(&s, &v.caller, &kept.body, &choices, true).await?;
     s.store.drop_upload(token).await?;
-    let confirm = if report.errors.is_empty() && report.rows > 0 {
-        Some(
-            s.store
-                .keep_upload(&v.caller.actor, "registry", &choices, &kept.body)
-                .await?,
-        )
-    } else {
-        None
-    };
+    let confirm = keep_for_confirmation(&s, &v.caller.actor, &report, &choices, &kept.body).await?;
     registry_page(&s, &ctx, HashMap::new(), Some(report), confirm).await
+}
+
+/// Keeps a previewed upload for its confirmation; nothing to confirm with
+/// errors, or without rows.
+async fn keep_for_confirmation(
+    s: &AppState,
+    actor: &str,
+    report: &ImportReport,
+    choices: &UploadChoices,
+    bytes: &[u8],
+) -> Result<Option<String>, PageError> {
+    if !report.errors.is_empty() || report.rows == 0 {
+        return Ok(None);
+    }
+    Ok(Some(
+        s.store
+            .keep_upload(actor, "registry", choices, bytes)
+            .await?,
+    ))
 }
 
 async fn preview_or_import(
