@@ -216,6 +216,8 @@ impl Store {
         let mut skipped = 0u64;
         let mut conflicts = 0u64;
         let mapping = self.hotline_categories().await?;
+        // Read once per batch: the calendar is a copy of the cached one.
+        let calendar = self.calendar();
         let mut plans: Vec<Plan> = Vec::new();
         let mut places: Option<Vec<crate::org::OrgUnit>> = None;
         let mut seen = std::collections::HashMap::new();
@@ -345,7 +347,7 @@ impl Store {
             let given_due = match t.time_limit.as_deref() {
                 None => None,
                 Some(raw) => match ledger::time_limit(raw) {
-                    Some(limit) => given_deadline(&self.calendar(), called, limit),
+                    Some(limit) => given_deadline(&calendar, called, limit),
                     None => {
                         notices.push(Notice::new(
                             Some(row),
