@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::case::ActionKind;
-use crate::validate::FieldError;
+use crate::msg::Msg;
 
 /// A role an account holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -78,15 +78,34 @@ impl Role {
         }
     }
 
-    pub fn parse(s: &str) -> Result<Role, FieldError> {
+    /// The role's name for an English page (never its code).
+    pub fn label_en(self) -> &'static str {
+        match self {
+            Role::Resident => "resident",
+            Role::GridMember => "grid member",
+            Role::CommunityWorker => "community worker",
+            Role::CommunitySecretary => "community secretary",
+            Role::SubdistrictStaff => "subdistrict staff",
+            Role::UnitHandler => "unit handler",
+            Role::Volunteer => "volunteer",
+            Role::SocialOrganisation => "social organisation",
+            Role::DistrictAdmin => "district administrator",
+            Role::Auditor => "auditor",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Role, Msg> {
         Role::ALL
             .into_iter()
             .find(|r| r.code() == s.trim())
             .ok_or_else(|| {
-                FieldError::en(format!(
-                    "unknown role '{s}' (expected one of: {})",
-                    Role::ALL.map(|r| r.code()).join(", ")
-                ))
+                Msg::new(
+                    format!(
+                        "unknown role '{s}' (expected one of: {})",
+                        Role::ALL.map(|r| r.code()).join(", ")
+                    ),
+                    format!("没有“{s}”这个角色"),
+                )
             })
     }
 

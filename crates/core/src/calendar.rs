@@ -12,7 +12,7 @@ use chrono::{
 };
 use serde::Deserialize;
 
-use crate::validate::FieldError;
+use crate::msg::Msg;
 
 /// The calendar shipped with linli: 2025 and 2026 as announced by the State Council.
 pub const CHINA_CALENDAR_JSON: &str = include_str!("../data/calendar_cn.json");
@@ -54,46 +54,60 @@ pub struct Calendar {
     clippy::map_err_ignore,
     reason = "the message names the value and the form it must take"
 )]
-fn date(s: &str) -> Result<NaiveDate, FieldError> {
-    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-        .map_err(|_| FieldError::en(format!("calendar: '{s}' is not a date (YYYY-MM-DD)")))
+fn date(s: &str) -> Result<NaiveDate, Msg> {
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| {
+        Msg::new(
+            format!("calendar: '{s}' is not a date (YYYY-MM-DD)"),
+            format!("工作日历：“{s}”不是日期（应为 年-月-日）"),
+        )
+    })
 }
 
 #[expect(
     clippy::map_err_ignore,
     reason = "the message names the value and the form it must take"
 )]
-fn time(s: &str) -> Result<NaiveTime, FieldError> {
-    NaiveTime::parse_from_str(s.trim(), "%H:%M")
-        .map_err(|_| FieldError::en(format!("calendar: '{s}' is not a time (HH:MM)")))
+fn time(s: &str) -> Result<NaiveTime, Msg> {
+    NaiveTime::parse_from_str(s.trim(), "%H:%M").map_err(|_| {
+        Msg::new(
+            format!("calendar: '{s}' is not a time (HH:MM)"),
+            format!("工作日历：“{s}”不是时间（应为 时:分）"),
+        )
+    })
 }
 
 impl Calendar {
     /// The shipped calendar of China (checked by the tests below).
-    pub fn china() -> Result<Self, FieldError> {
+    pub fn china() -> Result<Self, Msg> {
         Calendar::from_json(CHINA_CALENDAR_JSON)
     }
 
     /// Reads a calendar file (the format of `data/calendar_cn.json`).
-    pub fn from_json(text: &str) -> Result<Self, FieldError> {
-        let f: CalendarFile =
-            serde_json::from_str(text).map_err(|e| FieldError::en(format!("calendar: {e}")))?;
-        let offset = FixedOffset::east_opt(f.utc_offset_minutes * 60)
-            .ok_or_else(|| FieldError::en("calendar: utc_offset_minutes out of range"))?;
+    pub fn from_json(text: &str) -> Result<Self, Msg> {
+        let f: CalendarFile = serde_json::from_str(text)
+            .map_err(|e| Msg::new(format!("calendar: {e}"), format!("工作日历格式有误：{e}")))?;
+        let offset = FixedOffset::east_opt(f.utc_offset_minutes * 60).ok_or_else(|| {
+            Msg::new(
+                "calendar: utc_offset_minutes out of range",
+                "工作日历：时区偏移超出范围",
+            )
+        })?;
         let mut hours = Vec::new();
         for (a, b) in &f.work_hours {
             let (a, b) = (time(a)?, time(b)?);
             if a >= b {
-                return Err(FieldError::en(format!(
-                    "calendar: working period {a}-{b} is empty"
-                )));
+                return Err(Msg::new(
+                    format!("calendar: working period {a}-{b} is empty"),
+                    format!("工作日历：工作时段 {a}-{b} 为空"),
+                ));
             }
             hours.push((a, b));
         }
         hours.sort();
         if hours.is_empty() || hours.windows(2).any(|w| w[0].1 > w[1].0) {
-            return Err(FieldError::en(
+            return Err(Msg::new(
                 "calendar: working periods must be given and must not overlap",
+                "工作日历：须给出工作时段，且时段不能重叠",
             ));
         }
         let mut cal = Calendar {
@@ -104,16 +118,20 @@ impl Calendar {
             years: BTreeSet::new(),
         };
         for (year, y) in &f.years {
-            let year: i32 = year
-                .parse()
-                .map_err(|e| FieldError::en(format!("calendar: '{year}' is not a year ({e})")))?;
+            let year: i32 = year.parse().map_err(|e| {
+                Msg::new(
+                    format!("calendar: '{year}' is not a year ({e})"),
+                    format!("工作日历：“{year}”不是年份"),
+                )
+            })?;
             cal.years.insert(year);
             for (from, to, name) in &y.holidays {
                 let (from, to) = (date(from)?, date(to)?);
                 if from > to || from.year() != year {
-                    return Err(FieldError::en(format!(
-                        "calendar: holiday {name} {from}..{to} is not in {year}"
-                    )));
+                    return Err(Msg::new(
+                        format!("calendar: holiday {name} {from}..{to} is not in {year}"),
+                        format!("工作日历：假日“{name}”{from}至{to}不在{year}年内"),
+                    ));
                 }
                 let mut d = from;
                 while d <= to {
@@ -124,9 +142,10 @@ impl Calendar {
             for (day, name) in &y.workdays {
                 let d = date(day)?;
                 if cal.holidays.contains_key(&d) {
-                    return Err(FieldError::en(format!(
-                        "calendar: {d} is both a holiday and a working day"
-                    )));
+                    return Err(Msg::new(
+                        format!("calendar: {d} is both a holiday and a working day"),
+                        format!("工作日历：{d} 既是假日又是调休工作日"),
+                    ));
                 }
                 cal.workdays.insert(d, name.clone());
             }

@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::msg::Msg;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
@@ -165,6 +167,20 @@ impl Rating {
             Rating::Satisfied => "satisfied",
             Rating::BasicallySatisfied => "basically_satisfied",
             Rating::Unsatisfied => "unsatisfied",
+        }
+    }
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Rating::Satisfied => "满意",
+            Rating::BasicallySatisfied => "基本满意",
+            Rating::Unsatisfied => "不满意",
+        }
+    }
+    pub fn label_en(self) -> &'static str {
+        match self {
+            Rating::Satisfied => "Satisfied",
+            Rating::BasicallySatisfied => "Basically satisfied",
+            Rating::Unsatisfied => "Unsatisfied",
         }
     }
     pub fn parse(s: &str) -> Option<Rating> {
@@ -476,22 +492,22 @@ pub enum StepError {
         state_zh: &'static str,
     },
     #[error("{field}: {message}")]
-    Invalid {
-        field: &'static str,
-        message: String,
-    },
+    Invalid { field: &'static str, message: Msg },
 }
+
+/// The longest text of a step (a note, a reason, a report).
+pub const MAX_STEP_TEXT_CHARS: usize = 4000;
 
 fn need_text(field: &'static str, t: &str) -> Result<(), StepError> {
     if t.trim().is_empty() {
         Err(StepError::Invalid {
             field,
-            message: "is required".into(),
+            message: Msg::required(),
         })
-    } else if t.chars().count() > 4000 {
+    } else if t.chars().count() > MAX_STEP_TEXT_CHARS {
         Err(StepError::Invalid {
             field,
-            message: "is longer than 4000 characters".into(),
+            message: Msg::too_long(MAX_STEP_TEXT_CHARS, t.chars().count()),
         })
     } else {
         Ok(())
@@ -547,13 +563,16 @@ pub fn apply(f: &Facts, a: &Action) -> Result<Outcome, StepError> {
             if photos.len() > 20 {
                 return Err(StepError::Invalid {
                     field: "photos",
-                    message: "at most 20 photos".into(),
+                    message: Msg::new("at most 20 photos", "照片最多20张"),
                 });
             }
             if f.extension_pending.is_some() {
                 return Err(StepError::Invalid {
                     field: "extension",
-                    message: "decide the pending extension request first".into(),
+                    message: Msg::new(
+                        "decide the pending extension request first",
+                        "请先审批待处理的延期申请",
+                    ),
                 });
             }
             n.state = ReportedBack;
@@ -606,7 +625,10 @@ pub fn apply(f: &Facts, a: &Action) -> Result<Outcome, StepError> {
             need_text("reason", reason)?;
             n.level = f.level.up().ok_or(StepError::Invalid {
                 field: "level",
-                message: "the case is already at the district, the highest level".into(),
+                message: Msg::new(
+                    "the case is already at the district, the highest level",
+                    "工单已在区级，不能再上报",
+                ),
             })?;
             n.escalation_count += 1;
             n.unit = None;
@@ -624,13 +646,16 @@ pub fn apply(f: &Facts, a: &Action) -> Result<Outcome, StepError> {
             if !(1..=30).contains(working_days) {
                 return Err(StepError::Invalid {
                     field: "working_days",
-                    message: "must be 1 to 30".into(),
+                    message: Msg::new("must be 1 to 30", "应为1至30个工作日"),
                 });
             }
             if f.extension_pending.is_some() {
                 return Err(StepError::Invalid {
                     field: "extension",
-                    message: "an extension request is already pending".into(),
+                    message: Msg::new(
+                        "an extension request is already pending",
+                        "已有一个延期申请在等待审批",
+                    ),
                 });
             }
             n.extension_pending = Some(*working_days);
@@ -638,7 +663,7 @@ pub fn apply(f: &Facts, a: &Action) -> Result<Outcome, StepError> {
         (Handling, Action::DecideExtension { approve, .. }) => {
             let days = f.extension_pending.ok_or(StepError::Invalid {
                 field: "extension",
-                message: "no extension request is pending".into(),
+                message: Msg::new("no extension request is pending", "没有待审批的延期申请"),
             })?;
             n.extension_pending = None;
             if *approve {
@@ -866,7 +891,7 @@ mod tests {
             e,
             StepError::Invalid {
                 field: "reason",
-                message: "is required".into()
+                message: Msg::required()
             }
         );
         let f = run(&[

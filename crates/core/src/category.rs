@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::Limit;
-use crate::validate::FieldError;
+use crate::msg::Msg;
 
 pub const DEFAULT_CATEGORIES_JSON: &str = include_str!("../data/categories.json");
 
@@ -42,27 +42,28 @@ pub struct Taxonomy {
 
 impl Taxonomy {
     /// The shipped taxonomy.
-    pub fn default_set() -> Result<Self, FieldError> {
+    pub fn default_set() -> Result<Self, Msg> {
         Taxonomy::from_json(DEFAULT_CATEGORIES_JSON)
     }
 
     /// Reads and checks a taxonomy: unique codes, two levels, every leaf
     /// with a response time, a limit and a known unit kind.
-    pub fn from_json(text: &str) -> Result<Self, FieldError> {
-        let t: Taxonomy =
-            serde_json::from_str(text).map_err(|e| FieldError::en(format!("categories: {e}")))?;
+    pub fn from_json(text: &str) -> Result<Self, Msg> {
+        let t: Taxonomy = serde_json::from_str(text)
+            .map_err(|e| Msg::new(format!("categories: {e}"), format!("问题分类格式有误：{e}")))?;
         let mut codes = HashSet::new();
         for c in &t.categories {
             if c.code.trim().is_empty() || c.name.trim().is_empty() {
-                return Err(FieldError::en(
+                return Err(Msg::new(
                     "categories: every category needs a code and a name",
+                    "问题分类：每个分类都要有编码和名称",
                 ));
             }
             if !codes.insert(c.code.as_str()) {
-                return Err(FieldError::en(format!(
-                    "categories: code {} appears twice",
-                    c.code
-                )));
+                return Err(Msg::new(
+                    format!("categories: code {} appears twice", c.code),
+                    format!("问题分类：编码 {} 重复", c.code),
+                ));
             }
         }
         for c in &t.categories {
@@ -70,24 +71,24 @@ impl Taxonomy {
                 let parent = t.categories.iter().find(|x| &x.code == p);
                 match parent {
                     None => {
-                        return Err(FieldError::en(format!(
-                            "categories: {} has unknown parent {p}",
-                            c.code
-                        )));
+                        return Err(Msg::new(
+                            format!("categories: {} has unknown parent {p}", c.code),
+                            format!("问题分类：{} 的上级 {p} 不存在", c.code),
+                        ));
                     }
                     Some(x) if x.parent.is_some() => {
-                        return Err(FieldError::en(format!(
-                            "categories: {} is deeper than two levels",
-                            c.code
-                        )));
+                        return Err(Msg::new(
+                            format!("categories: {} is deeper than two levels", c.code),
+                            format!("问题分类：{} 超过两级", c.code),
+                        ));
                     }
                     _ => {}
                 }
                 if c.response_hours.is_none() || c.limit.is_none() {
-                    return Err(FieldError::en(format!(
-                        "categories: {} needs response_hours and limit",
-                        c.code
-                    )));
+                    return Err(Msg::new(
+                        format!("categories: {} needs response_hours and limit", c.code),
+                        format!("问题分类：{} 须给出响应时限和办理时限", c.code),
+                    ));
                 }
                 // Bounded so that every deadline is a real date (a limit of
                 // a hundred million working days overflows the calendar).
@@ -101,18 +102,28 @@ impl Taxonomy {
                         None => false,
                     };
                 if !bounded {
-                    return Err(FieldError::en(format!(
-                        "categories: {} needs response_hours from 1 to {MAX_RESPONSE_HOURS} and a limit of 1 to {MAX_LIMIT_WORKING_DAYS} working days or 1 to {MAX_LIMIT_WORKING_HOURS} working hours",
-                        c.code
-                    )));
+                    return Err(Msg::new(
+                        format!(
+                            "categories: {} needs response_hours from 1 to {MAX_RESPONSE_HOURS} and a limit of 1 to {MAX_LIMIT_WORKING_DAYS} working days or 1 to {MAX_LIMIT_WORKING_HOURS} working hours",
+                            c.code
+                        ),
+                        format!(
+                            "问题分类：{} 的响应时限应为1至{MAX_RESPONSE_HOURS}小时，办理时限应为1至{MAX_LIMIT_WORKING_DAYS}个工作日或1至{MAX_LIMIT_WORKING_HOURS}个工作小时",
+                            c.code
+                        ),
+                    ));
                 }
                 match &c.default_unit_kind {
                     Some(k) if t.unit_kinds.contains_key(k) => {}
                     other => {
-                        return Err(FieldError::en(format!(
-                            "categories: {} has unknown unit kind {other:?}",
-                            c.code
-                        )));
+                        return Err(Msg::new(
+                            format!("categories: {} has unknown unit kind {other:?}", c.code),
+                            format!(
+                                "问题分类：{} 的承办单位类型“{}”不存在",
+                                c.code,
+                                other.as_deref().unwrap_or("")
+                            ),
+                        ));
                     }
                 }
             }

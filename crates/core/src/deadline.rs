@@ -76,8 +76,10 @@ pub fn apply_effects(
             Effect::StartClock => {
                 let limit = terms.limit.ok_or_else(|| StepError::Invalid {
                     field: "category",
-                    message: "the case needs a category with a time limit before it is opened"
-                        .into(),
+                    message: crate::msg::Msg::new(
+                        "the case needs a category with a time limit before it is opened",
+                        "工单须先归入有办理时限的类别才能立案",
+                    ),
                 })?;
                 c.due_at = Some(cal.deadline(at(now), limit).timestamp_millis());
                 clear_overdue = true;

@@ -3,6 +3,8 @@
 //! unit of the category's default kind. "Above" follows the org path from
 //! the case's own place up to the root.
 
+use crate::msg::Msg;
+
 /// "/1/4/17/" → ["/1/4/17/", "/1/4/", "/1/"]: nearest first.
 pub fn ancestor_paths(path: &str) -> Vec<String> {
     let ids: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
@@ -58,13 +60,18 @@ pub fn choose_unit(
 /// is the cloud's metadata service: a webhook there would leak the
 /// server's credentials). Private and loopback addresses are allowed: a
 /// unit's system often lives on the government intranet (政务外网).
-pub fn check_webhook_url(url: &str) -> Result<(), String> {
+pub fn check_webhook_url(url: &str) -> Result<(), Msg> {
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))
-        .ok_or("must start with http:// or https://")?;
+        .ok_or_else(|| {
+            Msg::new(
+                "must start with http:// or https://",
+                "须以 http:// 或 https:// 开头",
+            )
+        })?;
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("must not contain spaces".into());
+        return Err(Msg::new("must not contain spaces", "不能含有空格"));
     }
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     let host_port = authority.rsplit('@').next().unwrap_or("");
@@ -73,7 +80,7 @@ pub fn check_webhook_url(url: &str) -> Result<(), String> {
         None => host_port.split(':').next().unwrap_or(""),
     };
     if host.is_empty() {
-        return Err("has no host".into());
+        return Err(Msg::new("has no host", "缺少主机名"));
     }
     let refused = match host.parse::<std::net::IpAddr>() {
         Ok(std::net::IpAddr::V4(a)) => {
@@ -85,8 +92,9 @@ pub fn check_webhook_url(url: &str) -> Result<(), String> {
         Err(_) => false,
     };
     if refused {
-        return Err(format!(
-            "{host} is a link-local, unspecified or multicast address"
+        return Err(Msg::new(
+            format!("{host} is a link-local, unspecified or multicast address"),
+            format!("{host} 是链路本地、未指定或组播地址，不能用作通知地址"),
         ));
     }
     Ok(())

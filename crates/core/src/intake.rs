@@ -4,7 +4,7 @@
 use chrono::{FixedOffset, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::validate::FieldError;
+use crate::msg::Msg;
 
 /// Where a request came from. Each case keeps its channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,15 +58,29 @@ impl Channel {
         }
     }
 
-    pub fn parse(s: &str) -> Result<Channel, FieldError> {
+    pub fn label_en(self) -> &'static str {
+        match self {
+            Channel::SelfReport => "Resident's own report",
+            Channel::GridPatrol => "Grid patrol",
+            Channel::Counter => "One-window counter",
+            Channel::Hotline12345 => "12345 hotline",
+            Channel::LivelihoodStation => "Livelihood station",
+            Channel::Api => "Connected system",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Channel, Msg> {
         Channel::ALL
             .into_iter()
             .find(|c| c.code() == s.trim())
             .ok_or_else(|| {
-                FieldError::en(format!(
-                    "unknown channel '{s}' (expected one of: {})",
-                    Channel::ALL.map(|c| c.code()).join(", ")
-                ))
+                Msg::new(
+                    format!(
+                        "unknown channel '{s}' (expected one of: {})",
+                        Channel::ALL.map(|c| c.code()).join(", ")
+                    ),
+                    format!("没有“{s}”这个来源渠道"),
+                )
             })
     }
 }
@@ -115,24 +129,33 @@ pub const MAX_DETAIL_VALUE_CHARS: usize = 1000;
 /// a bounded number of named, bounded values.
 pub fn check_details(
     details: &std::collections::BTreeMap<String, String>,
-) -> Result<(), (&'static str, String)> {
+) -> Result<(), (&'static str, Msg)> {
     if details.len() > MAX_DETAILS {
         return Err((
             "details",
-            format!("has {} entries; at most {MAX_DETAILS}", details.len()),
+            Msg::new(
+                format!("has {} entries; at most {MAX_DETAILS}", details.len()),
+                format!("附加信息有{}项，最多{MAX_DETAILS}项", details.len()),
+            ),
         ));
     }
     for (name, value) in details {
         if name.trim().is_empty() || name.chars().count() > MAX_DETAIL_NAME_CHARS {
             return Err((
                 "details",
-                format!("'{name}' is not a name of 1 to {MAX_DETAIL_NAME_CHARS} characters"),
+                Msg::new(
+                    format!("'{name}' is not a name of 1 to {MAX_DETAIL_NAME_CHARS} characters"),
+                    format!("附加信息名“{name}”应为1至{MAX_DETAIL_NAME_CHARS}个字"),
+                ),
             ));
         }
         if value.chars().count() > MAX_DETAIL_VALUE_CHARS {
             return Err((
                 "details",
-                format!("'{name}' is longer than {MAX_DETAIL_VALUE_CHARS} characters"),
+                Msg::new(
+                    format!("'{name}' is longer than {MAX_DETAIL_VALUE_CHARS} characters"),
+                    format!("附加信息“{name}”超过{MAX_DETAIL_VALUE_CHARS}个字"),
+                ),
             ));
         }
     }
@@ -145,11 +168,9 @@ pub fn short_field(
     field: &'static str,
     value: Option<&str>,
     max: usize,
-) -> Result<Option<String>, (&'static str, String)> {
+) -> Result<Option<String>, (&'static str, Msg)> {
     match value.map(str::trim).filter(|v| !v.is_empty()) {
-        Some(v) if v.chars().count() > max => {
-            Err((field, format!("is longer than {max} characters")))
-        }
+        Some(v) if v.chars().count() > max => Err((field, Msg::too_long(max, v.chars().count()))),
         Some(v) => Ok(Some(v.to_string())),
         None => Ok(None),
     }
@@ -171,23 +192,18 @@ impl RequestText {
     pub fn check(
         description: &str,
         title: Option<&str>,
-    ) -> Result<RequestText, (&'static str, String)> {
+    ) -> Result<RequestText, (&'static str, Msg)> {
         let description = description.trim();
         if description.is_empty() {
-            return Err(("description", "is required".into()));
+            return Err(("description", Msg::required()));
         }
-        if description.chars().count() > MAX_DESCRIPTION_CHARS {
-            return Err((
-                "description",
-                format!("is longer than {MAX_DESCRIPTION_CHARS} characters"),
-            ));
+        let chars = description.chars().count();
+        if chars > MAX_DESCRIPTION_CHARS {
+            return Err(("description", Msg::too_long(MAX_DESCRIPTION_CHARS, chars)));
         }
         let title = match title.map(str::trim).filter(|t| !t.is_empty()) {
             Some(t) if t.chars().count() > MAX_TITLE_CHARS => {
-                return Err((
-                    "title",
-                    format!("is longer than {MAX_TITLE_CHARS} characters"),
-                ));
+                return Err(("title", Msg::too_long(MAX_TITLE_CHARS, t.chars().count())));
             }
             Some(t) => t.to_string(),
             None => description
@@ -217,11 +233,11 @@ mod tests {
         assert_eq!(check_details(&d).unwrap_err().0, "details");
         d.remove("media_url");
         d.insert(" ".into(), "v".into());
-        assert!(check_details(&d).unwrap_err().1.contains("not a name"));
+        assert!(check_details(&d).unwrap_err().1.en.contains("not a name"));
         let many: BTreeMap<String, String> = (0..=MAX_DETAILS)
             .map(|i| (format!("a{i}"), String::new()))
             .collect();
-        assert!(check_details(&many).unwrap_err().1.contains("entries"));
+        assert!(check_details(&many).unwrap_err().1.en.contains("entries"));
     }
 
     #[test]
@@ -234,7 +250,7 @@ mod tests {
         assert_eq!(short_field("address", None, 5), Ok(None));
         assert_eq!(
             short_field("address", Some("一二三四五六"), 5),
-            Err(("address", "is longer than 5 characters".into()))
+            Err(("address", Msg::too_long(5, 6)))
         );
     }
 

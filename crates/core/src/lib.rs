@@ -15,6 +15,7 @@
 //! - [`registry`]: tags, relations, management modes of the registry (百姓档案).
 //! - [`period`]: Beijing months and named reporting periods.
 //! - [`mask`]: how personal data is shown on screen.
+//! - [`msg`]: messages for people in Chinese and English; field labels.
 //! - [`synth`]: deterministic synthetic city for demos and benchmarks.
 
 pub mod access;
@@ -26,6 +27,7 @@ pub mod dispatch;
 pub mod intake;
 pub mod ledger;
 pub mod mask;
+pub mod msg;
 pub mod org;
 pub mod period;
 pub mod registry;

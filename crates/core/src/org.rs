@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::validate::FieldError;
+use crate::msg::Msg;
 
 /// A level of the administrative part of the tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -50,11 +50,16 @@ impl OrgKind {
         }
     }
 
-    pub fn parse(s: &str) -> Result<Self, FieldError> {
+    pub fn parse(s: &str) -> Result<Self, Msg> {
         OrgKind::ALL
             .into_iter()
             .find(|k| k.code() == s.trim() || k.label_zh() == s.trim())
-            .ok_or_else(|| FieldError::en(format!("unknown org level '{s}'")))
+            .ok_or_else(|| {
+                Msg::new(
+                    format!("unknown org level '{s}'"),
+                    format!("没有“{s}”这个层级"),
+                )
+            })
     }
 
     /// Which kinds may hold this kind directly. A zone is optional, so a grid
@@ -77,17 +82,21 @@ impl OrgKind {
 pub struct GridCode(String);
 
 impl GridCode {
-    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+    pub fn parse(raw: &str) -> Result<Self, Msg> {
         let s = raw.trim();
         if s.len() != 15 || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(FieldError::en(format!(
-                "grid code '{s}' must be 15 digits (6 district + 3 subdistrict + 3 community + 3 grid)"
-            )));
+            return Err(Msg::new(
+                format!(
+                    "grid code '{s}' must be 15 digits (6 district + 3 subdistrict + 3 community + 3 grid)"
+                ),
+                format!("网格编码“{s}”应为15位数字（区县6位+街道3位+社区3位+网格3位）"),
+            ));
         }
         if &s[12..] == "000" || &s[9..12] == "000" || &s[6..9] == "000" {
-            return Err(FieldError::en(format!(
-                "grid code '{s}': subdistrict, community and grid sequence may not be 000"
-            )));
+            return Err(Msg::new(
+                format!("grid code '{s}': subdistrict, community and grid sequence may not be 000"),
+                format!("网格编码“{s}”：街道、社区和网格序号都不能为000"),
+            ));
         }
         Ok(GridCode(s.to_string()))
     }
@@ -141,7 +150,7 @@ impl OrgPath {
     pub fn root() -> Self {
         OrgPath("/".into())
     }
-    pub fn parse(s: &str) -> Result<Self, FieldError> {
+    pub fn parse(s: &str) -> Result<Self, Msg> {
         let ok = s.starts_with('/')
             && s.ends_with('/')
             && s.split('/')
@@ -150,7 +159,10 @@ impl OrgPath {
         if ok {
             Ok(OrgPath(s.to_string()))
         } else {
-            Err(FieldError::en(format!("'{s}' is not an org path")))
+            Err(Msg::new(
+                format!("'{s}' is not an org path"),
+                format!("“{s}”不是组织路径"),
+            ))
         }
     }
     pub fn child(&self, id: i64) -> Self {

@@ -3,7 +3,7 @@
 
 use chrono::{FixedOffset, NaiveDate, TimeZone, Utc};
 
-use crate::validate::FieldError;
+use crate::msg::Msg;
 
 /// Beijing time (UTC+8), the wall clock of every date people read or write.
 pub fn beijing() -> FixedOffset {
@@ -96,12 +96,15 @@ pub fn split_months(from: i64, to: i64) -> MonthSplit {
 }
 
 /// `[from, to)` of a named period: `2026`, `2026-Q3` or `2026-07`.
-pub fn parse_period(s: &str) -> Result<(i64, i64), FieldError> {
+pub fn parse_period(s: &str) -> Result<(i64, i64), Msg> {
     let s = s.trim();
     let bad = || {
-        FieldError::en(format!(
-            "'{s}' is not a period: use a year (2026), a quarter (2026-Q3) or a month (2026-07)"
-        ))
+        Msg::new(
+            format!(
+                "'{s}' is not a period: use a year (2026), a quarter (2026-Q3) or a month (2026-07)"
+            ),
+            format!("“{s}”不是统计期：请写年份（2026）、季度（2026-Q3）或月份（2026-07）"),
+        )
     };
     let (year, rest) = match s.split_once('-') {
         Some((y, r)) => (y, Some(r)),

@@ -1,48 +1,15 @@
 //! Validation of identifiers used in Chinese community registries.
 //!
-//! Every check returns a [`FieldError`] that says what is wrong, so that an
+//! Every check returns a [`Msg`] that says what is wrong, so that an
 //! import report can name the row and the field.
 
 use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 
-/// Why a value was refused, in English and, where the check has been
-/// translated, in Chinese: short enough to show in a per-row import report.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
-#[error("{en}")]
-pub struct FieldError {
-    pub en: String,
-    /// The same in Chinese; `None` where only the English text exists yet.
-    pub zh: Option<String>,
-}
+use crate::msg::Msg;
 
-impl FieldError {
-    /// A message that has only its English text.
-    pub fn en(en: impl Into<String>) -> Self {
-        FieldError {
-            en: en.into(),
-            zh: None,
-        }
-    }
-    /// A message in both languages.
-    pub fn bi(en: impl Into<String>, zh: impl Into<String>) -> Self {
-        FieldError {
-            en: en.into(),
-            zh: Some(zh.into()),
-        }
-    }
-    /// The message in the reader's language (Chinese when `zh` is asked
-    /// for and exists).
-    pub fn text(&self, zh: bool) -> &str {
-        match (&self.zh, zh) {
-            (Some(z), true) => z,
-            _ => &self.en,
-        }
-    }
-}
-
-fn err<T>(en: impl Into<String>, zh: impl Into<String>) -> Result<T, FieldError> {
-    Err(FieldError::bi(en, zh))
+fn err<T>(en: impl Into<String>, zh: impl Into<String>) -> Result<T, Msg> {
+    Err(Msg::new(en, zh))
 }
 
 /// Gender as encoded in a resident ID number (odd 17th digit = male).
@@ -62,7 +29,7 @@ impl Gender {
     }
 
     /// Accepts the English code, the Chinese word, or the GB/T 2261.1 digit.
-    pub fn parse(s: &str) -> Result<Self, FieldError> {
+    pub fn parse(s: &str) -> Result<Self, Msg> {
         match s.trim().to_ascii_lowercase().as_str() {
             "male" | "m" | "男" | "1" => Ok(Gender::Male),
             "female" | "f" | "女" | "2" => Ok(Gender::Female),
@@ -117,7 +84,7 @@ pub fn resident_id_check_char(first17: &[u8]) -> Option<char> {
 /// Checks a resident ID number against GB 11643: 18 characters, a real
 /// province, a real birth date not in the future (relative to `today`), and
 /// the mod-11 check character (X allowed, either case).
-pub fn resident_id(raw: &str, today: NaiveDate) -> Result<ResidentId, FieldError> {
+pub fn resident_id(raw: &str, today: NaiveDate) -> Result<ResidentId, Msg> {
     let value = raw.trim().to_ascii_uppercase();
     let bytes = value.as_bytes();
     let chars = value.chars().count();
@@ -188,7 +155,7 @@ pub fn resident_id(raw: &str, today: NaiveDate) -> Result<ResidentId, FieldError
 
 /// Normalises and checks a mainland China mobile number (11 digits, 1[3-9]…).
 /// Spaces, dashes and a +86/86 prefix are accepted and removed.
-pub fn mobile_phone(raw: &str) -> Result<String, FieldError> {
+pub fn mobile_phone(raw: &str) -> Result<String, Msg> {
     let mut digits: String = raw
         .chars()
         .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
@@ -267,7 +234,7 @@ pub fn org_code_check_char(first8: &[u8]) -> Option<char> {
 /// Checks a unified social credit code (统一社会信用代码, GB 32100-2015): 18
 /// characters from the 31-character set, a 6-digit region code, the embedded
 /// organisation code with its GB 11714 check, and the mod-31 check character.
-pub fn uscc(raw: &str) -> Result<String, FieldError> {
+pub fn uscc(raw: &str) -> Result<String, Msg> {
     let value = raw.trim().to_ascii_uppercase();
     let b = value.as_bytes();
     if b.len() != 18 {
@@ -318,7 +285,7 @@ pub fn uscc(raw: &str) -> Result<String, FieldError> {
 }
 
 /// A date as written in registries: 2024-03-01, 2024/3/1 or 20240301.
-pub fn date(raw: &str) -> Result<NaiveDate, FieldError> {
+pub fn date(raw: &str) -> Result<NaiveDate, Msg> {
     let s = raw.trim();
     for fmt in ["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y.%m.%d"] {
         if let Ok(d) = NaiveDate::parse_from_str(s, fmt) {

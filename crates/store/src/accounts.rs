@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::audit::append_in_tx;
 use crate::db::{BeginWrite, now_ms};
-use crate::{Result, Scope, Store, StoreError, with_db};
+use crate::{Msg, Result, Scope, Store, StoreError, with_db};
 
 /// Failed sign-ins in a row before the account is locked.
 pub const MAX_FAILED_LOGINS: i32 = 5;
@@ -143,22 +143,29 @@ pub fn check_password(username: &str, password: &str) -> Result<()> {
         return Err(StoreError::invalid(
             "password",
             format!("must have at least {MIN_PASSWORD_CHARS} characters"),
+            format!("至少{MIN_PASSWORD_CHARS}个字符"),
         ));
     }
     if n > 256 {
         return Err(StoreError::invalid(
             "password",
             "must have at most 256 characters",
+            "最多256个字符",
         ));
     }
     let first = password.chars().next();
     if password.chars().all(|c| Some(c) == first) || password.chars().all(|c| c.is_ascii_digit()) {
-        return Err(StoreError::invalid("password", "is too easy to guess"));
+        return Err(StoreError::invalid(
+            "password",
+            "is too easy to guess",
+            "太容易被猜到，请换一个",
+        ));
     }
     if password.to_lowercase().contains(&username.to_lowercase()) {
         return Err(StoreError::invalid(
             "password",
             "must not contain the user name",
+            "不能包含用户名",
         ));
     }
     Ok(())
@@ -181,14 +188,19 @@ impl Store {
             return Err(StoreError::invalid(
                 "username",
                 "use 1–64 letters, digits or . _ - @",
+                "请用1至64个字母、数字或 . _ - @",
             ));
         }
-        let role = Role::parse(&a.role).map_err(|e| StoreError::invalid("role", e.en))?;
+        let role = Role::parse(&a.role).map_err(|e| StoreError::invalid_msg("role", e))?;
         check_password(username, &a.password)?;
         let (org_id, unit_id, path) = match role.reach() {
             Reach::UnitCases => {
                 let id = a.unit_id.ok_or_else(|| {
-                    StoreError::invalid("unit_id", "a unit handler needs a handling unit")
+                    StoreError::invalid(
+                        "unit_id",
+                        "a unit handler needs a handling unit",
+                        "承办人员须选择承办单位",
+                    )
                 })?;
                 let unit = self
                     .units(&Scope::Everything)
@@ -196,7 +208,11 @@ impl Store {
                     .into_iter()
                     .find(|u| u.id == id)
                     .ok_or_else(|| {
-                        StoreError::invalid("unit_id", format!("no handling unit {id}"))
+                        StoreError::invalid(
+                            "unit_id",
+                            format!("no handling unit {id}"),
+                            "没有这个承办单位",
+                        )
                     })?;
                 (Some(unit.org_id), Some(unit.id), unit.scope_path)
             }
@@ -212,7 +228,11 @@ impl Store {
                         .await
                         .map_err(|e| {
                             e.when_missing(|| {
-                                StoreError::invalid("org_code", format!("no org unit {code}"))
+                                StoreError::invalid(
+                                    "org_code",
+                                    format!("no org unit {code}"),
+                                    format!("没有编码为 {code} 的组织"),
+                                )
                             })
                         })?;
                     (Some(o.id), None, o.path)
@@ -223,10 +243,8 @@ impl Store {
                 {
                     return Err(StoreError::invalid(
                         "org_code",
-                        format!(
-                            "a {} account needs the code of its org unit",
-                            role.label_zh()
-                        ),
+                        format!("a {} account needs the code of its org unit", role.code()),
+                        format!("{}账号须填写所属组织的编码", role.label_zh()),
                     ));
                 }
                 None => (None, None, "/".to_string()),
@@ -244,7 +262,10 @@ impl Store {
             let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM account WHERE username = $1")
                 .bind(username).fetch_optional(&mut *tx).await?;
             if taken.is_some() {
-                return Err(StoreError::Conflict(format!("the user name {username} is taken")));
+                return Err(StoreError::conflict(
+                    format!("the user name {username} is taken"),
+                    format!("用户名 {username} 已被使用"),
+                ));
             }
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO account (username, display_name, role, org_id, unit_id, scope_path, password_hash, created_at, password_changed_at)
@@ -286,7 +307,9 @@ impl Store {
             sqlx::query_as("SELECT id, password_hash, failed_logins, disabled_at FROM account WHERE username = $1")
                 .bind(username.trim()).fetch_optional(pool).await?
         });
-        let refused = || StoreError::Unauthorized("wrong user name or password".into());
+        let refused = || {
+            StoreError::Unauthorized(Msg::new("wrong user name or password", "用户名或密码不对"))
+        };
         let Some((id, hash, failed, disabled)) = row else {
             // Spend the same time as a real check, so names cannot be probed by timing.
             let _ = password_matches_off(
@@ -374,6 +397,7 @@ impl Store {
             return Err(StoreError::invalid(
                 "current_password",
                 "is not the current password",
+                "当前密码不对",
             ));
         }
         check_password(&username, new)?;

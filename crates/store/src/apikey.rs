@@ -20,7 +20,7 @@ impl Store {
     pub async fn create_api_key(&self, name: &str, org_code: Option<&str>) -> Result<String> {
         let name = name.trim();
         if name.is_empty() {
-            return Err(StoreError::invalid("name", "must not be empty"));
+            return Err(StoreError::invalid("name", "must not be empty", "不能为空"));
         }
         let path = match org_code {
             Some(code) => self.org_by_code(&Scope::Everything, code).await?.path,

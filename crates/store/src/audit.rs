@@ -521,12 +521,14 @@ pub fn check_reason(reason: &str) -> Result<&str> {
         return Err(StoreError::invalid(
             "reason",
             "a reason is required to view personal data in full",
+            "查看完整个人信息须填写理由",
         ));
     }
     if r.chars().count() > MAX_REASON_CHARS {
         return Err(StoreError::invalid(
             "reason",
             format!("is longer than {MAX_REASON_CHARS} characters"),
+            format!("不能超过{MAX_REASON_CHARS}个字"),
         ));
     }
     Ok(r)
@@ -536,15 +538,26 @@ pub fn check_reason(reason: &str) -> Result<&str> {
 /// and flushes it to disk.
 pub fn append_checkpoint(path: &std::path::Path, cp: &Checkpoint) -> Result<()> {
     use std::io::Write;
-    let line = serde_json::to_string(cp).map_err(|e| StoreError::File(e.to_string()))?;
+    let line = serde_json::to_string(cp)
+        .map_err(|e| StoreError::file(e.to_string(), format!("审计检查点写入失败：{e}")))?;
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
-        .map_err(|e| StoreError::File(format!("{}: {e}", path.display())))?;
+        .map_err(|e| {
+            StoreError::file(
+                format!("{}: {e}", path.display()),
+                format!("审计检查点文件 {} 无法读写：{e}", path.display()),
+            )
+        })?;
     writeln!(f, "{line}")
         .and_then(|()| f.sync_all())
-        .map_err(|e| StoreError::File(format!("{}: {e}", path.display())))
+        .map_err(|e| {
+            StoreError::file(
+                format!("{}: {e}", path.display()),
+                format!("审计检查点文件 {} 无法读写：{e}", path.display()),
+            )
+        })
 }
 
 /// The last checkpoint of a file written by [`append_checkpoint`] (none
@@ -554,7 +567,12 @@ pub fn last_checkpoint(path: &std::path::Path) -> Result<Option<Checkpoint>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(StoreError::File(format!("{}: {e}", path.display()))),
+        Err(e) => {
+            return Err(StoreError::file(
+                format!("{}: {e}", path.display()),
+                format!("审计检查点文件 {} 无法读写：{e}", path.display()),
+            ));
+        }
     };
     let Some((n, line)) = text
         .lines()
@@ -565,10 +583,9 @@ pub fn last_checkpoint(path: &std::path::Path) -> Result<Option<Checkpoint>> {
         return Ok(None);
     };
     serde_json::from_str(line).map(Some).map_err(|e| {
-        StoreError::File(format!(
-            "{} line {}: not a checkpoint ({e})",
-            path.display(),
-            n + 1
-        ))
+        StoreError::file(
+            format!("{} line {}: not a checkpoint ({e})", path.display(), n + 1),
+            format!("审计检查点文件 {} 第{}行不是检查点", path.display(), n + 1),
+        )
     })
 }

@@ -204,8 +204,9 @@ impl Store {
             .org_units(&Scope::Everything, Some(OrgKind::City))
             .await?;
         if !existing.is_empty() {
-            return Err(StoreError::Conflict(
-                "the database already holds an org tree; generate into an empty database".into(),
+            return Err(StoreError::conflict(
+                "the database already holds an org tree; generate into an empty database",
+                "数据库中已有组织架构，请生成到空数据库",
             ));
         }
         let today = chrono::Local::now().date_naive();

@@ -48,8 +48,7 @@ impl ExportStream {
     /// An error leaves the file incomplete: the caller removes it.
     pub async fn write_to(mut self, out: &mut impl Write) -> Result<u64> {
         while let Some(chunk) = self.chunks.recv().await {
-            out.write_all(&chunk?)
-                .map_err(|e| StoreError::File(e.to_string()))?;
+            out.write_all(&chunk?).map_err(write_err)?;
         }
         Ok(self.rows.load(Ordering::SeqCst))
     }
@@ -77,9 +76,12 @@ impl RowSink {
     pub async fn row(&mut self, cells: Vec<String>) -> Result<()> {
         let n = self.rows.fetch_add(1, Ordering::SeqCst) + 1;
         if self.format == TableFormat::Xlsx && n > XLSX_MAX_ROWS {
-            return Err(StoreError::File(format!(
-                "more than {XLSX_MAX_ROWS} rows do not fit in one Excel sheet; export CSV or a smaller area"
-            )));
+            return Err(StoreError::file(
+                format!(
+                    "more than {XLSX_MAX_ROWS} rows do not fit in one Excel sheet; export CSV or a smaller area"
+                ),
+                format!("超过{XLSX_MAX_ROWS}行，一个Excel工作表放不下；请导出CSV或缩小范围"),
+            ));
         }
         self.page.push(cells);
         if self.page.len() >= SINK_PAGE {
@@ -95,7 +97,7 @@ impl RowSink {
         self.tx
             .send(Some(std::mem::take(&mut self.page)))
             .await
-            .map_err(|e| StoreError::File(format!("the download was closed ({e})")))
+            .map_err(|e| StoreError::file(format!("the download was closed ({e})"), "下载已中断"))
     }
 
     /// The last rows and the end: the writer may finish the file.
@@ -104,7 +106,7 @@ impl RowSink {
         self.tx
             .send(None)
             .await
-            .map_err(|e| StoreError::File(format!("the download was closed ({e})")))
+            .map_err(|e| StoreError::file(format!("the download was closed ({e})"), "下载已中断"))
     }
 }
 
@@ -137,11 +139,16 @@ where
         // On a task of its own, so that a panic is an error here too.
         let produced = tokio::spawn(async move { produce(sink).await?.finish().await })
             .await
-            .unwrap_or_else(|e| Err(StoreError::File(format!("the export stopped: {e}"))));
+            .unwrap_or_else(|e| {
+                Err(StoreError::file(
+                    format!("the export stopped: {e}"),
+                    "导出中断",
+                ))
+            });
         // The producer's sink is gone here, so the writer sees the end.
         let written = writer
             .await
-            .map_err(|e| StoreError::File(format!("the export writer stopped: {e}")))
+            .map_err(|e| StoreError::file(format!("the export writer stopped: {e}"), "导出中断"))
             .and_then(|r| r);
         // A failed read must not look like a complete file: the error
         // ends the stream (and the download) instead of its last chunk.
@@ -210,16 +217,19 @@ fn write_file(
     mut rows: mpsc::Receiver<Msg>,
     out: &mpsc::Sender<Result<Vec<u8>>>,
 ) -> Result<()> {
-    let file_err = |e: std::io::Error| StoreError::File(e.to_string());
+    let file_err = write_err;
     // The next page; None at the end; an error when the rows stopped
     // without their end, or nobody is downloading any more.
     let mut next = move || -> Result<Option<Page>> {
         if out.is_closed() {
-            return Err(StoreError::File("the download was closed".into()));
+            return Err(StoreError::file("the download was closed", "下载已中断"));
         }
         match rows.blocking_recv() {
             Some(msg) => Ok(msg),
-            None => Err(StoreError::File("the rows stopped before their end".into())),
+            None => Err(StoreError::file(
+                "the rows stopped before their end",
+                "导出中断：数据未读完",
+            )),
         }
     };
     match format {
@@ -231,17 +241,14 @@ fn write_file(
             // A BOM so that Excel opens the UTF-8 Chinese text correctly.
             chunks.write_all(b"\xEF\xBB\xBF").map_err(file_err)?;
             let mut csv = csv::Writer::from_writer(chunks);
-            csv.write_record(headers)
-                .map_err(|e| StoreError::File(e.to_string()))?;
+            csv.write_record(headers).map_err(write_err)?;
             while let Some(page) = next()? {
                 for cells in page {
                     csv.write_record(cells.iter().map(|c| csv_safe(c).as_bytes().to_vec()))
-                        .map_err(|e| StoreError::File(e.to_string()))?;
+                        .map_err(write_err)?;
                 }
             }
-            let mut chunks = csv
-                .into_inner()
-                .map_err(|e| StoreError::File(e.to_string()))?;
+            let mut chunks = csv.into_inner().map_err(write_err)?;
             chunks.flush().map_err(file_err)
         }
         TableFormat::Xlsx => {
@@ -297,11 +304,15 @@ fn xlsx_cell(v: &str) -> std::borrow::Cow<'_, str> {
 
 /// A spreadsheet column number (Excel has 16,384).
 fn column(i: usize) -> Result<u16> {
-    u16::try_from(i).map_err(|e| StoreError::File(format!("too many columns: {e}")))
+    u16::try_from(i).map_err(|e| StoreError::file(format!("too many columns: {e}"), "列数过多"))
 }
 
 fn xlsx_err(e: rust_xlsxwriter::XlsxError) -> StoreError {
-    StoreError::File(format!("Excel: {e}"))
+    StoreError::file(format!("Excel: {e}"), format!("生成Excel失败：{e}"))
+}
+
+fn write_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::file(e.to_string(), format!("写出文件失败：{e}"))
 }
 
 #[derive(sqlx::FromRow)]

@@ -133,8 +133,9 @@ impl Store {
         let all = Scope::Everything;
         let grids = self.org_units(&all, Some(OrgKind::Grid)).await?;
         if grids.is_empty() {
-            return Err(StoreError::Conflict(
-                "the database has no grids; generate a city first (linli gen --people N)".into(),
+            return Err(StoreError::conflict(
+                "the database has no grids; generate a city first (linli gen --people N)",
+                "数据库中没有网格，请先生成城市数据（linli gen --people N）",
             ));
         }
         self.ensure_synth_units().await?;
@@ -146,8 +147,9 @@ impl Store {
             .filter(|c| c.is_leaf() && c.limit.is_some())
             .collect();
         if cats.is_empty() {
-            return Err(StoreError::Conflict(
-                "no categories with a time limit".into(),
+            return Err(StoreError::conflict(
+                "no categories with a time limit",
+                "没有带办理时限的问题类别",
             ));
         }
         // Points to place cases at: the compounds of each grid.
@@ -173,8 +175,9 @@ impl Store {
         while let Some(batch) = rx_rows.recv().await {
             if let Some(w) = csv.as_deref_mut() {
                 for row in &batch {
-                    write_csv_row(w, row)
-                        .map_err(|e| StoreError::File(format!("rates CSV: {e}")))?;
+                    write_csv_row(w, row).map_err(|e| {
+                        StoreError::file(format!("rates CSV: {e}"), format!("满意率表格有误：{e}"))
+                    })?;
                 }
             }
             self.write_case_rows(&batch).await?;
@@ -436,13 +439,17 @@ impl Store {
             .await?
             .into_iter()
             .next()
-            .ok_or_else(|| StoreError::Conflict("the demo district has no community".into()))?;
+            .ok_or_else(|| {
+                StoreError::conflict("the demo district has no community", "示范区没有社区")
+            })?;
         let grid = self
             .org_units(&community.scope()?, Some(OrgKind::Grid))
             .await?
             .into_iter()
             .next()
-            .ok_or_else(|| StoreError::Conflict("the demo community has no grid".into()))?;
+            .ok_or_else(|| {
+                StoreError::conflict("the demo community has no grid", "示范社区没有网格")
+            })?;
         let subdistrict = self
             .org_unit(&all, community.parent_id.unwrap_or_default())
             .await?;
@@ -453,7 +460,10 @@ impl Store {
             .into_iter()
             .find(|u| u.org_id == community.id && u.kind == "property")
             .ok_or_else(|| {
-                StoreError::Conflict("the demo community has no property unit".into())
+                StoreError::conflict(
+                    "the demo community has no property unit",
+                    "示范社区没有物业单位",
+                )
             })?;
         // (user name, role, org code, handling unit, where it belongs)
         type Planned<'a> = (&'a str, Role, Option<&'a str>, Option<i64>, String);

@@ -13,7 +13,7 @@ use linli_core::{ledger, mask};
 
 use crate::cases::{NewCase, NewRequest, Prepared};
 use crate::import::{ImportReport, Notice, RowError, Table};
-use crate::{Result, Scope, Store, StoreError};
+use crate::{Msg, Result, Scope, Store, StoreError};
 
 /// One ticket of a batch: the request, and what a 12345 export adds.
 #[derive(Debug, Clone, Default)]
@@ -131,8 +131,16 @@ fn org_named<'a>(list: &'a [crate::org::OrgUnit], text: &str) -> Option<&'a crat
 
 fn row_error(row: usize, e: StoreError) -> RowError {
     match e {
-        StoreError::Invalid { field, message } => RowError::en(row, field, message),
-        other => RowError::en(row, "row", other.to_string()),
+        StoreError::Invalid { field, message } => RowError::new(row, field, message),
+        StoreError::Conflict(m) | StoreError::File(m) => RowError::new(row, "row", m),
+        other => {
+            let en = other.to_string();
+            RowError::new(
+                row,
+                "row",
+                Msg::new(en.clone(), format!("此行无法导入：{en}")),
+            )
+        }
     }
 }
 

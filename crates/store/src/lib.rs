@@ -32,6 +32,7 @@ pub mod vault;
 use std::sync::{Arc, RwLock};
 
 pub use db::{Backend, Db};
+pub use linli_core::msg::Msg;
 pub use linli_core::scope::Scope;
 pub use vault::Vault;
 
@@ -47,20 +48,23 @@ pub enum StoreError {
     /// ids of other areas cannot be probed.
     #[error("not found: {0}")]
     OutOfScope(String),
+    /// A value a person gave is refused; the message is in both
+    /// languages so that a page shows it in its own.
     #[error("invalid {field}: {message}")]
-    Invalid { field: String, message: String },
+    Invalid { field: String, message: Msg },
     #[error("conflict: {0}")]
-    Conflict(String),
+    Conflict(Msg),
     /// Sign-in refused (wrong name or password, or no valid session).
     #[error("unauthorized: {0}")]
-    Unauthorized(String),
+    Unauthorized(Msg),
     /// Too many attempts: refused for `retry_after_s` seconds.
     #[error("locked: {message}")]
-    Locked { message: String, retry_after_s: u64 },
+    Locked { message: Msg, retry_after_s: u64 },
     #[error("encryption: {0}")]
     Crypto(String),
+    /// A file that cannot be read as what it claims to be.
     #[error("file: {0}")]
-    File(String),
+    File(Msg),
 }
 
 impl StoreError {
@@ -85,11 +89,25 @@ impl StoreError {
         }
     }
 
-    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+    /// A refused value of `field`, said in English and Chinese.
+    pub fn invalid(field: &str, en: impl Into<String>, zh: impl Into<String>) -> Self {
+        Self::invalid_msg(field, Msg::new(en, zh))
+    }
+
+    /// A refused value of `field` with the message of the rule that refused it.
+    pub fn invalid_msg(field: &str, message: Msg) -> Self {
         StoreError::Invalid {
             field: field.to_string(),
-            message: message.into(),
+            message,
         }
+    }
+
+    pub fn conflict(en: impl Into<String>, zh: impl Into<String>) -> Self {
+        StoreError::Conflict(Msg::new(en, zh))
+    }
+
+    pub fn file(en: impl Into<String>, zh: impl Into<String>) -> Self {
+        StoreError::File(Msg::new(en, zh))
     }
 }
 

@@ -136,17 +136,22 @@ impl Store {
         let code = code.trim();
         let name = name.trim();
         if code.is_empty() {
-            return Err(StoreError::invalid("code", "must not be empty"));
+            return Err(StoreError::invalid("code", "must not be empty", "不能为空"));
         }
         if name.is_empty() {
-            return Err(StoreError::invalid("name", "must not be empty"));
+            return Err(StoreError::invalid("name", "must not be empty", "不能为空"));
         }
         if kind == OrgKind::Grid {
-            GridCode::parse(code).map_err(|e| StoreError::invalid("code", e.en))?;
+            GridCode::parse(code).map_err(|e| StoreError::invalid_msg("code", e))?;
         }
         if let Some(g) = geometry {
-            linli_geo::shape_from_json(g)
-                .map_err(|e| StoreError::invalid("geometry", e.to_string()))?;
+            linli_geo::shape_from_json(g).map_err(|e| {
+                StoreError::invalid(
+                    "geometry",
+                    e.to_string(),
+                    format!("边界有误：{}", linli_geo::message_zh(&e.to_string())),
+                )
+            })?;
         }
         let parent = match parent_id {
             Some(id) => Some(self.org_unit(scope, id).await?),
@@ -155,6 +160,7 @@ impl Store {
                 return Err(StoreError::invalid(
                     "parent_id",
                     "only an administrator of the whole tree may create a root",
+                    "只有全市（全区）管理员可以建立最上级组织",
                 ));
             }
         };
@@ -164,12 +170,18 @@ impl Store {
                 return Err(StoreError::invalid(
                     "parent_id",
                     format!("a {} cannot be placed under a {}", kind.code(), p.kind),
+                    format!(
+                        "{}不能放在{}之下",
+                        kind.label_zh(),
+                        OrgKind::parse(&p.kind).map_or(p.kind.as_str(), |k| k.label_zh())
+                    ),
                 ));
             }
             None if !allowed.is_empty() => {
                 return Err(StoreError::invalid(
                     "parent_id",
                     format!("a {} needs a parent", kind.code()),
+                    format!("{}须有上级组织", kind.label_zh()),
                 ));
             }
             _ => {}
@@ -181,7 +193,10 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
             if exists.is_some() {
-                return Err(StoreError::Conflict(format!("org code {code} is already used")));
+                return Err(StoreError::conflict(
+                    format!("org code {code} is already used"),
+                    format!("组织编码 {code} 已被使用"),
+                ));
             }
             let unit = insert_org_in_tx!(tx, parent.as_ref(), kind, code, name, geometry);
             tx.commit().await?;
@@ -295,7 +310,11 @@ impl Store {
     /// The grid holding a WGS-84 point, if it is in the caller's scope.
     pub async fn locate_grid(&self, scope: &Scope, lon: f64, lat: f64) -> Result<Option<OrgUnit>> {
         if !(-180.0..=180.0).contains(&lon) || !(-90.0..=90.0).contains(&lat) {
-            return Err(StoreError::invalid("lon/lat", "not a WGS-84 position"));
+            return Err(StoreError::invalid(
+                "lon/lat",
+                "not a WGS-84 position",
+                "不是有效的经纬度（WGS-84）",
+            ));
         }
         let idx = self.grid_index().await?;
         match idx.locate(lon, lat) {
@@ -418,13 +437,13 @@ impl Store {
         let org = self.org_unit(scope, org_id).await?;
         let name = name.trim();
         if name.is_empty() {
-            return Err(StoreError::invalid("name", "must not be empty"));
+            return Err(StoreError::invalid("name", "must not be empty", "不能为空"));
         }
         let phone = phone
             .filter(|p| !p.trim().is_empty())
             .map(validate::mobile_phone)
             .transpose()
-            .map_err(|e| StoreError::invalid("phone", e.en))?;
+            .map_err(|e| StoreError::invalid_msg("phone", e))?;
         let enc = phone.as_deref().map(|p| self.vault().seal(Field::Phone, p));
         let idx = phone
             .as_deref()
@@ -449,11 +468,16 @@ impl Store {
             return Err(StoreError::invalid(
                 "grid_id",
                 format!("{} is a {}, not a grid", grid.name, grid.kind),
+                format!("{}不是网格", grid.name),
             ));
         }
         let title = title.trim();
         if title.is_empty() {
-            return Err(StoreError::invalid("title", "must not be empty"));
+            return Err(StoreError::invalid(
+                "title",
+                "must not be empty",
+                "不能为空",
+            ));
         }
         let (lo, hi) = scope.bounds();
         let staff: Option<i64> = with_db!(&self.db, pool => {
@@ -467,9 +491,10 @@ impl Store {
                 .fetch_one(pool).await
         });
         r.map_err(|e| match e {
-            sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(format!(
-                "staff {staff} already holds '{title}' in this grid"
-            )),
+            sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::conflict(
+                format!("staff {staff} already holds '{title}' in this grid"),
+                format!("该人员已在本网格担任“{title}”"),
+            ),
             e => e.into(),
         })
     }

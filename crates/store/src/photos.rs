@@ -58,7 +58,7 @@ impl PhotoRef {
 /// with this before they write anything else.
 pub fn check_photo(bytes: &[u8]) -> Result<&'static str> {
     if bytes.is_empty() {
-        return Err(StoreError::invalid("photo", "is empty"));
+        return Err(StoreError::invalid("photo", "is empty", "照片文件是空的"));
     }
     if bytes.len() > MAX_PHOTO_BYTES {
         return Err(StoreError::invalid(
@@ -67,10 +67,20 @@ pub fn check_photo(bytes: &[u8]) -> Result<&'static str> {
                 "is {} bytes; at most {MAX_PHOTO_BYTES} are taken",
                 bytes.len()
             ),
+            format!(
+                "照片有{:.1} MB，最大{} MB",
+                bytes.len() as f64 / 1_048_576.0,
+                MAX_PHOTO_BYTES / 1_048_576
+            ),
         ));
     }
-    image_type(bytes)
-        .ok_or_else(|| StoreError::invalid("photo", "is not a JPEG, PNG or WebP image"))
+    image_type(bytes).ok_or_else(|| {
+        StoreError::invalid(
+            "photo",
+            "is not a JPEG, PNG or WebP image",
+            "照片须为 JPEG、PNG 或 WebP 格式",
+        )
+    })
 }
 
 impl Store {

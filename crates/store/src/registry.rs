@@ -182,6 +182,7 @@ impl Store {
             return Err(StoreError::invalid(
                 "name",
                 format!("is longer than {MAX_NAME_FILTER_CHARS} characters"),
+                format!("不能超过{MAX_NAME_FILTER_CHARS}个字"),
             ));
         }
         let pattern = if name.is_empty() {
@@ -194,6 +195,10 @@ impl Store {
                 "offset",
                 format!(
                     "is more than {}: page on with after (the last id of the page)",
+                    crate::cases::MAX_OFFSET
+                ),
+                format!(
+                    "翻页偏移不能超过{}，请缩小筛选范围",
                     crate::cases::MAX_OFFSET
                 ),
             ));
@@ -341,7 +346,7 @@ impl Store {
         actor: &str,
     ) -> Result<Vec<PersonView>> {
         let phone = linli_core::validate::mobile_phone(phone)
-            .map_err(|e| StoreError::invalid("phone", e.en))?;
+            .map_err(|e| StoreError::invalid_msg("phone", e))?;
         let idx = self.vault().blind_index(Field::Phone, &phone);
         let detail = linli_core::mask::phone(&phone);
         self.find_by_index(

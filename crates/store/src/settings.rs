@@ -32,7 +32,8 @@ impl Store {
     /// Adds or replaces calendar years from a calendar file; kept in the
     /// database so that it survives restarts.
     pub async fn extend_calendar(&self, actor: &str, json: &str) -> Result<Vec<i32>> {
-        let extra = Calendar::from_json(json).map_err(|e| StoreError::invalid("calendar", e.en))?;
+        let extra =
+            Calendar::from_json(json).map_err(|e| StoreError::invalid_msg("calendar", e))?;
         let years: Vec<i32> = extra.years().iter().copied().collect();
         let key = format!(
             "calendar.{}",
@@ -157,12 +158,15 @@ impl Store {
                 return Err(StoreError::invalid(
                     "mapping",
                     format!("'{text}' is not a category text of 1 to 200 characters"),
+                    format!("“{text}”应为1至200个字的分类名称"),
                 ));
             }
             let c = self.leaf_category(code).await.map_err(|e| match e {
-                StoreError::Invalid { message, .. } => {
-                    StoreError::invalid("mapping", format!("{text}: {message}"))
-                }
+                StoreError::Invalid { message, .. } => StoreError::invalid(
+                    "mapping",
+                    format!("{text}: {}", message.en),
+                    format!("{text}：{}", message.zh),
+                ),
                 other => other,
             })?;
             clean.insert(text, c.code);
@@ -191,7 +195,7 @@ impl Store {
         let mut clean: Vec<String> = Vec::new();
         for t in tags {
             let t = linli_core::registry::district_tag(t)
-                .map_err(|e| StoreError::invalid("tags", e.en))?;
+                .map_err(|e| StoreError::invalid_msg("tags", e))?;
             if !clean.contains(&t) {
                 clean.push(t);
             }
@@ -226,6 +230,7 @@ impl Store {
             return Err(StoreError::invalid(
                 "template",
                 "a template needs a name of 1 to 40 characters",
+                "模板名称应为1至40个字",
             ));
         }
         let mut all = self.import_templates().await?;
@@ -327,14 +332,21 @@ impl Store {
             .iter()
             .find(|c| c.code == code.trim())
             .cloned()
-            .ok_or_else(|| StoreError::invalid("category", format!("unknown category '{code}'")))?;
+            .ok_or_else(|| {
+                StoreError::invalid(
+                    "category",
+                    format!("unknown category '{code}'"),
+                    format!("没有“{code}”这个问题类别"),
+                )
+            })?;
         if !c.is_leaf() {
             return Err(StoreError::invalid(
                 "category",
                 format!(
                     "'{}' ({}) is a group; choose one of its sub-categories",
-                    c.code, c.name
+                    c.code, c.name_en
                 ),
+                format!("“{}”是大类，请选择其下的小类", c.name),
             ));
         }
         Ok(c)

@@ -127,7 +127,10 @@ async fn change_password(
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
     let id = caller.account_id.ok_or_else(|| {
-        AppError::BadRequest("only a signed-in account has a password to change".into())
+        AppError::bad_request(
+            "only a signed-in account has a password to change",
+            "只有登录的账号才能修改密码",
+        )
     })?;
     let b: PasswordChange = json_body(&body)?;
     // Wrong current passwords are held back like failed sign-ins: a stolen
@@ -135,7 +138,12 @@ async fn change_password(
     let key = (format!("#password-change:{id}"), None);
     let now = chrono::Utc::now().timestamp_millis();
     if let Err(wait_ms) = s.name_throttle.check(&key, now) {
-        return Err(crate::throttle::held_back("too many wrong current passwords", wait_ms).into());
+        return Err(crate::throttle::held_back(
+            "too many wrong current passwords",
+            "当前密码输错次数过多",
+            wait_ms,
+        )
+        .into());
     }
     let r = s
         .store

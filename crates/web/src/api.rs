@@ -12,6 +12,7 @@ use axum::{Json, Router};
 use linli_core::ledger::LedgerKind;
 use linli_core::org::OrgKind;
 use linli_core::registry::Tag;
+use linli_store::Msg;
 use linli_store::import::{ImportOptions, TableFormat, parse_ledger};
 use linli_store::registry::PeopleFilter;
 use serde::Deserialize;
@@ -35,19 +36,17 @@ pub(crate) fn param<T: FromStr>(
         // The parse error of a generic T says nothing more than this.
         Some(v) => match v.parse() {
             Ok(x) => Ok(Some(x)),
-            Err(_) => Err(AppError::Invalid {
-                field: name.into(),
-                message: format!("'{v}' is not a valid value"),
-            }),
+            Err(_) => Err(AppError::invalid(
+                name,
+                format!("'{v}' is not a valid value"),
+                format!("“{v}”不是有效的值"),
+            )),
         },
     }
 }
 
 fn required<T: FromStr>(q: &HashMap<String, String>, name: &str) -> Result<T, AppError> {
-    param(q, name)?.ok_or_else(|| AppError::Invalid {
-        field: name.into(),
-        message: "is required".into(),
-    })
+    param(q, name)?.ok_or_else(|| AppError::invalid_msg(name, Msg::required()))
 }
 
 /// Every operation under /api/v1 with the permission it needs. A
@@ -118,10 +117,7 @@ async fn org_list(
     Query(q): Params,
 ) -> Result<Json<Value>, AppError> {
     let kind = match q.get("kind").filter(|k| !k.is_empty()) {
-        Some(k) => Some(OrgKind::parse(k).map_err(|e| AppError::Invalid {
-            field: "kind".into(),
-            message: e.en,
-        })?),
+        Some(k) => Some(OrgKind::parse(k).map_err(|e| AppError::invalid_msg("kind", e))?),
         None => None,
     };
     Ok(Json(json!(s.store.org_units(&caller.scope, kind).await?)))
@@ -208,13 +204,17 @@ async fn locate_batch(
 ) -> Result<Json<Value>, AppError> {
     let batch: PointBatch = json_body(&body)?;
     if batch.points.len() > MAX_BATCH_POINTS {
-        return Err(AppError::Invalid {
-            field: "points".into(),
-            message: format!(
+        return Err(AppError::invalid(
+            "points",
+            format!(
                 "{} points: at most {MAX_BATCH_POINTS} in one request",
                 batch.points.len()
             ),
-        });
+            format!(
+                "一次最多{MAX_BATCH_POINTS}个点（现有{}个）",
+                batch.points.len()
+            ),
+        ));
     }
     let grids = s.store.locate_grids(&caller.scope, batch.points).await?;
     let located = grids.iter().filter(|g| g.is_some()).count();
@@ -290,13 +290,14 @@ pub(crate) async fn tag_param(
             if s.store.district_tags().await?.iter().any(|d| d == t) {
                 Ok((None, Some(t.to_string())))
             } else {
-                Err(AppError::Invalid {
-                    field: "tag".into(),
-                    message: format!(
+                Err(AppError::invalid(
+                    "tag",
+                    format!(
                         "{} (nor one of the district's tags: GET /api/v1/tags)",
                         e.en
                     ),
-                })
+                    format!("{}（也不是本区的自定义类别）", e.zh),
+                ))
             }
         }
     }
@@ -325,7 +326,9 @@ async fn replace_tags(
 
 /// Parses a JSON body; a bad body is a 400 that says what was expected.
 pub(crate) fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
-    serde_json::from_slice(body).map_err(|e| AppError::BadRequest(format!("request body: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        AppError::bad_request(format!("request body: {e}"), format!("请求内容有误：{e}"))
+    })
 }
 
 async fn people(
@@ -370,16 +373,21 @@ async fn people(
 /// account (each audited by the store).
 fn admit_lookup(s: &AppState, caller: &Caller) -> Result<(), AppError> {
     if !linli_core::access::allows(caller.role, Permission::Unmask) {
-        return Err(AppError::Forbidden(
-            "looking people up by ID number or phone needs the right to view personal data in full"
-                .into(),
+        return Err(AppError::forbidden(
+            "looking people up by ID number or phone needs the right to view personal data in full",
+            "按身份证号或电话查人须有查看完整个人信息的权限",
         ));
     }
     let now = chrono::Utc::now().timestamp_millis();
     s.lookup_throttle
         .take(&caller.actor, now)
         .map_err(|wait_ms| {
-            crate::throttle::held_back("too many look-ups by ID number or phone", wait_ms).into()
+            crate::throttle::held_back(
+                "too many look-ups by ID number or phone",
+                "按身份证号或电话查询次数过多",
+                wait_ms,
+            )
+            .into()
         })
 }
 
@@ -441,10 +449,11 @@ fn upload_format(
     match q.get("format").map(String::as_str) {
         Some("csv" | "tsv") => Ok(Some(TableFormat::Csv)),
         Some("xlsx" | "xls") => Ok(Some(TableFormat::Xlsx)),
-        Some(other) => Err(AppError::Invalid {
-            field: "format".into(),
-            message: format!("'{other}' is not csv, tsv, xlsx or xls"),
-        }),
+        Some(other) => Err(AppError::invalid(
+            "format",
+            format!("'{other}' is not csv, tsv, xlsx or xls"),
+            format!("“{other}”不是 csv、tsv、xlsx 或 xls"),
+        )),
         None if ct.starts_with("text/") => Ok(Some(TableFormat::Csv)),
         None if ct.contains("spreadsheetml") || ct.contains("ms-excel") => {
             Ok(Some(TableFormat::Xlsx))
@@ -547,10 +556,10 @@ async fn export(
     let unmasked = param::<u8>(&q, "unmasked")?.unwrap_or(0) == 1;
     if unmasked && !linli_core::access::allows(caller.role, linli_core::access::Permission::Unmask)
     {
-        return Err(AppError::Forbidden(format!(
-            "a {} may export masked data only",
-            caller.role.label_zh()
-        )));
+        return Err(AppError::forbidden(
+            format!("a {} may export masked data only", caller.role.code()),
+            format!("{}只能导出脱敏数据", caller.role.label_zh()),
+        ));
     }
     let reason = q.get("reason").cloned().unwrap_or_default();
     let stream = match name {
@@ -605,8 +614,12 @@ async fn audit_verify(State(s): State<AppState>, caller: Caller) -> Result<Json<
 
 /// A request body as UTF-8 text; `what` names it in the error.
 pub(crate) fn utf8_body<'a>(body: &'a [u8], what: &str) -> Result<&'a str, AppError> {
-    std::str::from_utf8(body)
-        .map_err(|e| AppError::BadRequest(format!("{what} must be UTF-8 ({e})")))
+    std::str::from_utf8(body).map_err(|e| {
+        AppError::bad_request(
+            format!("{what} must be UTF-8 ({e})"),
+            format!("{what} 须为UTF-8编码"),
+        )
+    })
 }
 
 /// Settings and the audit log span every area, so only a whole-tree caller

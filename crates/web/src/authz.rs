@@ -159,7 +159,10 @@ pub async fn authorize(
         .strip_prefix("/api/v1")
         .unwrap_or(matched.as_str());
     let rule = rules.rule(req.method(), path).ok_or_else(|| {
-        AppError::Forbidden(format!("{} {path} has no permission rule", req.method()))
+        AppError::forbidden(
+            format!("{} {path} has no permission rule", req.method()),
+            "此操作没有设定权限规则",
+        )
     })?;
     if rule == Rule::Public {
         return Ok(next.run(req).await);
@@ -169,11 +172,10 @@ pub async fn authorize(
     if let Rule::Needs(p) = rule
         && !allows(caller.role, p)
     {
-        return Err(AppError::Forbidden(format!(
-            "a {} ({}) may not do this ({p:?})",
-            caller.role.label_zh(),
-            caller.role.code()
-        )));
+        return Err(AppError::forbidden(
+            format!("a {} may not do this ({p:?})", caller.role.code()),
+            format!("{}无权进行此操作", caller.role.label_zh()),
+        ));
     }
     parts.extensions.insert(caller);
     Ok(next.run(Request::from_parts(parts, body)).await)

@@ -105,10 +105,11 @@ pub(crate) fn case_filter(q: &HashMap<String, String>) -> Result<CaseFilter, App
 pub(crate) fn state_param(q: &HashMap<String, String>) -> Result<Option<CaseState>, AppError> {
     match q.get("state").filter(|v| !v.is_empty()) {
         Some(v) => Ok(Some(CaseState::parse(v).ok_or_else(|| {
-            AppError::Invalid {
-                field: "state".into(),
-                message: format!("unknown state '{v}'"),
-            }
+            AppError::invalid(
+                "state",
+                format!("unknown state '{v}'"),
+                format!("没有“{v}”这个状态"),
+            )
         })?)),
         None => Ok(None),
     }
@@ -213,12 +214,14 @@ pub(crate) fn require_step(
     if linli_core::access::may_take(role, kind) {
         Ok(())
     } else {
-        Err(AppError::Forbidden(format!(
-            "a {} ({}) may not take the step '{}'",
-            role.label_zh(),
-            role.code(),
-            kind.code()
-        )))
+        Err(AppError::forbidden(
+            format!("a {} may not take the step '{}'", role.code(), kind.code()),
+            format!(
+                "{}不能办理“{}”",
+                role.label_zh(),
+                linli_core::case::action_label(kind.code()).0
+            ),
+        ))
     }
 }
 
@@ -269,10 +272,8 @@ async fn replace_categories(
 ) -> Result<Json<Value>, AppError> {
     require_everything(&caller)?;
     let text = utf8_body(&body, "categories JSON")?;
-    let t = linli_core::category::Taxonomy::from_json(text).map_err(|e| AppError::Invalid {
-        field: "categories".into(),
-        message: e.en,
-    })?;
+    let t = linli_core::category::Taxonomy::from_json(text)
+        .map_err(|e| AppError::invalid_msg("categories", e))?;
     s.store.save_categories(&t).await?;
     s.store
         .audit(
@@ -344,10 +345,7 @@ async fn rates(
     let now = chrono::Utc::now().timestamp_millis();
     let named = match q.get("period").map(|p| p.trim()).filter(|p| !p.is_empty()) {
         Some(p) => Some(
-            linli_core::period::parse_period(p).map_err(|e| AppError::Invalid {
-                field: "period".into(),
-                message: e.en,
-            })?,
+            linli_core::period::parse_period(p).map_err(|e| AppError::invalid_msg("period", e))?,
         ),
         None => None,
     };
@@ -360,10 +358,11 @@ async fn rates(
         None => param(&q, "from")?.unwrap_or(to - 30 * 86_400_000),
     };
     if from >= to {
-        return Err(AppError::Invalid {
-            field: "from".into(),
-            message: "must be before 'to'".into(),
-        });
+        return Err(AppError::invalid(
+            "from",
+            "must be before 'to'",
+            "开始时间须早于结束时间",
+        ));
     }
     let (by_unit, total) = s.store.rates(&caller.scope, from, to).await?;
     Ok(Json(

@@ -100,6 +100,7 @@ impl ClientIp {
         match self.0.map(|ip| state.login_throttle.check(&ip, now)) {
             Some(Err(wait_ms)) => Err(throttle::held_back(
                 "too many failed sign-ins or sign-ups from this address",
+                "此地址登录失败或注册次数过多",
                 wait_ms,
             )),
             _ => Ok(()),
@@ -127,6 +128,7 @@ impl ClientIp {
         if let Err(wait_ms) = state.name_throttle.check(&name, now) {
             return Err(throttle::held_back(
                 "too many failed sign-ins with this user name",
+                "此用户名登录失败次数过多",
                 wait_ms,
             ));
         }
@@ -214,12 +216,13 @@ impl FromRequestParts<AppState> for Caller {
                     scope,
                     account_id: None,
                 }),
-                None => Err(AppError::Unauthorized("the token is not valid".into())),
+                None => Err(AppError::unauthorized("the token is not valid", "令牌无效")),
             },
             None => match session_token(&parts.headers) {
                 Some(token) => session_caller(parts, state, &token).await,
-                None => Err(AppError::Unauthorized(
-                    "sign in (POST /api/v1/login) or send 'Authorization: Bearer <token>' (linli demo prints the token)".into(),
+                None => Err(AppError::unauthorized(
+                    "sign in (POST /api/v1/login) or send 'Authorization: Bearer <token>' (linli demo prints the token)",
+                    "请先登录",
                 )),
             },
         }
@@ -231,11 +234,12 @@ impl FromRequestParts<AppState> for Caller {
 /// cannot read, so it cannot forge the write.
 async fn session_caller(parts: &Parts, state: &AppState, token: &str) -> Result<Caller, AppError> {
     let now = chrono::Utc::now().timestamp_millis();
-    let session = state
-        .store
-        .session(token, now)
-        .await?
-        .ok_or_else(|| AppError::Unauthorized("the session has ended; sign in again".into()))?;
+    let session = state.store.session(token, now).await?.ok_or_else(|| {
+        AppError::unauthorized(
+            "the session has ended; sign in again",
+            "登录已过期，请重新登录",
+        )
+    })?;
     let safe = matches!(
         parts.method,
         axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
@@ -247,8 +251,9 @@ async fn session_caller(parts: &Parts, state: &AppState, token: &str) -> Result<
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         if !same_secret(sent.as_bytes(), session.csrf_token.as_bytes()) {
-            return Err(AppError::Forbidden(
-                "a write with a session cookie needs the session's X-CSRF-Token header".into(),
+            return Err(AppError::forbidden(
+                "a write with a session cookie needs the session's X-CSRF-Token header",
+                "页面安全令牌缺失，请刷新页面后重试",
             ));
         }
     }

@@ -139,7 +139,7 @@ fn store_error(fmt: Format, e: StoreError) -> Response {
         StoreError::Invalid { field, message } => {
             error(fmt, StatusCode::BAD_REQUEST, &format!("{field}: {message}"))
         }
-        StoreError::Conflict(m) => error(fmt, StatusCode::CONFLICT, &m),
+        StoreError::Conflict(m) => error(fmt, StatusCode::CONFLICT, &m.en),
         other => {
             tracing::error!("open311: {other}");
             error(fmt, StatusCode::INTERNAL_SERVER_ERROR, "internal error")

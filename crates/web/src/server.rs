@@ -102,8 +102,9 @@ pub(crate) async fn request_deadline(req: Request, next: Next) -> Response {
 pub const SIGN_IN_BODY: usize = 8 * 1024;
 /// Largest body of a spreadsheet import or a photo upload.
 pub const UPLOAD_BODY: usize = 64 * 1024 * 1024;
-/// Largest body of an Open311 request: a form and one photo.
-pub const OPEN311_BODY: usize = linli_store::photos::MAX_PHOTO_BYTES + 1024 * 1024;
+/// Largest body of a form with one photo: an Open311 request, the report,
+/// intake and case-step pages.
+pub const PHOTO_FORM_BODY: usize = linli_store::photos::MAX_PHOTO_BYTES + 1024 * 1024;
 /// Largest body of anything else (a form, a JSON request).
 pub const OTHER_BODY: usize = 1024 * 1024;
 
@@ -115,8 +116,13 @@ pub fn body_limit(path: &str) -> usize {
         .any(|p| path.ends_with(p))
     {
         SIGN_IN_BODY
-    } else if path.starts_with("/open311/") {
-        OPEN311_BODY
+    } else if path.starts_with("/open311/")
+        || path == "/report"
+        || path == "/intake"
+        || path.ends_with("/act")
+    {
+        // A photo and its form.
+        PHOTO_FORM_BODY
     } else if path.contains("/import")
         || path.ends_with("/photos")
         || path.ends_with("/locate/batch")
@@ -140,9 +146,10 @@ pub(crate) async fn limit_body(req: Request, next: Next) -> Response {
         if req.uri().path().starts_with("/open311/") {
             return crate::open311::too_large(req.uri().path(), limit);
         }
+        let mb = (limit as f64 / 1_048_576.0).ceil();
         return (
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the request body is larger than {limit} bytes / 请求内容过大"),
+            format!("上传的内容超过{mb} MB上限，请返回选择小一些的文件 · The upload is larger than the limit of {mb} MB"),
         )
             .into_response();
     }
@@ -226,6 +233,10 @@ mod tests {
         assert_eq!(body_limit("/api/v1/cases/3/photos"), UPLOAD_BODY);
         assert_eq!(body_limit("/api/v1/cases"), OTHER_BODY);
         assert_eq!(body_limit("/api/v1/locate/batch"), UPLOAD_BODY);
+        // The page forms that carry a photo take one of the largest size.
+        for p in ["/report", "/intake", "/cases/7/act", "/api/v1/cases/7/act"] {
+            assert!(body_limit(p) > linli_store::photos::MAX_PHOTO_BYTES, "{p}");
+        }
     }
 
     #[test]

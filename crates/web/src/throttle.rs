@@ -23,10 +23,13 @@ pub const LOOKUPS_PER_WINDOW: u32 = 20;
 
 /// The refusal of a held-back attempt: 429 with how long to wait (also
 /// as Retry-After).
-pub fn held_back(what: &str, wait_ms: i64) -> linli_store::StoreError {
+pub fn held_back(what: &str, what_zh: &str, wait_ms: i64) -> linli_store::StoreError {
     let minutes = wait_ms / 60_000 + 1;
     linli_store::StoreError::Locked {
-        message: format!("{what}; try again in {minutes} minutes"),
+        message: linli_store::Msg::new(
+            format!("{what}; try again in {minutes} minutes"),
+            format!("{what_zh}，请{minutes}分钟后再试"),
+        ),
         retry_after_s: u64::try_from(wait_ms / 1000 + 1).unwrap_or(1),
     }
 }
@@ -42,7 +45,7 @@ pub fn admit_preview(
 ) -> Result<(), linli_store::StoreError> {
     throttle
         .take(&format!("preview:{actor}"), now)
-        .map_err(|wait_ms| held_back("too many import previews", wait_ms))
+        .map_err(|wait_ms| held_back("too many import previews", "导入预览次数过多", wait_ms))
 }
 
 /// Events per key in the current window, refused past a limit.

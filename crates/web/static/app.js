@@ -48,6 +48,12 @@
       pin(ll.lat, ll.lng);
     }
     map.on("click", function (e) { set(e.latlng); });
+    // A form that came back refused keeps its point: show the pin again.
+    var la0 = parseFloat(lat.value), lo0 = parseFloat(lon.value);
+    if (isFinite(la0) && isFinite(lo0)) {
+      pin(la0, lo0);
+      map.setView([la0, lo0], 16);
+    }
     var place = document.getElementById("place");
     if (place) {
       place.addEventListener("change", function () {
@@ -116,7 +122,47 @@
       });
   }
 
+  // Limits said before sending: a text's length as it is typed (and no
+  // silent cut, which maxlength would make of a paste), a photo's size
+  // and type as soon as it is chosen.
+  function limits() {
+    document.querySelectorAll("[data-max-chars]").forEach(function (el) {
+      var max = parseInt(el.dataset.maxChars, 10);
+      var counter = el.id ? document.querySelector('[data-counter-for="' + el.id + '"]') : null;
+      var zh = document.documentElement.lang !== "en";
+      function check() {
+        var n = Array.from(el.value).length;
+        var over = n > max;
+        el.setCustomValidity(over ? (zh ? "不能超过" + max + "个字（现有" + n + "个字）" : "At most " + max + " characters (" + n + " now)") : "");
+        if (over) el.setAttribute("aria-invalid", "true"); else if (!el.dataset.serverInvalid) el.removeAttribute("aria-invalid");
+        if (counter) {
+          counter.textContent = zh ? ("已输入 " + n + " / " + max + " 字") : (n + " / " + max + " characters");
+          counter.classList.toggle("over", over);
+        }
+      }
+      if (el.getAttribute("aria-invalid") === "true") el.dataset.serverInvalid = "1";
+      el.addEventListener("input", check);
+      check();
+    });
+    document.querySelectorAll("input[type=file][data-max-bytes]").forEach(function (el) {
+      var out = document.getElementById(el.dataset.errorAt);
+      el.addEventListener("change", function () {
+        var f = el.files && el.files[0];
+        var why = "";
+        if (f && f.size > parseInt(el.dataset.maxBytes, 10)) why = el.dataset.tooBig;
+        else if (f && el.accept && el.accept.split(",").indexOf(f.type) < 0) why = el.dataset.wrongType;
+        el.setCustomValidity(why || "");
+        if (out) {
+          out.textContent = why;
+          out.hidden = !why;
+        }
+        if (why) el.reportValidity();
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    limits();
     picker();
     charts();
     caseMap();

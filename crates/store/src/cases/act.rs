@@ -58,10 +58,16 @@ impl Store {
     ) -> Result<CaseView> {
         let current = self.case_plain(scope, id).await?;
         if current.row.version != version {
-            return Err(StoreError::Conflict(format!(
-                "case {} changed (version {} now, you had {version}); reload it",
-                current.row.code, current.row.version
-            )));
+            return Err(StoreError::conflict(
+                format!(
+                    "case {} changed (version {} now, you had {version}); reload it",
+                    current.row.code, current.row.version
+                ),
+                format!(
+                    "工单 {} 刚被他人办理过，请刷新页面后再操作",
+                    current.row.code
+                ),
+            ));
         }
         let before = facts_of(&current.row)?;
         let mut action = action.clone();
@@ -73,11 +79,16 @@ impl Store {
                     .suggest_unit(&current.row.scope_path, &cat)
                     .await?
                     .map(|u| u.id)
-                    .ok_or_else(|| StoreError::invalid("unit", "no dispatch rule or unit of the right kind serves this place; choose a unit"))?;
+                    .ok_or_else(|| StoreError::invalid(
+                        "unit",
+                        "no dispatch rule or unit of the right kind serves this place; choose a unit",
+                        "没有派单规则或合适的承办单位负责此处，请选择承办单位",
+                    ))?;
             } else if !self.units(scope).await?.iter().any(|u| u.id == *unit) {
                 return Err(StoreError::invalid(
                     "unit",
                     format!("unit {unit} does not serve your area"),
+                    "所选承办单位不负责您的辖区",
                 ));
             }
         }
@@ -100,6 +111,7 @@ impl Store {
                         format!(
                             "'{p}' is neither a photo uploaded to this case (POST /api/v1/cases/{id}/photos) nor an http(s) URL"
                         ),
+                        format!("“{p}”既不是本工单已上传的照片，也不是网址"),
                     ));
                 }
             }
@@ -109,11 +121,16 @@ impl Store {
                 return Err(StoreError::invalid(
                     "parent",
                     "a case cannot be merged into itself",
+                    "工单不能合并到它自己",
                 ));
             }
             let p = self.case_plain(scope, *parent).await.map_err(|e| {
                 e.when_missing(|| {
-                    StoreError::invalid("parent", format!("no case {parent} in your area"))
+                    StoreError::invalid(
+                        "parent",
+                        format!("no case {parent} in your area"),
+                        "您的范围内没有这个工单",
+                    )
                 })
             })?;
             if matches!(
@@ -124,8 +141,9 @@ impl Store {
                     "parent",
                     format!(
                         "case {} is {} and cannot take duplicates",
-                        p.row.code, p.state_zh
+                        p.row.code, p.row.state
                     ),
+                    format!("工单 {} 已{}，不能作为主工单", p.row.code, p.state_zh),
                 ));
             }
         }
@@ -222,7 +240,10 @@ impl Store {
             .bind(t).bind(id).bind(version)
             .execute(&mut *tx).await?;
             if updated.rows_affected() != 1 {
-                return Err(StoreError::Conflict(format!("case {code} was changed by someone else just now; reload it")));
+                return Err(StoreError::conflict(
+                    format!("case {code} was changed by someone else just now; reload it"),
+                    format!("工单 {code} 刚被他人办理过，请刷新页面后再操作"),
+                ));
             }
             let event_id: i64 = sqlx::query_scalar("INSERT INTO case_event (case_id, action, from_state, to_state, actor, note, data, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id")
                 .bind(id).bind(action.kind().code()).bind(before.state.code()).bind(after.state.code())

@@ -181,8 +181,9 @@ impl Store {
                 match self.case_by_external_id(p.channel, ext).await? {
                     Some(id) => return self.known_case(scope, id).await,
                     None => {
-                        return Err(StoreError::Conflict(
-                            "external_id: sent twice at once; send it again".into(),
+                        return Err(StoreError::conflict(
+                            "external_id: sent twice at once; send it again",
+                            "同一外部编号同时提交了两次，请重新提交",
                         ));
                     }
                 }
@@ -212,9 +213,9 @@ impl Store {
     async fn known_case(&self, scope: &Scope, id: i64) -> Result<CaseView> {
         self.case(scope, id).await.map_err(|e| {
             e.when_missing(|| {
-                StoreError::Conflict(
-                    "external_id: this channel already has a request with this external id, outside your area"
-                        .into(),
+                StoreError::conflict(
+                    "external_id: this channel already has a request with this external id, outside your area",
+                    "该渠道已有相同外部编号的诉求（不在您的范围内）",
                 )
             })
         })
@@ -233,7 +234,7 @@ impl Store {
         let (channel, reporter_account) = match scope {
             Scope::Reporter(a) => (Channel::SelfReport, Some(*a)),
             _ => (
-                Channel::parse(&req.channel).map_err(|e| StoreError::invalid("channel", e.en))?,
+                Channel::parse(&req.channel).map_err(|e| StoreError::invalid_msg("channel", e))?,
                 None,
             ),
         };
@@ -247,13 +248,13 @@ impl Store {
             &description_found.text,
             title_found.as_ref().map(|t| t.text.as_str()),
         )
-        .map_err(|(field, message)| StoreError::invalid(field, message))?;
+        .map_err(|(field, message)| StoreError::invalid_msg(field, message))?;
         let external_id = linli_core::intake::short_field(
             "external_id",
             req.external_id.as_deref(),
             linli_core::intake::MAX_EXTERNAL_ID_CHARS,
         )
-        .map_err(|(f, m)| StoreError::invalid(f, m))?;
+        .map_err(|(f, m)| StoreError::invalid_msg(f, m))?;
         if let Some(ext) = &external_id
             && let Some(id) = self.case_by_external_id(channel, ext).await?
         {
@@ -276,7 +277,7 @@ impl Store {
         {
             Some(p) => Some(
                 validate::mobile_phone(p)
-                    .map_err(|e| StoreError::invalid("reporter_phone", e.en))?,
+                    .map_err(|e| StoreError::invalid_msg("reporter_phone", e))?,
             ),
             None => None,
         };
@@ -288,6 +289,7 @@ impl Store {
                     return Err(StoreError::invalid(
                         "lon",
                         format!("({lon}, {lat}) lies in no grid of your area"),
+                        "这个位置不在您辖区的任何网格内，请在地图上重新标出",
                     ));
                 }
             },
@@ -303,6 +305,7 @@ impl Store {
                             StoreError::invalid(
                                 "org_code",
                                 format!("no org unit {code} in your area"),
+                                format!("您的范围内没有编码为 {code} 的网格或组织"),
                             )
                         })
                     })?;
@@ -312,14 +315,21 @@ impl Store {
                     return Err(StoreError::invalid(
                         "lon",
                         "give lon and lat, or org_code, to say where the problem is",
+                        "请在地图上标出位置（或填写经纬度、选择网格），说明问题在哪里",
                     ));
                 }
             },
-            _ => return Err(StoreError::invalid("lat", "lon and lat go together")),
+            _ => {
+                return Err(StoreError::invalid(
+                    "lat",
+                    "lon and lat go together",
+                    "经度和纬度要一起填写",
+                ));
+            }
         };
         let short = |field, value: Option<&String>, max| {
             linli_core::intake::short_field(field, value.map(String::as_str), max)
-                .map_err(|(f, m)| StoreError::invalid(f, m))
+                .map_err(|(f, m)| StoreError::invalid_msg(f, m))
         };
         // A resident's own report carries their account's name, whatever
         // the form said.
@@ -385,7 +395,7 @@ impl Store {
             sealed.push(("reporter_contact", vault.seal(Field::FreeText, &contact)));
         }
         linli_core::intake::check_details(&req.details)
-            .map_err(|(f, m)| StoreError::invalid(f, m))?;
+            .map_err(|(f, m)| StoreError::invalid_msg(f, m))?;
         Ok(Prepared::New(Box::new(NewCase {
             sealed,
             details: req.details.clone(),

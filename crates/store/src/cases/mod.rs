@@ -210,7 +210,18 @@ fn ms(t: DateTime<Utc>) -> i64 {
 
 fn step_error(e: StepError) -> StoreError {
     match e {
-        StepError::NotAllowed { .. } => StoreError::Conflict(e.to_string()),
-        StepError::Invalid { field, message } => StoreError::invalid(field, message),
+        StepError::NotAllowed {
+            action, state_zh, ..
+        } => {
+            let en = e.to_string();
+            StoreError::conflict(
+                en,
+                format!(
+                    "工单现为“{state_zh}”，不能{}",
+                    linli_core::case::action_label(action).0
+                ),
+            )
+        }
+        StepError::Invalid { field, message } => StoreError::invalid_msg(field, message),
     }
 }

@@ -70,6 +70,7 @@ impl Store {
             return Err(StoreError::invalid(
                 "offset",
                 format!("is more than {MAX_OFFSET}: page on with before (the last id of the page)"),
+                format!("翻页偏移不能超过{MAX_OFFSET}，请缩小筛选范围"),
             ));
         }
         let Some(mut q) = self.case_query(scope, f, now).await? else {

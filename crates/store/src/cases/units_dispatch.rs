@@ -31,14 +31,14 @@ impl Store {
         let org = self.org_unit(scope, org_id).await?;
         let name = name.trim();
         if name.is_empty() {
-            return Err(StoreError::invalid("name", "must not be empty"));
+            return Err(StoreError::invalid("name", "must not be empty", "不能为空"));
         }
         if kind.trim().is_empty() {
-            return Err(StoreError::invalid("kind", "must not be empty"));
+            return Err(StoreError::invalid("kind", "must not be empty", "不能为空"));
         }
         if let Some(u) = webhook_url {
             linli_core::dispatch::check_webhook_url(u)
-                .map_err(|m| StoreError::invalid("webhook_url", m))?;
+                .map_err(|m| StoreError::invalid_msg("webhook_url", m))?;
         }
         let r: std::result::Result<i64, sqlx::Error> = with_db!(&self.db, pool => {
             sqlx::query_scalar("INSERT INTO handling_unit (name, kind, org_id, scope_path, webhook_url, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id")
@@ -46,9 +46,10 @@ impl Store {
                 .fetch_one(pool).await
         });
         let id = r.map_err(|e| match e {
-            sqlx::Error::Database(d) if d.is_unique_violation() => {
-                StoreError::Conflict(format!("{} already has a unit named {name}", org.name))
-            }
+            sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::conflict(
+                format!("{} already has a unit named {name}", org.name),
+                format!("{}已有名为“{name}”的承办单位", org.name),
+            ),
             e => e.into(),
         })?;
         Ok(HandlingUnit {

@@ -7,7 +7,7 @@ use linli_core::org::{GridCode, OrgKind};
 use crate::audit::append_in_tx;
 use crate::db::BeginWrite;
 use crate::org::{OrgUnit, insert_org_in_tx};
-use crate::{Result, Scope, Store, with_db};
+use crate::{Msg, Result, Scope, Store, with_db};
 
 use super::*;
 
@@ -55,7 +55,11 @@ impl Store {
                             ),
                             message: message.clone(),
                         },
-                        other => RowError::en(0, "file", other.to_string()),
+                        other => {
+                            let en = other.to_string();
+                            let zh = format!("文件无法读取：{}", linli_geo::message_zh(&en));
+                            RowError::new(0, "file", Msg::new(en, zh))
+                        }
                     })
                     .collect();
                 return Ok(ImportReport::refused_rows(0, errors));
@@ -88,24 +92,30 @@ impl Store {
             match GridCode::parse(&f.code) {
                 Ok(code) => {
                     if let Some(first) = seen.insert(code.as_str().to_string(), row) {
-                        errors.push(RowError::en(
+                        errors.push(RowError::new(
                             row,
                             "code",
-                            format!("grid {} is also feature {first}", f.code),
+                            Msg::new(
+                                format!("grid {} is also feature {first}", f.code),
+                                format!("网格 {} 与第 {first} 个要素重复", f.code),
+                            ),
                         ));
                     }
                     if *scope != Scope::Everything
                         && self.org_by_code(scope, code.community()).await.is_err()
                     {
-                        errors.push(RowError::en(
+                        errors.push(RowError::new(
                             row,
                             "code",
-                            format!("community {} is not in your area", code.community()),
+                            Msg::new(
+                                format!("community {} is not in your area", code.community()),
+                                format!("社区 {} 不在您的范围内", code.community()),
+                            ),
                         ));
                     }
                     parsed.push((code, f));
                 }
-                Err(e) => errors.push(RowError::en(row, "code", e.en)),
+                Err(e) => errors.push(RowError::new(row, "code", e)),
             }
         }
         if !errors.is_empty() {

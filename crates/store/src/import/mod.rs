@@ -12,10 +12,9 @@ use std::collections::{HashMap, HashSet};
 
 use linli_core::ledger::{self, Dictionary, LedgerKind};
 use linli_core::org::OrgKind;
-use linli_core::validate;
 use serde::Serialize;
 
-use crate::{Result, Scope, Store, StoreError};
+use crate::{Msg, Result, Scope, Store, StoreError};
 
 /// One problem in an import file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -25,28 +24,22 @@ pub struct RowError {
     pub row: usize,
     pub field: String,
     pub message: String,
-    /// The same in Chinese, for Chinese pages; empty where only the
-    /// English text exists.
+    /// The same in Chinese, for Chinese pages.
     pub message_zh: String,
 }
 
 impl RowError {
-    /// A problem whose message has only its English text so far.
-    pub fn en(row: usize, field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(row: usize, field: impl Into<String>, message: Msg) -> Self {
         RowError {
             row,
             field: field.into(),
-            message: message.into(),
-            message_zh: String::new(),
+            message: message.en,
+            message_zh: message.zh,
         }
     }
     /// The message in the reader's language.
     pub fn text(&self, zh: bool) -> &str {
-        if zh && !self.message_zh.is_empty() {
-            &self.message_zh
-        } else {
-            &self.message
-        }
+        if zh { &self.message_zh } else { &self.message }
     }
 }
 
@@ -284,6 +277,7 @@ pub fn read_ledger(
                 StoreError::invalid(
                     "sheet",
                     format!("the workbook has no sheet '{n}' (it has: {})", names()),
+                    format!("工作簿中没有“{n}”工作表（现有：{}）", names()),
                 )
             })?;
             (s, ledger::find_header(&s.rows, &dict))
@@ -530,6 +524,7 @@ impl Table {
                             StoreError::invalid(
                                 "mapping",
                                 format!("'{k}' is not a field of this import"),
+                                format!("“{k}”不是本类导入的字段"),
                             )
                         })?,
                 ),
@@ -585,6 +580,11 @@ impl Table {
                     format!(
                         "columns '{first}' and '{}' are both chosen for {f}; choose one",
                         m.header
+                    ),
+                    format!(
+                        "“{first}”和“{}”两列都选成了“{}”，请只选一列",
+                        m.header,
+                        columns.iter().find(|c| c.key == f).map_or(f, |c| c.zh)
                     ),
                 ));
             }
@@ -735,13 +735,9 @@ impl RowCheck<'_> {
     fn check<T>(
         &mut self,
         field: &str,
-        r: std::result::Result<T, validate::FieldError>,
+        r: std::result::Result<T, linli_core::msg::Msg>,
     ) -> Option<T> {
-        r.map_err(|e| {
-            let zh = e.zh.clone().unwrap_or_else(|| e.en.clone());
-            self.fail(field, e.en, zh);
-        })
-        .ok()
+        r.map_err(|e| self.fail(field, e.en, e.zh)).ok()
     }
 }
 

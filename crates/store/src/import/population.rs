@@ -703,6 +703,7 @@ impl Store {
             return Err(StoreError::invalid(
                 "grid",
                 format!("no grid {g} in your area"),
+                format!("您的范围内没有网格 {g}"),
             ));
         }
         let mut grid_list: Vec<GridRef> = Vec::new();

@@ -33,9 +33,10 @@ impl TableFormat {
         } else if lower.ends_with(".xlsx") || lower.ends_with(".xls") {
             Ok(TableFormat::Xlsx)
         } else {
-            Err(StoreError::File(format!(
-                "{path}: expected a .csv, .tsv, .xlsx or .xls file"
-            )))
+            Err(StoreError::file(
+                format!("{path}: expected a .csv, .tsv, .xlsx or .xls file"),
+                format!("{path}：请用 .csv、.tsv、.xlsx 或 .xls 文件"),
+            ))
         }
     }
 
@@ -82,7 +83,12 @@ fn decode(bytes: &[u8]) -> Result<(String, &'static str)> {
     if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
         return std::str::from_utf8(rest)
             .map(|s| (s.to_string(), "UTF-8"))
-            .map_err(|e| StoreError::File(format!("the file says UTF-8 but is not: {e}")));
+            .map_err(|e| {
+                StoreError::file(
+                    format!("the file says UTF-8 but is not: {e}"),
+                    "文件标明是UTF-8编码，但内容不是",
+                )
+            });
     }
     for (bom, enc, name) in [
         (&b"\xFF\xFE"[..], encoding_rs::UTF_16LE, "UTF-16"),
@@ -100,8 +106,9 @@ fn decode(bytes: &[u8]) -> Result<(String, &'static str)> {
     }
     let (text, _, bad) = encoding_rs::GB18030.decode(bytes);
     if bad {
-        return Err(StoreError::File(
-            "the file is neither UTF-8 nor GBK text; save it as CSV (UTF-8) or .xlsx".into(),
+        return Err(StoreError::file(
+            "the file is neither UTF-8 nor GBK text; save it as CSV (UTF-8) or .xlsx",
+            "文件既不是UTF-8也不是GBK编码的文本，请另存为CSV（UTF-8）或 .xlsx",
         ));
     }
     Ok((text.into_owned(), "GBK"))
@@ -164,7 +171,12 @@ fn read_text(bytes: &[u8]) -> Result<Sheet> {
         ..Default::default()
     };
     for (i, rec) in rdr.records().enumerate() {
-        let rec = rec.map_err(|e| StoreError::File(format!("row {}: {e}", i + 1)))?;
+        let rec = rec.map_err(|e| {
+            StoreError::file(
+                format!("row {}: {e}", i + 1),
+                format!("第{}行无法读取：{e}", i + 1),
+            )
+        })?;
         let cells: Vec<String> = rec.iter().map(|c| unguard(c.trim()).to_string()).collect();
         for (col, c) in cells.iter().enumerate() {
             if is_scientific(c) {
@@ -227,29 +239,42 @@ fn cell_text(d: &Data) -> (String, bool) {
 
 fn read_workbook(bytes: &[u8]) -> Result<Vec<Sheet>> {
     let mut wb = open_workbook_auto_from_rs(Cursor::new(bytes)).map_err(|e| {
-        StoreError::File(format!(
-            "not a readable Excel workbook (.xlsx or .xls): {e}"
-        ))
+        StoreError::file(
+            format!("not a readable Excel workbook (.xlsx or .xls): {e}"),
+            "不是可读取的Excel工作簿（.xlsx 或 .xls）",
+        )
     })?;
     let names = wb.sheet_names();
     let mut out = Vec::new();
     for name in &names {
-        let range = wb
-            .worksheet_range(name)
-            .map_err(|e| StoreError::File(format!("worksheet {name}: {e}")))?;
+        let range = wb.worksheet_range(name).map_err(|e| {
+            StoreError::file(
+                format!("worksheet {name}: {e}"),
+                format!("工作表“{name}”无法读取"),
+            )
+        })?;
         let merges: Vec<calamine::Dimensions> = match &mut wb {
-            Sheets::Xlsx(x) => x
-                .merge_cells_by_sheet_name(name)
-                .map_err(|e| StoreError::File(format!("worksheet {name}: merged cells: {e}")))?,
-            Sheets::Xls(x) => x
-                .merge_cells_by_sheet_name(name)
-                .map_err(|e| StoreError::File(format!("worksheet {name}: merged cells: {e}")))?,
+            Sheets::Xlsx(x) => x.merge_cells_by_sheet_name(name).map_err(|e| {
+                StoreError::file(
+                    format!("worksheet {name}: merged cells: {e}"),
+                    format!("工作表“{name}”的合并单元格无法读取"),
+                )
+            })?,
+            Sheets::Xls(x) => x.merge_cells_by_sheet_name(name).map_err(|e| {
+                StoreError::file(
+                    format!("worksheet {name}: merged cells: {e}"),
+                    format!("工作表“{name}”的合并单元格无法读取"),
+                )
+            })?,
             _ => Vec::new(),
         };
         out.push(sheet_of(name, &range, &merges));
     }
     if out.is_empty() {
-        return Err(StoreError::File("the workbook has no worksheet".into()));
+        return Err(StoreError::file(
+            "the workbook has no worksheet",
+            "工作簿中没有工作表",
+        ));
     }
     Ok(out)
 }

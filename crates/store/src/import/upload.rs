@@ -67,7 +67,8 @@ impl Store {
         let Some((kind, choices, sealed)) = row else {
             return Err(StoreError::invalid(
                 "token",
-                "预览已过期（保留一小时）或已经导入，请重新上传文件 / this preview has expired (after an hour) or was already imported: upload the file again",
+                "this preview has expired (after an hour) or was already imported: upload the file again",
+                "预览已过期（保留一小时）或已经导入，请重新上传文件",
             ));
         };
         Ok(KeptUpload {

@@ -39,9 +39,11 @@ pub async fn audit_log(
     let v = ctx.viewer()?;
     // The log spans every area: whole-tree viewers only.
     if v.caller.scope != Scope::Everything {
-        return Err(
-            AppError::Forbidden("the audit log is for whole-district accounts".into()).into(),
-        );
+        return Err(AppError::forbidden(
+            "the audit log is for whole-district accounts",
+            "审计日志只供全区账号查看",
+        )
+        .into());
     }
     let verification = if q.get("verify").is_some_and(|x| x == "1") {
         Some(s.verify_audit().await?)

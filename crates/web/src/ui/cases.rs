@@ -17,6 +17,7 @@ use linli_store::cases::{
 use linli_store::photos::{PhotoRef, check_photo};
 use serde_json::{Value, json};
 
+use super::form::FormState;
 use super::{Chrome, Lang, PageCtx, PageError, Pager, Viewer, render};
 use crate::{AppError, AppState};
 
@@ -29,6 +30,24 @@ pub fn state_label(l: Lang, code: &str) -> String {
     }
 }
 
+/// An upload over the page forms' limit (a photo and its form).
+fn too_big() -> AppError {
+    let mb = linli_store::photos::MAX_PHOTO_BYTES / 1_048_576;
+    AppError::invalid(
+        "photo",
+        format!("the upload is larger than the limit of {mb} MB; choose a smaller photo"),
+        format!("上传的内容超过{mb} MB上限，请选择小一些的照片"),
+    )
+}
+
+fn not_a_number(field: &str, v: &str) -> AppError {
+    AppError::invalid(
+        field,
+        format!("'{v}' is not a number"),
+        format!("“{v}”不是数字"),
+    )
+}
+
 /// The fields of a multipart form, and its photo if one was chosen.
 pub(crate) struct Posted {
     pub fields: HashMap<String, String>,
@@ -38,7 +57,14 @@ pub(crate) struct Posted {
 impl Posted {
     pub async fn read(mut m: Multipart) -> Result<Posted, PageError> {
         let bad = |e: axum::extract::multipart::MultipartError| {
-            PageError(AppError::BadRequest(format!("form: {e}")))
+            PageError(if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                too_big()
+            } else {
+                AppError::bad_request(
+                    format!("the form did not arrive whole: {e}"),
+                    "表单没有完整送达，请重新提交",
+                )
+            })
         };
         let mut fields = HashMap::new();
         let mut photo = None;
@@ -70,10 +96,7 @@ impl Posted {
             // The parse error of a generic T says nothing more than this.
             Some(v) => match v.parse() {
                 Ok(x) => Ok(Some(x)),
-                Err(_) => Err(PageError(AppError::Invalid {
-                    field: name.into(),
-                    message: format!("'{v}' is not a number"),
-                })),
+                Err(_) => Err(PageError(not_a_number(name, v))),
             },
         }
     }
@@ -100,6 +123,15 @@ struct ReportPage {
     categories: Vec<Category>,
     places: Vec<(String, f64, f64)>,
     grids: Vec<(String, String)>,
+    /// The values sent and what was wrong, when the form comes back.
+    form: FormState,
+    /// A photo was chosen but the form came back: browsers do not keep
+    /// a chosen file, so the page asks for it again.
+    photo_again: bool,
+    max_description: usize,
+    max_title: usize,
+    max_address: usize,
+    max_photo_bytes: usize,
 }
 
 impl ReportPage {
@@ -122,6 +154,8 @@ async fn report_page(
     ctx: &PageCtx,
     intake: bool,
     channel: &str,
+    form: FormState,
+    photo_again: bool,
 ) -> Result<Response, PageError> {
     let v = ctx.viewer()?;
     let categories = s.store.categories().await?;
@@ -158,11 +192,17 @@ async fn report_page(
         categories,
         places,
         grids,
+        form,
+        photo_again,
+        max_description: linli_core::intake::MAX_DESCRIPTION_CHARS,
+        max_title: linli_core::intake::MAX_TITLE_CHARS,
+        max_address: linli_core::intake::MAX_ADDRESS_CHARS,
+        max_photo_bytes: linli_store::photos::MAX_PHOTO_BYTES,
     })
 }
 
 pub async fn report_form(State(s): State<AppState>, ctx: PageCtx) -> Result<Response, PageError> {
-    report_page(&s, &ctx, false, "self_report").await
+    report_page(&s, &ctx, false, "self_report", FormState::default(), false).await
 }
 
 pub async fn intake_form(
@@ -177,18 +217,53 @@ pub async fn intake_form(
         Some("grid_patrol") => "grid_patrol",
         _ => "counter",
     };
-    report_page(&s, &ctx, true, channel).await
+    report_page(&s, &ctx, true, channel, FormState::default(), false).await
 }
 
-/// Registers the request of a report or intake form, then its photo.
+/// Registers the request of a report or intake form, then its photo, and
+/// goes to the new case (post/redirect/get: reload and Back do not send
+/// it again). A refused form comes back with its values and the message
+/// beside the field.
 pub async fn register(
     State(s): State<AppState>,
     ctx: PageCtx,
     form: Multipart,
 ) -> Result<Response, PageError> {
-    let f = Posted::read(form).await?;
     let v = ctx.viewer()?;
+    let f = match Posted::read(form).await {
+        Ok(f) => f,
+        Err(PageError(e)) => return report_refused(&s, &ctx, HashMap::new(), e, false).await,
+    };
     v.check_csrf(f.get("_csrf"))?;
+    match register_posted(&s, v, &f).await {
+        Ok(id) => Ok(Redirect::to(&format!("/cases/{id}")).into_response()),
+        Err(PageError(e)) => report_refused(&s, &ctx, f.fields.clone(), e, f.photo.is_some()).await,
+    }
+}
+
+/// The report or intake form again, with what was sent and why it was
+/// refused; errors that are not about the form go to the error page.
+async fn report_refused(
+    s: &AppState,
+    ctx: &PageCtx,
+    values: HashMap<String, String>,
+    e: AppError,
+    had_photo: bool,
+) -> Result<Response, PageError> {
+    let Some(form) = FormState::refused(values, &e, ctx.l) else {
+        return Err(e.into());
+    };
+    let intake = ctx.here == "/intake";
+    let channel = match form.val("channel") {
+        "" => if intake { "counter" } else { "self_report" }.to_string(),
+        c => c.to_string(),
+    };
+    let mut r = report_page(s, ctx, intake, &channel, form, had_photo).await?;
+    *r.status_mut() = e.status();
+    Ok(r)
+}
+
+async fn register_posted(s: &AppState, v: &Viewer, f: &Posted) -> Result<i64, PageError> {
     let photo = f.checked_photo()?;
     // A place picked from the list carries its point as "lon,lat".
     let (mut lon, mut lat) = (f.number::<f64>("lon")?, f.number::<f64>("lat")?);
@@ -221,7 +296,7 @@ pub async fn register(
             .add_photo(&v.caller.scope, &v.caller.actor, case.row.id, bytes)
             .await?;
     }
-    Ok(Redirect::to(&format!("/cases/{}", case.row.id)).into_response())
+    Ok(case.row.id)
 }
 
 #[derive(Template)]
@@ -371,9 +446,43 @@ struct CasePage {
     may_unmask: bool,
     /// The reporter's phone and masked text as written, after an audited view.
     originals: Option<CaseOriginals>,
+    /// The step whose form came back refused, and its values and message.
+    refused: Option<(&'static str, FormState)>,
 }
 
 impl CasePage {
+    /// What the refused form of step `k` held in `name`; empty otherwise.
+    fn sent(&self, k: &str, name: &str) -> &str {
+        match &self.refused {
+            Some((step, f)) if *step == k => f.val(name),
+            _ => "",
+        }
+    }
+    /// The message beside field `slot` of step `k`'s form.
+    fn err(&self, k: &str, slot: &str) -> Option<&str> {
+        match &self.refused {
+            Some((step, f)) if *step == k => f.err(slot),
+            _ => None,
+        }
+    }
+    /// Whether the refused form of step `k` chose `value` for `name`, or
+    /// (no refused form) whether `value` is the default.
+    fn chose(&self, k: &str, name: &str, value: &str, default: bool) -> bool {
+        match &self.refused {
+            Some((step, f)) if *step == k => f.is(name, value, default),
+            _ => default,
+        }
+    }
+    fn rating(&self, code: &str) -> String {
+        match linli_core::case::Rating::parse(code) {
+            Some(r) => self.c.l.t(r.label_zh(), r.label_en()).to_string(),
+            None => code.to_string(),
+        }
+    }
+    /// The refusal, said above the steps.
+    fn problem(&self) -> Option<&str> {
+        self.refused.as_ref().and_then(|(_, f)| f.problem())
+    }
     /// The label of a free-text field shown as written.
     fn field(&self, field: &str) -> &'static str {
         let (zh, en) = match field {
@@ -445,7 +554,7 @@ pub async fn case_page(
     ctx: PageCtx,
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
-    case_view(&s, &ctx, id, None).await
+    case_view(&s, &ctx, id, None, None).await
 }
 
 /// The case page with its personal data as written, once a reason is
@@ -463,7 +572,7 @@ pub async fn unmask(
         .store
         .case_originals(&v.caller.scope, id, &v.caller.actor, reason)
         .await?;
-    case_view(&s, &ctx, id, Some(originals)).await
+    case_view(&s, &ctx, id, Some(originals), None).await
 }
 
 async fn case_view(
@@ -471,6 +580,7 @@ async fn case_view(
     ctx: &PageCtx,
     id: i64,
     originals: Option<CaseOriginals>,
+    refused: Option<(&'static str, FormState)>,
 ) -> Result<Response, PageError> {
     let v = ctx.viewer()?;
     let case = s.store.case(&v.caller.scope, id).await?;
@@ -497,6 +607,7 @@ async fn case_view(
         categories,
         may_unmask: v.may(linli_core::access::Permission::Unmask),
         originals,
+        refused,
     })
 }
 
@@ -514,7 +625,9 @@ fn steps_for(v: &Viewer, case: &CaseView) -> Vec<&'static str> {
 }
 
 /// Takes one step from a case page's form; the form's fields become the
-/// step as the API takes it, so both are checked by the same rules.
+/// step as the API takes it, so both are checked by the same rules. Done,
+/// it goes back to the case (post/redirect/get); refused, the case page
+/// comes back with the form's values and the message beside the field.
 pub async fn act(
     State(s): State<AppState>,
     ctx: PageCtx,
@@ -522,18 +635,46 @@ pub async fn act(
     form: Multipart,
 ) -> Result<Response, PageError> {
     let v = ctx.viewer()?;
-    let f = Posted::read(form).await?;
+    let f = match Posted::read(form).await {
+        Ok(f) => f,
+        Err(PageError(e)) => return case_refused(&s, &ctx, id, "", HashMap::new(), e).await,
+    };
     v.check_csrf(f.get("_csrf"))?;
-    let kind =
-        ActionKind::parse(f.get("action").unwrap_or("")).ok_or_else(|| AppError::Invalid {
-            field: "action".into(),
-            message: "unknown step".into(),
-        })?;
+    let kind = ActionKind::parse(f.get("action").unwrap_or(""))
+        .ok_or_else(|| AppError::invalid("action", "unknown step", "没有这个办理步骤"))?;
     crate::cases_api::require_step(v.role(), kind)?;
-    let version: i64 = f.number("version")?.ok_or_else(|| AppError::Invalid {
-        field: "version".into(),
-        message: "is required".into(),
-    })?;
+    match act_posted(&s, v, id, kind, &f).await {
+        Ok(()) => Ok(Redirect::to(&format!("/cases/{id}")).into_response()),
+        Err(PageError(e)) => case_refused(&s, &ctx, id, kind.code(), f.fields.clone(), e).await,
+    }
+}
+
+async fn case_refused(
+    s: &AppState,
+    ctx: &PageCtx,
+    id: i64,
+    step: &'static str,
+    values: HashMap<String, String>,
+    e: AppError,
+) -> Result<Response, PageError> {
+    let Some(form) = FormState::refused(values, &e, ctx.l) else {
+        return Err(e.into());
+    };
+    let mut r = case_view(s, ctx, id, None, Some((step, form))).await?;
+    *r.status_mut() = e.status();
+    Ok(r)
+}
+
+async fn act_posted(
+    s: &AppState,
+    v: &Viewer,
+    id: i64,
+    kind: ActionKind,
+    f: &Posted,
+) -> Result<(), PageError> {
+    let version: i64 = f
+        .number("version")?
+        .ok_or_else(|| AppError::invalid_msg("version", linli_store::Msg::required()))?;
     let photo = f.checked_photo()?;
     let mut step = serde_json::Map::new();
     step.insert("action".into(), Value::from(kind.code()));
@@ -544,13 +685,7 @@ pub async fn act(
             "unit" | "parent" | "working_days" => match value.parse::<i64>() {
                 Ok(n) => json!(n),
                 Err(_) if value.is_empty() => continue,
-                Err(_) => {
-                    return Err(AppError::Invalid {
-                        field: name.clone(),
-                        message: format!("'{value}' is not a number"),
-                    }
-                    .into());
-                }
+                Err(_) => return Err(not_a_number(name, value).into()),
             },
             "passed" | "approve" => json!(matches!(value, "true" | "1" | "yes")),
             _ => json!(value),
@@ -567,13 +702,18 @@ pub async fn act(
             .await?;
         step.insert("photos".into(), json!([p.url()]));
     }
-    let action: Action =
-        serde_json::from_value(Value::Object(step)).map_err(|e| AppError::Invalid {
-            field: kind.code().into(),
-            message: format!("the form is incomplete: {e}"),
-        })?;
+    let action: Action = serde_json::from_value(Value::Object(step)).map_err(|e| {
+        // A field the step needs is missing: serde names it.
+        let field = e
+            .to_string()
+            .split('`')
+            .nth(1)
+            .unwrap_or(kind.code())
+            .to_string();
+        AppError::invalid_msg(&field, linli_store::Msg::required())
+    })?;
     s.store
         .act(&v.caller.scope, &v.caller.actor, id, version, &action)
         .await?;
-    Ok(Redirect::to(&format!("/cases/{id}")).into_response())
+    Ok(())
 }

@@ -62,10 +62,8 @@ pub async fn dashboard(
         .filter(|p| !p.trim().is_empty())
         .cloned()
         .unwrap_or_else(|| this_year.clone());
-    let (from, to) = period::parse_period(&period).map_err(|e| AppError::Invalid {
-        field: "period".into(),
-        message: e.en,
-    })?;
+    let (from, to) =
+        period::parse_period(&period).map_err(|e| AppError::invalid_msg("period", e))?;
     let (rows, total) = s.store.rates(scope, from, to).await?;
     // The last twelve Beijing months, each from the rollup.
     let beijing_now = now + chrono::Duration::hours(8);

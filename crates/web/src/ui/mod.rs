@@ -9,6 +9,7 @@
 mod audit;
 mod cases;
 mod dashboard;
+mod form;
 mod registry;
 
 use std::collections::HashMap;
@@ -84,9 +85,9 @@ impl Viewer {
         if same_secret(sent.unwrap_or("").as_bytes(), self.csrf.as_bytes()) {
             Ok(())
         } else {
-            Err(AppError::Forbidden(
-                "the form's security token is missing or stale; reload the page and try again"
-                    .into(),
+            Err(AppError::forbidden(
+                "the form's security token is missing or stale; reload the page and try again",
+                "页面已过期（安全令牌失效），请刷新页面后重试",
             )
             .into())
         }
@@ -142,11 +143,7 @@ impl Chrome {
                 format!(
                     "{} · {}",
                     v.account.display_name,
-                    if l.en {
-                        v.role().code()
-                    } else {
-                        v.role().label_zh()
-                    }
+                    l.t(v.role().label_zh(), v.role().label_en())
                 )
             }),
             csrf: viewer.map(|v| v.csrf.clone()).unwrap_or_default(),
@@ -246,7 +243,7 @@ impl PageCtx {
     pub fn viewer(&self) -> Result<&Viewer, PageError> {
         self.viewer
             .as_ref()
-            .ok_or_else(|| AppError::Unauthorized("sign in".into()).into())
+            .ok_or_else(|| AppError::unauthorized("sign in", "请先登录").into())
     }
 
     pub fn chrome(&self, title: &str) -> Chrome {
@@ -303,39 +300,113 @@ impl From<linli_store::StoreError> for PageError {
 struct ErrorPage {
     c: Chrome,
     status: u16,
-    message: String,
+    message: Option<String>,
+    rows: Vec<String>,
+    back: String,
+}
+
+/// An error on its way to the gate, which shows it in the viewer's
+/// language with their menu and a link back to the page they came from.
+#[derive(Debug, Clone)]
+struct Shown {
+    status: StatusCode,
     field: Option<String>,
+    message: Option<linli_store::Msg>,
+    rows: Vec<linli_store::import::RowError>,
+}
+
+impl Shown {
+    fn of(e: AppError) -> Shown {
+        if let AppError::Internal(detail) = &e {
+            tracing::error!("internal error: {detail}");
+        }
+        Shown {
+            status: e.status(),
+            field: match &e {
+                AppError::Invalid { field, .. } => Some(field.clone()),
+                _ => None,
+            },
+            message: e.message(),
+            rows: match e {
+                AppError::Rows(rows) => rows,
+                _ => Vec::new(),
+            },
+        }
+    }
+
+    /// The page, for `viewer` in `l`; `back` is where its back link goes.
+    fn page(&self, l: Lang, viewer: Option<&Viewer>, back: &str) -> Response {
+        let message = self.message.as_ref().map(|m| {
+            let text = m.text(!l.en);
+            match self.field.as_deref() {
+                Some(f) => {
+                    let label = linli_core::msg::field_label(f).map_or(f, |(zh, en)| l.t(zh, en));
+                    format!("{label}{}{text}", l.t("：", ": "))
+                }
+                None => text.to_string(),
+            }
+        });
+        let rows = self
+            .rows
+            .iter()
+            .take(20)
+            .map(|r| {
+                if l.en {
+                    format!("row {}: {}", r.row, r.text(false))
+                } else {
+                    format!("第{}行：{}", r.row, r.text(true))
+                }
+            })
+            .collect();
+        let page = ErrorPage {
+            c: Chrome::new(l, viewer, l.t("出错了", "Something went wrong"), back),
+            status: self.status.as_u16(),
+            message,
+            rows,
+            back: back.to_string(),
+        };
+        let mut r = match page.render() {
+            Ok(html) => (self.status, Html(html)).into_response(),
+            Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        };
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            // The wait is in the message; the header is for programs.
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        }
+        r
+    }
 }
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let status = self.0.status();
-        let (message, field) = match &self.0 {
-            AppError::Internal(detail) => {
-                tracing::error!("internal error: {detail}");
-                ("internal error; see the server log".to_string(), None)
+        let shown = Shown::of(self.0);
+        // Shown as it is when no gate is in front; the gate shows it again
+        // with the viewer's language and menu.
+        let mut r = shown.page(Lang::default(), None, "/");
+        r.extensions_mut().insert(shown);
+        r
+    }
+}
+
+/// The page a person came from, for an error page's back link: the
+/// Referer's path when it is this site's, else the front page. (A
+/// `javascript:history.back()` link would be blocked by the CSP.)
+fn back_link(headers: &HeaderMap) -> String {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let referer = headers.get(header::REFERER).and_then(|h| h.to_str().ok());
+    match (host, referer) {
+        (Some(host), Some(r)) => {
+            let rest = r
+                .strip_prefix("http://")
+                .or_else(|| r.strip_prefix("https://"))
+                .and_then(|x| x.strip_prefix(host));
+            match rest {
+                Some(path) if path.starts_with('/') => safe_next(Some(&path.to_string())),
+                _ => "/".into(),
             }
-            AppError::Invalid { field, message } => (message.clone(), Some(field.clone())),
-            AppError::Rows(rows) => (
-                rows.iter()
-                    .take(20)
-                    .map(|r| format!("row {} {}: {}", r.row, r.field, r.message))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                None,
-            ),
-            other => (other.to_string(), None),
-        };
-        let page = ErrorPage {
-            c: Chrome::new(Lang::default(), None, "出错了 · Error", "/"),
-            status: status.as_u16(),
-            message,
-            field,
-        };
-        match page.render() {
-            Ok(html) => (status, Html(html)).into_response(),
-            Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
         }
+        _ => "/".into(),
     }
 }
 
@@ -354,16 +425,19 @@ async fn gate(State(rules): State<Rules>, mut req: Request, next: Next) -> Respo
     let Some(matched) = req.extensions().get::<MatchedPath>().cloned() else {
         return next.run(req).await;
     };
+    let l = Lang::of(req.headers(), req.uri().query());
+    let back = back_link(req.headers());
     let Some(rule) = rules.rule(req.method(), matched.as_str()) else {
-        return PageError(AppError::Forbidden(
-            "this page has no permission rule".into(),
+        return Shown::of(AppError::forbidden(
+            "this page has no permission rule",
+            "此页面没有设定权限规则",
         ))
-        .into_response();
+        .page(l, None, &back);
     };
     let viewer = match session_token(req.headers()) {
         Some(token) => match viewer_of(state, &token).await {
             Ok(v) => v,
-            Err(e) => return e.into_response(),
+            Err(e) => return Shown::of(e.0).page(l, None, &back),
         },
         None => None,
     };
@@ -383,20 +457,25 @@ async fn gate(State(rules): State<Rules>, mut req: Request, next: Next) -> Respo
             return Redirect::to(&to).into_response();
         }
         (Rule::Needs(p), Some(v)) if !allows(v.caller.role, p) => {
-            return PageError(AppError::Forbidden(format!(
-                "{}（{}）无权使用此页面 · a {} may not use this page",
-                v.account.display_name,
-                v.caller.role.label_zh(),
-                v.caller.role.code()
-            )))
-            .into_response();
+            return Shown::of(AppError::forbidden(
+                format!("a {} may not use this page", v.caller.role.label_en()),
+                format!(
+                    "{}（{}）无权使用此页面",
+                    v.account.display_name,
+                    v.caller.role.label_zh()
+                ),
+            ))
+            .page(l, Some(v), &back);
         }
         _ => {}
     }
-    if let Some(v) = viewer {
-        req.extensions_mut().insert(v);
+    if let Some(v) = &viewer {
+        req.extensions_mut().insert(v.clone());
     }
     let mut r = next.run(req).await;
+    if let Some(shown) = r.extensions_mut().remove::<Shown>() {
+        r = shown.page(l, viewer.as_ref(), &back);
+    }
     // Pages hold personal data: never cached, never framed.
     let h = r.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -765,11 +844,13 @@ async fn signup(
         .await;
     match made {
         Ok(_) => {}
-        Err(linli_store::StoreError::Invalid { field, message }) => {
-            return refused(format!("{field}: {message}"));
+        Err(e) => {
+            let e = AppError::from(e);
+            return match form::FormState::refused(HashMap::new(), &e, ctx.l) {
+                Some(f) => refused(f.problem().unwrap_or_default().to_string()),
+                None => Err(e.into()),
+            };
         }
-        Err(linli_store::StoreError::Conflict(message)) => return refused(message),
-        Err(e) => return Err(e.into()),
     }
     let (token, _) = s.store.login(&username, &password, now).await?;
     Ok(crate::accounts_api::with_session_cookie(

@@ -414,15 +414,12 @@ pub async fn import(
     let v = ctx.viewer()?;
     let f = Posted::read(form).await?;
     v.check_csrf(f.get("_csrf"))?;
-    let bytes = f.photo.clone().ok_or_else(|| AppError::Invalid {
-        field: "file".into(),
-        message: ctx
-            .l
-            .t(
-                "没有收到文件内容：请选择一个 Excel 或 CSV 文件（文件不能为空）",
-                "no file content arrived: choose an Excel or CSV file (it must not be empty)",
-            )
-            .into(),
+    let bytes = f.photo.clone().ok_or_else(|| {
+        AppError::invalid(
+            "file",
+            "no file content arrived: choose an Excel or CSV file (it must not be empty)",
+            "没有收到文件内容：请选择一个 Excel 或 CSV 文件（文件不能为空）",
+        )
     })?;
     // A saved template's column choices, when one is picked.
     let mapping = match f.get("template").map(str::trim).filter(|t| !t.is_empty()) {
@@ -431,12 +428,8 @@ pub async fn import(
             .import_templates()
             .await?
             .remove(name)
-            .ok_or_else(|| AppError::Invalid {
-                field: "template".into(),
-                message: ctx
-                    .l
-                    .t("没有这个导入模板", "no such import template")
-                    .into(),
+            .ok_or_else(|| {
+                AppError::invalid("template", "no such import template", "没有这个导入模板")
             })?,
         None => Default::default(),
     };

@@ -366,3 +366,240 @@ async fn a_ledger_is_previewed_then_confirmed() {
     })
     .await;
 }
+
+/// A refused form comes back as the same page (issue 15): every value
+/// kept (the map point too), the message beside its field in the page's
+/// language, no English developer text on a Chinese page; an error page
+/// keeps the viewer's menu and links back to where they came from; the
+/// API says the same in both languages.
+#[tokio::test]
+async fn refused_forms_come_back_in_place_in_the_page_language() {
+    each_backend(|store, be| async move {
+        assert!(
+            store
+                .import_grids(&linli_store::Scope::Everything, "t", GRIDS)
+                .await
+                .unwrap()
+                .committed
+        );
+        assert!(
+            store
+                .import_grids(&linli_store::Scope::Everything, "t", GRID_B)
+                .await
+                .unwrap()
+                .committed
+        );
+        let app = App::spawn(store).await;
+        matrix_fixture(&app).await;
+        let worker = sign_in(&app, "m.community_worker", MATRIX_PASSWORD).await;
+        let no_redirect = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let intake = |fields: Vec<(&'static str, String)>, lang: &'static str| {
+            let mut form = reqwest::multipart::Form::new().text("_csrf", worker.csrf.clone());
+            for (k, v) in fields {
+                form = form.text(k, v);
+            }
+            no_redirect
+                .post(format!("{}/intake", app.base))
+                .header("cookie", format!("{}; linli_lang={lang}", worker.cookie))
+                .multipart(form)
+                .send()
+        };
+        let long = "长".repeat(4100);
+        let base = |description: &str| {
+            vec![
+                ("channel", "grid_patrol".to_string()),
+                ("title", "路灯<不亮>".to_string()),
+                ("description", description.to_string()),
+                ("reporter_name", "李四".to_string()),
+                ("lon", "118.785".to_string()),
+                ("lat", "32.025".to_string()),
+            ]
+        };
+        // Too long a description: not cut, refused beside the field, all kept.
+        let r = intake(base(&long), "zh").await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{be}");
+        let page = r.text().await.unwrap();
+        assert!(
+            page.contains("id=\"report-form\"") && page.contains("id=\"err-description\""),
+            "{be}: not in place"
+        );
+        assert!(
+            page.contains("问题描述：不能超过4000个字（现有4100个字）"),
+            "{be}"
+        );
+        assert!(page.contains(&long), "{be}: the description is kept whole");
+        assert!(
+            page.contains("value=\"118.785\"") && page.contains("value=\"32.025\""),
+            "{be}: the point is kept"
+        );
+        assert!(
+            page.contains("value=\"路灯&#60;不亮&#62;\"")
+                || page.contains("value=\"路灯&lt;不亮&gt;\""),
+            "{be}: the title is kept, escaped"
+        );
+        assert!(
+            page.contains("value=\"grid_patrol\" selected"),
+            "{be}: the channel is kept"
+        );
+        assert!(
+            !page.contains("is longer") && !page.contains("javascript:"),
+            "{be}: English developer text on a Chinese page"
+        );
+        // The same mistake on the English page says it in English.
+        let page = intake(base(&long), "en")
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("description: is longer than 4000 characters (4100)"),
+            "{be}"
+        );
+        // A phone that is not one, and no place at all: each said in Chinese where it belongs.
+        let mut f = base("路灯不亮");
+        f.push(("reporter_phone", "abc123".into()));
+        let page = intake(f, "zh").await.unwrap().text().await.unwrap();
+        assert!(
+            page.contains("id=\"err-reporter_phone\">联系电话：手机号“abc123”不是 11 位手机号码"),
+            "{be}"
+        );
+        assert!(page.contains("value=\"abc123\""), "{be}");
+        let f: Vec<_> = base("路灯不亮")
+            .into_iter()
+            .filter(|(k, _)| *k != "lon" && *k != "lat")
+            .collect();
+        let r = intake(f, "zh").await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let page = r.text().await.unwrap();
+        assert!(
+            page.contains("id=\"err-place\">") && page.contains("请在地图上标出位置"),
+            "{be}"
+        );
+        // Nothing was registered by the refused forms; a good one goes to its case (post/redirect/get).
+        let all: Value = app
+            .get("/api/v1/cases?limit=500")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let before = all.as_array().unwrap().len();
+        let r = intake(base("路灯不亮"), "zh").await.unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{be}");
+        let case_path = r.headers()["location"].to_str().unwrap().to_string();
+        let all: Value = app
+            .get("/api/v1/cases?limit=500")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(all.as_array().unwrap().len(), before + 1, "{be}");
+
+        // A step refused: the case page again, the message above and beside the form, the text kept.
+        let id: i64 = case_path.rsplit('/').next().unwrap().parse().unwrap();
+        let case: Value = app
+            .get(&format!("/api/v1/cases/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let version = case["version"].as_i64().unwrap();
+        let step = |fields: Vec<(&'static str, String)>| {
+            let mut form = reqwest::multipart::Form::new().text("_csrf", worker.csrf.clone());
+            for (k, v) in fields {
+                form = form.text(k, v);
+            }
+            no_redirect
+                .post(format!("{}{case_path}/act", app.base))
+                .header("cookie", &worker.cookie)
+                .multipart(form)
+                .send()
+        };
+        let r = step(vec![
+            ("version", version.to_string()),
+            ("action", "refuse".into()),
+            ("reason", "   ".into()),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{be}");
+        let page = r.text().await.unwrap();
+        assert!(
+            page.contains("id=\"form-problem\"") && page.contains("理由：必填，不能为空"),
+            "{be}: {}",
+            &page[..page.len().min(2000)]
+        );
+        assert!(
+            page.contains("id=\"timeline\""),
+            "{be}: the case page itself"
+        );
+        // A stale version: said in Chinese, on the case page as it is now.
+        let r = step(vec![
+            ("version", (version - 1).to_string()),
+            ("action", "refuse".into()),
+            ("reason", "不属于社区职责".into()),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(r.status(), StatusCode::CONFLICT, "{be}");
+        let page = r.text().await.unwrap();
+        assert!(
+            page.contains("刚被他人办理过") && page.contains("不属于社区职责"),
+            "{be}: the reason typed is kept"
+        );
+
+        // An error page keeps the viewer's menu and language and links back.
+        let r = no_redirect
+            .get(format!("{}/cases/987654321", app.base))
+            .header("cookie", &worker.cookie)
+            .header("referer", format!("{}/cases?state=opened", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        let page = r.text().await.unwrap();
+        assert!(
+            page.contains("id=\"who\"") && page.contains("找不到"),
+            "{be}: signed in, in Chinese"
+        );
+        assert!(
+            page.contains("href=\"/cases?state=opened\" id=\"back\""),
+            "{be}: back to where they were"
+        );
+        assert!(!page.contains("javascript:"), "{be}");
+        // A Referer from another site is not followed.
+        let r = no_redirect
+            .get(format!("{}/cases/987654321", app.base))
+            .header("cookie", &worker.cookie)
+            .header("referer", "https://evil.example/x")
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.text().await.unwrap().contains("href=\"/\" id=\"back\""),
+            "{be}"
+        );
+
+        // The API says each refusal in both languages.
+        let r = app
+            .post("/api/v1/cases")
+            .body(r#"{"channel":"counter","description":"x","lon":118.785}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["field"], "lat", "{be} {e}");
+        assert_eq!(e["message_zh"], "经度和纬度要一起填写", "{be} {e}");
+    })
+    .await;
+}

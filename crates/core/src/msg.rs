@@ -1,0 +1,115 @@
+//! Messages for people, in both interface languages.
+//!
+//! Every error a page or an import report can show is a [`Msg`] with its
+//! English and its Chinese text, so that no English developer text reaches
+//! a Chinese page; [`field_label`] names the fields those errors point at.
+
+use serde::Serialize;
+
+/// A message in English and Chinese: short enough to show beside a form
+/// field or in a per-row import report.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[error("{en}")]
+pub struct Msg {
+    pub en: String,
+    pub zh: String,
+}
+
+impl Msg {
+    pub fn new(en: impl Into<String>, zh: impl Into<String>) -> Self {
+        Msg {
+            en: en.into(),
+            zh: zh.into(),
+        }
+    }
+
+    /// A required value that is missing.
+    pub fn required() -> Self {
+        Msg::new("is required", "必填，不能为空")
+    }
+
+    /// A text longer than `max` characters, with how long it was.
+    pub fn too_long(max: usize, found: usize) -> Self {
+        Msg::new(
+            format!("is longer than {max} characters ({found})"),
+            format!("不能超过{max}个字（现有{found}个字）"),
+        )
+    }
+
+    /// The message in the reader's language.
+    pub fn text(&self, zh: bool) -> &str {
+        if zh { &self.zh } else { &self.en }
+    }
+}
+
+/// The Chinese and English label of a form or API field, for messages
+/// that point at it. Unknown names give `None`; callers then show the name.
+pub fn field_label(field: &str) -> Option<(&'static str, &'static str)> {
+    Some(match field {
+        "channel" => ("来源渠道", "channel"),
+        "category" => ("问题类别", "category"),
+        "title" => ("标题", "title"),
+        "description" => ("问题描述", "description"),
+        "address" => ("详细地址", "address"),
+        "lon" => ("经度", "longitude"),
+        "lat" => ("纬度", "latitude"),
+        "lon/lat" => ("经纬度", "position"),
+        "place" => ("位置", "place"),
+        "org_code" => ("网格", "grid"),
+        "reporter_name" => ("反映人", "reporter"),
+        "reporter_phone" => ("联系电话", "phone"),
+        "photo" | "media" => ("照片", "photo"),
+        "unit" => ("承办单位", "handling unit"),
+        "parent" => ("主工单", "parent case"),
+        "working_days" => ("延期工作日数", "working days"),
+        "reason" => ("理由", "reason"),
+        "answer" => ("答复内容", "answer"),
+        "text" => ("处置情况", "report"),
+        "note" => ("意见", "note"),
+        "rating" => ("评价", "rating"),
+        "comment" => ("意见", "comment"),
+        "version" => ("版本", "version"),
+        "action" => ("操作", "action"),
+        "passed" => ("核查结果", "verification"),
+        "approve" => ("审批结果", "decision"),
+        "username" => ("用户名", "user name"),
+        "password" => ("密码", "password"),
+        "display_name" => ("姓名", "name"),
+        "phone" => ("手机号码", "phone"),
+        "name" => ("名称", "name"),
+        "kind" => ("类型", "kind"),
+        "code" => ("编码", "code"),
+        "level" => ("层级", "level"),
+        "role" => ("角色", "role"),
+        "geometry" => ("边界", "boundary"),
+        "webhook_url" => ("通知地址", "webhook URL"),
+        "id_number" => ("身份证号", "ID number"),
+        "tags" => ("人员类别", "tags"),
+        "file" => ("文件", "file"),
+        "period" => ("统计期", "period"),
+        "calendar" => ("工作日历", "calendar"),
+        "categories" => ("问题分类", "categories"),
+        "limit" => ("每页条数", "page size"),
+        "page" => ("页码", "page"),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_follows_the_language() {
+        let m = Msg::new("must not be empty", "不能为空");
+        assert_eq!(m.text(true), "不能为空");
+        assert_eq!(m.text(false), "must not be empty");
+        assert_eq!(m.to_string(), "must not be empty");
+    }
+
+    #[test]
+    fn labels_name_fields_in_chinese() {
+        assert_eq!(field_label("reporter_phone").map(|l| l.0), Some("联系电话"));
+        assert_eq!(field_label("no_such_field"), None);
+    }
+}
