@@ -181,6 +181,40 @@ pub(crate) fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// A CSRF token as a page carries it: XORed with a fresh random pad, pad
+/// first, in hex. Pages are compressed, and a secret that repeats the
+/// same bytes in every compressed page beside text an attacker chooses
+/// could be read from the sizes (BREACH); a masked token never repeats.
+pub(crate) fn mask_token(token: &str) -> String {
+    use rand_core::{OsRng, TryRngCore};
+    let t = token.as_bytes();
+    let mut pad = vec![0u8; t.len()];
+    if OsRng.try_fill_bytes(&mut pad).is_err() {
+        // No randomness: the token unmasked still works (only the
+        // compression side channel is then open).
+        return token.to_string();
+    }
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let masked: Vec<u8> = pad.iter().zip(t).map(|(p, x)| p ^ x).collect();
+    format!("{}{}", hex(&pad), hex(&masked))
+}
+
+/// Whether `sent` is `token`, as it is or masked by [`mask_token`].
+pub(crate) fn token_matches(sent: &str, token: &str) -> bool {
+    if same_secret(sent.as_bytes(), token.as_bytes()) {
+        return true;
+    }
+    let n = token.len();
+    if sent.len() != 4 * n || !sent.is_ascii() {
+        return false;
+    }
+    let byte = |i: usize| u8::from_str_radix(&sent[2 * i..2 * i + 2], 16).ok();
+    let unmasked: Option<Vec<u8>> = (0..n)
+        .map(|i| Some(byte(i)? ^ byte(n + i)?))
+        .collect();
+    unmasked.is_some_and(|u| same_secret(&u, token.as_bytes()))
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = AppError;
 
@@ -300,6 +334,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { AppError::NotFound("no such page".into()) })
         .layer(axum::middleware::from_fn(server::limit_body))
         .layer(axum::middleware::from_fn(server::request_deadline))
+        .layer(server::compression())
         .with_state(state)
 }
 
@@ -348,5 +383,26 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_masked_token_matches_only_its_own_token() {
+        let token = "0123456789abcdef0123456789abcdef";
+        let a = mask_token(token);
+        let b = mask_token(token);
+        assert_ne!(a, b, "a fresh pad each time");
+        assert!(!a.contains(token));
+        assert!(token_matches(&a, token) && token_matches(&b, token));
+        assert!(token_matches(token, token), "the API sends it as it is");
+        assert!(!token_matches(&a, "fedcba9876543210fedcba9876543210"));
+        let mut tampered = a.clone();
+        tampered.replace_range(0..2, if &a[0..2] == "00" { "01" } else { "00" });
+        assert!(!token_matches(&tampered, token));
+        assert!(!token_matches("", token) && !token_matches(&"é".repeat(64), token));
     }
 }

@@ -97,6 +97,37 @@ pub(crate) async fn request_deadline(req: Request, next: Next) -> Response {
     }
 }
 
+/// gzip for pages, scripts, styles and JSON when the browser takes it
+/// (the vendored ECharts is a megabyte); not for what is compressed
+/// already (images, Excel files, which are zip archives), not for tiny
+/// bodies, and not for answers that set a session cookie.
+pub(crate) fn compression()
+-> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate + Clone> {
+    use tower_http::compression::Predicate;
+    use tower_http::compression::predicate::{NotForContentType, SizeAbove};
+    let no_cookie = |_: axum::http::StatusCode,
+                     _: axum::http::Version,
+                     h: &axum::http::HeaderMap,
+                     _: &axum::http::Extensions| {
+        !h.contains_key(axum::http::header::SET_COOKIE)
+    };
+    tower_http::compression::CompressionLayer::new()
+        .no_br()
+        .no_deflate()
+        .no_zstd()
+        .compress_when(
+            SizeAbove::new(1024)
+                .and(NotForContentType::IMAGES)
+                .and(NotForContentType::const_new(
+                    "application/vnd.openxmlformats",
+                ))
+                .and(NotForContentType::const_new("application/zip"))
+                .and(NotForContentType::GRPC)
+                .and(NotForContentType::SSE)
+                .and(no_cookie),
+        )
+}
+
 /// Largest body a sign-in, sign-up or password change may have: a name
 /// and a password or two, with room to spare.
 pub const SIGN_IN_BODY: usize = 8 * 1024;

@@ -27,7 +27,7 @@ use linli_store::Scope;
 use linli_store::accounts::Account;
 
 use crate::authz::{Api, Rule, Rules};
-use crate::{AppError, AppState, Caller, same_secret, session_token};
+use crate::{AppError, AppState, Caller, session_token};
 
 /// The cookie that keeps the chosen language.
 const LANG_COOKIE: &str = "linli_lang";
@@ -82,7 +82,7 @@ impl Viewer {
 
     /// A form write must carry the session's CSRF token.
     pub fn check_csrf(&self, sent: Option<&str>) -> Result<(), PageError> {
-        if same_secret(sent.unwrap_or("").as_bytes(), self.csrf.as_bytes()) {
+        if crate::token_matches(sent.unwrap_or(""), &self.csrf) {
             Ok(())
         } else {
             Err(AppError::forbidden(
@@ -146,7 +146,7 @@ impl Chrome {
                     l.t(v.role().label_zh(), v.role().label_en())
                 )
             }),
-            csrf: viewer.map(|v| v.csrf.clone()).unwrap_or_default(),
+            csrf: viewer.map(|v| crate::mask_token(&v.csrf)).unwrap_or_default(),
             nav,
             here: here.to_string(),
         }
