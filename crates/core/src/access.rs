@@ -239,7 +239,10 @@ pub fn may_take(role: Role, action: ActionKind) -> bool {
             K::Accept | K::SendBack | K::ReportBack | K::RequestExtension
         ),
         // On patrol: register and classify what they find, verify handled cases.
-        GridMember => matches!(action, K::Classify | K::Verify | K::AnswerOnSpot),
+        GridMember => matches!(
+            action,
+            K::Classify | K::Verify | K::AnswerOnSpot | K::ReturnVisit
+        ),
         CommunityWorker => !matches!(action, K::DecideExtension | K::Supervise),
         CommunitySecretary | SubdistrictStaff => true,
     }

@@ -201,6 +201,10 @@ pub enum Resolution {
     Answered,
     /// Handled, reported back and verified.
     Resolved,
+    /// The resident stayed unsatisfied and a return visit (回访) explained
+    /// why the case is closed all the same (解释办结): counted as
+    /// unsatisfied, no longer waiting for a visit.
+    Explained,
 }
 
 impl Resolution {
@@ -209,13 +213,18 @@ impl Resolution {
         match self {
             Resolution::Answered => "answered",
             Resolution::Resolved => "resolved",
+            Resolution::Explained => "explained",
         }
     }
 
     pub fn parse(s: &str) -> Option<Resolution> {
-        [Resolution::Answered, Resolution::Resolved]
-            .into_iter()
-            .find(|r| r.code() == s)
+        [
+            Resolution::Answered,
+            Resolution::Resolved,
+            Resolution::Explained,
+        ]
+        .into_iter()
+        .find(|r| r.code() == s)
     }
 }
 
@@ -321,6 +330,15 @@ pub enum Action {
     Supervise {
         note: String,
     },
+    /// Staff call or visit the resident after the case is closed (回访):
+    /// the satisfaction the resident states is recorded; an unsatisfied
+    /// one either goes back for rework or is closed with an explanation.
+    ReturnVisit {
+        rating: Rating,
+        #[serde(default)]
+        rework: bool,
+        note: String,
+    },
 }
 
 /// The kind of a step, without its data: what a role may take
@@ -345,10 +363,11 @@ pub enum ActionKind {
     RequestExtension,
     DecideExtension,
     Supervise,
+    ReturnVisit,
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 16] = [
+    pub const ALL: [ActionKind; 17] = [
         ActionKind::Classify,
         ActionKind::AnswerOnSpot,
         ActionKind::Refuse,
@@ -365,6 +384,7 @@ impl ActionKind {
         ActionKind::RequestExtension,
         ActionKind::DecideExtension,
         ActionKind::Supervise,
+        ActionKind::ReturnVisit,
     ];
 
     pub fn code(self) -> &'static str {
@@ -385,6 +405,7 @@ impl ActionKind {
             ActionKind::RequestExtension => "request_extension",
             ActionKind::DecideExtension => "decide_extension",
             ActionKind::Supervise => "supervise",
+            ActionKind::ReturnVisit => "return_visit",
         }
     }
 
@@ -412,6 +433,7 @@ impl Action {
             Action::RequestExtension { .. } => ActionKind::RequestExtension,
             Action::DecideExtension { .. } => ActionKind::DecideExtension,
             Action::Supervise { .. } => ActionKind::Supervise,
+            Action::ReturnVisit { .. } => ActionKind::ReturnVisit,
         }
     }
 
@@ -428,7 +450,8 @@ impl Action {
             | Action::Escalate { reason: t }
             | Action::RequestExtension { reason: t, .. }
             | Action::DecideExtension { note: t, .. }
-            | Action::Supervise { note: t } => t,
+            | Action::Supervise { note: t }
+            | Action::ReturnVisit { note: t, .. } => t,
             Action::Classify { category: t } => t,
             Action::Open | Action::Dispatch { .. } | Action::Accept | Action::Merge { .. } => "",
         }
@@ -456,6 +479,7 @@ pub fn action_label(kind: &str) -> (&'static str, &'static str) {
         "request_extension" => ("申请延期", "Ask for more time"),
         "decide_extension" => ("审批延期", "Decide on extension"),
         "supervise" => ("督办", "Supervise"),
+        "return_visit" => ("回访", "Return visit"),
         "overdue" => ("超期", "Overdue"),
         _ => ("其他", "Other"),
     }
@@ -606,6 +630,40 @@ pub fn apply(f: &Facts, a: &Action) -> Result<Outcome, StepError> {
             n.reopen_count += 1;
             effects.extend([Effect::Unclose, Effect::StartClock]);
         }
+        (
+            Closed | Rated,
+            Action::ReturnVisit {
+                rating,
+                rework: true,
+                note,
+            },
+        ) => {
+            need_text("note", note)?;
+            if *rating != Rating::Unsatisfied {
+                return Err(StepError::Invalid {
+                    field: "rework",
+                    message: Msg::new(
+                        "only an unsatisfied resident's case goes back for rework",
+                        "只有居民不满意的工单才退回重办",
+                    ),
+                });
+            }
+            // Back to its unit (a case answered on the spot has none: it
+            // is opened for dispatch), with a new deadline.
+            n.state = if f.unit.is_some() { Handling } else { Opened };
+            n.rating = None;
+            n.resolution = None;
+            n.rework_count += 1;
+            effects.extend([Effect::Unclose, Effect::StartClock]);
+        }
+        (Closed | Rated, Action::ReturnVisit { rating, note, .. }) => {
+            need_text("note", note)?;
+            n.state = Rated;
+            n.rating = Some(*rating);
+            if *rating == Rating::Unsatisfied {
+                n.resolution = Some(Resolution::Explained);
+            }
+        }
         (Refused, Action::Reopen { reason }) => {
             need_text("reason", reason)?;
             n.state = if f.category.is_some() {
@@ -697,8 +755,9 @@ pub fn allowed(f: &Facts) -> Vec<ActionKind> {
             K::Supervise,
         ],
         ReportedBack => vec![K::Verify, K::Supervise],
-        Closed => vec![K::Rate, K::Reopen],
-        Rated | Refused => vec![K::Reopen],
+        Closed => vec![K::Rate, K::ReturnVisit, K::Reopen],
+        Rated => vec![K::ReturnVisit, K::Reopen],
+        Refused => vec![K::Reopen],
         Merged => vec![],
     };
     if f.state == Handling && f.extension_pending.is_some() {
@@ -794,6 +853,79 @@ mod tests {
         assert_eq!(f.unit, Some(8));
         assert_eq!((f.rework_count, f.extension_count), (1, 1));
         assert_eq!(f.resolution, Some(Resolution::Resolved));
+    }
+
+    #[test]
+    fn a_return_visit_records_the_rating_and_sends_an_unsatisfied_case_back() {
+        let handled = [
+            Action::Classify {
+                category: txt("parking"),
+            },
+            Action::Open,
+            Action::Dispatch { unit: 8 },
+            Action::Accept,
+            Action::ReportBack {
+                text: txt("已处理"),
+                photos: vec![],
+            },
+            Action::Verify {
+                passed: true,
+                note: txt(""),
+            },
+            Action::Rate {
+                rating: Rating::Unsatisfied,
+                comment: txt("没解决"),
+            },
+        ];
+        let unsatisfied = run(&handled).unwrap();
+        assert!(allowed(&unsatisfied).contains(&ActionKind::ReturnVisit));
+        // Rework: back to the same unit with a new deadline, the rating cleared.
+        let visit = |rating, rework| Action::ReturnVisit {
+            rating,
+            rework,
+            note: txt("电话回访"),
+        };
+        let out = apply(&unsatisfied, &visit(Rating::Unsatisfied, true)).unwrap();
+        assert_eq!(out.facts.state, State::Handling);
+        assert_eq!(
+            (out.facts.unit, out.facts.rating, out.facts.rework_count),
+            (Some(8), None, 1)
+        );
+        assert_eq!(out.effects, vec![Effect::Unclose, Effect::StartClock]);
+        // An explained close: still unsatisfied, no longer waiting for a visit.
+        let out = apply(&unsatisfied, &visit(Rating::Unsatisfied, false)).unwrap();
+        assert_eq!(out.facts.state, State::Rated);
+        assert_eq!(out.facts.resolution, Some(Resolution::Explained));
+        assert_eq!(out.facts.rating, Some(Rating::Unsatisfied));
+        // A visit that finds the resident satisfied records it.
+        let out = apply(&unsatisfied, &visit(Rating::Satisfied, false)).unwrap();
+        assert_eq!(out.facts.rating, Some(Rating::Satisfied));
+        assert_eq!(out.facts.resolution, Some(Resolution::Resolved));
+        // Rework only for the unsatisfied; a note always.
+        assert!(matches!(
+            apply(&unsatisfied, &visit(Rating::Satisfied, true)),
+            Err(StepError::Invalid {
+                field: "rework",
+                ..
+            })
+        ));
+        let silent = Action::ReturnVisit {
+            rating: Rating::Satisfied,
+            rework: false,
+            note: txt(" "),
+        };
+        assert!(matches!(
+            apply(&unsatisfied, &silent),
+            Err(StepError::Invalid { field: "note", .. })
+        ));
+        // A case answered on the spot has no unit: rework opens it for dispatch.
+        let answered = run(&[
+            Action::Classify { category: txt("x") },
+            Action::AnswerOnSpot { answer: txt("a") },
+        ])
+        .unwrap();
+        let out = apply(&answered, &visit(Rating::Unsatisfied, true)).unwrap();
+        assert_eq!(out.facts.state, State::Opened);
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //! - [`mask`]: how personal data is shown on screen.
 //! - [`msg`]: messages for people in Chinese and English; field labels.
 //! - [`synth`]: deterministic synthetic city for demos and benchmarks.
+//! - [`todo`]: what waits for whom (待办), per role.
 
 pub mod access;
 pub mod calendar;
@@ -34,4 +35,5 @@ pub mod registry;
 pub mod rng;
 pub mod scope;
 pub mod synth;
+pub mod todo;
 pub mod validate;

@@ -67,6 +67,7 @@ pub fn field_label(field: &str) -> Option<(&'static str, &'static str)> {
         "text" => ("处置情况", "report"),
         "note" => ("意见", "note"),
         "rating" => ("评价", "rating"),
+        "rework" => ("退回重办", "rework"),
         "comment" => ("意见", "comment"),
         "version" => ("版本", "version"),
         "action" => ("操作", "action"),

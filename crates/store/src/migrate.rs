@@ -72,6 +72,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "landline and relation to the household head",
         sql: include_str!("../migrations/0012_ledger.sql"),
     },
+    Migration {
+        version: 13,
+        name: "indexes for to-do counts",
+        sql: include_str!("../migrations/0013_todo.sql"),
+    },
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

@@ -191,7 +191,8 @@ impl CaseFigures<'_> {
                 .responded_at
                 .is_some_and(|r| self.response_due.is_none_or(|d| r <= d))),
             refused: b(self.state == "refused"),
-            resolved: b(self.resolution.is_some()),
+            // An explained close (解释办结) is not a solved problem.
+            resolved: b(matches!(self.resolution, Some("answered" | "resolved"))),
             rated: b(self.rating.is_some()),
             satisfied: b(matches!(
                 self.rating,
@@ -396,7 +397,7 @@ const COUNTS: &str = "SELECT unit_id,
     COUNT(*) AS requests,
     SUM(CASE WHEN responded_at IS NOT NULL AND (response_due IS NULL OR responded_at <= response_due) THEN 1 ELSE 0 END) AS responded_in_time,
     SUM(CASE WHEN state = 'refused' THEN 1 ELSE 0 END) AS refused,
-    SUM(CASE WHEN resolution IS NOT NULL THEN 1 ELSE 0 END) AS resolved,
+    SUM(CASE WHEN resolution IN ('answered', 'resolved') THEN 1 ELSE 0 END) AS resolved,
     SUM(CASE WHEN rating IS NOT NULL THEN 1 ELSE 0 END) AS rated,
     SUM(CASE WHEN rating IN ('satisfied', 'basically_satisfied') THEN 1 ELSE 0 END) AS satisfied,
     SUM(CASE WHEN due_at IS NOT NULL THEN 1 ELSE 0 END) AS opened,

@@ -10,6 +10,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use linli_core::case::{Action, State as CaseState};
 use linli_core::ledger::LedgerKind;
+use linli_core::todo::Todo;
 use linli_store::cases::{CaseFilter, NewRequest};
 use linli_store::import::{TableFormat, parse_ledger};
 use serde::Deserialize;
@@ -32,6 +33,7 @@ pub fn api() -> Api {
         .get("/cases", Needs(ReadCases), list)
         .post("/cases", Needs(RegisterCase), intake)
         .get("/cases/{id}", Needs(ReadCases), one)
+        .get("/todo", Needs(ReadCases), todo)
         .get("/cases/{id}/timeline", Needs(ReadCases), timeline)
         .post("/cases/{id}/unmask", Needs(Unmask), case_unmask)
         .post("/cases/{id}/actions", Needs(ActOnCase), act)
@@ -98,7 +100,37 @@ pub(crate) fn case_filter(q: &HashMap<String, String>) -> Result<CaseFilter, App
         // previous page), in the list's order.
         before_id: param(q, "before")?,
         open: None,
+        todo: match q.get("todo").filter(|v| !v.is_empty()) {
+            Some(v) => Some(Todo::parse(v).ok_or_else(|| {
+                AppError::invalid(
+                    "todo",
+                    format!("unknown to-do '{v}'"),
+                    format!("没有“{v}”这个待办"),
+                )
+            })?),
+            None => None,
+        },
     })
+}
+
+/// The caller's to-do list (待办) with its counts: what waits for them.
+async fn todo(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>, AppError> {
+    let counts = s
+        .store
+        .todo_counts(&caller.scope, &Todo::for_role(caller.role))
+        .await?;
+    Ok(Json(json!(
+        counts
+            .into_iter()
+            .map(|(t, n)| json!({
+                "todo": t.code(),
+                "label_zh": t.label_zh(),
+                "label_en": t.label_en(),
+                "count": n,
+                "alarm": t.is_alarm(),
+            }))
+            .collect::<Vec<_>>()
+    )))
 }
 
 /// The `state` filter of a case list, if given.

@@ -209,9 +209,7 @@ pub(crate) fn token_matches(sent: &str, token: &str) -> bool {
         return false;
     }
     let byte = |i: usize| u8::from_str_radix(&sent[2 * i..2 * i + 2], 16).ok();
-    let unmasked: Option<Vec<u8>> = (0..n)
-        .map(|i| Some(byte(i)? ^ byte(n + i)?))
-        .collect();
+    let unmasked: Option<Vec<u8>> = (0..n).map(|i| Some(byte(i)? ^ byte(n + i)?)).collect();
     unmasked.is_some_and(|u| same_secret(&u, token.as_bytes()))
 }
 

@@ -102,15 +102,14 @@ pub(crate) async fn request_deadline(req: Request, next: Next) -> Response {
 /// already (images, Excel files, which are zip archives), not for tiny
 /// bodies, and not for answers that set a session cookie.
 pub(crate) fn compression()
--> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate + Clone> {
+-> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate> {
     use tower_http::compression::Predicate;
     use tower_http::compression::predicate::{NotForContentType, SizeAbove};
-    let no_cookie = |_: axum::http::StatusCode,
-                     _: axum::http::Version,
-                     h: &axum::http::HeaderMap,
-                     _: &axum::http::Extensions| {
-        !h.contains_key(axum::http::header::SET_COOKIE)
-    };
+    let no_cookie =
+        |_: axum::http::StatusCode,
+         _: axum::http::Version,
+         h: &axum::http::HeaderMap,
+         _: &axum::http::Extensions| { !h.contains_key(axum::http::header::SET_COOKIE) };
     tower_http::compression::CompressionLayer::new()
         .no_br()
         .no_deflate()

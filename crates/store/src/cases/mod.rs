@@ -6,7 +6,8 @@
 //! - [`read`]: one case, a filtered list, a timeline;
 //! - [`act`]: a step of the loop on one case;
 //! - [`units_dispatch`]: handling units and dispatch rules;
-//! - [`alerts`]: the overdue scan and in-app alerts.
+//! - [`alerts`]: the overdue scan and in-app alerts;
+//! - [`todo`]: to-do counts (待办) in the caller's area.
 //!
 //! The rules themselves (states, deadlines, dispatch choice, channels,
 //! codes) are in `linli_core`; this module reads and writes them.
@@ -16,6 +17,7 @@ mod alerts;
 mod intake;
 mod read;
 pub use read::{CaseOriginals, MAX_OFFSET, OriginalText};
+mod todo;
 mod units_dispatch;
 
 use chrono::{DateTime, Utc};
@@ -153,6 +155,9 @@ pub struct CaseFilter {
     pub offset: i64,
     /// Only cases with a smaller id (paging through an export).
     pub before_id: Option<i64>,
+    /// Only the cases of this to-do (待办), counted alike by
+    /// [`crate::Store::todo_counts`].
+    pub todo: Option<linli_core::todo::Todo>,
 }
 
 fn facts_of(r: &CaseRow) -> Result<Facts> {

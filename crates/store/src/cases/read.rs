@@ -112,6 +112,21 @@ impl Store {
             s => (s.clone(), None, None),
         };
         unit = unit.or(f.unit_id);
+        // A to-do narrows the list like its state (or "open") would, for
+        // the choice of index; its own conditions follow below.
+        let narrowed;
+        let f = match f.todo {
+            Some(t) => {
+                let (state, open) = super::todo::todo_state(t);
+                narrowed = CaseFilter {
+                    state: state.or(f.state),
+                    open: if open { Some(true) } else { f.open },
+                    ..f.clone()
+                };
+                &narrowed
+            }
+            None => f,
+        };
         let mut w = Conditions::default();
         if let Some(g) = f.grid_id {
             // A grid's cases lie under its path: the list becomes the
@@ -171,6 +186,9 @@ impl Store {
             let p = w.int(to);
             w.push(format!("c.created_at < {p}"));
         }
+        if let Some(t) = f.todo {
+            super::todo::todo_conditions(t, now, &mut w);
+        }
         if let Some(b) = f.before_id {
             let p = w.int(b);
             if windowed(f) {
@@ -219,7 +237,7 @@ pub const MAX_OFFSET: i64 = 10_000;
 
 /// The states of a case still owed work, as SQL (the partial index of open
 /// cases is declared with the same list).
-const OPEN_STATES: &str =
+pub(crate) const OPEN_STATES: &str =
     "('registered','classified','opened','dispatched','handling','reported_back')";
 
 /// Org paths at least this deep (a subdistrict: city/district/subdistrict)

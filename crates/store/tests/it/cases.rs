@@ -97,7 +97,7 @@ async fn the_closed_loop_with_working_day_deadlines() {
         assert_eq!(c.row.closed_at, Some(bj(2026, 2, 24, 9, 0).timestamp_millis()));
         let c = step(Action::Rate { rating: Rating::BasicallySatisfied, comment: text("回访：基本满意") }, c.row.version, t0).await.unwrap();
         assert_eq!((c.row.state.as_str(), c.row.rating.as_deref()), ("rated", Some("basically_satisfied")));
-        assert_eq!(c.allowed, vec![linli_core::case::ActionKind::Reopen]);
+        assert_eq!(c.allowed, vec![linli_core::case::ActionKind::ReturnVisit, linli_core::case::ActionKind::Reopen]);
 
         // The whole timeline, with who and why.
         let tl = store.timeline(&all, id).await.unwrap();
@@ -245,6 +245,18 @@ async fn rates_rollup_agrees_with_the_cases() {
                     "supervise" => Action::Supervise {
                         note: text("请加快"),
                     },
+                    "return_visit" => {
+                        let rating = [
+                            Rating::Satisfied,
+                            Rating::BasicallySatisfied,
+                            Rating::Unsatisfied,
+                        ][rng.index(3)];
+                        Action::ReturnVisit {
+                            rating,
+                            rework: rating == Rating::Unsatisfied && rng.below(2) == 0,
+                            note: text("电话回访"),
+                        }
+                    }
                     other => panic!("unexpected action {other}"),
                 };
                 at += chrono::Duration::hours(rng.range(1, 30) as i64);
@@ -633,6 +645,210 @@ async fn two_people_acting_at_once_one_wins() {
         let loser = a.err().or(b.err()).unwrap();
         assert!(matches!(loser, StoreError::Conflict(_)), "{loser}");
         assert_eq!(store.timeline(&all, c.row.id).await.unwrap().len(), 3);
+    })
+    .await;
+}
+
+/// Each role's to-dos (待办) count the cases in the caller's area that
+/// wait for the to-do's step, and the to-do's list holds exactly those;
+/// a return visit (回访) clears an unsatisfied case by rework or by an
+/// explained close.
+#[tokio::test]
+async fn to_dos_count_the_cases_behind_them() {
+    use linli_core::todo::Todo;
+    each(|store, be| async move {
+        setup_registry(&store).await;
+        let all = Scope::Everything;
+        let community = store.org_by_code(&all, "320104001001").await.unwrap();
+        let unit = store
+            .create_unit(&all, community.id, "金陵物业", "property", None)
+            .await
+            .unwrap();
+        let new = |category: Option<&'static str>| {
+            let store = store.clone();
+            async move {
+                store
+                    .intake(
+                        &Scope::Everything,
+                        "worker:1",
+                        &req(category, 118.785, 32.025),
+                    )
+                    .await
+                    .unwrap()
+            }
+        };
+        let go = |c: linli_store::cases::CaseView, steps: Vec<Action>| {
+            let store = store.clone();
+            async move {
+                let (id, mut v) = (c.row.id, c.row.version);
+                for a in steps {
+                    v = store
+                        .act(&Scope::Everything, "worker:1", id, v, &a)
+                        .await
+                        .unwrap()
+                        .row
+                        .version;
+                }
+                id
+            }
+        };
+        let dispatch = || vec![Action::Open, Action::Dispatch { unit: unit.id }];
+        let handled = || {
+            let mut s = dispatch();
+            s.extend([
+                Action::Accept,
+                Action::ReportBack {
+                    text: text("已修好"),
+                    photos: vec![],
+                },
+            ]);
+            s
+        };
+        new(None).await; // registered
+        new(Some("1202")).await; // classified
+        go(new(Some("1202")).await, vec![Action::Open]).await;
+        go(new(Some("1202")).await, dispatch()).await;
+        let mut s = dispatch();
+        s.extend([
+            Action::Accept,
+            Action::RequestExtension {
+                working_days: 3,
+                reason: text("等配件"),
+            },
+        ]);
+        go(new(Some("1202")).await, s).await;
+        go(new(Some("1202")).await, handled()).await; // reported back
+        let mut s = handled();
+        s.extend([
+            Action::Verify {
+                passed: true,
+                note: text(""),
+            },
+            Action::Rate {
+                rating: Rating::Unsatisfied,
+                comment: text("还是坏的"),
+            },
+        ]);
+        let unhappy = go(new(Some("1202")).await, s).await;
+        // A case opened long ago: overdue now.
+        let old = store
+            .intake_at(
+                &all,
+                "worker:1",
+                &req(Some("1202"), 118.785, 32.025),
+                bj(2026, 2, 12, 10, 0),
+            )
+            .await
+            .unwrap();
+        store
+            .act_at(
+                &all,
+                "worker:1",
+                old.row.id,
+                old.row.version,
+                &Action::Open,
+                bj(2026, 2, 12, 10, 0),
+            )
+            .await
+            .unwrap();
+
+        let count = |scope: Scope, t: Todo| {
+            let store = store.clone();
+            async move {
+                let n = store.todo_counts(&scope, &[t]).await.unwrap()[0].1;
+                let listed = store
+                    .cases(
+                        &scope,
+                        &CaseFilter {
+                            todo: Some(t),
+                            limit: 500,
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    listed.len() as i64,
+                    n,
+                    "{t:?}: the list holds what the count says"
+                );
+                n
+            }
+        };
+        let here = community.scope().unwrap();
+        for (t, want) in [
+            (Todo::ToClassify, 1),
+            (Todo::ToOpen, 1),
+            (Todo::ToDispatch, 2),
+            (Todo::ToAccept, 1),
+            (Todo::ExtensionPending, 1),
+            (Todo::ToVerify, 1),
+            (Todo::Overdue, 1),
+            (Todo::Unsatisfied, 1),
+        ] {
+            assert_eq!(count(all.clone(), t).await, want, "{be} {t:?}");
+            assert_eq!(
+                count(here.clone(), t).await,
+                want,
+                "{be} {t:?} in the community"
+            );
+        }
+        count(all.clone(), Todo::DueSoon).await;
+        // The unit sees what is dispatched to it; another community nothing.
+        assert_eq!(count(Scope::Unit(unit.id), Todo::ToAccept).await, 1, "{be}");
+        assert_eq!(
+            count(Scope::Unit(unit.id), Todo::ToClassify).await,
+            0,
+            "{be}"
+        );
+        let other = community_scope(&store, "320104001002").await;
+        assert_eq!(count(other, Todo::ToClassify).await, 0, "{be}");
+        // The role's list asks for all its to-dos at once.
+        let worker = store
+            .todo_counts(
+                &here,
+                &Todo::for_role(linli_core::access::Role::CommunityWorker),
+            )
+            .await
+            .unwrap();
+        assert!(
+            worker.iter().any(|(t, n)| *t == Todo::ToVerify && *n == 1),
+            "{be} {worker:?}"
+        );
+
+        // The unsatisfied case: a return visit that explains clears it,
+        // still counted unsatisfied in the rates.
+        let c = store.case(&all, unhappy).await.unwrap();
+        let visit = |rework: bool| Action::ReturnVisit {
+            rating: Rating::Unsatisfied,
+            rework,
+            note: text("电话回访，已解释"),
+        };
+        let c = store
+            .act(&all, "worker:2", unhappy, c.row.version, &visit(false))
+            .await
+            .unwrap();
+        assert_eq!(
+            (c.row.state.as_str(), c.row.resolution.as_deref()),
+            ("rated", Some("explained")),
+            "{be}"
+        );
+        assert_eq!(count(all.clone(), Todo::Unsatisfied).await, 0, "{be}");
+        // Visited again and sent back for rework: with its unit, a new deadline.
+        let c = store
+            .act(&all, "worker:2", unhappy, c.row.version, &visit(true))
+            .await
+            .unwrap();
+        assert_eq!(
+            (c.row.state.as_str(), c.row.unit_id),
+            ("handling", Some(unit.id)),
+            "{be}"
+        );
+        assert!(
+            c.row.due_at.unwrap() > Utc::now().timestamp_millis(),
+            "{be}: a new deadline"
+        );
+        assert_eq!(c.row.rating, None);
     })
     .await;
 }

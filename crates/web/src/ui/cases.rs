@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use linli_core::access::may_take;
 use linli_core::case::{Action, ActionKind, State as CaseState, action_label};
 use linli_core::category::Category;
+use linli_core::todo::Todo;
 use linli_store::Scope;
 use linli_store::cases::{
     CaseEvent, CaseFilter, CaseOriginals, CaseView, HandlingUnit, NewRequest,
@@ -299,6 +300,75 @@ async fn register_posted(s: &AppState, v: &Viewer, f: &Posted) -> Result<i64, Pa
     Ok(case.row.id)
 }
 
+/// One to-do as shown: its count and label.
+struct TodoShown {
+    code: &'static str,
+    label: &'static str,
+    count: i64,
+    alarm: bool,
+}
+
+#[derive(Template)]
+#[template(path = "todo.html")]
+struct TodoPage {
+    c: Chrome,
+    todos: Vec<TodoShown>,
+}
+
+#[derive(Template)]
+#[template(path = "todo_count.html")]
+struct TodoCount {
+    label: &'static str,
+    total: i64,
+    alarm: bool,
+}
+
+async fn todos_of(s: &AppState, v: &Viewer, l: Lang) -> Result<Vec<TodoShown>, PageError> {
+    let counts = s
+        .store
+        .todo_counts(&v.caller.scope, &Todo::for_role(v.role()))
+        .await?;
+    Ok(counts
+        .into_iter()
+        .map(|(t, count)| TodoShown {
+            code: t.code(),
+            label: l.t(t.label_zh(), t.label_en()),
+            count,
+            alarm: t.is_alarm(),
+        })
+        .collect())
+}
+
+/// What waits for the viewer (待办): each to-do with its count, a link to
+/// its cases. The first page of those who work on cases.
+pub async fn todo(State(s): State<AppState>, ctx: PageCtx) -> Result<Response, PageError> {
+    let v = ctx.viewer()?;
+    let todos = todos_of(&s, v, ctx.l).await?;
+    render(TodoPage {
+        c: ctx.chrome(ctx.l.t("待办", "To do")),
+        todos,
+    })
+}
+
+/// The header's count of what waits (loaded after the page, refreshed
+/// every minute): the cases of the to-dos that ask for a step, and red
+/// when any is overdue or unsatisfied. "Due soon" and "overdue" overlap
+/// the others and are not added in.
+pub async fn todo_count(State(s): State<AppState>, ctx: PageCtx) -> Result<Response, PageError> {
+    let v = ctx.viewer()?;
+    let todos = todos_of(&s, v, ctx.l).await?;
+    let total = todos
+        .iter()
+        .filter(|t| !matches!(t.code, "due_soon" | "overdue"))
+        .map(|t| t.count)
+        .sum();
+    render(TodoCount {
+        label: ctx.l.t("待办", "To do"),
+        total,
+        alarm: todos.iter().any(|t| t.alarm && t.count > 0),
+    })
+}
+
 #[derive(Template)]
 #[template(path = "cases.html")]
 struct CaseList {
@@ -312,6 +382,8 @@ struct CaseList {
     pager: Pager,
     /// The queue's Excel export with the same filters, for those who may.
     export: Option<String>,
+    /// The to-do the list shows, named, with the link that drops it.
+    todo: Option<(String, String)>,
 }
 
 /// The Excel export of a filtered queue.
@@ -355,6 +427,7 @@ pub async fn my_requests(
         )
         .await?;
     render(CaseList {
+        todo: None,
         export: None,
         pager: Pager::new(
             "/my",
@@ -413,7 +486,16 @@ pub async fn queue(
     let export = v
         .may(linli_core::access::Permission::Export)
         .then(|| export_href(&q));
+    let todo = f.todo.map(|t| {
+        let mut rest = q.clone();
+        rest.remove("todo");
+        (
+            l.t(t.label_zh(), t.label_en()).to_string(),
+            super::query_href("/cases", &rest),
+        )
+    });
     render(CaseList {
+        todo,
         export,
         pager: Pager::new(
             "/cases",
@@ -687,7 +769,7 @@ async fn act_posted(
                 Err(_) if value.is_empty() => continue,
                 Err(_) => return Err(not_a_number(name, value).into()),
             },
-            "passed" | "approve" => json!(matches!(value, "true" | "1" | "yes")),
+            "passed" | "approve" | "rework" => json!(matches!(value, "true" | "1" | "yes")),
             _ => json!(value),
         };
         step.insert(name.clone(), typed);

@@ -48,6 +48,7 @@ fn slot(field: &str) -> Option<&'static str> {
         "text" => "text",
         "note" => "note",
         "rating" => "rating",
+        "rework" => "rework",
         "comment" => "comment",
         "username" => "username",
         "display_name" => "display_name",

@@ -104,6 +104,8 @@ pub struct Chrome {
     pub nav: Vec<(&'static str, &'static str)>,
     /// The current path, for the language switch.
     pub here: String,
+    /// Whether the viewer has a to-do list (its count is in the header).
+    pub todo: bool,
 }
 
 impl Chrome {
@@ -146,9 +148,12 @@ impl Chrome {
                     l.t(v.role().label_zh(), v.role().label_en())
                 )
             }),
-            csrf: viewer.map(|v| crate::mask_token(&v.csrf)).unwrap_or_default(),
+            csrf: viewer
+                .map(|v| crate::mask_token(&v.csrf))
+                .unwrap_or_default(),
             nav,
             here: here.to_string(),
+            todo: viewer.is_some_and(|v| !linli_core::todo::Todo::for_role(v.role()).is_empty()),
         }
     }
 
@@ -218,6 +223,22 @@ impl Pager {
                 .map(|id| href(&[(key, id), ("row", from + shown as i64)])),
             from,
         }
+    }
+}
+
+/// `path?k=v&…` with the non-empty parameters of `q`, sorted (a stable
+/// address for the same filters).
+pub(crate) fn query_href(path: &str, q: &HashMap<String, String>) -> String {
+    let mut pairs: Vec<String> = q
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+        .collect();
+    pairs.sort();
+    if pairs.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", pairs.join("&"))
     }
 }
 
@@ -525,6 +546,8 @@ pub fn pages() -> Api {
         .post("/intake", Needs(RegisterCase), cases::register)
         .get("/my", Needs(ReadCases), cases::my_requests)
         .get("/cases", Needs(ReadCases), cases::queue)
+        .get("/todo", Needs(ReadCases), cases::todo)
+        .get("/ui/todo-count", Needs(ReadCases), cases::todo_count)
         .get("/cases/{id}", Needs(ReadCases), cases::case_page)
         .post("/cases/{id}/act", Needs(ActOnCase), cases::act)
         .post("/cases/{id}/unmask", Needs(Unmask), cases::unmask)
@@ -668,8 +691,12 @@ async fn home(ctx: PageCtx) -> Result<Response, PageError> {
         let to = match v.role() {
             Role::Resident => "/my",
             Role::GridMember => "/grid",
-            Role::UnitHandler | Role::CommunityWorker | Role::CommunitySecretary => "/cases",
-            Role::SubdistrictStaff | Role::DistrictAdmin | Role::Auditor => "/dashboard",
+            // Who works on cases sees first what waits for them.
+            Role::UnitHandler
+            | Role::CommunityWorker
+            | Role::CommunitySecretary
+            | Role::SubdistrictStaff => "/todo",
+            Role::DistrictAdmin | Role::Auditor => "/dashboard",
             Role::Volunteer | Role::SocialOrganisation => "/login?signed_in=1",
         };
         return Ok(Redirect::to(to).into_response());

@@ -67,7 +67,7 @@ async fn cases_api_and_open311() {
         assert_eq!(c["state"], "reported_back");
         let c: Value = act(format!(r#"{{"version":{},"action":"verify","passed":true}}"#, c["version"])).await.unwrap().json().await.unwrap();
         assert_eq!(c["state"], "closed");
-        assert_eq!(c["allowed"], serde_json::json!(["rate", "reopen"]));
+        assert_eq!(c["allowed"], serde_json::json!(["rate", "return_visit", "reopen"]));
         let c: Value = act(format!(r#"{{"version":{},"action":"rate","rating":"satisfied"}}"#, c["version"])).await.unwrap().json().await.unwrap();
         assert_eq!(c["state"], "rated");
         let tl: Value = app.get(&format!("/api/v1/cases/{id}/timeline")).send().await.unwrap().json().await.unwrap();

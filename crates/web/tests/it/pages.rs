@@ -489,6 +489,34 @@ async fn refused_forms_come_back_in_place_in_the_page_language() {
             .await
             .unwrap();
         let before = all.as_array().unwrap().len();
+        // The worker's to-do count (header and page) follows the new request.
+        let waiting = || async {
+            let t: Value = app
+                .as_account(&worker, "get", "/api/v1/todo")
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            t.as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["todo"] == "to_classify")
+                .unwrap()["count"]
+                .as_i64()
+                .unwrap()
+        };
+        let header = || async {
+            app.as_account(&worker, "get", "/ui/todo-count")
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        };
+        let (n0, h0) = (waiting().await, header().await);
         let r = intake(base("路灯不亮"), "zh").await.unwrap();
         assert_eq!(r.status(), StatusCode::SEE_OTHER, "{be}");
         let case_path = r.headers()["location"].to_str().unwrap().to_string();
@@ -501,6 +529,44 @@ async fn refused_forms_come_back_in_place_in_the_page_language() {
             .await
             .unwrap();
         assert_eq!(all.as_array().unwrap().len(), before + 1, "{be}");
+        assert_eq!(waiting().await, n0 + 1, "{be}: one more to classify");
+        let h1 = header().await;
+        assert!(
+            h1.starts_with("待办") && h1 != h0,
+            "{be}: the header count moved: {h0} → {h1}"
+        );
+        let page = app
+            .as_account(&worker, "get", "/todo")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("href=\"/cases?todo=to_classify\"") && page.contains("待分类"),
+            "{be}"
+        );
+        let page = app
+            .as_account(&worker, "get", "/cases?todo=to_classify")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("id=\"todo-filter\"") && page.contains(&format!("href=\"{case_path}\"")),
+            "{be}"
+        );
+        // Signing in, the worker lands on what waits.
+        let r = no_redirect
+            .get(format!("{}/", app.base))
+            .header("cookie", &worker.cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.headers()["location"], "/todo", "{be}");
 
         // A step refused: the case page again, the message above and beside the form, the text kept.
         let id: i64 = case_path.rsplit('/').next().unwrap().parse().unwrap();
@@ -591,17 +657,79 @@ async fn refused_forms_come_back_in_place_in_the_page_language() {
 
         // Pages and assets are compressed for browsers that take it; the
         // token in a page is masked afresh each time (BREACH) and still works.
-        for path in ["/static/vendor/echarts/echarts.common.min.js", "/static/app.js", "/cases"] {
-            let r = no_redirect.get(format!("{}{path}", app.base)).header("cookie", &worker.cookie).header("accept-encoding", "gzip").send().await.unwrap();
-            assert_eq!(r.headers().get("content-encoding").map(|v| v.to_str().unwrap()), Some("gzip"), "{be} {path}");
+        for path in [
+            "/static/vendor/echarts/echarts.common.min.js",
+            "/static/app.js",
+            "/cases",
+        ] {
+            let r = no_redirect
+                .get(format!("{}{path}", app.base))
+                .header("cookie", &worker.cookie)
+                .header("accept-encoding", "gzip")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                r.headers()
+                    .get("content-encoding")
+                    .map(|v| v.to_str().unwrap()),
+                Some("gzip"),
+                "{be} {path}"
+            );
         }
-        let token = |page: &str| page.split("name=\"_csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
-        let one = token(&no_redirect.get(format!("{}/intake", app.base)).header("cookie", &worker.cookie).send().await.unwrap().text().await.unwrap());
-        let two = token(&no_redirect.get(format!("{}/intake", app.base)).header("cookie", &worker.cookie).send().await.unwrap().text().await.unwrap());
-        assert!(one != two && one != worker.csrf, "{be}: the page's token is masked afresh");
-        let form = reqwest::multipart::Form::new().text("_csrf", one).text("channel", "counter").text("description", "楼道灯坏了").text("lon", "118.785").text("lat", "32.025");
-        let r = no_redirect.post(format!("{}/intake", app.base)).header("cookie", &worker.cookie).multipart(form).send().await.unwrap();
-        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{be}: a masked token is accepted");
+        let token = |page: &str| {
+            page.split("name=\"_csrf\" value=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .to_string()
+        };
+        let one = token(
+            &no_redirect
+                .get(format!("{}/intake", app.base))
+                .header("cookie", &worker.cookie)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        );
+        let two = token(
+            &no_redirect
+                .get(format!("{}/intake", app.base))
+                .header("cookie", &worker.cookie)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        );
+        assert!(
+            one != two && one != worker.csrf,
+            "{be}: the page's token is masked afresh"
+        );
+        let form = reqwest::multipart::Form::new()
+            .text("_csrf", one)
+            .text("channel", "counter")
+            .text("description", "楼道灯坏了")
+            .text("lon", "118.785")
+            .text("lat", "32.025");
+        let r = no_redirect
+            .post(format!("{}/intake", app.base))
+            .header("cookie", &worker.cookie)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::SEE_OTHER,
+            "{be}: a masked token is accepted"
+        );
 
         // The API says each refusal in both languages.
         let r = app
