@@ -26,7 +26,9 @@ const browser = await chromium.launch({
 });
 let step = 0;
 const problems = [];
-const expectedRefusals = new Set(["/registry"]);
+// Pages a test expects to refuse (a resident at the registry, a form sent
+// back with its mistake).
+const expectedRefusals = new Set(["/registry", "/intake"]);
 
 async function signIn(user, phone = false) {
   const ctx = await browser.newContext(
@@ -87,9 +89,23 @@ assert.ok((await resident.textContent("main")).includes("<script>window.__xss=1<
 assert.equal(await resident.locator(".photos img").count(), 1, "the photo is on the case");
 await shot(resident, "resident-case");
 
-// 2. The community worker: classify (if needed), open, dispatch to the
-// community's property service centre.
+// The header's to-do count (loaded after the page by htmx).
+async function todoCount(page) {
+  await page.waitForFunction(() => /\S/.test(document.querySelector("#todo-link")?.textContent || ""));
+  await page.waitForLoadState("networkidle");
+  const total = await page.locator("#todo-total").count() ? await page.textContent("#todo-total") : "0";
+  return parseInt(total, 10);
+}
+
+// 2. The community worker lands on what waits for them; classify (if
+// needed), open, dispatch to the community's property service centre. The
+// unit's handler, signed in already, sees one more to accept.
+const handler = await signIn("demo.handler");
+assert.ok(handler.url().endsWith("/todo"), `a handler lands on their to-do list: ${handler.url()}`);
+const handlerWaiting = await todoCount(handler);
 const worker = await signIn("demo.worker");
+assert.ok(worker.url().endsWith("/todo"), `a worker lands on their to-do list: ${worker.url()}`);
+assert.ok(await worker.locator("#todo-to_open").count(), "the worker's to-dos include cases to open");
 await worker.goto(`${base}/cases`);
 await worker.selectOption("#f-state", "classified");
 // htmx swaps the table in place and puts the filter in the address.
@@ -109,8 +125,12 @@ await take(worker, "dispatch", async (f) => {
 assert.equal(await state(worker), "已派遣");
 await shot(worker, "worker-dispatched");
 
-// 3. The handler of that unit: accept, report back with a photo.
-const handler = await signIn("demo.handler");
+// 3. The handler of that unit: one more to accept; accept, report back with a photo.
+await handler.reload();
+assert.equal(await todoCount(handler), handlerWaiting + 1, "the dispatch adds to the handler's to-do count");
+await shot(handler, "handler-todo");
+await handler.goto(`${base}/cases?todo=to_accept`);
+assert.ok(await handler.locator(`#case-table a[href='${casePath}']`).count(), "the case is in the handler's to-accept list");
 await handler.goto(`${base}/cases`);
 assert.ok(await handler.locator(`#case-table a[href='${casePath}']`).count(), "the case is in the unit's queue");
 await handler.goto(base + casePath);
@@ -134,28 +154,54 @@ await take(member, "verify", async (f) => {
 });
 assert.equal(await state(member), "已结案");
 
-// 5. The resident rates it.
+// 5. The resident rates it: not satisfied (the lamp flickers). The rating
+// has no default: it must be chosen.
 await resident.goto(`${base}/my`);
 await Promise.all([resident.waitForNavigation(), resident.click(`a[href='${casePath}']`)]);
+assert.equal(await resident.inputValue("#step-rate select[name=rating]"), "", "no rating is chosen for the resident");
 await take(resident, "rate", async (f) => {
-  await f.locator("select[name=rating]").selectOption("satisfied");
-  await f.locator("input[name=comment]").fill("很及时，谢谢！");
+  await f.locator("select[name=rating]").selectOption("unsatisfied");
+  await f.locator("input[name=comment]").fill("灯还是一闪一闪的。");
 });
 assert.equal(await state(resident), "已评价");
+assert.equal((await resident.textContent("#case-rating")).trim(), "不满意", "the rating by its label");
 const timeline = await resident.locator("#timeline li").count();
 assert.ok(timeline >= 8, `the timeline holds every step (${timeline})`);
 await shot(resident, "resident-rated");
+
+// 5b. The worker finds it among the unsatisfied awaiting a return visit,
+// calls the resident and sends it back for rework.
+await worker.goto(`${base}/todo`);
+assert.ok(parseInt(await worker.textContent("#todo-unsatisfied b"), 10) >= 1, "the unsatisfied case waits for a return visit");
+await worker.goto(`${base}/cases?todo=unsatisfied`);
+assert.ok(await worker.locator(`#case-table a[href='${casePath}']`).count(), "listed among the unsatisfied");
+await worker.goto(base + casePath);
+await take(worker, "return_visit", async (f) => {
+  await f.locator("select[name=rating]").selectOption("unsatisfied");
+  await f.locator("input[name=rework]").check();
+  await f.locator("textarea[name=note]").fill("电话回访：灯仍闪烁，退回物业重办。");
+});
+assert.equal(await state(worker), "处置中", "an unsatisfied return visit sends the case back to its unit");
+await shot(worker, "worker-return-visit");
 
 // 6. A resident cannot open the worker's pages.
 const denied = await resident.goto(`${base}/registry`);
 assert.equal(denied.status(), 403);
 
-// 7. The worker's other pages: one-window intake, registry search,
-// import with its per-row report, the English switch.
+// 7. The worker's other pages: one-window intake (a mistake first: no
+// place; the form comes back with everything kept and the message in
+// Chinese beside the map), registry search, import with its per-row
+// report, the English switch.
 await worker.goto(`${base}/intake`);
 await worker.fill("#reporter_name", "李大爷");
 await worker.fill("#reporter_phone", "13800138000");
 await worker.fill("#description", "小区门口占道经营。");
+await Promise.all([worker.waitForNavigation(), worker.click("#submit-report")]);
+assert.ok(worker.url().endsWith("/intake"), `the refused form stays on its page: ${worker.url()}`);
+assert.equal(await worker.inputValue("#description"), "小区门口占道经营。", "the description is kept");
+assert.equal(await worker.inputValue("#reporter_phone"), "13800138000", "the phone is kept");
+assert.ok((await worker.textContent("#err-place")).includes("请在地图上标出位置"), "the place's mistake is said beside the map, in Chinese");
+await shot(worker, "worker-intake-refused");
 await worker.selectOption("#org_code", { index: 1 });
 await Promise.all([worker.waitForNavigation(), worker.click("#submit-report")]);
 assert.ok((await worker.textContent("main")).includes("138****8000"), "the phone is masked on the case");
@@ -200,7 +246,8 @@ await worker.click("#lang-switch");
 
 // 8. The subdistrict's dashboard: rates, charts, the map of grids and cases.
 const street = await signIn("demo.street");
-assert.ok(street.url().endsWith("/dashboard"), `subdistrict staff land on the dashboard: ${street.url()}`);
+assert.ok(street.url().endsWith("/todo"), `subdistrict staff land on their to-do list: ${street.url()}`);
+await street.goto(`${base}/dashboard`);
 await street.waitForFunction(() => document.querySelector("#trend canvas") && document.querySelector("#mix canvas"));
 await street.waitForFunction(() => document.querySelectorAll("#case-map path.leaflet-interactive").length > 1);
 assert.ok((await street.locator("#rates tr").count()) > 2, "rates by unit");
@@ -231,6 +278,15 @@ await secretary.fill("#reason", "入户走访核实身份");
 await Promise.all([secretary.waitForNavigation(), secretary.click("#unmask")]);
 assert.match((await secretary.textContent("#id-number")).trim(), /^\d{17}[\dX]$/, "the full ID number, after an audited view");
 await shot(secretary, "secretary-unmasked");
+
+// 11. Each role's first page on a phone, for the record.
+for (const user of ["demo.resident", "demo.grid", "demo.worker", "demo.handler", "demo.street", "demo.secretary"]) {
+  const page = await signIn(user, true);
+  await page.waitForLoadState("networkidle");
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(wide <= 390 + 1, `${user}'s first page fits a phone (${wide}px wide)`);
+  await shot(page, `phone-${user.replace("demo.", "")}`);
+}
 
 await browser.close();
 if (problems.length) {

@@ -324,6 +324,7 @@ fn make_rows(
             if rng.below(4) != 0 {
                 row.state = "rated";
                 row.rating = Some(rate(&mut rng));
+                visited(&mut row, until_ms);
             }
         } else if roll < 120 {
             row.state = "refused";
@@ -367,6 +368,7 @@ fn make_rows(
                 if closed + 3 * 86_400_000 < until_ms && rng.below(100) < 75 {
                     row.state = "rated";
                     row.rating = Some(rate(&mut rng));
+                    visited(&mut row, until_ms);
                 }
             }
         }
@@ -382,6 +384,19 @@ fn make_rows(
         }
     }
     sums
+}
+
+/// An unsatisfied case closed more than two weeks ago had its return
+/// visit (回访) long since: closed with an explanation. Recent ones still
+/// wait for theirs.
+fn visited(row: &mut Row, until_ms: i64) {
+    if row.rating == Some("unsatisfied")
+        && row
+            .closed_at
+            .is_some_and(|c| c + 14 * 86_400_000 < until_ms)
+    {
+        row.resolution = Some("explained");
+    }
 }
 
 fn rate(rng: &mut SplitMix64) -> &'static str {

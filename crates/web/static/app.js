@@ -161,7 +161,24 @@
     });
   }
 
+  // Lists that become cards on a phone: each cell labelled with its
+  // column's header (the CSS shows the label only on narrow screens).
+  function label(root) {
+    (root || document).querySelectorAll("table.stack").forEach(function (t) {
+      var head = t.querySelector("tr");
+      if (!head) return;
+      var names = Array.from(head.children).map(function (th) { return th.tagName === "TH" ? th.textContent.trim() : ""; });
+      t.querySelectorAll("tr").forEach(function (tr) {
+        Array.from(tr.children).forEach(function (td, i) {
+          if (td.tagName === "TD" && names[i] && !td.hasAttribute("colspan")) td.setAttribute("data-label", names[i]);
+        });
+      });
+    });
+  }
+  document.addEventListener("htmx:afterSwap", function (e) { label(e.target.parentElement || document); });
+
   document.addEventListener("DOMContentLoaded", function () {
+    label();
     limits();
     picker();
     charts();

@@ -72,9 +72,13 @@ impl FormState {
             _ => return None,
         };
         let text = msg.text(!l.en);
+        let slot = field.and_then(slot);
         let message = match field {
             Some(f) => {
-                let label = field_label(f).map_or(f, |(zh, en)| l.t(zh, en));
+                // The place is one block on the form (map, coordinates,
+                // grid): its messages are said as the place's.
+                let named = if slot == Some("place") { "place" } else { f };
+                let label = field_label(named).map_or(f, |(zh, en)| l.t(zh, en));
                 if l.en {
                     format!("{label}: {text}")
                 } else {
@@ -85,10 +89,7 @@ impl FormState {
         };
         Some(FormState {
             values,
-            problem: Some(Problem {
-                slot: field.and_then(slot),
-                message,
-            }),
+            problem: Some(Problem { slot, message }),
         })
     }
 
@@ -154,7 +155,7 @@ mod tests {
     fn a_place_refusal_is_shown_at_the_map() {
         let e = AppError::invalid("lat", "lon and lat go together", "经度和纬度要一起填写");
         let f = FormState::refused(sent(), &e, Lang::default()).unwrap();
-        assert_eq!(f.err("place"), Some("纬度：经度和纬度要一起填写"));
+        assert_eq!(f.err("place"), Some("位置：经度和纬度要一起填写"));
         assert!(f.problem().is_some());
     }
 
