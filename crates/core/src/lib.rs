@@ -1,6 +1,7 @@
 //! linli-core: domain types and pure rules. No IO lives here.
 //!
 //! - [`access`]: roles, what each may do, how far its data reaches.
+//! - [`actor`]: who did something (timeline, audit log), by name.
 //! - [`scope`]: the part of the org tree (or the records) a caller reaches.
 //! - [`case`]: the closed loop of a case as a state machine.
 //! - [`intake`]: channels, case codes and the checks of a new request.
@@ -20,6 +21,7 @@
 //! - [`todo`]: what waits for whom (待办), per role.
 
 pub mod access;
+pub mod actor;
 pub mod calendar;
 pub mod case;
 pub mod category;

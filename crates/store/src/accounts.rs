@@ -3,6 +3,8 @@
 //! stored) each with its CSRF token. An account's scope is fixed by its
 //! role and its place in the org tree (see `linli_core::access`).
 
+use std::collections::HashMap;
+
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use linli_core::access::{Reach, Role};
@@ -173,7 +175,67 @@ pub fn check_password(username: &str, password: &str) -> Result<()> {
 
 const ACCOUNT_COLS: &str = "id, username, display_name, role, org_id, unit_id, scope_path";
 
+/// An account as an actor is shown: its name and role.
+#[derive(Debug, Clone)]
+pub struct ActorName {
+    pub display_name: String,
+    pub role: Role,
+}
+
 impl Store {
+    /// The names and roles of the accounts that `actors` (timeline and
+    /// audit strings such as `account:wang.fang`, or `account:12` in older
+    /// entries) name, keyed by the actor string. Others are left out.
+    pub async fn actor_names(&self, actors: &[&str]) -> Result<HashMap<String, ActorName>> {
+        let mut keys: Vec<&str> = actors
+            .iter()
+            .filter_map(|a| a.strip_prefix("account:"))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let mut out = HashMap::new();
+        for chunk in keys.chunks(500) {
+            let sql = format!(
+                "SELECT id, username, display_name, role FROM account WHERE username IN ({})",
+                crate::db::placeholders(1, chunk.len())
+            );
+            let rows: Vec<(i64, String, String, String)> = with_db!(&self.db, pool => {
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()));
+                for k in chunk {
+                    q = q.bind(*k);
+                }
+                q.fetch_all(pool).await?
+            });
+            let ids: Vec<i64> = chunk.iter().filter_map(|k| k.parse().ok()).collect();
+            let by_id: Vec<(i64, String, String, String)> = if ids.is_empty() {
+                Vec::new()
+            } else {
+                let sql = format!(
+                    "SELECT id, username, display_name, role FROM account WHERE id IN ({})",
+                    crate::db::placeholders(1, ids.len())
+                );
+                with_db!(&self.db, pool => {
+                    let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()));
+                    for k in &ids {
+                        q = q.bind(*k);
+                    }
+                    q.fetch_all(pool).await?
+                })
+            };
+            for (id, username, display_name, role) in rows.into_iter().chain(by_id) {
+                let Ok(role) = Role::parse(&role) else {
+                    continue;
+                };
+                let name = ActorName { display_name, role };
+                if chunk.contains(&username.as_str()) {
+                    out.insert(format!("account:{username}"), name.clone());
+                }
+                out.insert(format!("account:{id}"), name);
+            }
+        }
+        Ok(out)
+    }
+
     /// Makes an account (an administrator's act, or `linli account create`
     /// for the first one). Staff roles need an org unit; unit handlers a
     /// handling unit, whose area becomes their scope.

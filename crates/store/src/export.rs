@@ -670,7 +670,9 @@ impl Store {
                 sink.row(vec![
                     crate::cases::case_code(r.id, r.created_at),
                     when(Some(r.created_at)),
-                    r.channel,
+                    // Labels, as the page shows them (a code is no use in Excel).
+                    linli_core::intake::Channel::parse(&r.channel)
+                        .map_or(r.channel, |c| c.label_zh().to_string()),
                     r.category.unwrap_or_default(),
                     r.title,
                     r.description,
@@ -683,7 +685,12 @@ impl Store {
                     when(r.response_due),
                     when(r.due_at),
                     when(r.closed_at),
-                    r.rating.unwrap_or_default(),
+                    r.rating
+                        .map(|x| {
+                            linli_core::case::Rating::parse(&x)
+                                .map_or(x, |r| r.label_zh().to_string())
+                        })
+                        .unwrap_or_default(),
                     if overdue { "是" } else { "" }.to_string(),
                 ])
                 .await?;

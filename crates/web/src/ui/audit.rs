@@ -20,11 +20,19 @@ struct AuditPage {
     c: Chrome,
     entries: Vec<AuditEntry>,
     verification: Option<Verification>,
+    actors: HashMap<String, String>,
 }
 
 impl AuditPage {
     fn when(&self, ms: &i64) -> String {
         beijing(*ms)
+    }
+    fn actor<'a>(&'a self, actor: &'a str) -> &'a str {
+        self.actors.get(actor).map_or(actor, String::as_str)
+    }
+    fn action(&self, action: &str) -> String {
+        let (zh, en) = linli_core::actor::audit_action_label(action);
+        if self.c.l.en { en } else { zh }
     }
     fn short(&self, hash: &str) -> String {
         hash.chars().take(12).collect()
@@ -50,9 +58,13 @@ pub async fn audit_log(
     } else {
         None
     };
+    let entries = s.store.audit_entries(200).await?;
+    let actors: Vec<&str> = entries.iter().map(|e| e.actor.as_str()).collect();
+    let actors = super::actor_labels(&s, ctx.l, &actors).await?;
     render(AuditPage {
         c: ctx.chrome(ctx.l.t("审计日志", "Audit log")),
-        entries: s.store.audit_entries(200).await?,
+        entries,
         verification,
+        actors,
     })
 }

@@ -530,6 +530,8 @@ struct CasePage {
     originals: Option<CaseOriginals>,
     /// The step whose form came back refused, and its values and message.
     refused: Option<(&'static str, FormState)>,
+    /// The timeline's actors by name and role.
+    actors: HashMap<String, String>,
 }
 
 impl CasePage {
@@ -553,6 +555,16 @@ impl CasePage {
         match &self.refused {
             Some((step, f)) if *step == k => f.is(name, value, default),
             _ => default,
+        }
+    }
+    fn actor<'a>(&'a self, actor: &'a str) -> &'a str {
+        self.actors.get(actor).map_or(actor, String::as_str)
+    }
+    /// The case's channel by its label.
+    fn channel(&self) -> String {
+        match linli_store::cases::Channel::parse(&self.case.row.channel) {
+            Ok(ch) => self.c.l.t(ch.label_zh(), ch.label_en()).to_string(),
+            Err(_) => self.case.row.channel.clone(),
         }
     }
     fn rating(&self, code: &str) -> String {
@@ -667,6 +679,8 @@ async fn case_view(
     let v = ctx.viewer()?;
     let case = s.store.case(&v.caller.scope, id).await?;
     let timeline = s.store.timeline(&v.caller.scope, id).await?;
+    let actors: Vec<&str> = timeline.iter().map(|e| e.actor.as_str()).collect();
+    let actors = super::actor_labels(s, ctx.l, &actors).await?;
     let photos = s.store.photos(&v.caller.scope, id).await?;
     let steps = steps_for(v, &case);
     let units = if steps.contains(&"dispatch") {
@@ -690,6 +704,7 @@ async fn case_view(
         may_unmask: v.may(linli_core::access::Permission::Unmask),
         originals,
         refused,
+        actors,
     })
 }
 

@@ -226,6 +226,36 @@ impl Pager {
     }
 }
 
+/// Actor strings of a timeline or the audit log → how a person reads
+/// them: an account by its name and role (王芳（社区工作者）), a program
+/// or linli itself by what it is.
+pub(crate) async fn actor_labels(
+    s: &AppState,
+    l: Lang,
+    actors: &[&str],
+) -> Result<HashMap<String, String>, PageError> {
+    let names = s.store.actor_names(actors).await?;
+    Ok(actors
+        .iter()
+        .map(|a| {
+            let shown = match names.get(*a) {
+                Some(n) => format!(
+                    "{}{}{}{}",
+                    n.display_name,
+                    l.t("（", " ("),
+                    l.t(n.role.label_zh(), n.role.label_en()),
+                    l.t("）", ")")
+                ),
+                None => {
+                    let (zh, en) = linli_core::actor::Actor::parse(a).label();
+                    if l.en { en } else { zh }
+                }
+            };
+            (a.to_string(), shown)
+        })
+        .collect())
+}
+
 /// `path?k=v&…` with the non-empty parameters of `q`, sorted (a stable
 /// address for the same filters).
 pub(crate) fn query_href(path: &str, q: &HashMap<String, String>) -> String {

@@ -608,6 +608,15 @@ async fn refused_forms_come_back_in_place_in_the_page_language() {
             page.contains("id=\"timeline\""),
             "{be}: the case page itself"
         );
+        // Who did what is said by name and role, the channel by its label.
+        assert!(
+            page.contains("（社区工作者）") && !page.contains("account:m."),
+            "{be}: actors by name"
+        );
+        assert!(
+            page.contains("id=\"case-channel\">网格巡查"),
+            "{be}: the channel by its label"
+        );
         // A stale version: said in Chinese, on the case page as it is now.
         let r = step(vec![
             ("version", (version - 1).to_string()),
