@@ -128,6 +128,10 @@ await shot(worker, "worker-dispatched");
 // 3. The handler of that unit: one more to accept; accept, report back with a photo.
 await handler.reload();
 assert.equal(await todoCount(handler), handlerWaiting + 1, "the dispatch adds to the handler's to-do count");
+assert.ok(parseInt(await handler.textContent("#unread"), 10) >= 1, "the bell tells the handler of the dispatch");
+await handler.goto(`${base}/notifications`);
+await Promise.all([handler.waitForNavigation(), handler.locator("#notices a").first().click()]);
+assert.equal(new URL(handler.url()).pathname, casePath, "the newest notice opens the dispatched case");
 await shot(handler, "handler-todo");
 await handler.goto(`${base}/cases?todo=to_accept`);
 assert.ok(await handler.locator(`#case-table a[href='${casePath}']`).count(), "the case is in the handler's to-accept list");

@@ -17,6 +17,7 @@
 //! - [`period`]: Beijing months and named reporting periods.
 //! - [`mask`]: how personal data is shown on screen.
 //! - [`msg`]: messages for people in Chinese and English; field labels.
+//! - [`notify`]: who is told of which step (通知).
 //! - [`synth`]: deterministic synthetic city for demos and benchmarks.
 //! - [`todo`]: what waits for whom (待办), per role.
 
@@ -31,6 +32,7 @@ pub mod intake;
 pub mod ledger;
 pub mod mask;
 pub mod msg;
+pub mod notify;
 pub mod org;
 pub mod period;
 pub mod registry;

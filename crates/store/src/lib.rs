@@ -18,6 +18,7 @@ pub mod hotline;
 pub mod import;
 pub mod lease;
 pub mod migrate;
+pub mod notify;
 pub mod org;
 pub mod outbox;
 pub mod photos;

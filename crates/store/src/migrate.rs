@@ -77,6 +77,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "indexes for to-do counts",
         sql: include_str!("../migrations/0013_todo.sql"),
     },
+    Migration {
+        version: 14,
+        name: "notifications",
+        sql: include_str!("../migrations/0014_notifications.sql"),
+    },
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

@@ -98,7 +98,7 @@ impl Store {
     }
 
     /// A setting kept as JSON; its default when it was never saved.
-    async fn json_setting<T: serde::de::DeserializeOwned + Default>(
+    pub(crate) async fn json_setting<T: serde::de::DeserializeOwned + Default>(
         &self,
         key: &str,
         what: &str,
@@ -115,7 +115,7 @@ impl Store {
     }
 
     /// Replaces a JSON setting, with its audit entry in the same transaction.
-    async fn save_json_setting<T: serde::Serialize>(
+    pub(crate) async fn save_json_setting<T: serde::Serialize>(
         &self,
         actor: &str,
         key: &str,

@@ -25,6 +25,18 @@ pub fn api() -> Api {
         .post("/logout", SignedIn, logout)
         .get("/me", SignedIn, me)
         .post("/password", SignedIn, change_password)
+        .get("/notifications", SignedIn, notifications)
+        .post("/notifications/read", SignedIn, read_notifications)
+        .get(
+            "/notify-gateway",
+            Needs(Permission::ManageSettings),
+            notify_gateway,
+        )
+        .put(
+            "/notify-gateway",
+            Needs(Permission::ManageSettings),
+            set_notify_gateway,
+        )
         .post(
             "/accounts",
             Needs(Permission::ManageAccounts),
@@ -119,6 +131,78 @@ async fn me(
 struct PasswordChange {
     current_password: String,
     new_password: String,
+}
+
+/// The signed-in account of a caller; a program with an API key has none.
+fn own_account(caller: &Caller) -> Result<i64, AppError> {
+    caller.account_id.ok_or_else(|| {
+        AppError::bad_request(
+            "only a signed-in account has notifications",
+            "只有登录的账号才有通知",
+        )
+    })
+}
+
+/// The caller's newest notifications and how many are unread.
+async fn notifications(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>, AppError> {
+    let id = own_account(&caller)?;
+    Ok(Json(json!({
+        "unread": s.store.unread_notifications(id).await?,
+        "items": s.store.notifications(id, 100).await?,
+    })))
+}
+
+#[derive(Deserialize)]
+struct ReadNotifications {
+    /// One notification; none: all of them.
+    #[serde(default)]
+    id: Option<i64>,
+}
+
+/// Marks one notification (or all) read.
+async fn read_notifications(
+    State(s): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let id = own_account(&caller)?;
+    let b: ReadNotifications = if body.is_empty() {
+        ReadNotifications { id: None }
+    } else {
+        json_body(&body)?
+    };
+    let case = s.store.mark_read(id, b.id).await?;
+    Ok(Json(
+        json!({"case_id": case, "unread": s.store.unread_notifications(id).await?}),
+    ))
+}
+
+/// The SMS/WeChat gateway that notifications are relayed to.
+async fn notify_gateway(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, AppError> {
+    require_everything(&caller)?;
+    Ok(Json(json!({"url": s.store.notify_gateway().await?})))
+}
+
+#[derive(Deserialize)]
+struct Gateway {
+    #[serde(default)]
+    url: Option<String>,
+}
+
+async fn set_notify_gateway(
+    State(s): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    require_everything(&caller)?;
+    let g: Gateway = json_body(&body)?;
+    s.store
+        .set_notify_gateway(&caller.actor, g.url.as_deref())
+        .await?;
+    Ok(Json(json!({"url": s.store.notify_gateway().await?})))
 }
 
 async fn change_password(

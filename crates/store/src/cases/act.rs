@@ -197,6 +197,17 @@ impl Store {
             _ => None,
         };
         let code = current.row.code.clone();
+        let notices = self
+            .notices_for(
+                actor,
+                &action,
+                after.state,
+                &code,
+                &current.row.scope_path,
+                after.unit,
+                current.row.reporter_account,
+            )
+            .await?;
         let mut next = current.row.clone();
         next.state = after.state.code().to_string();
         next.unit_id = after.unit;
@@ -257,6 +268,7 @@ impl Store {
                 let payload = serde_json::json!({"event": "case.dispatched", "case_id": id, "code": code, "unit_id": after.unit, "at": t}).to_string();
                 enqueue_in_tx!(tx, "case.dispatched", url, &payload, t);
             }
+            crate::notify::notify_in_tx!(tx, &notices, id, t);
             append_in_tx!(tx, self.vault(), actor, &format!("case.{}", action.kind().code()), &format!("case:{id}"), &note.text);
             rollup_in_tx!(tx, rollup.iter());
             tx.commit().await?;

@@ -41,6 +41,7 @@ impl Store {
                 .unit_id
                 .and_then(|u| units.iter().find(|x| x.id == u))
                 .and_then(|u| u.webhook_url.clone());
+            let notices = self.overdue_notices(c.unit_id, &code).await?;
             with_db!(&self.db, pool => {
                 let mut tx = pool.begin_write().await?;
                 // As read: a step taken since (closed, extended, sent to
@@ -52,6 +53,7 @@ impl Store {
                     let msg = format!("工单 {code} 已超期 (overdue)");
                     sqlx::query("INSERT INTO alert (case_id, kind, scope_path, message, created_at) VALUES ($1, 'overdue', $2, $3, $4)")
                         .bind(id).bind(&path).bind(&msg).bind(t).execute(&mut *tx).await?;
+                    crate::notify::notify_in_tx!(tx, &notices, id, t);
                     if let Some(url) = &url {
                         let payload = serde_json::json!({"event": "case.overdue", "case_id": id, "code": code, "due_at": due_at, "at": t}).to_string();
                         enqueue_in_tx!(tx, "case.overdue", url, &payload, t);

@@ -852,3 +852,177 @@ async fn to_dos_count_the_cases_behind_them() {
     })
     .await;
 }
+
+/// Each step tells those it concerns (通知), in the step's transaction:
+/// the unit's handlers of a dispatch, the resident of each step of their
+/// request, not the one who took it, not a muted topic; those who chose
+/// the gateway also get a signed webhook in the outbox.
+#[tokio::test]
+async fn steps_notify_those_they_concern() {
+    use linli_core::access::Role;
+    use linli_core::notify::Topic;
+    use linli_store::accounts::NewAccount;
+    each(|store, be| async move {
+        setup_registry(&store).await;
+        let all = Scope::Everything;
+        let community = store.org_by_code(&all, "320104001001").await.unwrap();
+        let unit = store
+            .create_unit(&all, community.id, "金陵物业", "property", None)
+            .await
+            .unwrap();
+        let account =
+            |username: &str, role: Role, unit_id: Option<i64>, org: Option<&str>| NewAccount {
+                username: username.into(),
+                display_name: username.into(),
+                role: role.code().into(),
+                password: "Notice-口令-2026".into(),
+                org_code: org.map(String::from),
+                unit_id,
+            };
+        let resident = store
+            .create_account("t", &account("n.resident", Role::Resident, None, None))
+            .await
+            .unwrap();
+        let handler = store
+            .create_account(
+                "t",
+                &account("n.handler", Role::UnitHandler, Some(unit.id), None),
+            )
+            .await
+            .unwrap();
+        let muted = store
+            .create_account(
+                "t",
+                &account("n.handler2", Role::UnitHandler, Some(unit.id), None),
+            )
+            .await
+            .unwrap();
+        let secretary = store
+            .create_account(
+                "t",
+                &account(
+                    "n.secretary",
+                    Role::CommunitySecretary,
+                    None,
+                    Some("320104001001"),
+                ),
+            )
+            .await
+            .unwrap();
+        store
+            .save_notify_choice(muted.id, Role::UnitHandler, &[Topic::Overdue], false)
+            .await
+            .unwrap();
+        store
+            .set_notify_gateway("t", Some("http://127.0.0.1:9/sms"))
+            .await
+            .unwrap();
+        store
+            .save_notify_choice(
+                handler.id,
+                Role::UnitHandler,
+                &[Topic::Assigned, Topic::Overdue],
+                true,
+            )
+            .await
+            .unwrap();
+
+        let c = store
+            .intake(
+                &Scope::Reporter(resident.id),
+                "account:n.resident",
+                &req(Some("1202"), 118.785, 32.025),
+            )
+            .await
+            .unwrap();
+        let (id, mut v) = (c.row.id, c.row.version);
+        for a in [Action::Open, Action::Dispatch { unit: unit.id }] {
+            v = store
+                .act(&all, "account:n.worker", id, v, &a)
+                .await
+                .unwrap()
+                .row
+                .version;
+        }
+        let of = |who: i64| {
+            let store = store.clone();
+            async move { store.notifications(who, 50).await.unwrap() }
+        };
+        let h = of(handler.id).await;
+        assert_eq!(h.len(), 1, "{be}: the dispatch, to the handler");
+        assert_eq!((h[0].topic.as_str(), h[0].case_id), ("assigned", Some(id)));
+        assert!(h[0].message_zh.contains(&c.row.code), "{be}");
+        assert!(
+            of(muted.id).await.is_empty(),
+            "{be}: a muted topic is not delivered"
+        );
+        let r = of(resident.id).await;
+        assert_eq!(
+            r.len(),
+            2,
+            "{be}: the resident hears of the opening and the dispatch"
+        );
+        assert!(r.iter().all(|n| n.topic == "my_request"));
+        // The handler's gateway delivery is queued with the notice.
+        let out = store.due_deliveries(i64::MAX, 100).await.unwrap();
+        let sms: Vec<_> = out.iter().filter(|d| d.topic == "notification").collect();
+        assert_eq!(sms.len(), 1, "{be}: only the handler chose the gateway");
+        assert!(
+            sms[0].payload.contains("n.handler") && sms[0].target_url.ends_with("/sms"),
+            "{be}"
+        );
+
+        // The handler asks for time: the community's secretary is told, the
+        // handler (who asked) is not told of their own step.
+        for a in [
+            Action::Accept,
+            Action::RequestExtension {
+                working_days: 2,
+                reason: text("等配件"),
+            },
+        ] {
+            v = store
+                .act(&Scope::Unit(unit.id), "account:n.handler", id, v, &a)
+                .await
+                .unwrap()
+                .row
+                .version;
+        }
+        let s = of(secretary.id).await;
+        assert_eq!(s.len(), 1, "{be}");
+        assert_eq!(s[0].topic, "extension_asked");
+        assert_eq!(
+            of(handler.id).await.len(),
+            1,
+            "{be}: nothing of their own steps"
+        );
+        assert_eq!(
+            of(resident.id).await.len(),
+            3,
+            "{be}: accepted, not the request for time"
+        );
+
+        // Read: one, then all; another person's notice is not found.
+        assert_eq!(store.unread_notifications(resident.id).await.unwrap(), 3);
+        let first = of(resident.id).await[0].id;
+        assert_eq!(
+            store.mark_read(resident.id, Some(first)).await.unwrap(),
+            Some(id)
+        );
+        assert_eq!(store.unread_notifications(resident.id).await.unwrap(), 2);
+        assert!(
+            store.mark_read(handler.id, Some(first)).await.is_err(),
+            "{be}"
+        );
+        store.mark_read(resident.id, None).await.unwrap();
+        assert_eq!(store.unread_notifications(resident.id).await.unwrap(), 0);
+        // The gateway must be a web address that is not link-local.
+        assert!(
+            store
+                .set_notify_gateway("t", Some("http://169.254.169.254/"))
+                .await
+                .is_err()
+        );
+    })
+    .await;
+}

@@ -10,6 +10,7 @@ mod audit;
 mod cases;
 mod dashboard;
 mod form;
+mod notices;
 mod registry;
 
 use std::collections::HashMap;
@@ -577,6 +578,11 @@ pub fn pages() -> Api {
         .get("/my", Needs(ReadCases), cases::my_requests)
         .get("/cases", Needs(ReadCases), cases::queue)
         .get("/todo", Needs(ReadCases), cases::todo)
+        .get("/notifications", SignedIn, notices::list)
+        .get("/notifications/{id}", SignedIn, notices::open)
+        .post("/notifications/read", SignedIn, notices::read_all)
+        .post("/notifications/settings", SignedIn, notices::save_choice)
+        .get("/ui/bell", SignedIn, notices::bell)
         .get("/ui/todo-count", Needs(ReadCases), cases::todo_count)
         .get("/cases/{id}", Needs(ReadCases), cases::case_page)
         .post("/cases/{id}/act", Needs(ActOnCase), cases::act)

@@ -55,6 +55,7 @@ async fn authorisation_matrix() {
                     ("post", "/import/hotline") => (Obj::None, 200, format!("external_id,category,description,lon,lat\nM{n}{},1101,夜间噪声,118.785,32.025\n", role.code()).into()),
                     ("post", "/cases") => (Obj::None, 200, r#"{"channel":"counter","description":"井盖缺失","lon":118.785,"lat":32.025}"#.into()),
                     ("put", "/tags") => (Obj::None, 200, r#"["低保户","空巢老人"]"#.into()),
+                    ("put", "/notify-gateway") => (Obj::None, 200, r#"{"url":"https://sms.example/hook"}"#.into()),
                     ("put", "/hotline-categories") => (Obj::None, 200, r#"{"乱堆乱放":"1401"}"#.into()),
                     ("put", "/categories") => (Obj::None, 200, linli_core::category::DEFAULT_CATEGORIES_JSON.into()),
                     ("post", "/calendar") => (Obj::None, 200, include_str!("../../../core/data/calendar_cn.json").into()),

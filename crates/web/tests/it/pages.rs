@@ -754,3 +754,57 @@ async fn refused_forms_come_back_in_place_in_the_page_language() {
     })
     .await;
 }
+
+/// Notifications (通知) reach people in the app: the bell's count, the
+/// list, a notice that opens its case and is then read; each person
+/// chooses what they receive; the gateway is set by an administrator.
+#[tokio::test]
+async fn notifications_reach_people_and_they_choose() {
+    each_backend(|store, be| async move {
+        assert!(store.import_grids(&linli_store::Scope::Everything, "t", GRIDS).await.unwrap().committed);
+        assert!(store.import_grids(&linli_store::Scope::Everything, "t", GRID_B).await.unwrap().committed);
+        let app = App::spawn(store).await;
+        let o = matrix_fixture(&app).await;
+        let no_redirect = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        // The fixture dispatched the resident's case to the handler's unit.
+        let handler = sign_in(&app, "m.unit_handler", MATRIX_PASSWORD).await;
+        let bell = app.as_account(&handler, "get", "/ui/bell").send().await.unwrap().text().await.unwrap();
+        assert!(bell.contains("id=\"unread\">1<"), "{be}: {bell}");
+        let n: Value = app.as_account(&handler, "get", "/api/v1/notifications").send().await.unwrap().json().await.unwrap();
+        assert_eq!(n["unread"], 1, "{be} {n}");
+        assert_eq!(n["items"][0]["topic"], "assigned");
+        let notice = n["items"][0]["id"].as_i64().unwrap();
+        let page = app.as_account(&handler, "get", "/notifications").send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("派给了本单位") && page.contains("class=\"unread\""), "{be}");
+        // Opening it goes to the case and reads it.
+        let r = no_redirect.get(format!("{}/notifications/{notice}", app.base)).header("cookie", &handler.cookie).send().await.unwrap();
+        assert_eq!(r.headers()["location"], format!("/cases/{}", o.case[0]).as_str(), "{be}");
+        let n: Value = app.as_account(&handler, "get", "/api/v1/notifications").send().await.unwrap().json().await.unwrap();
+        assert_eq!(n["unread"], 0, "{be}");
+        // Someone else's notice is not theirs to open.
+        let resident = sign_in(&app, "m.resident", MATRIX_PASSWORD).await;
+        let r = no_redirect.get(format!("{}/notifications/{notice}", app.base)).header("cookie", &resident.cookie).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{be}");
+        // The resident heard of each step of their request.
+        let n: Value = app.as_account(&resident, "get", "/api/v1/notifications").send().await.unwrap().json().await.unwrap();
+        assert!(n["unread"].as_i64().unwrap() >= 2 && n["items"].as_array().unwrap().iter().all(|x| x["topic"] == "my_request"), "{be} {n}");
+        // The handler mutes new dispatches: the next one is not delivered.
+        let r = app.as_account(&handler, "post", "/notifications/settings")
+            .form(&[("_csrf", handler.csrf.as_str()), ("topic", "overdue")]).send().await.unwrap();
+        assert!(r.text().await.unwrap().contains("id=\"choice-saved\""), "{be}");
+        let c = admin_json(&app, "post", "/api/v1/cases", r#"{"channel":"counter","description":"井盖缺失","lon":118.785,"lat":32.025,"category":"0601"}"#.into()).await;
+        let path = format!("/api/v1/cases/{}/actions", c["id"]);
+        let c = admin_json(&app, "post", &path, format!(r#"{{"version":{},"action":"open"}}"#, c["version"])).await;
+        admin_json(&app, "post", &path, format!(r#"{{"version":{},"action":"dispatch","unit":{}}}"#, c["version"], o.unit[0])).await;
+        let n: Value = app.as_account(&handler, "get", "/api/v1/notifications").send().await.unwrap().json().await.unwrap();
+        assert_eq!(n["items"].as_array().unwrap().len(), 1, "{be}: muted: no new notice");
+        // The gateway: an administrator's setting, checked.
+        let r = app.http.put(format!("{}/api/v1/notify-gateway", app.base)).bearer_auth(TOKEN).body(r#"{"url":"http://169.254.169.254/x"}"#).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{be}");
+        let r = app.http.put(format!("{}/api/v1/notify-gateway", app.base)).bearer_auth(TOKEN).body(r#"{"url":"https://sms.example/hook"}"#).send().await.unwrap();
+        assert_eq!(r.json::<Value>().await.unwrap()["url"], "https://sms.example/hook", "{be}");
+        let r = app.as_account(&handler, "put", "/api/v1/notify-gateway").body(r#"{"url":null}"#).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{be}: not the handler's to set");
+    })
+    .await;
+}
