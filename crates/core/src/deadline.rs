@@ -102,9 +102,43 @@ pub fn apply_effects(
     })
 }
 
+/// What is left of a deadline at `now`, as a queue shows it: days and
+/// hours (calendar time), or how long it is overdue. (Chinese, English,
+/// overdue.)
+pub fn time_left(due_ms: i64, now_ms: i64) -> (String, String, bool) {
+    let overdue = due_ms < now_ms;
+    let minutes = (due_ms - now_ms).abs() / 60_000;
+    let (d, h, m) = (minutes / 1440, minutes % 1440 / 60, minutes % 60);
+    let (zh, en) = if d > 0 {
+        (format!("{d}天{h}小时"), format!("{d} d {h} h"))
+    } else if h > 0 {
+        (format!("{h}小时{m}分"), format!("{h} h {m} min"))
+    } else {
+        (format!("{m}分钟"), format!("{m} min"))
+    };
+    if overdue {
+        (format!("超期{zh}"), format!("{en} overdue"), true)
+    } else {
+        (format!("剩{zh}"), format!("{en} left"), false)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_left_reads_in_days_hours_or_minutes() {
+        let h = 3_600_000;
+        assert_eq!(time_left(2 * 24 * h + 3 * h, 0).0, "剩2天3小时");
+        assert_eq!(time_left(0, 5 * h + 60_000).0, "超期5小时1分");
+        let (zh, en, overdue) = time_left(10 * 60_000, 0);
+        assert_eq!(
+            (zh.as_str(), en.as_str(), overdue),
+            ("剩10分钟", "10 min left", false)
+        );
+        assert!(time_left(0, 1).2);
+    }
     use chrono::FixedOffset;
 
     fn bj(y: i32, m: u32, d: u32, h: u32, min: u32) -> i64 {

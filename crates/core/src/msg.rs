@@ -92,6 +92,8 @@ pub fn field_label(field: &str) -> Option<(&'static str, &'static str)> {
         "categories" => ("问题分类", "categories"),
         "limit" => ("每页条数", "page size"),
         "page" => ("页码", "page"),
+        "q" => ("搜索", "search"),
+        "keyword" => ("关键词", "keyword"),
         _ => return None,
     })
 }

@@ -241,6 +241,7 @@ mod tests {
 pub(crate) enum Arg {
     Int(i64),
     Text(String),
+    Bytes(Vec<u8>),
 }
 
 /// The conditions of a query built at run time: only the filters that are
@@ -290,6 +291,7 @@ macro_rules! bind_args {
             q = match a {
                 $crate::db::Arg::Int(i) => q.bind(*i),
                 $crate::db::Arg::Text(s) => q.bind(s.clone()),
+                $crate::db::Arg::Bytes(b) => q.bind(b.clone()),
             };
         }
         q

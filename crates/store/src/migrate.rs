@@ -82,6 +82,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "notifications",
         sql: include_str!("../migrations/0014_notifications.sql"),
     },
+    Migration {
+        version: 15,
+        name: "cases by the reporter's phone",
+        sql: include_str!("../migrations/0015_case_phone.sql"),
+    },
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

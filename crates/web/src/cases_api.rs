@@ -86,6 +86,10 @@ async fn list(
 /// The filters of a case list (the API's list, its export, the queue page).
 pub(crate) fn case_filter(q: &HashMap<String, String>) -> Result<CaseFilter, AppError> {
     Ok(CaseFilter {
+        keyword: q
+            .get("keyword")
+            .map(|k| k.trim().to_string())
+            .filter(|k| !k.is_empty()),
         state: state_param(q)?,
         category: q.get("category").filter(|v| !v.is_empty()).cloned(),
         grid_id: param(q, "grid_id")?,
@@ -110,6 +114,7 @@ pub(crate) fn case_filter(q: &HashMap<String, String>) -> Result<CaseFilter, App
             })?),
             None => None,
         },
+        reporter_phone_idx: None,
     })
 }
 

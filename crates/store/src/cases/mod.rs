@@ -158,7 +158,17 @@ pub struct CaseFilter {
     /// Only the cases of this to-do (待办), counted alike by
     /// [`crate::Store::todo_counts`].
     pub todo: Option<linli_core::todo::Todo>,
+    /// Words in the title or the address (both as stored: masked).
+    pub keyword: Option<String>,
+    /// The reporter's phone, by its blind index: only
+    /// [`crate::Store::cases_by_phone`] makes one, and audits the look-up.
+    pub reporter_phone_idx: Option<PhoneIndex>,
 }
+
+/// The blind index of a phone, as a case filter holds it. Made only by the
+/// store, so that no handler can look cases up by phone without the audit.
+#[derive(Debug, Clone)]
+pub struct PhoneIndex(pub(crate) Vec<u8>);
 
 fn facts_of(r: &CaseRow) -> Result<Facts> {
     let bad = |what: &str| StoreError::Config(format!("case {} has an unknown {what}", r.id));

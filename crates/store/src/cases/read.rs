@@ -90,6 +90,40 @@ impl Store {
         rows.into_iter().map(|r| view(r, now)).collect()
     }
 
+    /// The cases in scope whose reporter gave this mobile number (a
+    /// counter or hotline worker finding a caller's requests). Each look-up
+    /// confirms or denies a guess, so it is audited with the number masked
+    /// (the web layer also holds it to the look-up allowance).
+    pub async fn cases_by_phone(
+        &self,
+        scope: &Scope,
+        f: &CaseFilter,
+        phone: &str,
+        actor: &str,
+    ) -> Result<Vec<CaseView>> {
+        let phone = linli_core::validate::mobile_phone(phone)
+            .map_err(|e| StoreError::invalid_msg("q", e))?;
+        let f = CaseFilter {
+            reporter_phone_idx: Some(super::PhoneIndex(
+                self.vault().blind_index(crate::vault::Field::Phone, &phone),
+            )),
+            ..f.clone()
+        };
+        let found = self.cases(scope, &f).await?;
+        self.audit(
+            actor,
+            "case.lookup_phone",
+            "service_case",
+            &format!(
+                "{} ({} found)",
+                linli_core::mask::phone(&phone),
+                found.len()
+            ),
+        )
+        .await?;
+        Ok(found)
+    }
+
     /// The table (with its index), conditions and order of a case list in
     /// scope; `None` when it is empty by its filters alone. Shared by the
     /// list and the export, so both read the same rows the same way.
@@ -189,6 +223,25 @@ impl Store {
         if let Some(t) = f.todo {
             super::todo::todo_conditions(t, now, &mut w);
         }
+        if let Some(k) = f
+            .keyword
+            .as_deref()
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+        {
+            let escaped = k
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            let p = w.text(&format!("%{escaped}%"));
+            w.push(format!(
+                "(c.title LIKE {p} ESCAPE '\\' OR c.address LIKE {p} ESCAPE '\\')"
+            ));
+        }
+        if let Some(idx) = &f.reporter_phone_idx {
+            let p = w.arg(crate::db::Arg::Bytes(idx.0.clone()));
+            w.push(format!("c.reporter_phone_idx = {p}"));
+        }
         if let Some(b) = f.before_id {
             let p = w.int(b);
             if windowed(f) {
@@ -250,6 +303,8 @@ const AREA_DEPTH: usize = 3;
 /// many cases it holds (a grid's few hundred or a district's million).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Lead {
+    /// The cases of a reporter's phone: its blind index (a handful).
+    Phone,
     /// A reporter's own cases: (reporter_account, id).
     Reporter,
     /// A unit's cases: (unit_id, id).
@@ -282,7 +337,9 @@ impl Lead {
         // unit's (of one state or open, by the unit's state index), the open
         // ones, a period's, a state's.
         let by_state = f.state.is_some() || f.open == Some(true) || f.overdue;
-        if reporter.is_some() {
+        if f.reporter_phone_idx.is_some() {
+            Lead::Phone
+        } else if reporter.is_some() {
             Lead::Reporter
         } else if depth >= AREA_DEPTH {
             Lead::Area
@@ -304,6 +361,7 @@ impl Lead {
     /// SQLite's own words for the choice.
     fn sqlite_hint(self) -> String {
         let index = match self {
+            Lead::Phone => "service_case_reporter_phone",
             Lead::Reporter => "service_case_reporter",
             Lead::Unit => "service_case_unit_id",
             Lead::UnitState => "service_case_unit_state",

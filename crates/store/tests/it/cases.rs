@@ -802,6 +802,7 @@ async fn to_dos_count_the_cases_behind_them() {
             "{be}"
         );
         let other = community_scope(&store, "320104001002").await;
+        let other_scope = other.clone();
         assert_eq!(count(other, Todo::ToClassify).await, 0, "{be}");
         // The role's list asks for all its to-dos at once.
         let worker = store
@@ -849,6 +850,54 @@ async fn to_dos_count_the_cases_behind_them() {
             "{be}: a new deadline"
         );
         assert_eq!(c.row.rating, None);
+
+        // The workbench's search: words in titles (a % is a character, not
+        // a wildcard), and the caller's phone, audited with the number masked.
+        let every = CaseFilter {
+            limit: 500,
+            ..Default::default()
+        };
+        let words = |k: &str| CaseFilter {
+            keyword: Some(k.into()),
+            ..every.clone()
+        };
+        assert_eq!(
+            store.cases(&all, &words("电梯停了")).await.unwrap().len(),
+            8,
+            "{be}"
+        );
+        assert_eq!(
+            store.cases(&all, &words("100%")).await.unwrap().len(),
+            0,
+            "{be}"
+        );
+        let mine = store
+            .cases_by_phone(&all, &every, "138 0013 8000", "account:counter")
+            .await
+            .unwrap();
+        assert_eq!(mine.len(), 8, "{be}");
+        assert!(
+            store
+                .cases_by_phone(&all, &every, "13900139000", "account:counter")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            store
+                .cases_by_phone(&other_scope, &every, "13800138000", "account:counter")
+                .await
+                .unwrap()
+                .is_empty(),
+            "{be}: only in scope"
+        );
+        let log = store.audit_entries(3).await.unwrap();
+        assert!(
+            log.iter().any(|e| e.action == "case.lookup_phone"
+                && e.detail.contains("138****8000")
+                && !e.detail.contains("13800138000")),
+            "{be}"
+        );
     })
     .await;
 }

@@ -384,6 +384,21 @@ struct CaseList {
     export: Option<String>,
     /// The to-do the list shows, named, with the link that drops it.
     todo: Option<(String, String)>,
+    /// What the search box did, said above the list.
+    searched: Option<String>,
+    now: i64,
+}
+
+/// A keyword search reads the cases of this long ago at most (unless a
+/// period is given): words are matched row by row.
+const KEYWORD_WINDOW_MS: i64 = 90 * 86_400_000;
+
+/// Whether a search is a phone number (digits, with + - space).
+fn looks_like_phone(t: &str) -> bool {
+    let digits = t.chars().filter(char::is_ascii_digit).count();
+    digits >= 7
+        && t.chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | ' '))
 }
 
 /// The Excel export of a filtered queue.
@@ -400,6 +415,13 @@ fn export_href(q: &HashMap<String, String>) -> String {
 impl CaseList {
     fn state(&self, code: &str) -> String {
         state_label(self.c.l, code)
+    }
+    /// Time left of an open case's deadline (empty when closed or none).
+    fn left(&self, k: &CaseView) -> Option<(String, bool)> {
+        let open = CaseState::parse(&k.row.state).is_some_and(|s| s.is_open());
+        let due = k.row.due_at.filter(|_| open)?;
+        let (zh, en, overdue) = linli_core::deadline::time_left(due, self.now);
+        Some((if self.c.l.en { en } else { zh }, overdue))
     }
     fn when(&self, ms: &i64) -> String {
         beijing(*ms)
@@ -427,6 +449,8 @@ pub async fn my_requests(
         )
         .await?;
     render(CaseList {
+        now: chrono::Utc::now().timestamp_millis(),
+        searched: None,
         todo: None,
         export: None,
         pager: Pager::new(
@@ -456,8 +480,70 @@ pub async fn queue(
     let v = ctx.viewer()?;
     let mut f = crate::cases_api::case_filter(&q)?;
     f.limit = super::PAGE_ROWS;
-    let cases = s.store.cases(&v.caller.scope, &f).await?;
     let l = ctx.l;
+    // One search box: a case code opens the case, a phone finds the
+    // caller's cases (audited, held to the look-up allowance), anything
+    // else is words in titles and addresses of the last 90 days.
+    let mut searched = None;
+    let cases = match q.get("q").map(|t| t.trim()).filter(|t| !t.is_empty()) {
+        Some(t) if linli_store::cases::id_from_code(t).is_some() => {
+            let id = linli_store::cases::id_from_code(t).unwrap_or_default();
+            match s.store.case(&v.caller.scope, id).await {
+                Ok(c) if c.row.code == t => {
+                    return Ok(Redirect::to(&format!("/cases/{id}")).into_response());
+                }
+                Ok(_)
+                | Err(
+                    linli_store::StoreError::NotFound(_) | linli_store::StoreError::OutOfScope(_),
+                ) => {
+                    searched = Some(format!(
+                        "{}{t}{}",
+                        l.t("没有编号为 ", "No case "),
+                        l.t(" 的工单（或不在您的范围内）", " (or not in your area)")
+                    ));
+                    Vec::new()
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Some(t) if looks_like_phone(t) => {
+            let now = chrono::Utc::now().timestamp_millis();
+            s.lookup_throttle
+                .take(&v.caller.actor, now)
+                .map_err(|wait_ms| {
+                    AppError::from(crate::throttle::held_back(
+                        "too many look-ups by phone",
+                        "按电话查询次数过多",
+                        wait_ms,
+                    ))
+                })?;
+            searched = Some(
+                l.t(
+                    "按来电号码查找（已记入审计日志）",
+                    "Found by the caller's phone (written to the audit log)",
+                )
+                .to_string(),
+            );
+            s.store
+                .cases_by_phone(&v.caller.scope, &f, t, &v.caller.actor)
+                .await?
+        }
+        Some(t) => {
+            f.keyword = Some(t.to_string());
+            if f.created_from.is_none() && f.created_to.is_none() {
+                f.created_from = Some(chrono::Utc::now().timestamp_millis() - KEYWORD_WINDOW_MS);
+                searched = Some(
+                    l.t(
+                        "在近90天登记的工单标题和地址中查找",
+                        "Searched the titles and addresses of the last 90 days",
+                    )
+                    .to_string(),
+                );
+            }
+            s.store.cases(&v.caller.scope, &f).await?
+        }
+        None => s.store.cases(&v.caller.scope, &f).await?,
+    };
     let states = CaseState::ALL
         .into_iter()
         .map(|st| {
@@ -486,6 +572,7 @@ pub async fn queue(
     let export = v
         .may(linli_core::access::Permission::Export)
         .then(|| export_href(&q));
+    let now = chrono::Utc::now().timestamp_millis();
     let todo = f.todo.map(|t| {
         let mut rest = q.clone();
         rest.remove("todo");
@@ -495,6 +582,8 @@ pub async fn queue(
         )
     });
     render(CaseList {
+        now,
+        searched,
         todo,
         export,
         pager: Pager::new(
@@ -532,6 +621,8 @@ struct CasePage {
     refused: Option<(&'static str, FormState)>,
     /// The timeline's actors by name and role.
     actors: HashMap<String, String>,
+    /// Cases this one may be merged into: (id, code and title).
+    merge_into: Vec<(i64, String)>,
 }
 
 impl CasePage {
@@ -693,6 +784,27 @@ async fn case_view(
     } else {
         Vec::new()
     };
+    // Merging picks the other case: the open cases of the same grid, newest
+    // first (a duplicate is reported where the first was).
+    let merge_into = if steps.contains(&"merge") {
+        s.store
+            .cases(
+                &v.caller.scope,
+                &CaseFilter {
+                    grid_id: case.row.grid_id,
+                    open: Some(true),
+                    limit: 30,
+                    ..Default::default()
+                },
+            )
+            .await?
+            .into_iter()
+            .filter(|c| c.row.id != id)
+            .map(|c| (c.row.id, format!("{} {}", c.row.code, c.row.title)))
+            .collect()
+    } else {
+        Vec::new()
+    };
     render(CasePage {
         c: ctx.chrome(&format!("{} {}", case.row.code, case.row.title)),
         case,
@@ -705,6 +817,7 @@ async fn case_view(
         originals,
         refused,
         actors,
+        merge_into,
     })
 }
 
@@ -779,6 +892,19 @@ async fn act_posted(
         let value = value.trim();
         let typed = match name.as_str() {
             "_csrf" | "action" | "version" => continue,
+            // A parent case named by its code (as people know it).
+            "parent_code" if !value.is_empty() => {
+                let id = linli_store::cases::id_from_code(value).ok_or_else(|| {
+                    AppError::invalid(
+                        "parent",
+                        format!("'{value}' is not a case code (GD…)"),
+                        format!("“{value}”不是工单编号（GD开头）"),
+                    )
+                })?;
+                step.insert("parent".into(), json!(id));
+                continue;
+            }
+            "parent_code" => continue,
             "unit" | "parent" | "working_days" => match value.parse::<i64>() {
                 Ok(n) => json!(n),
                 Err(_) if value.is_empty() => continue,

@@ -1,5 +1,9 @@
 use super::*;
 
+fn urlencoding(s: &str) -> String {
+    s.bytes().map(|b| format!("%{b:02X}")).collect()
+}
+
 /// Every page, as every role: the page's rule says 200 or 403; hostile
 /// text typed by anyone (case, reporter, address, org names) comes back
 /// escaped; every form write needs the session's CSRF token.
@@ -558,6 +562,52 @@ async fn refused_forms_come_back_in_place_in_the_page_language() {
         assert!(
             page.contains("id=\"todo-filter\"") && page.contains(&format!("href=\"{case_path}\"")),
             "{be}"
+        );
+        // The search box: a case code opens the case.
+        let code = app
+            .get(&format!(
+                "/api/v1/cases/{}",
+                case_path.rsplit('/').next().unwrap()
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()["code"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let r = no_redirect
+            .get(format!("{}/cases?q={code}", app.base))
+            .header("cookie", &worker.cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.headers()["location"], case_path.as_str(), "{be}");
+        let page = app
+            .as_account(&worker, "get", "/cases?q=GD20200101999999")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("id=\"searched\">没有编号为 GD20200101999999 的工单"),
+            "{be}"
+        );
+        let page = app
+            .as_account(&worker, "get", &format!("/cases?q={}", urlencoding("路灯")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains(&format!("href=\"{case_path}\"")) && page.contains("近90天"),
+            "{be}: words in titles"
         );
         // Signing in, the worker lands on what waits.
         let r = no_redirect
