@@ -275,6 +275,55 @@ impl Store {
         }
     }
 
+    /// The people of a dwelling in scope (its households: families that
+    /// share a flat each have their own), by household.
+    pub async fn dwelling_people(
+        &self,
+        scope: &Scope,
+        dwelling_id: i64,
+    ) -> Result<Vec<PersonView>> {
+        let sql = format!(
+            "{} WHERE d.id = $1 ORDER BY h.household_no, p.id LIMIT 200",
+            person_select(self.tags_agg())
+        );
+        let people: Vec<PersonView> = with_db!(&self.db, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(dwelling_id).fetch_all(pool).await?
+        });
+        let year = this_year();
+        Ok(people
+            .into_iter()
+            .filter(|p| scope.covers(&p.scope_path))
+            .map(|p| p.with_age_band(year))
+            .collect())
+    }
+
+    /// The cases a person in scope reported from their mobile number (by
+    /// its blind index; the viewer already sees the person, so nothing is
+    /// guessed and no look-up is audited), newest first.
+    pub async fn person_cases(
+        &self,
+        scope: &Scope,
+        person_id: i64,
+    ) -> Result<Vec<crate::cases::CaseView>> {
+        self.person(scope, person_id).await?;
+        let idx: Option<Vec<u8>> = with_db!(&self.db, pool => {
+            sqlx::query_scalar("SELECT phone_idx FROM person WHERE id = $1")
+                .bind(person_id).fetch_one(pool).await?
+        });
+        let Some(idx) = idx else {
+            return Ok(Vec::new());
+        };
+        self.cases(
+            scope,
+            &crate::cases::CaseFilter {
+                reporter_phone_idx: Some(crate::cases::PhoneIndex(idx)),
+                limit: 50,
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
     /// One person with ID number and phone in clear. The audit entry is
     /// written first, in the same transaction as the read: no entry, no data.
     pub async fn person_unmasked(

@@ -371,7 +371,7 @@ async fn people(
 /// A look-up by ID number or phone confirms or denies a guess: only those
 /// who may unmask may make one, one value at a time, a limited number per
 /// account (each audited by the store).
-fn admit_lookup(s: &AppState, caller: &Caller) -> Result<(), AppError> {
+pub(crate) fn admit_lookup(s: &AppState, caller: &Caller) -> Result<(), AppError> {
     if !linli_core::access::allows(caller.role, Permission::Unmask) {
         return Err(AppError::forbidden(
             "looking people up by ID number or phone needs the right to view personal data in full",

@@ -181,6 +181,9 @@ struct RegistryPage {
     /// Saved column mappings (导入模板), by name.
     templates: Vec<String>,
     pager: Pager,
+    may_lookup: bool,
+    /// What a look-up by ID number or phone found, or why it was not made.
+    lookup_note: Option<String>,
 }
 
 /// How many changes the preview lists one by one.
@@ -350,10 +353,57 @@ async fn registry_page(
     confirm: Option<String>,
 ) -> Result<Response, PageError> {
     let v = ctx.viewer()?;
-    let people = s
-        .store
-        .people(&v.caller.scope, &people_filter(s, &q).await?)
-        .await?;
+    // The counter's look-up: a person by ID number or mobile number (for
+    // those who may see personal data in full; audited, held to the
+    // look-up allowance). `phone` and `id_number` in the address are the same.
+    let lookup = ["lookup", "id_number", "phone"]
+        .iter()
+        .find_map(|k| q.get(*k))
+        .map(|x| x.trim().to_string())
+        .filter(|x| !x.is_empty());
+    let mut lookup_note = None;
+    let people = match &lookup {
+        Some(x) if v.may(linli_core::access::Permission::Unmask) => {
+            crate::api::admit_lookup(s, &v.caller)?;
+            let digits = x.chars().filter(|c| !c.is_whitespace()).count();
+            let found = if digits == 15 || digits == 18 {
+                s.store
+                    .find_by_id_number(&v.caller.scope, x, &v.caller.actor)
+                    .await?
+            } else {
+                s.store
+                    .find_by_phone(&v.caller.scope, x, &v.caller.actor)
+                    .await?
+            };
+            lookup_note = Some(format!(
+                "{}{}{}",
+                ctx.l
+                    .t("按身份证号或电话查到 ", "Found by ID number or phone: "),
+                found.len(),
+                ctx.l.t(
+                    " 人（本次查询已记入审计日志）",
+                    " (this look-up is in the audit log)"
+                )
+            ));
+            found
+        }
+        Some(_) => {
+            lookup_note = Some(
+                ctx.l
+                    .t(
+                        "按身份证号或电话查人须有查看完整个人信息的权限，请联系社区书记",
+                        "Looking people up by ID number or phone needs the right to view personal data in full",
+                    )
+                    .to_string(),
+            );
+            Vec::new()
+        }
+        None => {
+            s.store
+                .people(&v.caller.scope, &people_filter(s, &q).await?)
+                .await?
+        }
+    };
     let units: Vec<_> = s
         .store
         .org_units(&v.caller.scope, Some(linli_core::org::OrgKind::Grid))
@@ -375,6 +425,8 @@ async fn registry_page(
     );
     render(RegistryPage {
         c: ctx.chrome(ctx.l.t("人口台账", "Registry")),
+        may_lookup: v.may(linli_core::access::Permission::Unmask),
+        lookup_note,
         pager,
         people,
         q,
@@ -553,6 +605,10 @@ struct PersonPage {
     /// reason (audited).
     full: Option<PersonFull>,
     may_unmask: bool,
+    /// The people of the same dwelling (their households), this one too.
+    dwelling: Vec<PersonView>,
+    /// The cases the person reported from their mobile number.
+    cases: Vec<linli_store::cases::CaseView>,
 }
 
 impl PersonPage {
@@ -564,6 +620,12 @@ impl PersonPage {
     }
     fn relation_of(&self, p: &PersonView) -> String {
         relation_label(self.c.l, &p.relation)
+    }
+    fn gender_of(&self, p: &PersonView) -> &'static str {
+        gender_label(self.c.l, p.gender.as_deref())
+    }
+    fn state(&self, code: &str) -> String {
+        super::cases::state_label(self.c.l, code)
     }
 }
 
@@ -577,6 +639,11 @@ pub async fn person(
     let p = s.store.person(&v.caller.scope, id).await?;
     render(PersonPage {
         c: ctx.chrome(&p.name),
+        dwelling: s
+            .store
+            .dwelling_people(&v.caller.scope, p.dwelling_id)
+            .await?,
+        cases: s.store.person_cases(&v.caller.scope, id).await?,
         p,
         full: None,
         may_unmask: v.may(linli_core::access::Permission::Unmask),
@@ -600,6 +667,11 @@ pub async fn unmask(
         .await?;
     render(PersonPage {
         c: ctx.chrome(&full.person.name),
+        dwelling: s
+            .store
+            .dwelling_people(&v.caller.scope, full.person.dwelling_id)
+            .await?,
+        cases: s.store.person_cases(&v.caller.scope, id).await?,
         p: full.person.clone(),
         full: Some(full),
         may_unmask: true,

@@ -807,9 +807,10 @@ async fn refused_forms_come_back_in_place_in_the_page_language() {
 
 /// Notifications (通知) reach people in the app: the bell's count, the
 /// list, a notice that opens its case and is then read; each person
-/// chooses what they receive; the gateway is set by an administrator.
+/// chooses what they receive; the gateway is set by an administrator. At
+/// the counter, a person is found by ID number or phone (audited).
 #[tokio::test]
-async fn notifications_reach_people_and_they_choose() {
+async fn notifications_reach_people_and_the_counter_finds_them() {
     each_backend(|store, be| async move {
         assert!(store.import_grids(&linli_store::Scope::Everything, "t", GRIDS).await.unwrap().committed);
         assert!(store.import_grids(&linli_store::Scope::Everything, "t", GRID_B).await.unwrap().committed);
@@ -855,6 +856,21 @@ async fn notifications_reach_people_and_they_choose() {
         assert_eq!(r.json::<Value>().await.unwrap()["url"], "https://sms.example/hook", "{be}");
         let r = app.as_account(&handler, "put", "/api/v1/notify-gateway").body(r#"{"url":null}"#).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{be}: not the handler's to set");
+
+        // The counter: a person found by their mobile number (audited), their
+        // page with who lives with them and the requests they reported.
+        admin_json(&app, "post", "/api/v1/cases", r#"{"channel":"counter","description":"门口下水道堵了","lon":118.785,"lat":32.025,"reporter_phone":"13800138000"}"#.into()).await;
+        let secretary = sign_in(&app, "m.community_secretary", MATRIX_PASSWORD).await;
+        let page = app.as_account(&secretary, "get", "/registry?lookup=138%200013%208000").send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("id=\"lookup-note\">按身份证号或电话查到 1 人") && page.contains(&format!("/people/{}", o.person[0])), "{be}");
+        let log: Value = app.get("/api/v1/audit?limit=1").send().await.unwrap().json().await.unwrap();
+        assert_eq!(log[0]["action"], "person.lookup_phone", "{be}");
+        let worker = sign_in(&app, "m.community_worker", MATRIX_PASSWORD).await;
+        let page = app.as_account(&worker, "get", "/registry?phone=13800138000").send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("须有查看完整个人信息的权限") && !page.contains(&format!("/people/{}\"", o.person[0])), "{be}: not for a worker");
+        let page = app.as_account(&secretary, "get", &format!("/people/{}", o.person[0])).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("id=\"dwelling\"") && page.contains("王秀英"), "{be}");
+        assert!(page.contains("id=\"person-cases\"><li>") && page.contains("门口下水道堵了"), "{be}: the requests they reported");
     })
     .await;
 }
