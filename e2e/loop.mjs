@@ -87,6 +87,8 @@ assert.match(casePath, /^\/cases\/\d+$/, "the report opens its case page");
 assert.equal(await resident.evaluate(() => window.__xss), undefined, "hostile text is not run");
 assert.ok((await resident.textContent("main")).includes("<script>window.__xss=1</script>"), "hostile text is shown as text");
 assert.equal(await resident.locator(".photos img").count(), 1, "the photo is on the case");
+assert.ok((await resident.textContent("#confirmation")).includes("GD"), "the report is confirmed with its reference");
+await resident.waitForFunction(() => document.querySelector("#case-point .leaflet-interactive"));
 await shot(resident, "resident-case");
 
 // The header's to-do count (loaded after the page by htmx).
@@ -145,6 +147,7 @@ await take(handler, "report_back", async (f) => {
 });
 assert.equal(await state(handler), "已反馈");
 assert.equal(await handler.locator(".photos img").count(), 2);
+assert.deepEqual(await handler.locator(".photos figcaption").allTextContents(), ["反映时", "处置后"], "before and after photos are labelled");
 await shot(handler, "handler-reported-back");
 
 // 4. The grid member finds it waiting for their check and verifies it.

@@ -98,6 +98,17 @@
     }
   }
 
+  // A case's own page: where it is.
+  function casePoint() {
+    var el = document.getElementById("case-point");
+    if (!el || typeof L === "undefined") return;
+    var la = parseFloat(el.dataset.lat), lo = parseFloat(el.dataset.lon);
+    var map = L.map(el).setView([la, lo], 16);
+    tileLayer(map, el.dataset.tiles);
+    gridLayer(map, el.dataset.geojson, false);
+    L.circleMarker([la, lo], { radius: 9, color: "#d4380d", fillOpacity: 0.6 }).addTo(map);
+  }
+
   function caseMap() {
     var el = document.getElementById("case-map");
     if (!el || typeof L === "undefined") return;
@@ -183,5 +194,6 @@
     picker();
     charts();
     caseMap();
+    casePoint();
   });
 })();

@@ -237,7 +237,8 @@ pub async fn register(
     };
     v.check_csrf(f.get("_csrf"))?;
     match register_posted(&s, v, &f).await {
-        Ok(id) => Ok(Redirect::to(&format!("/cases/{id}")).into_response()),
+        // The case page confirms it once: its reference and promised time.
+        Ok(id) => Ok(Redirect::to(&format!("/cases/{id}?new=1")).into_response()),
         Err(PageError(e)) => report_refused(&s, &ctx, f.fields.clone(), e, f.photo.is_some()).await,
     }
 }
@@ -623,6 +624,8 @@ struct CasePage {
     actors: HashMap<String, String>,
     /// Cases this one may be merged into: (id, code and title).
     merge_into: Vec<(i64, String)>,
+    /// Just registered: the page confirms it with its reference.
+    fresh: bool,
 }
 
 impl CasePage {
@@ -647,6 +650,23 @@ impl CasePage {
             Some((step, f)) if *step == k => f.is(name, value, default),
             _ => default,
         }
+    }
+    /// A photo as the resident's (before) or the handler's (after): a
+    /// report back's photo is stored just before its step, so those added
+    /// after the step that preceded the first report back show the work.
+    fn photo_label(&self, p: &PhotoRef) -> &'static str {
+        let first = self.timeline.iter().position(|e| e.action == "report_back");
+        let since = first
+            .and_then(|i| i.checked_sub(1))
+            .map(|i| self.timeline[i].at);
+        if since.is_some_and(|at| p.created_at > at) {
+            self.c.l.t("处置后", "After")
+        } else {
+            self.c.l.t("反映时", "Before")
+        }
+    }
+    fn tiles(&self) -> String {
+        super::tile_url()
     }
     fn actor<'a>(&'a self, actor: &'a str) -> &'a str {
         self.actors.get(actor).map_or(actor, String::as_str)
@@ -738,8 +758,10 @@ pub async fn case_page(
     State(s): State<AppState>,
     ctx: PageCtx,
     Path(id): Path<i64>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
-    case_view(&s, &ctx, id, None, None).await
+    let fresh = q.get("new").is_some_and(|x| x == "1");
+    case_view(&s, &ctx, id, None, None, fresh).await
 }
 
 /// The case page with its personal data as written, once a reason is
@@ -757,7 +779,7 @@ pub async fn unmask(
         .store
         .case_originals(&v.caller.scope, id, &v.caller.actor, reason)
         .await?;
-    case_view(&s, &ctx, id, Some(originals), None).await
+    case_view(&s, &ctx, id, Some(originals), None, false).await
 }
 
 async fn case_view(
@@ -766,6 +788,7 @@ async fn case_view(
     id: i64,
     originals: Option<CaseOriginals>,
     refused: Option<(&'static str, FormState)>,
+    fresh: bool,
 ) -> Result<Response, PageError> {
     let v = ctx.viewer()?;
     let case = s.store.case(&v.caller.scope, id).await?;
@@ -818,6 +841,7 @@ async fn case_view(
         refused,
         actors,
         merge_into,
+        fresh,
     })
 }
 
@@ -870,7 +894,7 @@ async fn case_refused(
     let Some(form) = FormState::refused(values, &e, ctx.l) else {
         return Err(e.into());
     };
-    let mut r = case_view(s, ctx, id, None, Some((step, form))).await?;
+    let mut r = case_view(s, ctx, id, None, Some((step, form)), false).await?;
     *r.status_mut() = e.status();
     Ok(r)
 }

@@ -523,7 +523,33 @@ async fn refused_forms_come_back_in_place_in_the_page_language() {
         let (n0, h0) = (waiting().await, header().await);
         let r = intake(base("路灯不亮"), "zh").await.unwrap();
         assert_eq!(r.status(), StatusCode::SEE_OTHER, "{be}");
-        let case_path = r.headers()["location"].to_str().unwrap().to_string();
+        // The new case, confirmed once on its page (post/redirect/get).
+        let location = r.headers()["location"].to_str().unwrap().to_string();
+        let case_path = location
+            .strip_suffix("?new=1")
+            .expect("the case page, confirming")
+            .to_string();
+        let page = app
+            .as_account(&worker, "get", &location)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("id=\"confirmation\"") && page.contains("id=\"case-point\""),
+            "{be}: the reference, the place on a map"
+        );
+        let page = app
+            .as_account(&worker, "get", &case_path)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!page.contains("id=\"confirmation\""), "{be}: only once");
         let all: Value = app
             .get("/api/v1/cases?limit=500")
             .send()
