@@ -286,6 +286,24 @@ await Promise.all([secretary.waitForNavigation(), secretary.click("#unmask")]);
 assert.match((await secretary.textContent("#id-number")).trim(), /^\d{17}[\dX]$/, "the full ID number, after an audited view");
 await shot(secretary, "secretary-unmasked");
 
+// 10b. The district administrator makes a unit and a dispatch rule.
+{
+  const admin = await signIn("demo.admin");
+  await admin.goto(`${base}/admin`);
+  await admin.selectOption("#u-org", { index: 1 });
+  await admin.fill("#u-name", "e2e 供水抢修队");
+  await admin.selectOption("#u-kind", "water");
+  await Promise.all([admin.waitForNavigation(), admin.click("#new-unit button")]);
+  assert.ok((await admin.textContent("#unit-list")).includes("e2e 供水抢修队"), "the new unit is listed");
+  await admin.selectOption("#r-org", { index: 1 });
+  await admin.selectOption("#r-cat", { index: 1 });
+  const unit = await admin.locator("#r-unit option", { hasText: "e2e 供水抢修队" }).getAttribute("value");
+  await admin.selectOption("#r-unit", unit);
+  await Promise.all([admin.waitForNavigation(), admin.click("#new-rule button")]);
+  assert.ok((await admin.textContent("#rule-list")).includes("e2e 供水抢修队"), "the new rule is listed");
+  await shot(admin, "admin-unit-and-rule");
+}
+
 // 11. Each role's first page on a phone, for the record.
 for (const user of ["demo.resident", "demo.grid", "demo.worker", "demo.handler", "demo.street", "demo.secretary"]) {
   const page = await signIn(user, true);

@@ -342,6 +342,17 @@ impl Store {
         self.account(id).await
     }
 
+    /// The accounts of a part of the tree (staff of its places, handlers
+    /// of its units; residents have the root and are listed only for the
+    /// whole tree), newest first.
+    pub async fn accounts(&self, scope: &Scope, limit: i64) -> Result<Vec<Account>> {
+        let (lo, hi) = scope.bounds();
+        Ok(with_db!(&self.db, pool => {
+            sqlx::query_as("SELECT id, username, display_name, role, org_id, unit_id, scope_path FROM account WHERE scope_path >= $1 AND scope_path < $2 ORDER BY id DESC LIMIT $3")
+                .bind(lo).bind(hi).bind(limit.clamp(1, 1000)).fetch_all(pool).await?
+        }))
+    }
+
     pub async fn account(&self, id: i64) -> Result<Account> {
         let sql = format!("SELECT {ACCOUNT_COLS} FROM account WHERE id = $1");
         let a: Option<Account> = with_db!(&self.db, pool => {

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 pub(crate) use intake::{IntakeQueue, NewCase, Prepared};
 pub use linli_core::intake::{Channel, case_code, id_from_code};
-pub use units_dispatch::HandlingUnit;
+pub use units_dispatch::{DispatchRuleView, HandlingUnit};
 
 use crate::{Result, StoreError};
 

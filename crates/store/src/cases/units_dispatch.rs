@@ -18,6 +18,16 @@ pub struct HandlingUnit {
     pub webhook_url: Option<String>,
 }
 
+/// A dispatch rule as an administrator reads it.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct DispatchRuleView {
+    pub id: i64,
+    pub category_code: String,
+    pub category_name: String,
+    pub place: String,
+    pub unit: String,
+}
+
 impl Store {
     /// Registers a handling unit at an org node in scope.
     pub async fn create_unit(
@@ -111,6 +121,23 @@ impl Store {
         );
         Ok(with_db!(&self.db, pool => {
             crate::bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), &w.args).fetch_all(pool).await?
+        }))
+    }
+
+    /// The dispatch rules of places in scope, by place and category.
+    pub async fn dispatch_rules(&self, scope: &Scope) -> Result<Vec<DispatchRuleView>> {
+        let (lo, hi) = scope.bounds();
+        Ok(with_db!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT r.id, r.category_code, c.name AS category_name, o.name AS place, u.name AS unit
+                   FROM dispatch_rule r
+                   JOIN category c ON c.code = r.category_code
+                   JOIN org_unit o ON o.id = r.org_id
+                   JOIN handling_unit u ON u.id = r.unit_id
+                  WHERE r.scope_path >= $1 AND r.scope_path < $2
+                  ORDER BY r.scope_path, r.category_code LIMIT 1000",
+            )
+            .bind(lo).bind(hi).fetch_all(pool).await?
         }))
     }
 

@@ -6,6 +6,7 @@
 //! [`pages`]), as the API's
 //! layer does; forms carry the session's CSRF token in `_csrf`.
 
+mod admin;
 mod audit;
 mod cases;
 mod dashboard;
@@ -136,6 +137,9 @@ impl Chrome {
                 }
                 if v.may(Permission::ReadAudit) {
                     nav.push(("/audit", item("审计日志", "Audit log")));
+                }
+                if v.may(Permission::ManageSettings) {
+                    nav.push(("/admin", item("管理", "Administration")));
                 }
             }
         }
@@ -604,6 +608,18 @@ pub fn pages() -> Api {
         .post("/people/{id}/unmask", Needs(Unmask), registry::unmask)
         .get("/dashboard", Needs(ReadRates), dashboard::dashboard)
         .get("/audit", Needs(ReadAudit), audit::audit_log)
+        .get("/admin", Needs(ManageSettings), admin::admin)
+        .post("/admin/units", Needs(ManageSettings), admin::create_unit)
+        .post(
+            "/admin/dispatch-rules",
+            Needs(ManageSettings),
+            admin::create_rule,
+        )
+        .post(
+            "/admin/accounts",
+            Needs(ManageAccounts),
+            admin::create_account,
+        )
 }
 
 pub fn routes(state: AppState) -> Router<AppState> {

@@ -900,3 +900,182 @@ async fn notifications_reach_people_and_the_counter_finds_them() {
     })
     .await;
 }
+
+/// The administrator's page (管理): a unit, a dispatch rule and an account
+/// made from forms; a refused form comes back with its values and the
+/// message in Chinese; other roles may not use it.
+#[tokio::test]
+async fn an_administrator_makes_units_rules_and_accounts() {
+    each_backend(|store, be| async move {
+        assert!(
+            store
+                .import_grids(&linli_store::Scope::Everything, "t", GRIDS)
+                .await
+                .unwrap()
+                .committed
+        );
+        assert!(
+            store
+                .import_grids(&linli_store::Scope::Everything, "t", GRID_B)
+                .await
+                .unwrap()
+                .committed
+        );
+        let app = App::spawn(store).await;
+        let o = matrix_fixture(&app).await;
+        let no_redirect = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let admin = sign_in(&app, "m.district_admin", MATRIX_PASSWORD).await;
+        let post = |path: &'static str, form: Vec<(&'static str, String)>| {
+            let mut form = form;
+            form.push(("_csrf", admin.csrf.clone()));
+            no_redirect
+                .post(format!("{}{path}", app.base))
+                .header("cookie", &admin.cookie)
+                .form(&form)
+                .send()
+        };
+        // A unit without a name: back in place, the kind kept.
+        let r = post(
+            "/admin/units",
+            vec![
+                ("org_id", o.community[0].to_string()),
+                ("name", " ".into()),
+                ("kind", "water".into()),
+            ],
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{be}");
+        let page = r.text().await.unwrap();
+        assert!(
+            page.contains("名称：不能为空") && page.contains("value=\"water\" selected"),
+            "{be}"
+        );
+        let r = post(
+            "/admin/units",
+            vec![
+                ("org_id", o.community[0].to_string()),
+                ("name", "自来水公司".into()),
+                ("kind", "water".into()),
+            ],
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{be}");
+        let page = app
+            .as_account(&admin, "get", "/admin")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("自来水公司") && page.contains("供水"),
+            "{be}: the unit, its kind by label"
+        );
+        let units: Value = app
+            .get("/api/v1/units")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let water = units
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["name"] == "自来水公司")
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap();
+        let r = post(
+            "/admin/dispatch-rules",
+            vec![
+                ("org_id", o.community[0].to_string()),
+                ("category", "0601".into()),
+                ("unit_id", water.to_string()),
+            ],
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{be}");
+        let page = app
+            .as_account(&admin, "get", "/admin")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("id=\"rule-list\"") && page.matches("自来水公司").count() >= 2,
+            "{be}: the rule is listed"
+        );
+        // A group, not a leaf category: refused by name.
+        let r = post(
+            "/admin/dispatch-rules",
+            vec![
+                ("org_id", o.community[0].to_string()),
+                ("category", "06".into()),
+                ("unit_id", water.to_string()),
+            ],
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{be}");
+        assert!(
+            r.text().await.unwrap().contains("是大类，请选择其下的小类"),
+            "{be}"
+        );
+        // An account; a weak password is refused, the name kept, the password not.
+        let r = post(
+            "/admin/accounts",
+            vec![
+                ("username", "li.si".into()),
+                ("display_name", "李四".into()),
+                ("role", "grid_member".into()),
+                ("org_code", "320104001001".into()),
+                ("password", "short".into()),
+            ],
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{be}");
+        let page = r.text().await.unwrap();
+        assert!(
+            page.contains("密码：至少10个字符")
+                && page.contains("value=\"li.si\"")
+                && !page.contains("value=\"short\""),
+            "{be}"
+        );
+        let r = post(
+            "/admin/accounts",
+            vec![
+                ("username", "li.si".into()),
+                ("display_name", "李四".into()),
+                ("role", "grid_member".into()),
+                ("org_code", "320104001001".into()),
+                ("password", "网格员-口令-2026".into()),
+            ],
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{be}");
+        sign_in(&app, "li.si", "网格员-口令-2026").await;
+        // Not for a worker.
+        let worker = sign_in(&app, "m.community_worker", MATRIX_PASSWORD).await;
+        let r = no_redirect
+            .get(format!("{}/admin", app.base))
+            .header("cookie", &worker.cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{be}");
+    })
+    .await;
+}
