@@ -274,6 +274,16 @@ await shot(street, "subdistrict-dashboard");
   await Promise.all([page.waitForNavigation(), page.click("#sign-up")]);
   assert.ok(page.url().endsWith("/report"), `a new resident lands on the report form: ${page.url()}`);
   assert.ok((await page.textContent("#who")).includes("王阿姨"));
+  // The same lamp: picking the place shows the open report of the same
+  // kind nearby; she joins it (我也遇到) instead of reporting it again.
+  await page.waitForFunction(() => document.querySelector("#pick-map .leaflet-interactive"));
+  await page.selectOption("#category", category);
+  await page.selectOption("#place", place);
+  await page.waitForSelector(`#nearby form[action='${casePath}/join']`);
+  await shot(page, "resident-nearby");
+  await Promise.all([page.waitForNavigation(), page.click(`#nearby form[action='${casePath}/join'] button`)]);
+  assert.equal(new URL(page.url()).pathname, casePath, "joining opens the existing case");
+  assert.equal((await page.textContent("#followers")).trim(), "1 人", "one more resident affected");
 }
 
 // 10. The community secretary sees a person in full only with a reason.

@@ -480,6 +480,7 @@ pub fn action_label(kind: &str) -> (&'static str, &'static str) {
         "decide_extension" => ("审批延期", "Decide on extension"),
         "supervise" => ("督办", "Supervise"),
         "return_visit" => ("回访", "Return visit"),
+        "join" => ("我也遇到", "Me too"),
         "overdue" => ("超期", "Overdue"),
         _ => ("其他", "Other"),
     }

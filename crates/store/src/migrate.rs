@@ -87,6 +87,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "cases by the reporter's phone",
         sql: include_str!("../migrations/0015_case_phone.sql"),
     },
+    Migration {
+        version: 16,
+        name: "residents who join a case (me too)",
+        sql: include_str!("../migrations/0016_followers.sql"),
+    },
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

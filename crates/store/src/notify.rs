@@ -101,7 +101,7 @@ impl Store {
         actor: &str,
         action: &Action,
         after: State,
-        code: &str,
+        (case_id, code): (i64, &str),
         scope_path: &str,
         unit: Option<i64>,
         reporter: Option<i64>,
@@ -116,10 +116,17 @@ impl Store {
         let mut out: Vec<Notice> = Vec::new();
         for (audience, topic) in rules {
             let accounts = match audience {
-                Audience::Reporter => match reporter {
-                    Some(id) => self.notifiable("id = $1", &[], Some(id)).await?,
-                    None => Vec::new(),
-                },
+                Audience::Reporter => {
+                    // The reporter, and the residents who joined the case.
+                    let mut them = match reporter {
+                        Some(id) => self.notifiable("id = $1", &[], Some(id)).await?,
+                        None => Vec::new(),
+                    };
+                    for f in self.followers(case_id).await? {
+                        them.extend(self.notifiable("id = $1", &[], Some(f)).await?);
+                    }
+                    them
+                }
                 Audience::UnitHandlers => match unit {
                     Some(u) => {
                         self.notifiable("role = 'unit_handler' AND unit_id = $1", &[], Some(u))

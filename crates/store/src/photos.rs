@@ -126,7 +126,7 @@ impl Store {
 
     /// The photos of a case in scope, oldest first.
     pub async fn photos(&self, scope: &Scope, case_id: i64) -> Result<Vec<PhotoRef>> {
-        self.case_plain(scope, case_id).await?;
+        self.case_seen(scope, case_id).await?;
         Ok(with_db!(&self.db, pool => {
             sqlx::query_as("SELECT id, case_id, content_type, size_bytes, sha256, uploaded_by, created_at FROM case_photo WHERE case_id = $1 ORDER BY id")
                 .bind(case_id).fetch_all(pool).await?
@@ -143,7 +143,7 @@ impl Store {
         let (case_id, path, ty, bytes) = row.ok_or_else(not_found)?;
         let visible = match scope {
             // Record-level scopes see a photo when they see its case.
-            Scope::Reporter(_) | Scope::Unit(_) => self.case_plain(scope, case_id).await.is_ok(),
+            Scope::Reporter(_) | Scope::Unit(_) => self.case_seen(scope, case_id).await.is_ok(),
             _ => scope.covers(&path),
         };
         if !visible {

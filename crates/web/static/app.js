@@ -46,7 +46,18 @@
       lon.value = ll.lng.toFixed(6);
       lat.value = ll.lat.toFixed(6);
       pin(ll.lat, ll.lng);
+      nearby();
     }
+    // Open reports of the same kind around the point, before submitting.
+    function nearby() {
+      var box = document.getElementById("nearby");
+      if (!box || !lon.value || !lat.value || typeof htmx === "undefined") return;
+      var cat = document.getElementById("category");
+      htmx.ajax("GET", "/ui/nearby?lon=" + encodeURIComponent(lon.value) + "&lat=" + encodeURIComponent(lat.value) +
+        "&category=" + encodeURIComponent(cat ? cat.value : ""), { target: "#nearby", swap: "innerHTML" });
+    }
+    var catSelect = document.getElementById("category");
+    if (catSelect) catSelect.addEventListener("change", nearby);
     map.on("click", function (e) { set(e.latlng); });
     // A form that came back refused keeps its point: show the pin again.
     var la0 = parseFloat(lat.value), lo0 = parseFloat(lon.value);
@@ -65,6 +76,7 @@
           lat.value = p[1];
           pin(parseFloat(p[1]), parseFloat(p[0]));
           map.setView([parseFloat(p[1]), parseFloat(p[0])], 16);
+          nearby();
         }
       });
     }

@@ -202,7 +202,7 @@ impl Store {
                 actor,
                 &action,
                 after.state,
-                &code,
+                (id, &code),
                 &current.row.scope_path,
                 after.unit,
                 current.row.reporter_account,

@@ -17,7 +17,9 @@ mod alerts;
 mod intake;
 mod read;
 pub use read::{CaseOriginals, MAX_OFFSET, OriginalText};
+mod follow;
 mod todo;
+pub use follow::NearbyCase;
 mod units_dispatch;
 
 use chrono::{DateTime, Utc};

@@ -10,8 +10,24 @@ impl Store {
     /// against the scope: a range condition beside the key lets a generic
     /// PostgreSQL plan scan the whole area instead.
     pub async fn case(&self, scope: &Scope, id: i64) -> Result<CaseView> {
-        let v = self.case_plain(scope, id).await?;
+        let v = self.case_seen(scope, id).await?;
         self.with_grid_staff(v).await
+    }
+
+    /// A case a caller may read: in scope, or (a resident) one they joined
+    /// (我也遇到). Steps are checked with [`Store::case_plain`], which a
+    /// join does not open.
+    pub(crate) async fn case_seen(&self, scope: &Scope, id: i64) -> Result<CaseView> {
+        match (self.case_plain(scope, id).await, scope) {
+            (Err(StoreError::NotFound(m)), Scope::Reporter(a)) => {
+                if self.follows(*a, id).await? {
+                    self.case_plain(&Scope::Everything, id).await
+                } else {
+                    Err(StoreError::NotFound(m))
+                }
+            }
+            (r, _) => r,
+        }
     }
 
     /// As [`Store::case`] without the grid's staff: for checks before a write.

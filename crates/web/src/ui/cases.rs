@@ -301,6 +301,95 @@ async fn register_posted(s: &AppState, v: &Viewer, f: &Posted) -> Result<i64, Pa
     Ok(case.row.id)
 }
 
+#[derive(Template)]
+#[template(path = "nearby.html")]
+struct NearbyList {
+    c: Chrome,
+    cases: Vec<linli_store::cases::NearbyCase>,
+    categories: Vec<Category>,
+    /// A resident may join one (我也遇到); staff see which case it is.
+    resident: bool,
+    staff: bool,
+}
+
+impl NearbyList {
+    fn category(&self, n: &linli_store::cases::NearbyCase) -> String {
+        n.category_code
+            .as_ref()
+            .and_then(|code| self.categories.iter().find(|c| &c.code == code))
+            .map_or_else(
+                || self.c.l.t("未分类", "Unclassified").to_string(),
+                |c| self.c.l.t(&c.name, &c.name_en).to_string(),
+            )
+    }
+    fn state(&self, code: &str) -> String {
+        state_label(self.c.l, code)
+    }
+    fn metres(&self, d: &f64) -> String {
+        format!("{:.0}", (d / 10.0).round() * 10.0)
+    }
+    fn when(&self, ms: &i64) -> String {
+        beijing(*ms)
+    }
+}
+
+/// How far around a point open reports are offered to join.
+const NEARBY_M: f64 = 300.0;
+
+/// The open reports of the same kind near the point being reported
+/// (shown before submitting, FixMyStreet-style): a resident joins one
+/// instead of reporting it twice. A resident sees the category, state,
+/// distance and date, not the text of another resident's report.
+pub async fn nearby(
+    State(s): State<AppState>,
+    ctx: PageCtx,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let v = ctx.viewer()?;
+    let num = |k: &str| q.get(k).and_then(|x| x.trim().parse::<f64>().ok());
+    let (Some(lon), Some(lat)) = (num("lon"), num("lat")) else {
+        return Ok(axum::response::Html(String::new()).into_response());
+    };
+    let category = q
+        .get("category")
+        .map(String::as_str)
+        .filter(|c| !c.is_empty());
+    let cases = match s.store.nearby_open(lon, lat, category, NEARBY_M, 5).await {
+        Ok(c) => c,
+        // A point outside every grid or the map: nothing to offer.
+        Err(linli_store::StoreError::Invalid { .. }) => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    let resident = matches!(v.caller.scope, Scope::Reporter(_));
+    render(NearbyList {
+        c: ctx.chrome(""),
+        categories: s.store.categories().await?,
+        staff: !resident,
+        resident,
+        cases,
+    })
+}
+
+/// A resident joins an open case (我也遇到) and goes to it.
+pub async fn join(
+    State(s): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<i64>,
+    axum::Form(f): axum::Form<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let v = ctx.viewer()?;
+    v.check_csrf(f.get("_csrf").map(String::as_str))?;
+    if !matches!(v.caller.scope, Scope::Reporter(_)) {
+        return Err(AppError::forbidden(
+            "only a resident joins a case (me too)",
+            "只有居民可以点“我也遇到”",
+        )
+        .into());
+    }
+    s.store.join_case(v.account.id, &v.caller.actor, id).await?;
+    Ok(Redirect::to(&format!("/cases/{id}")).into_response())
+}
+
 /// One to-do as shown: its count and label.
 struct TodoShown {
     code: &'static str,
@@ -438,17 +527,27 @@ pub async fn my_requests(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
     let v = ctx.viewer()?;
-    let cases = s
+    let before = crate::api::param(&q, "before")?;
+    let mut cases = s
         .store
         .cases(
             &v.caller.scope,
             &CaseFilter {
                 limit: super::PAGE_ROWS,
-                before_id: crate::api::param(&q, "before")?,
+                before_id: before,
                 ..Default::default()
             },
         )
         .await?;
+    // The cases they joined (我也遇到), with their own, on the first page.
+    if before.is_none() {
+        for j in s.store.joined_cases(v.account.id).await? {
+            if !cases.iter().any(|c| c.row.id == j.row.id) {
+                cases.push(j);
+            }
+        }
+        cases.sort_by(|a, b| b.row.id.cmp(&a.row.id));
+    }
     render(CaseList {
         now: chrono::Utc::now().timestamp_millis(),
         searched: None,
@@ -626,6 +725,8 @@ struct CasePage {
     merge_into: Vec<(i64, String)>,
     /// Just registered: the page confirms it with its reference.
     fresh: bool,
+    /// Residents who joined it (我也遇到).
+    followers: i64,
 }
 
 impl CasePage {
@@ -842,6 +943,12 @@ async fn case_view(
         actors,
         merge_into,
         fresh,
+        followers: s
+            .store
+            .follower_counts(&[id])
+            .await?
+            .first()
+            .map_or(0, |(_, n)| *n),
     })
 }
 

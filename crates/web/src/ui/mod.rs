@@ -591,6 +591,8 @@ pub fn pages() -> Api {
         .get("/cases/{id}", Needs(ReadCases), cases::case_page)
         .post("/cases/{id}/act", Needs(ActOnCase), cases::act)
         .post("/cases/{id}/unmask", Needs(Unmask), cases::unmask)
+        .post("/cases/{id}/join", Needs(RegisterCase), cases::join)
+        .get("/ui/nearby", Needs(RegisterCase), cases::nearby)
         .get("/grid", Needs(ReadRegistry), registry::my_grid)
         .get("/registry", Needs(ReadRegistry), registry::browse)
         .post("/registry/import", Needs(WriteRegistry), registry::import)

@@ -883,6 +883,32 @@ async fn notifications_reach_people_and_the_counter_finds_them() {
         let r = app.as_account(&handler, "put", "/api/v1/notify-gateway").body(r#"{"url":null}"#).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{be}: not the handler's to set");
 
+        // Me too (我也遇到): another resident reporting nearby is offered the
+        // open case of the same kind (without its text), joins it, sees it,
+        // hears of its steps, and may not act on it.
+        admin_json(&app, "post", "/api/v1/accounts", serde_json::json!({"username": "m.neighbour", "role": "resident", "password": MATRIX_PASSWORD}).to_string()).await;
+        let neighbour = sign_in(&app, "m.neighbour", MATRIX_PASSWORD).await;
+        let near = app.as_account(&neighbour, "get", "/ui/nearby?lon=118.7851&lat=32.0251&category=0601").send().await.unwrap().text().await.unwrap();
+        assert!(near.contains(&format!("action=\"/cases/{}/join\"", o.case[0])) && near.contains("我也遇到（+1）"), "{be}: {near}");
+        assert!(!near.contains("楼道堆物"), "{be}: a resident does not read another's report");
+        let far = app.as_account(&neighbour, "get", "/ui/nearby?lon=118.7851&lat=32.0251&category=1101").send().await.unwrap().text().await.unwrap();
+        assert!(!far.contains("/join"), "{be}: another kind of problem is not offered");
+        let worker = sign_in(&app, "m.community_worker", MATRIX_PASSWORD).await;
+        let staff = app.as_account(&worker, "get", "/ui/nearby?lon=118.7851&lat=32.0251").send().await.unwrap().text().await.unwrap();
+        assert!(staff.contains("楼道堆物") && !staff.contains("/join"), "{be}: staff see which case, and do not join");
+        let r = no_redirect.post(format!("{}/cases/{}/join", app.base, o.case[0])).header("cookie", &neighbour.cookie).form(&[("_csrf", neighbour.csrf.as_str())]).send().await.unwrap();
+        assert_eq!(r.headers()["location"], format!("/cases/{}", o.case[0]).as_str(), "{be}");
+        let page = app.as_account(&neighbour, "get", &format!("/cases/{}", o.case[0])).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("id=\"followers\">1 人") && page.contains("我也遇到"), "{be}: the case, with one more affected");
+        let mine = app.as_account(&neighbour, "get", "/my").send().await.unwrap().text().await.unwrap();
+        assert!(mine.contains(&format!("href=\"/cases/{}\"", o.case[0])), "{be}: in their requests");
+        let c = admin_json(&app, "get", &format!("/api/v1/cases/{}", o.case[0]), String::new()).await;
+        let r = app.as_account(&neighbour, "post", &format!("/api/v1/cases/{}/actions", o.case[0])).body(format!(r#"{{"version":{},"action":"reopen","reason":"x"}}"#, c["version"])).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{be}: joining does not open the case's steps");
+        admin_json(&app, "post", &format!("/api/v1/cases/{}/actions", o.case[0]), format!(r#"{{"version":{},"action":"accept"}}"#, c["version"])).await;
+        let n: Value = app.as_account(&neighbour, "get", "/api/v1/notifications").send().await.unwrap().json().await.unwrap();
+        assert_eq!(n["unread"], 1, "{be}: told of the next step {n}");
+
         // The counter: a person found by their mobile number (audited), their
         // page with who lives with them and the requests they reported.
         admin_json(&app, "post", "/api/v1/cases", r#"{"channel":"counter","description":"门口下水道堵了","lon":118.785,"lat":32.025,"reporter_phone":"13800138000"}"#.into()).await;
