@@ -546,7 +546,7 @@ pub async fn my_requests(
                 cases.push(j);
             }
         }
-        cases.sort_by(|a, b| b.row.id.cmp(&a.row.id));
+        cases.sort_by_key(|c| std::cmp::Reverse(c.row.id));
     }
     render(CaseList {
         now: chrono::Utc::now().timestamp_millis(),
