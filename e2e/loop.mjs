@@ -89,6 +89,13 @@ assert.ok((await resident.textContent("main")).includes("<script>window.__xss=1<
 assert.equal(await resident.locator(".photos img").count(), 1, "the photo is on the case");
 assert.ok((await resident.textContent("#confirmation")).includes("GD"), "the report is confirmed with its reference");
 await resident.waitForFunction(() => document.querySelector("#case-point .leaflet-interactive"));
+// While it is open the resident adds a detail (补充).
+const before = await state(resident);
+await take(resident, "supplement", async (f) => {
+  await f.locator("textarea[name=text]").fill("灯在3单元门口，已经坏了一周。");
+});
+assert.equal(await state(resident), before, "a supplement changes nothing but the timeline");
+assert.ok((await resident.textContent("#timeline")).includes("补充情况"), "the supplement is in the timeline");
 await shot(resident, "resident-case");
 
 // The header's to-do count (loaded after the page by htmx).

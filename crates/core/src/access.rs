@@ -232,7 +232,7 @@ pub fn may_take(role: Role, action: ActionKind) -> bool {
         DistrictAdmin => true,
         Auditor | Volunteer | SocialOrganisation => false,
         // Residents rate and reopen their own cases, nothing else.
-        Resident => matches!(action, K::Rate | K::Reopen),
+        Resident => matches!(action, K::Rate | K::Reopen | K::Supplement),
         // The handler's part: accept or send back, handle, ask for time.
         UnitHandler => matches!(
             action,
@@ -241,7 +241,7 @@ pub fn may_take(role: Role, action: ActionKind) -> bool {
         // On patrol: register and classify what they find, verify handled cases.
         GridMember => matches!(
             action,
-            K::Classify | K::Verify | K::AnswerOnSpot | K::ReturnVisit
+            K::Classify | K::Verify | K::AnswerOnSpot | K::ReturnVisit | K::Supplement
         ),
         CommunityWorker => !matches!(action, K::DecideExtension | K::Supervise),
         CommunitySecretary | SubdistrictStaff => true,

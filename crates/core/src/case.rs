@@ -339,6 +339,13 @@ pub enum Action {
         rework: bool,
         note: String,
     },
+    /// More facts while the case is open (补充): a text and photos from the
+    /// resident or staff; nothing else changes.
+    Supplement {
+        text: String,
+        #[serde(default)]
+        photos: Vec<String>,
+    },
 }
 
 /// The kind of a step, without its data: what a role may take
@@ -364,10 +371,11 @@ pub enum ActionKind {
     DecideExtension,
     Supervise,
     ReturnVisit,
+    Supplement,
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 17] = [
+    pub const ALL: [ActionKind; 18] = [
         ActionKind::Classify,
         ActionKind::AnswerOnSpot,
         ActionKind::Refuse,
@@ -385,6 +393,7 @@ impl ActionKind {
         ActionKind::DecideExtension,
         ActionKind::Supervise,
         ActionKind::ReturnVisit,
+        ActionKind::Supplement,
     ];
 
     pub fn code(self) -> &'static str {
@@ -406,6 +415,7 @@ impl ActionKind {
             ActionKind::DecideExtension => "decide_extension",
             ActionKind::Supervise => "supervise",
             ActionKind::ReturnVisit => "return_visit",
+            ActionKind::Supplement => "supplement",
         }
     }
 
@@ -434,6 +444,7 @@ impl Action {
             Action::DecideExtension { .. } => ActionKind::DecideExtension,
             Action::Supervise { .. } => ActionKind::Supervise,
             Action::ReturnVisit { .. } => ActionKind::ReturnVisit,
+            Action::Supplement { .. } => ActionKind::Supplement,
         }
     }
 
@@ -451,7 +462,8 @@ impl Action {
             | Action::RequestExtension { reason: t, .. }
             | Action::DecideExtension { note: t, .. }
             | Action::Supervise { note: t }
-            | Action::ReturnVisit { note: t, .. } => t,
+            | Action::ReturnVisit { note: t, .. }
+            | Action::Supplement { text: t, .. } => t,
             Action::Classify { category: t } => t,
             Action::Open | Action::Dispatch { .. } | Action::Accept | Action::Merge { .. } => "",
         }
@@ -481,6 +493,7 @@ pub fn action_label(kind: &str) -> (&'static str, &'static str) {
         "supervise" => ("督办", "Supervise"),
         "return_visit" => ("回访", "Return visit"),
         "join" => ("我也遇到", "Me too"),
+        "supplement" => ("补充情况", "Add details"),
         "overdue" => ("超期", "Overdue"),
         _ => ("其他", "Other"),
     }
@@ -665,6 +678,18 @@ pub fn apply(f: &Facts, a: &Action) -> Result<Outcome, StepError> {
                 n.resolution = Some(Resolution::Explained);
             }
         }
+        (
+            Registered | Classified | Opened | Dispatched | Handling | ReportedBack,
+            Action::Supplement { text, photos },
+        ) => {
+            need_text("text", text)?;
+            if photos.len() > 20 {
+                return Err(StepError::Invalid {
+                    field: "photos",
+                    message: Msg::new("at most 20 photos", "照片最多20张"),
+                });
+            }
+        }
         (Refused, Action::Reopen { reason }) => {
             need_text("reason", reason)?;
             n.state = if f.category.is_some() {
@@ -761,6 +786,9 @@ pub fn allowed(f: &Facts) -> Vec<ActionKind> {
         Refused => vec![K::Reopen],
         Merged => vec![],
     };
+    if f.state.is_open() {
+        out.push(K::Supplement);
+    }
     if f.state == Handling && f.extension_pending.is_some() {
         out.retain(|k| *k != K::RequestExtension && *k != K::ReportBack);
         out.push(K::DecideExtension);
@@ -927,6 +955,34 @@ mod tests {
         .unwrap();
         let out = apply(&answered, &visit(Rating::Unsatisfied, true)).unwrap();
         assert_eq!(out.facts.state, State::Opened);
+    }
+
+    #[test]
+    fn a_supplement_adds_details_to_an_open_case_only() {
+        let add = Action::Supplement {
+            text: txt("楼上又漏水了"),
+            photos: vec![],
+        };
+        let open = run(&[Action::Classify { category: txt("x") }]).unwrap();
+        assert!(allowed(&open).contains(&ActionKind::Supplement));
+        let out = apply(&open, &add).unwrap();
+        assert_eq!(out.facts, open, "nothing but the timeline changes");
+        assert!(out.effects.is_empty());
+        let closed = run(&[
+            Action::Classify { category: txt("x") },
+            Action::AnswerOnSpot { answer: txt("a") },
+        ])
+        .unwrap();
+        assert!(!allowed(&closed).contains(&ActionKind::Supplement));
+        assert!(apply(&closed, &add).is_err());
+        let empty = Action::Supplement {
+            text: txt(" "),
+            photos: vec![],
+        };
+        assert!(matches!(
+            apply(&open, &empty),
+            Err(StepError::Invalid { field: "text", .. })
+        ));
     }
 
     #[test]

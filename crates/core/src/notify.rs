@@ -122,7 +122,9 @@ pub fn after_step(action: &Action, after: State) -> Vec<(Audience, Topic)> {
         out.push((Audience::Reporter, Topic::MyRequest));
     }
     match action {
-        Action::Dispatch { .. } => out.push((Audience::UnitHandlers, Topic::Assigned)),
+        Action::Dispatch { .. } | Action::Supplement { .. } => {
+            out.push((Audience::UnitHandlers, Topic::Assigned))
+        }
         Action::Verify { passed: false, .. } => out.push((Audience::UnitHandlers, Topic::Assigned)),
         Action::ReturnVisit { rework: true, .. } if after == State::Handling => {
             out.push((Audience::UnitHandlers, Topic::Assigned))
@@ -150,6 +152,10 @@ pub fn message(topic: Topic, code: &str, kind: &str, after: State) -> (String, S
         Topic::MyRequest => (
             format!("您的诉求 {code}：{step_zh}，现为“{}”", after.label_zh()),
             format!("Your request {code}: {step_en}; now {}", after.label_en()),
+        ),
+        Topic::Assigned if kind == "supplement" => (
+            format!("本单位的工单 {code} 有补充情况"),
+            format!("Case {code} of your unit has new details"),
         ),
         Topic::Assigned => (
             format!("工单 {code} 派给了本单位（{step_zh}），请签收办理"),

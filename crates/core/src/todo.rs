@@ -158,9 +158,10 @@ impl Todo {
 
     /// The to-do list of a role, in working order.
     pub fn for_role(role: Role) -> Vec<Todo> {
-        let works_cases = ActionKind::ALL
-            .iter()
-            .any(|k| *k != ActionKind::Rate && *k != ActionKind::Reopen && may_take(role, *k));
+        // Those who work on cases: who may accept one (a unit) or classify
+        // one (staff); not the resident who reports and rates.
+        let works_cases =
+            may_take(role, ActionKind::Accept) || may_take(role, ActionKind::Classify);
         Todo::ALL
             .into_iter()
             .filter(|t| match t.step() {

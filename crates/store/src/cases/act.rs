@@ -95,7 +95,7 @@ impl Store {
         if let Action::Classify { category } = &action {
             self.leaf_category(category).await?;
         }
-        if let Action::ReportBack { photos, .. } = &action {
+        if let Action::ReportBack { photos, .. } | Action::Supplement { photos, .. } = &action {
             let uploaded: Vec<String> = self
                 .photos(scope, id)
                 .await?

@@ -245,6 +245,10 @@ async fn rates_rollup_agrees_with_the_cases() {
                     "supervise" => Action::Supervise {
                         note: text("请加快"),
                     },
+                    "supplement" => Action::Supplement {
+                        text: text("楼上又漏水了"),
+                        photos: vec![],
+                    },
                     "return_visit" => {
                         let rating = [
                             Rating::Satisfied,

@@ -1046,8 +1046,9 @@ async fn act_posted(
         };
         step.insert(name.clone(), typed);
     }
-    // A report back's photo is stored first; a bad file was refused above.
-    if kind == ActionKind::ReportBack
+    // A report back's or a supplement's photo is stored first; a bad file
+    // was refused above.
+    if matches!(kind, ActionKind::ReportBack | ActionKind::Supplement)
         && let Some(bytes) = photo
     {
         let p = s
