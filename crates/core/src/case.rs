@@ -562,6 +562,10 @@ pub fn apply(f: &Facts, a: &Action) -> Result<Outcome, StepError> {
     };
     let mut n = f.clone();
     let mut effects = Vec::new();
+    // A return visit only where one is owed (see `allowed`).
+    if a.kind() == ActionKind::ReturnVisit && !allowed(f).contains(&ActionKind::ReturnVisit) {
+        return Err(refuse());
+    }
     match (f.state, a) {
         (Registered | Classified, Action::Classify { category }) => {
             need_text("category", category)?;
@@ -781,8 +785,17 @@ pub fn allowed(f: &Facts) -> Vec<ActionKind> {
             K::Supervise,
         ],
         ReportedBack => vec![K::Verify, K::Supervise],
+        // A return visit asks a resident who has not rated, or who was
+        // unsatisfied and has not had their visit; it never overrides a
+        // satisfied resident.
         Closed => vec![K::Rate, K::ReturnVisit, K::Reopen],
-        Rated => vec![K::ReturnVisit, K::Reopen],
+        Rated
+            if f.rating == Some(Rating::Unsatisfied)
+                && f.resolution != Some(Resolution::Explained) =>
+        {
+            vec![K::ReturnVisit, K::Reopen]
+        }
+        Rated => vec![K::Reopen],
         Refused => vec![K::Reopen],
         Merged => vec![],
     };
@@ -926,10 +939,23 @@ mod tests {
         assert_eq!(out.facts.state, State::Rated);
         assert_eq!(out.facts.resolution, Some(Resolution::Explained));
         assert_eq!(out.facts.rating, Some(Rating::Unsatisfied));
-        // A visit that finds the resident satisfied records it.
+        // A visit that finds the resident satisfied now records it; then
+        // no more visits, and a satisfied resident is never "visited" over.
         let out = apply(&unsatisfied, &visit(Rating::Satisfied, false)).unwrap();
         assert_eq!(out.facts.rating, Some(Rating::Satisfied));
         assert_eq!(out.facts.resolution, Some(Resolution::Resolved));
+        assert!(!allowed(&out.facts).contains(&ActionKind::ReturnVisit));
+        assert!(matches!(
+            apply(&out.facts, &visit(Rating::Unsatisfied, true)),
+            Err(StepError::NotAllowed { .. })
+        ));
+        let explained = apply(&unsatisfied, &visit(Rating::Unsatisfied, false))
+            .unwrap()
+            .facts;
+        assert!(
+            !allowed(&explained).contains(&ActionKind::ReturnVisit),
+            "visited once"
+        );
         // Rework only for the unsatisfied; a note always.
         assert!(matches!(
             apply(&unsatisfied, &visit(Rating::Satisfied, true)),

@@ -222,15 +222,21 @@ impl Store {
                     q.fetch_all(pool).await?
                 })
             };
-            for (id, username, display_name, role) in rows.into_iter().chain(by_id) {
-                let Ok(role) = Role::parse(&role) else {
-                    continue;
-                };
-                let name = ActorName { display_name, role };
-                if chunk.contains(&username.as_str()) {
-                    out.insert(format!("account:{username}"), name.clone());
+            // A key is a user name first; as an id (older entries) only when
+            // no account has that user name.
+            for (_, username, display_name, role) in rows {
+                if let Ok(role) = Role::parse(&role) {
+                    out.insert(
+                        format!("account:{username}"),
+                        ActorName { display_name, role },
+                    );
                 }
-                out.insert(format!("account:{id}"), name);
+            }
+            for (id, _, display_name, role) in by_id {
+                if let Ok(role) = Role::parse(&role) {
+                    out.entry(format!("account:{id}"))
+                        .or_insert(ActorName { display_name, role });
+                }
             }
         }
         Ok(out)
@@ -241,16 +247,18 @@ impl Store {
     /// handling unit, whose area becomes their scope.
     pub async fn create_account(&self, actor: &str, a: &NewAccount) -> Result<Account> {
         let username = a.username.trim();
+        // Not digits alone: the audit log also names accounts by their id.
         if username.is_empty()
             || username.chars().count() > 64
+            || username.chars().all(|c| c.is_ascii_digit())
             || !username
                 .chars()
                 .all(|c| c.is_alphanumeric() || "._-@".contains(c))
         {
             return Err(StoreError::invalid(
                 "username",
-                "use 1–64 letters, digits or . _ - @",
-                "请用1至64个字母、数字或 . _ - @",
+                "use 1–64 letters, digits or . _ - @, not digits alone",
+                "请用1至64个字母、数字或 . _ - @，不能全是数字",
             ));
         }
         let role = Role::parse(&a.role).map_err(|e| StoreError::invalid_msg("role", e))?;

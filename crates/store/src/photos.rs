@@ -124,9 +124,12 @@ impl Store {
         })
     }
 
-    /// The photos of a case in scope, oldest first.
+    /// The photos of a case in scope, oldest first; none for a resident
+    /// who only joined it (another resident's photos are theirs).
     pub async fn photos(&self, scope: &Scope, case_id: i64) -> Result<Vec<PhotoRef>> {
-        self.case_seen(scope, case_id).await?;
+        if self.case_seen(scope, case_id).await?.1 {
+            return Ok(Vec::new());
+        }
         Ok(with_db!(&self.db, pool => {
             sqlx::query_as("SELECT id, case_id, content_type, size_bytes, sha256, uploaded_by, created_at FROM case_photo WHERE case_id = $1 ORDER BY id")
                 .bind(case_id).fetch_all(pool).await?
@@ -142,8 +145,8 @@ impl Store {
         });
         let (case_id, path, ty, bytes) = row.ok_or_else(not_found)?;
         let visible = match scope {
-            // Record-level scopes see a photo when they see its case.
-            Scope::Reporter(_) | Scope::Unit(_) => self.case_seen(scope, case_id).await.is_ok(),
+            // Record-level scopes see a photo when the case is theirs.
+            Scope::Reporter(_) | Scope::Unit(_) => self.case_plain(scope, case_id).await.is_ok(),
             _ => scope.covers(&path),
         };
         if !visible {

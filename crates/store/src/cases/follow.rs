@@ -23,6 +23,10 @@ pub struct NearbyCase {
     pub distance_m: f64,
     /// Residents who joined it.
     pub followers: i64,
+    /// Where it lies in the org tree: staff see which case it is only
+    /// within their own area.
+    #[serde(skip)]
+    pub scope_path: String,
 }
 
 /// Metres between two WGS-84 points (haversine; a few hundred metres).
@@ -59,10 +63,11 @@ impl Store {
             String,
             Option<f64>,
             Option<f64>,
+            String,
         );
         let rows: Vec<Row> = with_db!(&self.db, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT id, created_at, title, category_code, state, lon, lat FROM service_case c
+                "SELECT id, created_at, title, category_code, state, lon, lat, scope_path FROM service_case c
                   WHERE c.state IN {OPEN_STATES} AND c.scope_path >= $1 AND c.scope_path < $2
                   ORDER BY id DESC LIMIT 2000"
             )))
@@ -71,24 +76,27 @@ impl Store {
         let group = category.map(|c| c.chars().take(2).collect::<String>());
         let mut near: Vec<NearbyCase> = rows
             .into_iter()
-            .filter_map(|(id, created_at, title, cat, state, clon, clat)| {
-                let d = metres(lon, lat, clon?, clat?);
-                let same = match (&group, &cat) {
-                    (Some(g), Some(c)) => c.starts_with(g.as_str()),
-                    (Some(_), None) => false,
-                    (None, _) => true,
-                };
-                (d <= radius_m && same).then(|| NearbyCase {
-                    id,
-                    code: case_code(id, created_at),
-                    title,
-                    category_code: cat,
-                    state,
-                    created_at,
-                    distance_m: d,
-                    followers: 0,
-                })
-            })
+            .filter_map(
+                |(id, created_at, title, cat, state, clon, clat, scope_path)| {
+                    let d = metres(lon, lat, clon?, clat?);
+                    let same = match (&group, &cat) {
+                        (Some(g), Some(c)) => c.starts_with(g.as_str()),
+                        (Some(_), None) => false,
+                        (None, _) => true,
+                    };
+                    (d <= radius_m && same).then(|| NearbyCase {
+                        id,
+                        code: case_code(id, created_at),
+                        title,
+                        category_code: cat,
+                        state,
+                        created_at,
+                        distance_m: d,
+                        followers: 0,
+                        scope_path,
+                    })
+                },
+            )
             .collect();
         near.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m));
         near.truncate(limit);

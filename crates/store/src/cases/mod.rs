@@ -127,6 +127,26 @@ pub struct CaseView {
     pub grid_staff: Vec<crate::org::PostView>,
 }
 
+impl CaseView {
+    /// The case as a resident who joined it sees it (我也遇到): what is
+    /// being done and by when, nothing another resident wrote or is.
+    pub fn for_follower(mut self) -> CaseView {
+        let r = &mut self.row;
+        r.title = r.category_name.clone().unwrap_or_default();
+        r.description.clear();
+        r.address.clear();
+        r.lon = None;
+        r.lat = None;
+        r.reporter_name = None;
+        r.reporter_account = None;
+        r.reporter_phone_masked = None;
+        r.external_id = None;
+        self.allowed.clear();
+        self.grid_staff.clear();
+        self
+    }
+}
+
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct CaseEvent {
     pub id: i64,

@@ -10,23 +10,29 @@ impl Store {
     /// against the scope: a range condition beside the key lets a generic
     /// PostgreSQL plan scan the whole area instead.
     pub async fn case(&self, scope: &Scope, id: i64) -> Result<CaseView> {
-        let v = self.case_seen(scope, id).await?;
+        let (v, follower) = self.case_seen(scope, id).await?;
+        if follower {
+            return Ok(v);
+        }
         self.with_grid_staff(v).await
     }
 
     /// A case a caller may read: in scope, or (a resident) one they joined
-    /// (我也遇到). Steps are checked with [`Store::case_plain`], which a
-    /// join does not open.
-    pub(crate) async fn case_seen(&self, scope: &Scope, id: i64) -> Result<CaseView> {
+    /// (我也遇到), then only as a follower sees it: its category, state,
+    /// unit and dates, none of another resident's text, place or name
+    /// ([`CaseView::for_follower`]). Steps are checked with
+    /// [`Store::case_plain`], which a join does not open.
+    pub(crate) async fn case_seen(&self, scope: &Scope, id: i64) -> Result<(CaseView, bool)> {
         match (self.case_plain(scope, id).await, scope) {
             (Err(StoreError::NotFound(m)), Scope::Reporter(a)) => {
                 if self.follows(*a, id).await? {
-                    self.case_plain(&Scope::Everything, id).await
+                    let v = self.case_plain(&Scope::Everything, id).await?;
+                    Ok((v.for_follower(), true))
                 } else {
                     Err(StoreError::NotFound(m))
                 }
             }
-            (r, _) => r,
+            (r, _) => r.map(|v| (v, false)),
         }
     }
 
@@ -68,11 +74,25 @@ impl Store {
 
     /// The timeline of a case in scope, oldest first.
     pub async fn timeline(&self, scope: &Scope, id: i64) -> Result<Vec<CaseEvent>> {
-        self.case(scope, id).await?;
-        Ok(with_db!(&self.db, pool => {
+        let (_, follower) = self.case_seen(scope, id).await?;
+        let events: Vec<CaseEvent> = with_db!(&self.db, pool => {
             sqlx::query_as("SELECT id, case_id, action, from_state, to_state, actor, note, data, at FROM case_event WHERE case_id = $1 ORDER BY id")
                 .bind(id).fetch_all(pool).await?
-        }))
+        });
+        // A follower sees the steps and when, not who wrote what.
+        Ok(if follower {
+            events
+                .into_iter()
+                .map(|e| CaseEvent {
+                    actor: String::new(),
+                    note: String::new(),
+                    data: "{}".into(),
+                    ..e
+                })
+                .collect()
+        } else {
+            events
+        })
     }
 
     /// Cases in scope, newest first: a page of at most 500, after

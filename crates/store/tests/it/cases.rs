@@ -97,7 +97,7 @@ async fn the_closed_loop_with_working_day_deadlines() {
         assert_eq!(c.row.closed_at, Some(bj(2026, 2, 24, 9, 0).timestamp_millis()));
         let c = step(Action::Rate { rating: Rating::BasicallySatisfied, comment: text("回访：基本满意") }, c.row.version, t0).await.unwrap();
         assert_eq!((c.row.state.as_str(), c.row.rating.as_deref()), ("rated", Some("basically_satisfied")));
-        assert_eq!(c.allowed, vec![linli_core::case::ActionKind::ReturnVisit, linli_core::case::ActionKind::Reopen]);
+        assert_eq!(c.allowed, vec![linli_core::case::ActionKind::Reopen]);
 
         // The whole timeline, with who and why.
         let tl = store.timeline(&all, id).await.unwrap();
@@ -839,7 +839,28 @@ async fn to_dos_count_the_cases_behind_them() {
             "{be}"
         );
         assert_eq!(count(all.clone(), Todo::Unsatisfied).await, 0, "{be}");
-        // Visited again and sent back for rework: with its unit, a new deadline.
+        // Visited once is enough: no second visit overrides it.
+        let again = store
+            .act(&all, "worker:2", unhappy, c.row.version, &visit(true))
+            .await;
+        assert!(
+            matches!(again, Err(StoreError::Conflict(_))),
+            "{be}: {again:?}"
+        );
+        // Another unsatisfied case, sent back for rework: with its unit, a new deadline.
+        let mut s = handled();
+        s.extend([
+            Action::Verify {
+                passed: true,
+                note: text(""),
+            },
+            Action::Rate {
+                rating: Rating::Unsatisfied,
+                comment: text("没修好"),
+            },
+        ]);
+        let unhappy = go(new(Some("1202")).await, s).await;
+        let c = store.case(&all, unhappy).await.unwrap();
         let c = store
             .act(&all, "worker:2", unhappy, c.row.version, &visit(true))
             .await
@@ -867,7 +888,7 @@ async fn to_dos_count_the_cases_behind_them() {
         };
         assert_eq!(
             store.cases(&all, &words("电梯停了")).await.unwrap().len(),
-            8,
+            9,
             "{be}"
         );
         assert_eq!(
@@ -879,7 +900,7 @@ async fn to_dos_count_the_cases_behind_them() {
             .cases_by_phone(&all, &every, "138 0013 8000", "account:counter")
             .await
             .unwrap();
-        assert_eq!(mine.len(), 8, "{be}");
+        assert_eq!(mine.len(), 9, "{be}");
         assert!(
             store
                 .cases_by_phone(&all, &every, "13900139000", "account:counter")

@@ -305,11 +305,12 @@ async fn register_posted(s: &AppState, v: &Viewer, f: &Posted) -> Result<i64, Pa
 #[template(path = "nearby.html")]
 struct NearbyList {
     c: Chrome,
-    cases: Vec<linli_store::cases::NearbyCase>,
+    /// Each case, and whether the viewer may see which case it is (staff,
+    /// within their own area).
+    cases: Vec<(linli_store::cases::NearbyCase, bool)>,
     categories: Vec<Category>,
-    /// A resident may join one (我也遇到); staff see which case it is.
+    /// A resident may join one (我也遇到).
     resident: bool,
-    staff: bool,
 }
 
 impl NearbyList {
@@ -361,10 +362,16 @@ pub async fn nearby(
         Err(e) => return Err(e.into()),
     };
     let resident = matches!(v.caller.scope, Scope::Reporter(_));
+    let cases = cases
+        .into_iter()
+        .map(|n| {
+            let named = !resident && v.caller.scope.covers(&n.scope_path);
+            (n, named)
+        })
+        .collect();
     render(NearbyList {
         c: ctx.chrome(""),
         categories: s.store.categories().await?,
-        staff: !resident,
         resident,
         cases,
     })
@@ -386,6 +393,18 @@ pub async fn join(
         )
         .into());
     }
+    // Joining lets one read a case (as a follower does): held to the
+    // look-up allowance, so cases cannot be walked by id.
+    let now = chrono::Utc::now().timestamp_millis();
+    s.lookup_throttle
+        .take(&v.caller.actor, now)
+        .map_err(|wait_ms| {
+            AppError::from(crate::throttle::held_back(
+                "too many joins",
+                "“我也遇到”次数过多",
+                wait_ms,
+            ))
+        })?;
     s.store.join_case(v.account.id, &v.caller.actor, id).await?;
     Ok(Redirect::to(&format!("/cases/{id}")).into_response())
 }
@@ -669,9 +688,11 @@ pub async fn queue(
         .take(500)
         .map(|g| (g.id, g.name))
         .collect();
-    let export = v
-        .may(linli_core::access::Permission::Export)
-        .then(|| export_href(&q));
+    // The export follows the filters; a search is not one (it would
+    // export the whole queue), so a search offers none.
+    let searching = q.get("q").is_some_and(|x| !x.trim().is_empty());
+    let export =
+        (v.may(linli_core::access::Permission::Export) && !searching).then(|| export_href(&q));
     let now = chrono::Utc::now().timestamp_millis();
     let todo = f.todo.map(|t| {
         let mut rest = q.clone();

@@ -900,6 +900,16 @@ async fn notifications_reach_people_and_the_counter_finds_them() {
         assert_eq!(r.headers()["location"], format!("/cases/{}", o.case[0]).as_str(), "{be}");
         let page = app.as_account(&neighbour, "get", &format!("/cases/{}", o.case[0])).send().await.unwrap().text().await.unwrap();
         assert!(page.contains("id=\"followers\">1 人") && page.contains("我也遇到"), "{be}: the case, with one more affected");
+        // A follower sees what is done and by when, not the other resident's text, place, name or photos.
+        assert!(!page.contains("楼道堆物") && !page.contains("class=\"photos\"") && !page.contains("id=\"case-point\""), "{be}: follower view");
+        let api: Value = app.as_account(&neighbour, "get", &format!("/api/v1/cases/{}", o.case[0])).send().await.unwrap().json().await.unwrap();
+        assert_eq!((api["description"].as_str(), api["address"].as_str(), api["reporter_name"].is_null()), (Some(""), Some(""), true), "{be} {api}");
+        let tl: Value = app.as_account(&neighbour, "get", &format!("/api/v1/cases/{}/timeline", o.case[0])).send().await.unwrap().json().await.unwrap();
+        assert!(tl.as_array().unwrap().iter().all(|e| e["note"] == "" && e["actor"] == ""), "{be}: no notes or names in the timeline");
+        let photos: Value = app.as_account(&neighbour, "get", &format!("/api/v1/cases/{}/photos", o.case[0])).send().await.unwrap().json().await.unwrap();
+        assert_eq!(photos.as_array().map(Vec::len), Some(0), "{be}: no photos {photos}");
+        let r = app.as_account(&neighbour, "get", &format!("/api/v1/photos/{}", o.photo[0])).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{be}: nor one by its id");
         let mine = app.as_account(&neighbour, "get", "/my").send().await.unwrap().text().await.unwrap();
         assert!(mine.contains(&format!("href=\"/cases/{}\"", o.case[0])), "{be}: in their requests");
         let c = admin_json(&app, "get", &format!("/api/v1/cases/{}", o.case[0]), String::new()).await;
@@ -1093,6 +1103,18 @@ async fn an_administrator_makes_units_rules_and_accounts() {
         .unwrap();
         assert_eq!(r.status(), StatusCode::SEE_OTHER, "{be}");
         sign_in(&app, "li.si", "网格员-口令-2026").await;
+        // A user name of digits alone would read as an account id in the audit log.
+        let r = post(
+            "/admin/accounts",
+            vec![
+                ("username", "12".into()),
+                ("role", "resident".into()),
+                ("password", "网格员-口令-2026".into()),
+            ],
+        )
+        .await
+        .unwrap();
+        assert!(r.text().await.unwrap().contains("不能全是数字"), "{be}");
         // Not for a worker.
         let worker = sign_in(&app, "m.community_worker", MATRIX_PASSWORD).await;
         let r = no_redirect
