@@ -379,16 +379,15 @@ pub(crate) fn admit_lookup(s: &AppState, caller: &Caller) -> Result<(), AppError
         ));
     }
     let now = chrono::Utc::now().timestamp_millis();
-    s.lookup_throttle
-        .take(&caller.actor, now)
-        .map_err(|wait_ms| {
-            crate::throttle::held_back(
-                "too many look-ups by ID number or phone",
-                "按身份证号或电话查询次数过多",
-                wait_ms,
-            )
-            .into()
-        })
+    Ok(crate::throttle::take_lookup(
+        &s.lookup_throttle,
+        &caller.actor,
+        now,
+        (
+            "too many look-ups by ID number or phone",
+            "按身份证号或电话查询次数过多",
+        ),
+    )?)
 }
 
 async fn person(

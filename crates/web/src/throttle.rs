@@ -43,9 +43,25 @@ pub fn admit_preview(
     actor: &str,
     now: i64,
 ) -> Result<(), linli_store::StoreError> {
+    take_lookup(
+        throttle,
+        &format!("preview:{actor}"),
+        now,
+        ("too many import previews", "导入预览次数过多"),
+    )
+}
+
+/// Takes one from `key`'s look-up allowance; past it, 429 saying `what`
+/// (English, Chinese) and how long to wait.
+pub fn take_lookup(
+    throttle: &LookupThrottle,
+    key: &str,
+    now: i64,
+    (what, what_zh): (&str, &str),
+) -> Result<(), linli_store::StoreError> {
     throttle
-        .take(&format!("preview:{actor}"), now)
-        .map_err(|wait_ms| held_back("too many import previews", "导入预览次数过多", wait_ms))
+        .take(&key.to_string(), now)
+        .map_err(|wait_ms| held_back(what, what_zh, wait_ms))
 }
 
 /// Events per key in the current window, refused past a limit.

@@ -396,15 +396,12 @@ pub async fn join(
     // Joining lets one read a case (as a follower does): held to the
     // look-up allowance, so cases cannot be walked by id.
     let now = chrono::Utc::now().timestamp_millis();
-    s.lookup_throttle
-        .take(&v.caller.actor, now)
-        .map_err(|wait_ms| {
-            AppError::from(crate::throttle::held_back(
-                "too many joins",
-                "“我也遇到”次数过多",
-                wait_ms,
-            ))
-        })?;
+    crate::throttle::take_lookup(
+        &s.lookup_throttle,
+        &v.caller.actor,
+        now,
+        ("too many joins", "“我也遇到”次数过多"),
+    )?;
     s.store.join_case(v.account.id, &v.caller.actor, id).await?;
     Ok(Redirect::to(&format!("/cases/{id}")).into_response())
 }
@@ -627,15 +624,12 @@ pub async fn queue(
         }
         Some(t) if looks_like_phone(t) => {
             let now = chrono::Utc::now().timestamp_millis();
-            s.lookup_throttle
-                .take(&v.caller.actor, now)
-                .map_err(|wait_ms| {
-                    AppError::from(crate::throttle::held_back(
-                        "too many look-ups by phone",
-                        "按电话查询次数过多",
-                        wait_ms,
-                    ))
-                })?;
+            crate::throttle::take_lookup(
+                &s.lookup_throttle,
+                &v.caller.actor,
+                now,
+                ("too many look-ups by phone", "按电话查询次数过多"),
+            )?;
             searched = Some(
                 l.t(
                     "按来电号码查找（已记入审计日志）",
