@@ -58,11 +58,13 @@ pub fn audit_action_label(action: &str) -> (String, String) {
         "hotline_categories.replace" => {
             fixed("更新12345分类对照", "12345 category mapping replaced")
         }
+        "notify_gateway.set" => fixed("设置通知网关", "Notification gateway set"),
         "tags.replace" => fixed("更新人员类别", "Tag list replaced"),
         "import_template.save" => fixed("保存导入模板", "Import template saved"),
         "case.photo" => fixed("上传工单照片", "Case photo added"),
         "case.view_unmasked" => fixed("查看工单原文", "Case viewed in full"),
         "person.view_unmasked" => fixed("查看完整个人信息", "Person viewed in full"),
+        "person.edit" => fixed("修改人员信息", "Person edited"),
         "person.lookup_id_number" => fixed("按身份证号查人", "Look-up by ID number"),
         "person.lookup_phone" => fixed("按电话查人", "Look-up by phone"),
         "registry.import" => fixed("导入人口台账", "Registry imported"),

@@ -165,6 +165,85 @@ impl Calendar {
         self.workdays.extend(other.workdays);
     }
 
+    /// The special days of a year, in date order: (day, name, whether it
+    /// is a make-up working day rather than a holiday).
+    pub fn special_days(&self, year: i32) -> Vec<(NaiveDate, &str, bool)> {
+        let mut out: Vec<(NaiveDate, &str, bool)> = self
+            .holidays
+            .iter()
+            .map(|(d, n)| (*d, n.as_str(), false))
+            .chain(self.workdays.iter().map(|(d, n)| (*d, n.as_str(), true)))
+            .filter(|(d, _, _)| d.year() == year)
+            .collect();
+        out.sort_by_key(|x| x.0);
+        out
+    }
+
+    /// Marks one day as a holiday (`Some(false)`), a make-up working day
+    /// (`Some(true)`) or an ordinary day again (`None`), as an
+    /// administrator does when a holiday is announced or moved. The name
+    /// is what the day is called (春节, 国庆节调休 …). A make-up working
+    /// day falls on a weekend; a holiday may not be one already passed
+    /// over to a working day.
+    pub fn set_day(&mut self, d: NaiveDate, workday: Option<bool>, name: &str) -> Result<(), Msg> {
+        let name = name.trim();
+        if workday.is_some() && (name.is_empty() || name.chars().count() > 20) {
+            return Err(Msg::new(
+                "calendar: a special day needs a name of 1 to 20 characters",
+                "工作日历：请填写1至20个字的名称（如 春节、国庆节调休）",
+            ));
+        }
+        if workday == Some(true) && !matches!(d.weekday(), Weekday::Sat | Weekday::Sun) {
+            return Err(Msg::new(
+                format!("calendar: {d} is a weekday; a make-up working day falls on a weekend"),
+                format!("工作日历：{d} 本是工作日，调休上班日应在周末"),
+            ));
+        }
+        self.holidays.remove(&d);
+        self.workdays.remove(&d);
+        match workday {
+            Some(true) => {
+                self.workdays.insert(d, name.to_string());
+            }
+            Some(false) => {
+                self.holidays.insert(d, name.to_string());
+            }
+            None => {}
+        }
+        self.years.insert(d.year());
+        Ok(())
+    }
+
+    /// One year of this calendar as a calendar file (the format of
+    /// `data/calendar_cn.json`), to be stored and read back with
+    /// [`Calendar::from_json`].
+    pub fn year_json(&self, year: i32) -> String {
+        let hours: Vec<(String, String)> = self
+            .hours
+            .iter()
+            .map(|(a, b)| (a.format("%H:%M").to_string(), b.format("%H:%M").to_string()))
+            .collect();
+        let day = |d: &NaiveDate| d.format("%Y-%m-%d").to_string();
+        let holidays: Vec<(String, String, String)> = self
+            .holidays
+            .iter()
+            .filter(|(d, _)| d.year() == year)
+            .map(|(d, n)| (day(d), day(d), n.clone()))
+            .collect();
+        let workdays: Vec<(String, String)> = self
+            .workdays
+            .iter()
+            .filter(|(d, _)| d.year() == year)
+            .map(|(d, n)| (day(d), n.clone()))
+            .collect();
+        serde_json::json!({
+            "utc_offset_minutes": self.offset.local_minus_utc() / 60,
+            "work_hours": hours,
+            "years": {year.to_string(): {"holidays": holidays, "workdays": workdays}},
+        })
+        .to_string()
+    }
+
     /// Years this calendar knows the holidays of. Outside them only
     /// weekends are days off.
     pub fn years(&self) -> &BTreeSet<i32> {
@@ -262,6 +341,29 @@ impl Calendar {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_day_set_by_hand_survives_the_round_trip_through_its_year_file() {
+        let mut cal = Calendar::china().unwrap();
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        // 2027-02-08 is a Monday; 2027-02-06 a Saturday.
+        cal.set_day(d("2027-02-08"), Some(false), "春节").unwrap();
+        cal.set_day(d("2027-02-06"), Some(true), "春节调休")
+            .unwrap();
+        assert!(!cal.is_working_day(d("2027-02-08")));
+        assert!(cal.is_working_day(d("2027-02-06")));
+        assert!(cal.set_day(d("2027-02-09"), Some(true), "调休").is_err());
+        assert!(cal.set_day(d("2027-02-09"), Some(false), " ").is_err());
+        let back = Calendar::from_json(&cal.year_json(2027)).unwrap();
+        assert_eq!(back.special_days(2027), cal.special_days(2027));
+        assert_eq!(back.special_days(2027).len(), 2);
+        // Back to an ordinary day.
+        cal.set_day(d("2027-02-08"), None, "").unwrap();
+        assert!(cal.is_working_day(d("2027-02-08")));
+        // The shipped year keeps its days through the round trip too.
+        let y2026 = Calendar::from_json(&cal.year_json(2026)).unwrap();
+        assert_eq!(y2026.special_days(2026), cal.special_days(2026));
+    }
 
     fn bj(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
         FixedOffset::east_opt(8 * 3600)

@@ -51,12 +51,74 @@ impl Taxonomy {
     pub fn from_json(text: &str) -> Result<Self, Msg> {
         let t: Taxonomy = serde_json::from_str(text)
             .map_err(|e| Msg::new(format!("categories: {e}"), format!("问题分类格式有误：{e}")))?;
+        t.checked()
+    }
+
+    /// With one category added, or changed when its code is taken: the
+    /// taxonomy as an administrator edits it, one entry at a time.
+    pub fn with_category(mut self, c: Category) -> Result<Self, Msg> {
+        match self.categories.iter_mut().find(|x| x.code == c.code) {
+            Some(x) => *x = c,
+            None => self.categories.push(c),
+        }
+        self.checked()
+    }
+
+    /// Without a category (cases that have it keep it). A category with
+    /// sub-categories goes only once they have gone.
+    pub fn without_category(mut self, code: &str) -> Result<Self, Msg> {
+        if self
+            .categories
+            .iter()
+            .any(|c| c.parent.as_deref() == Some(code))
+        {
+            return Err(Msg::new(
+                format!("categories: {code} still has sub-categories; remove them first"),
+                format!("问题分类：{code} 下还有分类，请先停用它们"),
+            ));
+        }
+        let before = self.categories.len();
+        self.categories.retain(|c| c.code != code);
+        if self.categories.len() == before {
+            return Err(Msg::new(
+                format!("categories: there is no category {code}"),
+                format!("问题分类：没有编码为 {code} 的分类"),
+            ));
+        }
+        self.checked()
+    }
+
+    /// Checks the rules of a taxonomy (see [`Taxonomy::from_json`]).
+    pub fn checked(self) -> Result<Self, Msg> {
+        let t = self;
         let mut codes = HashSet::new();
         for c in &t.categories {
             if c.code.trim().is_empty() || c.name.trim().is_empty() {
                 return Err(Msg::new(
                     "categories: every category needs a code and a name",
                     "问题分类：每个分类都要有编码和名称",
+                ));
+            }
+            let plain = |x: char| x.is_ascii_alphanumeric() || x == '-' || x == '_';
+            if c.code.chars().count() > 16 || !c.code.chars().all(plain) {
+                return Err(Msg::new(
+                    format!(
+                        "categories: code '{}' must be 1 to 16 letters, digits, - or _",
+                        c.code
+                    ),
+                    format!("问题分类：编码“{}”应为1至16位字母、数字、-或_", c.code),
+                ));
+            }
+            if c.name.chars().count() > 40 || c.name_en.chars().count() > 80 {
+                return Err(Msg::new(
+                    format!(
+                        "categories: the name of {} is too long (40 characters, 80 in English)",
+                        c.code
+                    ),
+                    format!(
+                        "问题分类：{} 的名称过长（中文最多40字，英文最多80字符）",
+                        c.code
+                    ),
                 ));
             }
             if !codes.insert(c.code.as_str()) {
@@ -149,6 +211,51 @@ pub const MAX_LIMIT_WORKING_HOURS: u32 = 2_000;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_category_is_added_changed_or_removed_with_the_rules_kept() {
+        let t = Taxonomy::default_set().unwrap();
+        let leaf = t.leaves().next().unwrap().clone();
+        let parent = leaf.parent.clone().unwrap();
+        let new = Category {
+            code: "9901".into(),
+            name: "共享单车乱停".into(),
+            name_en: "Shared bikes parked badly".into(),
+            ..leaf.clone()
+        };
+        let t2 = t.clone().with_category(new.clone()).unwrap();
+        assert_eq!(t2.categories.len(), t.categories.len() + 1);
+        // Changing by code replaces; an unknown unit kind is refused.
+        let changed = Category {
+            response_hours: Some(4),
+            ..new.clone()
+        };
+        let t3 = t2.clone().with_category(changed).unwrap();
+        assert_eq!(t3.get("9901").unwrap().response_hours, Some(4));
+        let bad = Category {
+            default_unit_kind: Some("nobody".into()),
+            ..new.clone()
+        };
+        assert!(
+            t2.clone()
+                .with_category(bad)
+                .unwrap_err()
+                .zh
+                .contains("9901")
+        );
+        let bad = Category {
+            code: "a b".into(),
+            ..new
+        };
+        assert!(t2.clone().with_category(bad).is_err());
+        // A parent with children stays; a leaf goes.
+        assert!(t2.clone().without_category(&parent).is_err());
+        assert_eq!(
+            t2.without_category("9901").unwrap().categories.len(),
+            t.categories.len()
+        );
+        assert!(t.without_category("nope").is_err());
+    }
 
     #[test]
     fn shipped_taxonomy_is_complete() {

@@ -94,6 +94,15 @@ pub fn field_label(field: &str) -> Option<(&'static str, &'static str)> {
         "page" => ("页码", "page"),
         "q" => ("搜索", "search"),
         "keyword" => ("关键词", "keyword"),
+        "sort" => ("排序", "order"),
+        "relation" => ("居住关系", "relation to the dwelling"),
+        "head_relation" => ("与户主关系", "relation to the head"),
+        "day" => ("日期", "day"),
+        "mapping" => ("12345分类对照", "12345 category mapping"),
+        "url" => ("网关地址", "gateway URL"),
+        "response_hours" => ("响应时限", "response time"),
+        "limit_value" => ("办理时限", "time limit"),
+        "unit_kind" => ("承办单位类型", "unit kind"),
         _ => return None,
     })
 }

@@ -122,6 +122,52 @@ pub fn district_tag(raw: &str) -> Result<String, Msg> {
     Ok(t)
 }
 
+/// The tags a worker gives a person (a built-in tag by code or label, a
+/// district tag as listed): built-in ones by their code, district ones as
+/// written, duplicates dropped. A district tag must be on the district's
+/// list, or already on the person (a tag dropped from the list stays on
+/// those who have it until someone removes it).
+pub fn person_tags(
+    chosen: &[String],
+    listed: &[String],
+    had: &[String],
+) -> Result<Vec<String>, Msg> {
+    let mut out: Vec<String> = Vec::new();
+    for raw in chosen {
+        let t = crate::ledger::half_width(raw.trim()).into_owned();
+        if t.is_empty() {
+            continue;
+        }
+        let tag = match Tag::parse(&t) {
+            Ok(b) => b.code().to_string(),
+            Err(_) if listed.contains(&t) || had.contains(&t) => t,
+            Err(_) => {
+                return Err(Msg::new(
+                    format!("tag '{t}' is neither built in nor on the district's list"),
+                    format!("标签“{t}”既不是内置标签，也不在本区的标签列表中（请先在管理页添加）"),
+                ));
+            }
+        };
+        if !out.contains(&tag) {
+            out.push(tag);
+        }
+    }
+    Ok(out)
+}
+
+/// A relation to the head of the household as a ledger writes it (户主,
+/// 配偶, 子女 …): up to 10 characters, or none.
+pub fn head_relation(raw: &str) -> Result<Option<String>, Msg> {
+    let t = crate::ledger::half_width(raw.trim()).into_owned();
+    if t.chars().count() > 10 {
+        return Err(Msg::new(
+            format!("relation to the head '{t}' has more than 10 characters"),
+            format!("与户主关系“{t}”超过10个字"),
+        ));
+    }
+    Ok(Some(t).filter(|t| !t.is_empty()))
+}
+
 /// Floor area in square metres, as used for owners' votes (Civil Code art. 278).
 #[expect(
     clippy::map_err_ignore,
@@ -152,6 +198,35 @@ pub fn floor_area(raw: &str) -> Result<f64, Msg> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn person_tags_take_labels_codes_and_listed_tags_only() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let listed = s(&["低保户"]);
+        assert_eq!(
+            person_tags(
+                &s(&["独居老人", "elderly_alone", " 低保户 ", ""]),
+                &listed,
+                &[]
+            )
+            .unwrap(),
+            s(&["elderly_alone", "低保户"])
+        );
+        // Not listed: refused, naming the tag, unless the person has it.
+        let e = person_tags(&s(&["空巢老人"]), &listed, &[]).unwrap_err();
+        assert!(e.zh.contains("空巢老人"), "{}", e.zh);
+        assert_eq!(
+            person_tags(&s(&["空巢老人"]), &listed, &s(&["空巢老人"])).unwrap(),
+            s(&["空巢老人"])
+        );
+    }
+
+    #[test]
+    fn head_relations_are_short_or_none() {
+        assert_eq!(head_relation(" 配偶 ").unwrap().as_deref(), Some("配偶"));
+        assert_eq!(head_relation("  ").unwrap(), None);
+        assert!(head_relation("一二三四五六七八九十一").is_err());
+    }
 
     #[test]
     fn district_tags_are_checked() {

@@ -640,6 +640,11 @@ impl Store {
         let mut f = filter.clone();
         f.limit = 0;
         f.offset = 0;
+        // Paged by key, newest first: the same cases as a list by deadline.
+        if f.order == crate::cases::CaseOrder::DueFirst {
+            f.order = crate::cases::CaseOrder::Newest;
+            f.open = Some(true);
+        }
         loop {
             let Some(mut q) = self.case_query(scope, &f, now).await? else {
                 break;

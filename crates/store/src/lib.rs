@@ -24,6 +24,7 @@ pub mod outbox;
 pub mod photos;
 pub mod rates;
 pub mod registry;
+pub mod registry_edit;
 pub mod settings;
 #[doc(hidden)]
 #[allow(clippy::expect_used)]

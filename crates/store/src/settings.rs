@@ -55,6 +55,26 @@ impl Store {
         Ok(years)
     }
 
+    /// Marks one day as a holiday (`Some(false)`), a make-up working day
+    /// (`Some(true)`) or an ordinary day (`None`): its year is stored
+    /// again as a whole. Deadlines already set are kept; new ones count
+    /// on the changed calendar.
+    pub async fn set_calendar_day(
+        &self,
+        actor: &str,
+        day: chrono::NaiveDate,
+        workday: Option<bool>,
+        name: &str,
+    ) -> Result<()> {
+        use chrono::Datelike;
+        let mut cal = self.calendar();
+        cal.set_day(day, workday, name)
+            .map_err(|m| StoreError::invalid_msg("day", m))?;
+        self.extend_calendar(actor, &cal.year_json(day.year()))
+            .await
+            .map(|_| ())
+    }
+
     /// Loads stored calendar years and seeds the default categories into
     /// an empty category table. Called on open.
     pub(crate) async fn load_settings(&self) -> Result<()> {
@@ -67,7 +87,7 @@ impl Store {
         };
         if count().await? == 0 {
             let t = Taxonomy::default_set().map_err(|e| StoreError::Config(e.en))?;
-            if let Err(e) = self.save_categories(&t).await {
+            if let Err(e) = self.save_categories("system", &t).await {
                 // Servers starting together on a new database: one of them
                 // seeds, the others find its categories.
                 if count().await? == 0 {
@@ -239,9 +259,11 @@ impl Store {
             .await
     }
 
-    /// Replaces the category taxonomy (an administrator's edit). Categories
-    /// in use are kept and deactivated rather than deleted.
-    pub async fn save_categories(&self, t: &Taxonomy) -> Result<()> {
+    /// Replaces the category taxonomy (an administrator's edit), audited in
+    /// the same transaction. Categories in use are kept and deactivated
+    /// rather than deleted.
+    pub async fn save_categories(&self, actor: &str, t: &Taxonomy) -> Result<()> {
+        let detail = format!("{} categories", t.categories.len());
         with_db!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
             sqlx::query("UPDATE category SET active = FALSE").execute(&mut *tx).await?;
@@ -263,6 +285,7 @@ impl Store {
                     .bind(c.response_hours.map(|h| h as i32)).bind(kind).bind(value).bind(&c.default_unit_kind)
                     .execute(&mut *tx).await?;
             }
+            append_in_tx!(tx, self.vault(), actor, "categories.replace", "category", &detail);
             tx.commit().await?;
         });
         self.changed(crate::caches::Cached::Categories).await

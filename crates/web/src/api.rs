@@ -67,6 +67,7 @@ pub fn api() -> Api {
         .post("/staff", Needs(WriteRegistry), create_staff)
         .get("/people", Needs(ReadRegistry), people)
         .get("/people/{id}", Needs(ReadRegistry), person)
+        .put("/people/{id}", Needs(WriteRegistry), edit_person)
         .post("/people/{id}/unmask", Needs(Unmask), person_unmask)
         .get("/compounds", Needs(ReadRegistry), compounds)
         .get("/tags", Needs(ReadRegistry), tags)
@@ -396,6 +397,41 @@ async fn person(
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, AppError> {
     Ok(Json(json!(s.store.person(&caller.scope, id).await?)))
+}
+
+/// A person's record as a worker keeps it: phone, relations, tags.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PersonEditBody {
+    phone: Option<String>,
+    #[serde(default)]
+    clear_phone: bool,
+    relation: String,
+    #[serde(default)]
+    head_relation: String,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+async fn edit_person(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let b: PersonEditBody = json_body(&body)?;
+    let edit = linli_store::registry_edit::PersonEdit {
+        phone: b.phone,
+        clear_phone: b.clear_phone,
+        relation: b.relation,
+        head_relation: b.head_relation,
+        tags: b.tags,
+    };
+    Ok(Json(json!(
+        s.store
+            .edit_person(&caller.scope, &caller.actor, id, &edit)
+            .await?
+    )))
 }
 
 #[derive(Deserialize)]

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, header};
 use linli_core::case::{Action, State as CaseState};
 use linli_core::ledger::LedgerKind;
 use linli_core::todo::Todo;
-use linli_store::cases::{CaseFilter, NewRequest};
+use linli_store::cases::{CaseFilter, CaseOrder, NewRequest};
 use linli_store::import::{TableFormat, parse_ledger};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -85,7 +85,7 @@ async fn list(
 
 /// The filters of a case list (the API's list, its export, the queue page).
 pub(crate) fn case_filter(q: &HashMap<String, String>) -> Result<CaseFilter, AppError> {
-    Ok(CaseFilter {
+    Ok(keyword_window(CaseFilter {
         keyword: q
             .get("keyword")
             .map(|k| k.trim().to_string())
@@ -115,8 +115,31 @@ pub(crate) fn case_filter(q: &HashMap<String, String>) -> Result<CaseFilter, App
             None => None,
         },
         reporter_phone_idx: None,
-    })
+        order: match q.get("sort") {
+            None => CaseOrder::Newest,
+            Some(v) => CaseOrder::parse(v).ok_or_else(|| {
+                AppError::invalid(
+                    "sort",
+                    format!("unknown order '{v}' (new or due)"),
+                    format!("没有“{v}”这种排序（可选：new 最新登记、due 剩余时间最少）"),
+                )
+            })?,
+        },
+    }))
 }
+
+/// A keyword search reads titles and addresses one by one, so without a
+/// period of its own it looks at the last 90 days only (a district holds
+/// millions of cases).
+pub(crate) fn keyword_window(mut f: CaseFilter) -> CaseFilter {
+    if f.keyword.is_some() && f.created_from.is_none() && f.created_to.is_none() {
+        f.created_from = Some(chrono::Utc::now().timestamp_millis() - KEYWORD_WINDOW_MS);
+    }
+    f
+}
+
+/// How far back a keyword search without a period looks.
+pub(crate) const KEYWORD_WINDOW_MS: i64 = 90 * 86_400_000;
 
 /// The caller's to-do list (待办) with its counts: what waits for them.
 async fn todo(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>, AppError> {
@@ -311,15 +334,7 @@ async fn replace_categories(
     let text = utf8_body(&body, "categories JSON")?;
     let t = linli_core::category::Taxonomy::from_json(text)
         .map_err(|e| AppError::invalid_msg("categories", e))?;
-    s.store.save_categories(&t).await?;
-    s.store
-        .audit(
-            &caller.actor,
-            "categories.replace",
-            "category",
-            &format!("{} categories", t.categories.len()),
-        )
-        .await?;
+    s.store.save_categories(&caller.actor, &t).await?;
     Ok(Json(json!({"categories": t.categories.len()})))
 }
 

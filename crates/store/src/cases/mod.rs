@@ -185,6 +185,36 @@ pub struct CaseFilter {
     /// The reporter's phone, by its blind index: only
     /// [`crate::Store::cases_by_phone`] makes one, and audits the look-up.
     pub reporter_phone_idx: Option<PhoneIndex>,
+    /// The order of the list; [`CaseOrder::DueFirst`] lists open cases only.
+    pub order: CaseOrder,
+}
+
+/// How a case list is ordered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CaseOrder {
+    /// Newest first (by id, or for a period by the time registered).
+    #[default]
+    Newest,
+    /// The open cases whose deadline comes first (the least time left),
+    /// those without a deadline yet after them.
+    DueFirst,
+}
+
+impl CaseOrder {
+    /// Spelt in URLs as `sort=due`; anything else is newest first.
+    pub fn parse(s: &str) -> Option<CaseOrder> {
+        match s {
+            "" | "new" | "newest" => Some(CaseOrder::Newest),
+            "due" => Some(CaseOrder::DueFirst),
+            _ => None,
+        }
+    }
+    pub fn code(self) -> &'static str {
+        match self {
+            CaseOrder::Newest => "new",
+            CaseOrder::DueFirst => "due",
+        }
+    }
 }
 
 /// The blind index of a phone, as a case filter holds it. Made only by the

@@ -126,6 +126,30 @@ impl Store {
         rows.into_iter().map(|r| view(r, now)).collect()
     }
 
+    /// How many cases the list `f` holds, counted up to `cap` (a district's
+    /// history holds millions; a page says "10,000+" rather than count
+    /// them all). Returns the count and whether it reached the cap.
+    pub async fn count_cases(
+        &self,
+        scope: &Scope,
+        f: &CaseFilter,
+        cap: i64,
+    ) -> Result<(i64, bool)> {
+        let Some(mut q) = self.case_query(scope, f, now_ms()).await? else {
+            return Ok((0, false));
+        };
+        let lim = q.w.int(cap + 1);
+        let sql = format!(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM {}{} LIMIT {lim}) t",
+            q.from,
+            q.w.where_sql()
+        );
+        let n: i64 = with_db!(&self.db, pool => {
+            bind_args!(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)), &q.w.args).fetch_one(pool).await?
+        });
+        Ok((n.min(cap), n > cap))
+    }
+
     /// The cases in scope whose reporter gave this mobile number (a
     /// counter or hotline worker finding a caller's requests). Each look-up
     /// confirms or denies a guess, so it is audited with the number masked
@@ -228,7 +252,8 @@ impl Store {
         }
         // Written as the partial index of open cases is declared, so that
         // it can lead.
-        if f.open == Some(true) || f.overdue {
+        let due_first = f.order == super::CaseOrder::DueFirst;
+        if f.open == Some(true) || f.overdue || due_first {
             w.push(format!("c.state IN {OPEN_STATES}"));
         }
         if f.open == Some(false) {
@@ -295,7 +320,9 @@ impl Store {
         };
         // Newest first: by id, or for a period by the time registered
         // (which the period's index holds).
-        let order = if windowed(f) {
+        let order = if due_first {
+            "c.due_at IS NULL, c.due_at, c.id"
+        } else if windowed(f) {
             "c.created_at DESC, c.id DESC"
         } else {
             "c.id DESC"

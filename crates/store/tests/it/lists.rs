@@ -180,9 +180,56 @@ async fn case_lists_page_by_key_and_match_a_plain_filter() {
                 let got_ids: Vec<i64> = got.iter().map(|c| c.row.id).collect();
                 let want_ids: Vec<i64> = want.iter().map(|c| c.0).collect();
                 assert_eq!(got_ids, want_ids, "{be}: {name} in {lo}");
+                // The total the queue shows counts the same cases.
+                let (n, capped) = store.count_cases(scope, f, 100_000).await.unwrap();
+                assert_eq!(
+                    (n, capped),
+                    (want_ids.len() as i64, false),
+                    "{be}: {name} in {lo}"
+                );
                 nonempty += usize::from(!want_ids.is_empty());
             }
+            // By deadline: the open cases, least time left first (those
+            // without a deadline last), page by page.
+            let due = CaseFilter {
+                order: linli_store::cases::CaseOrder::DueFirst,
+                limit: 40,
+                ..Default::default()
+            };
+            let mut want: Vec<&Plain> = plain
+                .iter()
+                .filter(|c| c.1 >= lo && c.1 < hi && is_open(&c.2))
+                .collect();
+            want.sort_by_key(|c| (c.8.is_none(), c.8, c.0));
+            let mut got: Vec<i64> = Vec::new();
+            for page in 0.. {
+                let rows = store
+                    .cases(
+                        scope,
+                        &CaseFilter {
+                            offset: page * 40,
+                            ..due.clone()
+                        },
+                    )
+                    .await
+                    .unwrap();
+                got.extend(rows.iter().map(|c| c.row.id));
+                if rows.len() < 40 {
+                    break;
+                }
+            }
+            assert_eq!(
+                got,
+                want.iter().map(|c| c.0).collect::<Vec<_>>(),
+                "{be}: due first in {lo}"
+            );
         }
+        // A total past the cap says so.
+        let (n, capped) = store
+            .count_cases(&Scope::Everything, &CaseFilter::default(), 100)
+            .await
+            .unwrap();
+        assert_eq!((n, capped), (100, true), "{be}");
         assert!(nonempty > 40, "{be}: the filters find cases ({nonempty})");
 
         // A unit's staff see their unit's cases anywhere; another unit's

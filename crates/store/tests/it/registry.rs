@@ -210,3 +210,222 @@ async fn export_round_trips_through_excel() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_worker_edits_phone_relations_and_tags_with_an_audit_entry() {
+    each(|store, be| async move {
+        setup_registry(&store).await;
+        store
+            .save_district_tags("admin", &["低保户".to_string()])
+            .await
+            .unwrap();
+        let all = Scope::Everything;
+        let li = store
+            .people(
+                &all,
+                &PeopleFilter {
+                    name_contains: Some("李强".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+            .remove(0);
+        use linli_store::registry_edit::PersonEdit;
+        let edit = PersonEdit {
+            phone: Some("186 0000 2335".into()),
+            relation: "业主".into(),
+            head_relation: "户主".into(),
+            tags: vec!["独居老人".into(), "低保户".into()],
+            ..Default::default()
+        };
+        let after = store
+            .edit_person(&all, "account:w", li.id, &edit)
+            .await
+            .unwrap();
+        assert_eq!(after.relation, "owner", "{be}");
+        assert_eq!(after.head_relation.as_deref(), Some("户主"));
+        assert_eq!(after.phone_masked.as_deref(), Some("186****2335"));
+        let mut tags: Vec<&str> = after.tags.split(',').collect();
+        tags.sort_unstable();
+        assert_eq!(tags, vec!["elderly_alone", "低保户"]);
+        // The new number is sealed and indexed: the look-up finds them, the
+        // old one no longer does.
+        assert_eq!(
+            store
+                .find_by_phone(&all, "18600002335", "t")
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(
+            store
+                .find_by_phone(&all, "13912345678", "t")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let full = store
+            .person_unmasked(&all, li.id, "t", "核实电话")
+            .await
+            .unwrap();
+        assert_eq!(full.phone.as_deref(), Some("18600002335"));
+        // One audit entry names what changed, the phone masked.
+        let log = store.audit_entries(20).await.unwrap();
+        let e = log.iter().find(|e| e.action == "person.edit").unwrap();
+        assert!(
+            e.detail.contains("186****2335") && !e.detail.contains("18600002335"),
+            "{}",
+            e.detail
+        );
+        assert!(e.detail.contains("relation tenant → owner"), "{}", e.detail);
+        // Bad values are refused by field and nothing is written.
+        for (bad, field) in [
+            (
+                PersonEdit {
+                    phone: Some("12345".into()),
+                    relation: "owner".into(),
+                    ..Default::default()
+                },
+                "phone",
+            ),
+            (
+                PersonEdit {
+                    relation: "房东".into(),
+                    ..Default::default()
+                },
+                "relation",
+            ),
+            (
+                PersonEdit {
+                    relation: "owner".into(),
+                    tags: vec!["富豪".into()],
+                    ..Default::default()
+                },
+                "tags",
+            ),
+        ] {
+            match store.edit_person(&all, "t", li.id, &bad).await {
+                Err(StoreError::Invalid { field: f, .. }) => assert_eq!(f, field, "{be}"),
+                other => panic!("{be}: {other:?}"),
+            }
+        }
+        assert_eq!(store.person(&all, li.id).await.unwrap().relation, "owner");
+        // No change, no entry; out of scope, not found.
+        let n = store.audit_entries(100).await.unwrap().len();
+        store
+            .edit_person(
+                &all,
+                "t",
+                li.id,
+                &PersonEdit {
+                    relation: "owner".into(),
+                    head_relation: "户主".into(),
+                    tags: vec!["elderly_alone".into(), "低保户".into()],
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.audit_entries(100).await.unwrap().len(), n);
+        let other = community_scope(&store, "320104001002").await;
+        assert!(matches!(
+            store.edit_person(&other, "t", li.id, &edit).await,
+            Err(StoreError::NotFound(_))
+        ));
+        // Removing the phone.
+        let gone = store
+            .edit_person(
+                &all,
+                "t",
+                li.id,
+                &PersonEdit {
+                    clear_phone: true,
+                    relation: "owner".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(gone.phone_masked, None);
+        assert!(gone.tags.is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn administrators_keep_categories_and_calendar_days() {
+    each(|store, be| async move {
+        use chrono::NaiveDate;
+        use linli_core::category::{Category, Taxonomy};
+        let kinds = Taxonomy::default_set().unwrap().unit_kinds;
+        let t = Taxonomy {
+            unit_kinds: kinds,
+            categories: store.categories().await.unwrap(),
+        };
+        let leaf = t.leaves().next().unwrap().clone();
+        let added = t
+            .clone()
+            .with_category(Category {
+                code: "9901".into(),
+                name: "共享单车乱停".into(),
+                ..leaf
+            })
+            .unwrap();
+        store
+            .save_categories("account:admin", &added)
+            .await
+            .unwrap();
+        let now = store.categories().await.unwrap();
+        assert!(
+            now.iter()
+                .any(|c| c.code == "9901" && c.name == "共享单车乱停"),
+            "{be}"
+        );
+        store
+            .save_categories("account:admin", &added.without_category("9901").unwrap())
+            .await
+            .unwrap();
+        assert!(
+            !store
+                .categories()
+                .await
+                .unwrap()
+                .iter()
+                .any(|c| c.code == "9901")
+        );
+        let log = store.audit_entries(10).await.unwrap();
+        assert!(
+            log.iter()
+                .filter(|e| e.action == "categories.replace" && e.actor == "account:admin")
+                .count()
+                >= 2
+        );
+
+        // A holiday set by hand moves deadlines and survives a reopen.
+        let day = NaiveDate::from_ymd_opt(2027, 3, 3).unwrap(); // a Wednesday
+        assert!(store.calendar().is_working_day(day));
+        store
+            .set_calendar_day("account:admin", day, Some(false), "临时假日")
+            .await
+            .unwrap();
+        assert!(!store.calendar().is_working_day(day));
+        assert!(store.calendar().years().contains(&2027));
+        let weekday = NaiveDate::from_ymd_opt(2027, 3, 4).unwrap();
+        assert!(matches!(
+            store
+                .set_calendar_day("account:admin", weekday, Some(true), "调休")
+                .await,
+            Err(StoreError::Invalid { .. })
+        ));
+        assert!(!store.calendar().is_working_day(day), "{be}");
+        assert_eq!(store.calendar().day_name(day), Some("临时假日"));
+        store
+            .set_calendar_day("account:admin", day, None, "")
+            .await
+            .unwrap();
+        assert!(store.calendar().is_working_day(day));
+    })
+    .await;
+}

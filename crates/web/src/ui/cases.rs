@@ -19,7 +19,7 @@ use linli_store::photos::{PhotoRef, check_photo};
 use serde_json::{Value, json};
 
 use super::form::FormState;
-use super::{Chrome, Lang, PageCtx, PageError, Pager, Viewer, render};
+use super::{Chrome, Lang, PageCtx, PageError, PageNumbers, Pager, Viewer, render};
 use crate::{AppError, AppState};
 
 pub use linli_core::period::beijing_minute as beijing;
@@ -493,11 +493,9 @@ struct CaseList {
     /// What the search box did, said above the list.
     searched: Option<String>,
     now: i64,
+    /// Numbered pages with the total (the queue); keyset paging otherwise.
+    pages: Option<PageNumbers>,
 }
-
-/// A keyword search reads the cases of this long ago at most (unless a
-/// period is given): words are matched row by row.
-const KEYWORD_WINDOW_MS: i64 = 90 * 86_400_000;
 
 /// Whether a search is a phone number (digits, with + - space).
 fn looks_like_phone(t: &str) -> bool {
@@ -507,18 +505,25 @@ fn looks_like_phone(t: &str) -> bool {
             .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | ' '))
 }
 
-/// The Excel export of a filtered queue.
+/// The Excel export of a filtered queue (all its pages).
 fn export_href(q: &HashMap<String, String>) -> String {
-    let mut pairs: Vec<String> = q
-        .iter()
-        .filter(|(k, v)| k.as_str() != "offset" && !v.is_empty())
-        .map(|(k, v)| format!("{}={}", super::urlencode(k), super::urlencode(v)))
-        .collect();
-    pairs.sort();
-    format!("/api/v1/export/cases.xlsx?{}", pairs.join("&"))
+    let mut rest = q.clone();
+    for paging in ["offset", "page", "before", "row"] {
+        rest.remove(paging);
+    }
+    super::query_href("/api/v1/export/cases.xlsx", &rest)
 }
 
 impl CaseList {
+    /// The list in another order, from its first page.
+    fn sort_href(&self, order: &str) -> String {
+        let mut q = self.q.clone();
+        q.remove("page");
+        q.remove("before");
+        q.remove("row");
+        q.insert("sort".into(), order.into());
+        super::query_href("/cases", &q)
+    }
     fn state(&self, code: &str) -> String {
         state_label(self.c.l, code)
     }
@@ -569,6 +574,7 @@ pub async fn my_requests(
         searched: None,
         todo: None,
         export: None,
+        pages: None,
         pager: Pager::new(
             "/my",
             &q,
@@ -596,6 +602,12 @@ pub async fn queue(
     let v = ctx.viewer()?;
     let mut f = crate::cases_api::case_filter(&q)?;
     f.limit = super::PAGE_ROWS;
+    // Numbered pages (the deepest a list pages to by offset).
+    let max_rows = linli_store::cases::MAX_OFFSET;
+    if !q.contains_key("before") {
+        f.offset = (PageNumbers::asked(&q, max_rows) - 1) * super::PAGE_ROWS;
+    }
+    let mut by_phone = false;
     let l = ctx.l;
     // One search box: a case code opens the case, a phone finds the
     // caller's cases (audited, held to the look-up allowance), anything
@@ -637,6 +649,7 @@ pub async fn queue(
                 )
                 .to_string(),
             );
+            by_phone = true;
             s.store
                 .cases_by_phone(&v.caller.scope, &f, t, &v.caller.actor)
                 .await?
@@ -644,7 +657,7 @@ pub async fn queue(
         Some(t) => {
             f.keyword = Some(t.to_string());
             if f.created_from.is_none() && f.created_to.is_none() {
-                f.created_from = Some(chrono::Utc::now().timestamp_millis() - KEYWORD_WINDOW_MS);
+                f = crate::cases_api::keyword_window(f);
                 searched = Some(
                     l.t(
                         "在近90天登记的工单标题和地址中查找",
@@ -688,6 +701,13 @@ pub async fn queue(
     let export =
         (v.may(linli_core::access::Permission::Export) && !searching).then(|| export_href(&q));
     let now = chrono::Utc::now().timestamp_millis();
+    // The total, up to what the pages reach (a phone's cases are one page).
+    let (total, capped) = if by_phone {
+        (cases.len() as i64, false)
+    } else {
+        s.store.count_cases(&v.caller.scope, &f, max_rows).await?
+    };
+    let pages = Some(PageNumbers::new("/cases", &q, total, capped));
     let todo = f.todo.map(|t| {
         let mut rest = q.clone();
         rest.remove("todo");
@@ -701,6 +721,7 @@ pub async fn queue(
         searched,
         todo,
         export,
+        pages,
         pager: Pager::new(
             "/cases",
             &q,

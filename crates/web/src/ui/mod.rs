@@ -13,6 +13,7 @@ mod dashboard;
 mod form;
 mod notices;
 mod registry;
+mod settings;
 
 use std::collections::HashMap;
 
@@ -227,6 +228,66 @@ impl Pager {
                 .filter(|_| shown as i64 >= PAGE_ROWS)
                 .map(|id| href(&[(key, id), ("row", from + shown as i64)])),
             from,
+        }
+    }
+}
+
+/// Numbered pages of a list whose total is known (up to a cap): 共 N 条,
+/// page links around the current one, previous and next.
+pub struct PageNumbers {
+    pub total: i64,
+    /// The total reached the cap: there are more than `total`.
+    pub capped: bool,
+    pub page: i64,
+    /// (page number, link), with `None` for a gap (…).
+    pub links: Vec<(i64, Option<String>)>,
+    pub prev: Option<String>,
+    pub next: Option<String>,
+}
+
+impl PageNumbers {
+    /// The page asked for in `q` ("page", from 1), within what a list of
+    /// `max_rows` rows can page to.
+    pub fn asked(q: &HashMap<String, String>, max_rows: i64) -> i64 {
+        let last = (max_rows / PAGE_ROWS).max(1);
+        q.get("page")
+            .and_then(|p| p.trim().parse::<i64>().ok())
+            .unwrap_or(1)
+            .clamp(1, last)
+    }
+
+    pub fn new(path: &str, q: &HashMap<String, String>, total: i64, capped: bool) -> PageNumbers {
+        let pages = ((total + PAGE_ROWS - 1) / PAGE_ROWS).max(1);
+        let page = PageNumbers::asked(q, total.max(1)).min(pages);
+        let href = |n: i64| {
+            let mut rest = q.clone();
+            rest.remove("before");
+            rest.remove("row");
+            rest.remove("offset");
+            if n > 1 {
+                rest.insert("page".into(), n.to_string());
+            } else {
+                rest.remove("page");
+            }
+            query_href(path, &rest)
+        };
+        // The first, the last and two either side of the current one.
+        let mut links: Vec<(i64, Option<String>)> = Vec::new();
+        for n in 1..=pages {
+            if n == 1 || n == pages || (n - page).abs() <= 2 {
+                if links.last().is_some_and(|(m, _)| *m > 0 && n - *m > 1) {
+                    links.push((0, None));
+                }
+                links.push((n, (n != page).then(|| href(n))));
+            }
+        }
+        PageNumbers {
+            total,
+            capped,
+            page,
+            links: if pages > 1 { links } else { Vec::new() },
+            prev: (page > 1).then(|| href(page - 1)),
+            next: (page < pages).then(|| href(page + 1)),
         }
     }
 }
@@ -608,6 +669,11 @@ pub fn pages() -> Api {
         )
         .get("/people/{id}", Needs(ReadRegistry), registry::person)
         .post("/people/{id}/unmask", Needs(Unmask), registry::unmask)
+        .post(
+            "/people/{id}/edit",
+            Needs(WriteRegistry),
+            registry::edit_person,
+        )
         .get("/dashboard", Needs(ReadRates), dashboard::dashboard)
         .get("/audit", Needs(ReadAudit), audit::audit_log)
         .get("/admin", Needs(ManageSettings), admin::admin)
@@ -621,6 +687,24 @@ pub fn pages() -> Api {
             "/admin/accounts",
             Needs(ManageAccounts),
             admin::create_account,
+        )
+        .get("/admin/settings", Needs(ManageSettings), settings::settings)
+        .post(
+            "/admin/categories",
+            Needs(ManageSettings),
+            settings::save_category,
+        )
+        .post("/admin/calendar", Needs(ManageSettings), settings::save_day)
+        .post("/admin/tags", Needs(ManageSettings), settings::save_tags)
+        .post(
+            "/admin/hotline-categories",
+            Needs(ManageSettings),
+            settings::save_mapping,
+        )
+        .post(
+            "/admin/gateway",
+            Needs(ManageSettings),
+            settings::save_gateway,
         )
 }
 

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::extract::{Form, Multipart, Path, Query, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use linli_core::case::State as CaseState;
 use linli_core::ledger::LedgerKind;
 use linli_core::registry::Tag;
@@ -17,6 +17,7 @@ use linli_store::import::{
 use linli_store::registry::{PeopleFilter, PersonFull, PersonView};
 
 use super::cases::{Posted, beijing, state_label};
+use super::form::FormState;
 use super::{Chrome, Lang, PageCtx, PageError, Pager, render};
 use crate::{AppError, AppState};
 
@@ -609,6 +610,13 @@ struct PersonPage {
     dwelling: Vec<PersonView>,
     /// The cases the person reported from their mobile number.
     cases: Vec<linli_store::cases::CaseView>,
+    /// Whether the viewer may edit the record, and the tags to choose
+    /// from: (value, label, chosen).
+    may_edit: bool,
+    tag_choices: Vec<(String, String, bool)>,
+    /// The edit form, refused, with its values and message.
+    refused: Option<FormState>,
+    saved: bool,
 }
 
 impl PersonPage {
@@ -627,27 +635,181 @@ impl PersonPage {
     fn state(&self, code: &str) -> String {
         super::cases::state_label(self.c.l, code)
     }
+    /// The value the edit form shows for `name`: as sent when refused,
+    /// as stored otherwise.
+    fn edit_val(&self, name: &str) -> String {
+        if let Some(f) = &self.refused {
+            return f.val(name).to_string();
+        }
+        match name {
+            "relation" => self.p.relation.clone(),
+            "head_relation" => self.p.head_relation.clone().unwrap_or_default(),
+            _ => String::new(),
+        }
+    }
+    fn relations(&self) -> Vec<(&'static str, &'static str)> {
+        linli_core::registry::Relation::ALL
+            .iter()
+            .map(|r| (r.code(), self.c.l.t(r.label_zh(), r.code())))
+            .collect()
+    }
 }
 
-/// One person, masked; those who may unmask see a form that asks why.
-pub async fn person(
-    State(s): State<AppState>,
-    ctx: PageCtx,
-    Path(id): Path<i64>,
+/// What the person page shows besides the person.
+struct PersonExtras {
+    full: Option<PersonFull>,
+    refused: Option<FormState>,
+    saved: bool,
+}
+
+async fn person_page(
+    s: &AppState,
+    ctx: &PageCtx,
+    p: PersonView,
+    extras: PersonExtras,
 ) -> Result<Response, PageError> {
     let v = ctx.viewer()?;
-    let p = s.store.person(&v.caller.scope, id).await?;
-    render(PersonPage {
+    let had: Vec<&str> = p.tags.split(',').filter(|t| !t.is_empty()).collect();
+    // Chosen as sent when refused, as stored otherwise.
+    let sent: Option<Vec<&str>> = extras
+        .refused
+        .as_ref()
+        .map(|f| f.val("tags").split(',').filter(|t| !t.is_empty()).collect());
+    let chosen = |t: &str| sent.as_ref().map_or(had.contains(&t), |x| x.contains(&t));
+    let mut tag_choices: Vec<(String, String, bool)> = Tag::ALL
+        .iter()
+        .map(|t| {
+            (
+                t.code().to_string(),
+                ctx.l.t(t.label_zh(), t.code()).to_string(),
+                chosen(t.code()),
+            )
+        })
+        .collect();
+    let mut district = s.store.district_tags().await?;
+    for t in &had {
+        if Tag::parse(t).is_err() && !district.iter().any(|d| d == t) {
+            district.push(t.to_string());
+        }
+    }
+    tag_choices.extend(district.into_iter().map(|t| {
+        let on = chosen(&t);
+        (t.clone(), t, on)
+    }));
+    let status = extras
+        .refused
+        .as_ref()
+        .map(|_| axum::http::StatusCode::UNPROCESSABLE_ENTITY);
+    let mut r = render(PersonPage {
         c: ctx.chrome(&p.name),
         dwelling: s
             .store
             .dwelling_people(&v.caller.scope, p.dwelling_id)
             .await?,
-        cases: s.store.person_cases(&v.caller.scope, id).await?,
-        p,
-        full: None,
+        cases: s.store.person_cases(&v.caller.scope, p.id).await?,
         may_unmask: v.may(linli_core::access::Permission::Unmask),
-    })
+        may_edit: v.may(linli_core::access::Permission::WriteRegistry),
+        tag_choices,
+        full: extras.full,
+        refused: extras.refused,
+        saved: extras.saved,
+        p,
+    })?;
+    if let Some(st) = status {
+        *r.status_mut() = st;
+    }
+    Ok(r)
+}
+
+/// One person, masked; those who may unmask see a form that asks why,
+/// those who keep the registry a form to edit the record.
+pub async fn person(
+    State(s): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<i64>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let v = ctx.viewer()?;
+    let p = s.store.person(&v.caller.scope, id).await?;
+    let saved = q.get("saved").is_some_and(|x| x == "1");
+    person_page(
+        &s,
+        &ctx,
+        p,
+        PersonExtras {
+            full: None,
+            refused: None,
+            saved,
+        },
+    )
+    .await
+}
+
+/// Saves an edit of the record (phone, relations, tags): audited by the
+/// store; refused, the page comes back with the values and the message.
+pub async fn edit_person(
+    State(s): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<i64>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let v = ctx.viewer()?;
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, x)| x.clone())
+            .unwrap_or_default()
+    };
+    v.check_csrf(Some(get("_csrf").as_str()))?;
+    let tags: Vec<String> = pairs
+        .iter()
+        .filter(|(n, _)| n == "tags")
+        .map(|(_, t)| t.clone())
+        .collect();
+    let edit = linli_store::registry_edit::PersonEdit {
+        phone: Some(get("phone")),
+        clear_phone: get("clear_phone") == "1",
+        relation: get("relation"),
+        head_relation: get("head_relation"),
+        tags: tags.clone(),
+    };
+    match s
+        .store
+        .edit_person(&v.caller.scope, &v.caller.actor, id, &edit)
+        .await
+    {
+        Ok(_) => Ok(axum::response::Redirect::to(&format!("/people/{id}?saved=1")).into_response()),
+        Err(e) => {
+            let e = AppError::from(e);
+            // The new phone is not sent back into the page.
+            let kept: HashMap<String, String> = [
+                ("relation", edit.relation.clone()),
+                ("head_relation", edit.head_relation.clone()),
+                ("tags", tags.join(",")),
+            ]
+            .into_iter()
+            .map(|(k, x)| (k.to_string(), x))
+            .collect();
+            match FormState::refused(kept, &e, ctx.l) {
+                Some(state) => {
+                    let p = s.store.person(&v.caller.scope, id).await?;
+                    person_page(
+                        &s,
+                        &ctx,
+                        p,
+                        PersonExtras {
+                            full: None,
+                            refused: Some(state),
+                            saved: false,
+                        },
+                    )
+                    .await
+                }
+                None => Err(e.into()),
+            }
+        }
+    }
 }
 
 /// The full ID number and phone, once a reason is given; the view is an
@@ -665,15 +827,16 @@ pub async fn unmask(
         .store
         .person_unmasked(&v.caller.scope, id, &v.caller.actor, reason)
         .await?;
-    render(PersonPage {
-        c: ctx.chrome(&full.person.name),
-        dwelling: s
-            .store
-            .dwelling_people(&v.caller.scope, full.person.dwelling_id)
-            .await?,
-        cases: s.store.person_cases(&v.caller.scope, id).await?,
-        p: full.person.clone(),
-        full: Some(full),
-        may_unmask: true,
-    })
+    let p = full.person.clone();
+    person_page(
+        &s,
+        &ctx,
+        p,
+        PersonExtras {
+            full: Some(full),
+            refused: None,
+            saved: false,
+        },
+    )
+    .await
 }

@@ -178,6 +178,7 @@ async fn lists_page_by_key() {
             .await
             .unwrap();
         let cookie = format!("{}={token}", linli_web::SESSION_COOKIE);
+        let counting = store.clone();
         let app = App::spawn(store).await;
         let page = |path: String| {
             let (http, base, cookie) = (app.http.clone(), app.base.clone(), cookie.clone());
@@ -203,7 +204,21 @@ async fn lists_page_by_key() {
                 .map(|(i, _)| html[i..i + 17].to_string())
                 .collect()
         };
-        // Cases: three pages of 50, none repeated; the API agrees.
+        // Cases: three numbered pages of 50, none repeated, under the
+        // total; the API agrees.
+        let rated = counting
+            .count_cases(
+                &linli_store::Scope::Everything,
+                &linli_store::cases::CaseFilter {
+                    state: Some(linli_core::case::State::Rated),
+                    ..Default::default()
+                },
+                100_000,
+            )
+            .await
+            .unwrap()
+            .0;
+        assert!(rated > 150, "{be}: {rated}");
         let mut seen: Vec<String> = Vec::new();
         let mut url = "/cases?state=rated".to_string();
         for n in 0..3 {
@@ -220,22 +235,66 @@ async fn lists_page_by_key() {
                 "{be}: page {n} repeats a case: {url} {codes:?} {seen:?}"
             );
             seen.extend(codes);
+            assert!(
+                html.contains(&format!("共 {rated} 件")),
+                "{be}: page {n} shows the total {rated}"
+            );
+            assert!(
+                html.contains(&format!("<strong aria-current=\"page\">{}</strong>", n + 1)),
+                "{be}: page {n} is marked as the current one"
+            );
             if n > 0 {
                 assert!(
-                    html.contains("第一页"),
-                    "{be}: a later page links to the first"
-                );
-                assert!(
-                    html.contains(&format!("从第 {}", n * 50 + 1)),
-                    "{be}: page {n} says where it starts"
+                    html.contains("rel=\"prev\""),
+                    "{be}: a later page links back"
                 );
             }
             url = next_of(&html).unwrap_or_else(|| panic!("{be}: page {n} has a next page"));
             assert!(
-                url.contains("before=") && url.contains("state=rated"),
+                url.contains(&format!("page={}", n + 2)) && url.contains("state=rated"),
                 "{be}: {url}"
             );
         }
+        // By deadline: open cases only, least time left first, as the API
+        // lists them.
+        let html = page("/cases?sort=due".into()).await;
+        let due_codes = {
+            let mut c = case_codes(&html);
+            c.dedup();
+            c
+        };
+        let api: Value = app
+            .get("/api/v1/cases?sort=due&limit=50")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let api_codes: Vec<String> = api
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["code"].as_str().unwrap().to_string())
+            .collect();
+        assert!(!api_codes.is_empty(), "{be}");
+        assert_eq!(due_codes, api_codes, "{be}");
+        let dues: Vec<i64> = api
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["due_at"].as_i64())
+            .collect();
+        assert!(dues.windows(2).all(|w| w[0] <= w[1]), "{be}: {dues:?}");
+        assert!(
+            api.as_array().unwrap().iter().all(|c| !matches!(
+                c["state"].as_str(),
+                Some("closed" | "rated" | "refused" | "merged")
+            )),
+            "{be}"
+        );
+        let r = app.get("/api/v1/cases?sort=oldest").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{be}");
         let mut api_ids: Vec<i64> = Vec::new();
         let mut before = String::new();
         while api_ids.len() < 150 {
@@ -1124,6 +1183,349 @@ async fn an_administrator_makes_units_rules_and_accounts() {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{be}");
+    })
+    .await;
+}
+
+/// The administrator's lists (管理 · 设置): a category, a calendar day, the
+/// district's tags, a 12345 mapping entry and the gateway, each saved from
+/// its form or refused in place in Chinese; a worker edits a person's
+/// record and tags (audited), a refused edit keeps the choices.
+#[tokio::test]
+async fn an_administrator_keeps_the_lists_and_a_worker_edits_a_person() {
+    each_backend(|store, be| async move {
+        assert!(
+            store
+                .import_grids(&linli_store::Scope::Everything, "t", GRIDS)
+                .await
+                .unwrap()
+                .committed
+        );
+        assert!(
+            store
+                .import_grids(&linli_store::Scope::Everything, "t", GRID_B)
+                .await
+                .unwrap()
+                .committed
+        );
+        let audit = store.clone();
+        let app = App::spawn(store).await;
+        let o = matrix_fixture(&app).await;
+        let no_redirect = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let admin = sign_in(&app, "m.district_admin", MATRIX_PASSWORD).await;
+        let worker = sign_in(&app, "m.community_worker", MATRIX_PASSWORD).await;
+        let post = |who: &Signed, path: String, form: Vec<(&'static str, String)>| {
+            let mut form = form;
+            form.push(("_csrf", who.csrf.clone()));
+            no_redirect
+                .post(format!("{}{path}", app.base))
+                .header("cookie", &who.cookie)
+                .form(&form)
+                .send()
+        };
+        let refused = |r: reqwest::Response| async move {
+            assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+            r.text().await.unwrap()
+        };
+        let saved = |r: reqwest::Response| {
+            assert_eq!(r.status(), StatusCode::SEE_OTHER);
+            r.headers()["location"].to_str().unwrap().to_string()
+        };
+        let settings = || async {
+            app.as_account(&admin, "get", "/admin/settings?year=2027")
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        };
+        // A category: a leaf without its limit is refused, the values kept.
+        let cat = |limit: &str| {
+            vec![
+                ("op", "save".to_string()),
+                ("code", "0699".into()),
+                ("parent", "06".into()),
+                ("name", "共享单车乱停".into()),
+                ("name_en", "Shared bikes".into()),
+                ("response_hours", "2".into()),
+                ("limit_value", limit.to_string()),
+                ("limit_kind", "working_days".into()),
+                ("unit_kind", "urban_management".into()),
+            ]
+        };
+        let page = refused(
+            post(&admin, "/admin/categories".into(), cat("0"))
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert!(
+            page.contains("办理时限") && page.contains("value=\"共享单车乱停\""),
+            "{be}"
+        );
+        saved(
+            post(&admin, "/admin/categories".into(), cat("3"))
+                .await
+                .unwrap(),
+        );
+        assert!(settings().await.contains("共享单车乱停"), "{be}");
+        let cats: Value = app
+            .get("/api/v1/categories")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(cats.to_string().contains("0699"), "{be}");
+        // A group with sub-categories cannot go.
+        let page = refused(
+            post(
+                &admin,
+                "/admin/categories".into(),
+                vec![("op", "remove".into()), ("code", "06".into())],
+            )
+            .await
+            .unwrap(),
+        )
+        .await;
+        assert!(page.contains("下还有分类"), "{be}");
+        // Calendar: a make-up working day on a weekday is refused; a holiday is listed.
+        let page = refused(
+            post(
+                &admin,
+                "/admin/calendar".into(),
+                vec![
+                    ("day", "2027-03-03".into()),
+                    ("kind", "workday".into()),
+                    ("name", "调休".into()),
+                ],
+            )
+            .await
+            .unwrap(),
+        )
+        .await;
+        assert!(
+            page.contains("调休上班日应在周末") && page.contains("value=\"2027-03-03\""),
+            "{be}"
+        );
+        let to = saved(
+            post(
+                &admin,
+                "/admin/calendar".into(),
+                vec![
+                    ("day", "2027-03-03".into()),
+                    ("kind", "holiday".into()),
+                    ("name", "临时假日".into()),
+                ],
+            )
+            .await
+            .unwrap(),
+        );
+        assert!(to.contains("year=2027"), "{be}: {to}");
+        let page = settings().await;
+        assert!(
+            page.contains("2027-03-03") && page.contains("临时假日"),
+            "{be}"
+        );
+        // Tags: a separator inside a tag is refused; the list is saved.
+        let page = refused(
+            post(
+                &admin,
+                "/admin/tags".into(),
+                vec![("tags", "低保户\n空巢,老人".into())],
+            )
+            .await
+            .unwrap(),
+        )
+        .await;
+        assert!(
+            page.contains("分隔符") && page.contains("空巢,老人"),
+            "{be}"
+        );
+        saved(
+            post(
+                &admin,
+                "/admin/tags".into(),
+                vec![("tags", "低保户\n空巢老人".into())],
+            )
+            .await
+            .unwrap(),
+        );
+        // 12345 mapping: to a group is refused; to a leaf listed, then removed.
+        let map = |code: &str| {
+            vec![
+                ("op", "save".to_string()),
+                ("text", "城乡建设/市容环境/共享单车".into()),
+                ("category", code.to_string()),
+            ]
+        };
+        let page = refused(
+            post(&admin, "/admin/hotline-categories".into(), map("06"))
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert!(page.contains("城乡建设/市容环境/共享单车"), "{be}");
+        saved(
+            post(&admin, "/admin/hotline-categories".into(), map("0699"))
+                .await
+                .unwrap(),
+        );
+        assert!(settings().await.contains("共享单车乱停"), "{be}");
+        let listed: Value = app
+            .get("/api/v1/hotline-categories")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(listed["城乡建设/市容环境/共享单车"], "0699", "{be}");
+        saved(
+            post(
+                &admin,
+                "/admin/hotline-categories".into(),
+                vec![
+                    ("op", "remove".into()),
+                    ("text", "城乡建设/市容环境/共享单车".into()),
+                ],
+            )
+            .await
+            .unwrap(),
+        );
+        let listed: Value = app
+            .get("/api/v1/hotline-categories")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(listed.as_object().unwrap().is_empty(), "{be}");
+        // The gateway: a link-local address is refused.
+        refused(
+            post(
+                &admin,
+                "/admin/gateway".into(),
+                vec![("url", "http://169.254.169.254/x".into())],
+            )
+            .await
+            .unwrap(),
+        )
+        .await;
+        saved(
+            post(
+                &admin,
+                "/admin/gateway".into(),
+                vec![("url", "https://sms.example.cn/hook".into())],
+            )
+            .await
+            .unwrap(),
+        );
+        assert!(
+            settings().await.contains("https://sms.example.cn/hook"),
+            "{be}"
+        );
+        // Not for a worker.
+        let r = post(&worker, "/admin/tags".into(), vec![("tags", "x".into())])
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{be}");
+
+        // A worker edits a person: a bad phone comes back in place with the
+        // tags chosen kept; a good edit is saved and audited.
+        let person = o.person[0];
+        let edit = |phone: &str| {
+            vec![
+                ("phone", phone.to_string()),
+                ("relation", "tenant".into()),
+                ("head_relation", "配偶".into()),
+                ("tags", "elderly_alone".into()),
+                ("tags", "空巢老人".into()),
+            ]
+        };
+        let page = refused(
+            post(&worker, format!("/people/{person}/edit"), edit("12345"))
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert!(
+            page.contains("手机号码：") && page.contains("id=\"edit-error\""),
+            "{be}"
+        );
+        assert!(
+            page.contains("value=\"空巢老人\" checked") && page.contains("value=\"配偶\""),
+            "{be}"
+        );
+        assert!(
+            !page.contains("value=\"12345\""),
+            "{be}: the number typed is not sent back"
+        );
+        let to = saved(
+            post(
+                &worker,
+                format!("/people/{person}/edit"),
+                edit("186 0000 2335"),
+            )
+            .await
+            .unwrap(),
+        );
+        assert_eq!(to, format!("/people/{person}?saved=1"), "{be}");
+        let page = app
+            .as_account(&worker, "get", &to)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("id=\"person-saved\"")
+                && page.contains("186****2335")
+                && page.contains("空巢老人"),
+            "{be}"
+        );
+        assert!(
+            page.contains("与户主关系 配偶") && page.contains("独居老人"),
+            "{be}"
+        );
+        let log = audit.audit_entries(50).await.unwrap();
+        assert!(
+            log.iter().any(|e| e.action == "person.edit"
+                && e.object == format!("person:{person}")
+                && e.detail.contains("186****2335")),
+            "{be}"
+        );
+        // The API edits alike; an unknown field is refused.
+        let r = app
+            .http
+            .put(format!("{}/api/v1/people/{person}", app.base))
+            .bearer_auth(TOKEN)
+            .json(&serde_json::json!({"relation": "owner", "tags": ["党员"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{be}");
+        assert_eq!(
+            r.json::<Value>().await.unwrap()["tags"],
+            "party_member",
+            "{be}"
+        );
+        let r = app
+            .http
+            .put(format!("{}/api/v1/people/{person}", app.base))
+            .bearer_auth(TOKEN)
+            .json(&serde_json::json!({"relation": "owner", "id_number": "x"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{be}");
     })
     .await;
 }

@@ -256,7 +256,7 @@ async fn caches_follow_changes_made_on_another_server() {
         );
         let mut t = linli_core::category::Taxonomy::default_set().unwrap();
         t.categories.retain(|c| c.code != "0101");
-        stores[0].save_categories(&t).await.unwrap();
+        stores[0].save_categories("test", &t).await.unwrap();
         stores[1].refresh_caches().await.unwrap();
         assert!(
             !stores[1]

@@ -1,0 +1,125 @@
+//! Keeping one person's record up to date (档案维护): a worker changes the
+//! phone, the relations and the tags. Each change is written to the audit
+//! log with what changed (the phone masked), in the same transaction.
+
+use linli_core::registry::{Relation, head_relation, person_tags};
+
+use crate::audit::append_in_tx;
+use crate::db::{BeginWrite, now_ms};
+use crate::registry::PersonView;
+use crate::vault::Field;
+use crate::{Result, Scope, Store, StoreError, with_db};
+
+/// What an edit sets.
+#[derive(Debug, Clone, Default)]
+pub struct PersonEdit {
+    /// A new mobile number; `None` (or blank) keeps the stored one.
+    pub phone: Option<String>,
+    /// Removes the stored mobile number.
+    pub clear_phone: bool,
+    /// Owner, tenant or resident (code or label).
+    pub relation: String,
+    /// Relation to the head of the household (户主, 配偶 …), blank for none.
+    pub head_relation: String,
+    /// The person's tags: built-in ones by code or label, district ones
+    /// as listed.
+    pub tags: Vec<String>,
+}
+
+impl Store {
+    /// Edits a person in scope; returns them as now stored. Nothing is
+    /// written (or audited) when nothing changed.
+    pub async fn edit_person(
+        &self,
+        scope: &Scope,
+        actor: &str,
+        id: i64,
+        e: &PersonEdit,
+    ) -> Result<PersonView> {
+        let before = self.person(scope, id).await?;
+        let relation =
+            Relation::parse(&e.relation).map_err(|m| StoreError::invalid_msg("relation", m))?;
+        let head = head_relation(&e.head_relation)
+            .map_err(|m| StoreError::invalid_msg("head_relation", m))?;
+        let had: Vec<String> = before
+            .tags
+            .split(',')
+            .filter(|t| !t.is_empty())
+            .map(String::from)
+            .collect();
+        let tags = person_tags(&e.tags, &self.district_tags().await?, &had)
+            .map_err(|m| StoreError::invalid_msg("tags", m))?;
+        // Some(Some(new)), Some(None) to remove, None to keep.
+        let phone = match e.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+            Some(p) => Some(Some(
+                linli_core::validate::mobile_phone(p)
+                    .map_err(|m| StoreError::invalid_msg("phone", m))?,
+            )),
+            None if e.clear_phone => Some(None),
+            None => None,
+        };
+        let mut changed: Vec<String> = Vec::new();
+        if relation.code() != before.relation {
+            changed.push(format!(
+                "relation {} → {}",
+                before.relation,
+                relation.code()
+            ));
+        }
+        if head != before.head_relation {
+            changed.push(format!(
+                "head_relation {} → {}",
+                before.head_relation.as_deref().unwrap_or("-"),
+                head.as_deref().unwrap_or("-")
+            ));
+        }
+        let added: Vec<&String> = tags.iter().filter(|t| !had.contains(t)).collect();
+        let removed: Vec<&String> = had.iter().filter(|t| !tags.contains(t)).collect();
+        if !added.is_empty() || !removed.is_empty() {
+            let list = |v: &[&String]| v.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(",");
+            changed.push(format!("tags +[{}] -[{}]", list(&added), list(&removed)));
+        }
+        match &phone {
+            Some(Some(p)) => changed.push(format!("phone → {}", linli_core::mask::phone(p))),
+            Some(None) if before.phone_masked.is_some() => changed.push("phone removed".into()),
+            _ => {}
+        }
+        if changed.is_empty() {
+            return Ok(before);
+        }
+        let sealed = phone.as_ref().map(|p| {
+            p.as_deref().map(|p| {
+                (
+                    self.vault().seal(Field::Phone, p),
+                    self.vault().blind_index(Field::Phone, p),
+                    linli_core::mask::phone(p),
+                )
+            })
+        });
+        let detail = changed.join("; ");
+        let now = now_ms();
+        with_db!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("UPDATE person SET relation = $1, head_relation = $2, updated_at = $3 WHERE id = $4")
+                .bind(relation.code()).bind(&head).bind(now).bind(id)
+                .execute(&mut *tx).await?;
+            if let Some(p) = &sealed {
+                let (enc, idx, masked) = match p {
+                    Some((e, i, m)) => (Some(e.clone()), Some(i.clone()), Some(m.clone())),
+                    None => (None, None, None),
+                };
+                sqlx::query("UPDATE person SET phone_enc = $1, phone_idx = $2, phone_masked = $3 WHERE id = $4")
+                    .bind(enc).bind(idx).bind(masked).bind(id)
+                    .execute(&mut *tx).await?;
+            }
+            sqlx::query("DELETE FROM person_tag WHERE person_id = $1").bind(id).execute(&mut *tx).await?;
+            for t in &tags {
+                sqlx::query("INSERT INTO person_tag (person_id, tag) VALUES ($1, $2)")
+                    .bind(id).bind(t).execute(&mut *tx).await?;
+            }
+            append_in_tx!(tx, self.vault(), actor, "person.edit", &format!("person:{id}"), &detail);
+            tx.commit().await?;
+        });
+        self.person(scope, id).await
+    }
+}
