@@ -39,5 +39,6 @@ pub mod registry;
 pub mod rng;
 pub mod scope;
 pub mod synth;
+pub mod synth_cases;
 pub mod todo;
 pub mod validate;

@@ -2,8 +2,11 @@
 //! a year of requests (a Beijing 12345 year is 20–24 million) with the
 //! outcomes seen in practice, written as rows straight into the case table
 //! and the rates rollup. The rows follow the loop's rules (deadlines on
-//! the working-day calendar, states and timestamps that agree) but carry no
-//! timeline events: they stand for history, not for cases to click through.
+//! the working-day calendar, states and timestamps that agree), with what
+//! residents write (texts, addresses, reporters, every channel: see
+//! [`linli_core::synth_cases`]) and, for a demo-sized year or the last 60
+//! days of a larger one, the timeline of their steps as the case machine
+//! takes them, so that a case page reads like a real one.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -37,7 +40,18 @@ const COMMUNITY_UNITS: [(&str, &str); 2] = [("community", "居委会"), ("proper
 /// One generated row: the columns of `service_case` the generator fills.
 struct Row {
     category: String,
+    channel: &'static str,
+    external_id: Option<String>,
     title: String,
+    description: String,
+    address: String,
+    reporter_name: Option<String>,
+    /// In clear until written (sealed, masked and indexed then).
+    reporter_phone: Option<String>,
+    /// The timeline after registration, when the row has one.
+    steps: Vec<Step>,
+    /// Whether the row gets a timeline at all.
+    timeline: bool,
     lon: Option<f64>,
     lat: Option<f64>,
     grid: i64,
@@ -56,7 +70,187 @@ struct Row {
     created: i64,
 }
 
+/// One step of a generated case's timeline.
+struct Step {
+    action: &'static str,
+    from: &'static str,
+    to: &'static str,
+    actor: String,
+    note: String,
+    data: String,
+    at: i64,
+}
+
+/// Rows of this many cases or fewer (a demo district) all get timelines;
+/// larger years only the cases of their last 60 days.
+const ALL_TIMELINES_UP_TO: u64 = 200_000;
+const RECENT_TIMELINES_MS: i64 = 60 * 86_400_000;
+
 impl Row {
+    /// The timeline of the row's outcome: the actions a case with these
+    /// facts went through, each taken by the case machine (so states
+    /// follow its rules) at times between registration and closing.
+    fn play(&mut self, rng: &mut SplitMix64, unit_name: &str, until_ms: i64) {
+        use linli_core::case::{Action, Rating};
+        use linli_core::synth_cases as say;
+        let staff = if self.level == "community" {
+            "社区工作人员"
+        } else {
+            "区派单中心"
+        };
+        let mut plan: Vec<(Action, i64, String)> = Vec::new();
+        let c = self.created;
+        plan.push((
+            Action::Classify {
+                category: self.category.clone(),
+            },
+            c + 60_000,
+            staff.into(),
+        ));
+        match (self.resolution, self.state) {
+            (Some("answered"), _) => {
+                let at = self.closed_at.unwrap_or(c + 300_000);
+                plan.push((
+                    Action::AnswerOnSpot {
+                        answer: say::answer(rng).into(),
+                    },
+                    at,
+                    "社区窗口".into(),
+                ));
+            }
+            (_, "refused") => {
+                let at = self.responded_at.unwrap_or(c + 600_000);
+                plan.push((
+                    Action::Refuse {
+                        reason: say::refusal(rng).into(),
+                    },
+                    at,
+                    staff.into(),
+                ));
+            }
+            _ => {
+                let Some(unit) = self.unit else {
+                    return self.steps_from(plan);
+                };
+                plan.push((Action::Open, c + 120_000, staff.into()));
+                plan.push((Action::Dispatch { unit }, c + 180_000, staff.into()));
+                if let Some(accepted) = self.responded_at {
+                    plan.push((Action::Accept, accepted, unit_name.into()));
+                    let end = self.closed_at.unwrap_or(until_ms - 1);
+                    let span = (end - accepted).max(4 * 60_000);
+                    if self.extension > 0 {
+                        plan.push((
+                            Action::RequestExtension {
+                                working_days: 3,
+                                reason: "需协调多个部门并采购配件，申请延期3个工作日。".into(),
+                            },
+                            accepted + span / 4,
+                            unit_name.into(),
+                        ));
+                        plan.push((
+                            Action::DecideExtension {
+                                approve: true,
+                                note: "同意延期，请按期办结。".into(),
+                            },
+                            accepted + span / 4 + 60_000,
+                            "街道工作人员".into(),
+                        ));
+                    }
+                    if let Some(closed) = self.closed_at {
+                        if self.rework > 0 {
+                            plan.push((
+                                Action::ReportBack {
+                                    text: say::report_back(rng).into(),
+                                    photos: vec![],
+                                },
+                                accepted + span / 2,
+                                unit_name.into(),
+                            ));
+                            plan.push((
+                                Action::Verify {
+                                    passed: false,
+                                    note: "现场核查问题仍然存在，退回重办。".into(),
+                                },
+                                accepted + span / 2 + 60_000,
+                                "网格员".into(),
+                            ));
+                        }
+                        plan.push((
+                            Action::ReportBack {
+                                text: say::report_back(rng).into(),
+                                photos: vec![],
+                            },
+                            closed - 60_000,
+                            unit_name.into(),
+                        ));
+                        plan.push((
+                            Action::Verify {
+                                passed: true,
+                                note: "现场核查已解决。".into(),
+                            },
+                            closed,
+                            "网格员".into(),
+                        ));
+                    }
+                }
+            }
+        }
+        if let (Some(r), Some(closed)) = (self.rating.and_then(Rating::parse), self.closed_at) {
+            let rated = (closed + 86_400_000 + rng.below(2 * 86_400_000) as i64).min(until_ms - 1);
+            let comment = match r {
+                Rating::Unsatisfied => "问题没有根本解决。",
+                _ => "",
+            };
+            plan.push((
+                Action::Rate {
+                    rating: r,
+                    comment: comment.into(),
+                },
+                rated,
+                "居民".into(),
+            ));
+            if self.resolution == Some("explained") {
+                plan.push((
+                    Action::ReturnVisit {
+                        rating: r,
+                        rework: false,
+                        note: say::explanation(rng).into(),
+                    },
+                    (rated + 7 * 86_400_000).min(until_ms - 1),
+                    staff.into(),
+                ));
+            }
+        }
+        self.steps_from(plan);
+    }
+
+    /// The plan taken by the machine from a registered case: a step it
+    /// refuses ends the timeline there (the generator and the machine
+    /// disagree, which the tests catch).
+    fn steps_from(&mut self, plan: Vec<(linli_core::case::Action, i64, String)>) {
+        let mut facts = linli_core::case::Facts::new();
+        // Each step a little after the one before (a quick answer may come
+        // before the planned minutes of dispatch).
+        let mut last = self.created;
+        for (a, at, actor) in plan {
+            let at = at.max(last + 1_000);
+            last = at;
+            let Ok(out) = linli_core::case::apply(&facts, &a) else {
+                break;
+            };
+            self.steps.push(Step {
+                action: a.kind().code(),
+                from: facts.state.code(),
+                to: out.facts.state.code(),
+                actor,
+                note: a.note().to_string(),
+                data: serde_json::to_string(&a).unwrap_or_else(|_| "{}".into()),
+                at,
+            });
+            facts = out.facts;
+        }
+    }
+
     fn figures(&self) -> CaseFigures<'_> {
         CaseFigures {
             state: self.state,
@@ -152,14 +346,14 @@ impl Store {
                 "没有带办理时限的问题类别",
             ));
         }
-        // Points to place cases at: the compounds of each grid.
-        let places: Vec<(i64, Option<f64>, Option<f64>)> = with_db!(&self.db, pool => {
-            sqlx::query_as("SELECT grid_id, lon, lat FROM compound ORDER BY id").fetch_all(pool).await?
+        // Places to put cases at: the compounds of each grid.
+        let places: Vec<(i64, String, Option<f64>, Option<f64>)> = with_db!(&self.db, pool => {
+            sqlx::query_as("SELECT grid_id, name, lon, lat FROM compound ORDER BY id").fetch_all(pool).await?
         });
-        let mut points: HashMap<i64, Vec<(f64, f64)>> = HashMap::new();
-        for (g, lon, lat) in places {
+        let mut points: HashMap<i64, Vec<Place>> = HashMap::new();
+        for (g, name, lon, lat) in places {
             if let (Some(lon), Some(lat)) = (lon, lat) {
-                points.entry(g).or_default().push((lon, lat));
+                points.entry(g).or_default().push((name, lon, lat));
             }
         }
         let cal = self.calendar();
@@ -204,28 +398,94 @@ impl Store {
     }
 
     async fn write_case_rows(&self, rows: &[Row]) -> Result<()> {
+        // Phones sealed, masked and indexed as intake does.
+        type SealedPhone = (Option<Vec<u8>>, Option<Vec<u8>>, Option<String>);
+        let phones: Vec<SealedPhone> = rows
+            .iter()
+            .map(|r| match &r.reporter_phone {
+                Some(p) => (
+                    Some(self.vault().seal(crate::vault::Field::Phone, p)),
+                    Some(self.vault().blind_index(crate::vault::Field::Phone, p)),
+                    Some(linli_core::mask::phone(p)),
+                ),
+                None => (None, None, None),
+            })
+            .collect();
         with_db!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
-            for chunk in rows.chunks(1_000) {
+            for (chunk, sealed) in rows.chunks(1_000).zip(phones.chunks(1_000)) {
                 let mut qb = sqlx::QueryBuilder::new(
-                    "INSERT INTO service_case (channel, category_code, title, description, lon, lat, grid_id, scope_path, state, level, unit_id,
+                    "INSERT INTO service_case (channel, external_id, category_code, title, description, address, reporter_name, reporter_phone_enc, reporter_phone_idx, reporter_phone_masked,
+                        lon, lat, grid_id, scope_path, state, level, unit_id,
                         resolution, rating, rework_count, extension_count, response_due, due_at, responded_at, closed_at, created_at, updated_at) ",
                 );
-                qb.push_values(chunk, |mut b, r| {
-                    b.push_bind("hotline_12345").push_bind(&r.category).push_bind(&r.title).push_bind(&r.title)
+                qb.push_values(chunk.iter().zip(sealed), |mut b, (r, p)| {
+                    b.push_bind(r.channel).push_bind(&r.external_id).push_bind(&r.category).push_bind(&r.title).push_bind(&r.description)
+                        .push_bind(&r.address).push_bind(&r.reporter_name).push_bind(&p.0).push_bind(&p.1).push_bind(&p.2)
                         .push_bind(r.lon).push_bind(r.lat).push_bind(r.grid).push_bind(&r.path)
                         .push_bind(r.state).push_bind(r.level).push_bind(r.unit).push_bind(r.resolution).push_bind(r.rating)
                         .push_bind(r.rework).push_bind(r.extension).push_bind(r.response_due).push_bind(r.due_at)
                         .push_bind(r.responded_at).push_bind(r.closed_at).push_bind(r.created)
-                        .push_bind(r.closed_at.unwrap_or(r.created));
+                        .push_bind(r.steps.last().map_or(r.closed_at.unwrap_or(r.created), |s| s.at));
                 });
-                qb.build().execute(&mut *tx).await?;
+                let with_timeline = chunk.iter().any(|r| r.timeline);
+                if !with_timeline {
+                    qb.build().execute(&mut *tx).await?;
+                    continue;
+                }
+                qb.push(" RETURNING id");
+                let mut ids: Vec<i64> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
+                // Ids are handed out in the order of the rows.
+                ids.sort_unstable();
+                if ids.len() != chunk.len() {
+                    return Err(StoreError::Config("generator: fewer ids than rows".into()));
+                }
+                // Registration, then the steps (40 rows of 8 a statement
+                // at most, well under either database's parameter limit).
+                let events: Vec<(i64, &Row, Option<&Step>)> = chunk
+                    .iter()
+                    .zip(&ids)
+                    .filter(|(r, _)| r.timeline)
+                    .flat_map(|(r, id)| std::iter::once((*id, r, None)).chain(r.steps.iter().map(move |s| (*id, r, Some(s)))))
+                    .collect();
+                for part in events.chunks(2_000) {
+                    let mut qe = sqlx::QueryBuilder::new("INSERT INTO case_event (case_id, action, from_state, to_state, actor, note, data, at) ");
+                    qe.push_values(part, |mut b, (id, r, step)| {
+                        match step {
+                            None => {
+                                let data = serde_json::json!({"channel": r.channel, "external_id": r.external_id}).to_string();
+                                b.push_bind(*id).push_bind("register").push_bind("").push_bind("registered")
+                                    .push_bind(register_actor(r.channel)).push_bind(&r.title).push_bind(data).push_bind(r.created);
+                            }
+                            Some(s) => {
+                                b.push_bind(*id).push_bind(s.action).push_bind(s.from).push_bind(s.to)
+                                    .push_bind(&s.actor).push_bind(&s.note).push_bind(&s.data).push_bind(s.at);
+                            }
+                        }
+                    });
+                    qe.build().execute(&mut *tx).await?;
+                }
             }
             tx.commit().await?;
         });
         Ok(())
     }
 }
+
+/// Who registered a generated request, by its channel.
+fn register_actor(channel: &str) -> &'static str {
+    match channel {
+        "hotline_12345" => "apikey:12345",
+        "self_report" => "居民",
+        "grid_patrol" => "网格员",
+        "counter" => "社区窗口",
+        "livelihood_station" => "民生工作站",
+        _ => "apikey:城市运行平台",
+    }
+}
+
+/// A compound to put cases at: (name, lon, lat).
+type Place = (String, f64, f64);
 
 /// Makes `count` rows in chunks and sends them; returns the rollup of all.
 #[allow(clippy::too_many_arguments)]
@@ -236,7 +496,7 @@ fn make_rows(
     grids: &[crate::org::OrgUnit],
     units: &[crate::cases::HandlingUnit],
     cats: &[Category],
-    points: &HashMap<i64, Vec<(f64, f64)>>,
+    points: &HashMap<i64, Vec<Place>>,
     cal: &linli_core::calendar::Calendar,
     out: tokio::sync::mpsc::Sender<Vec<Row>>,
 ) -> HashMap<RollupKey, RateCounts> {
@@ -252,6 +512,10 @@ fn make_rows(
         })
     };
     let mut rng = SplitMix64::new(seed ^ 0xCA5E);
+    let unit_names: HashMap<i64, &str> = units.iter().map(|u| (u.id, u.name.as_str())).collect();
+    // Ticket numbers of generated 12345 cases: unique for a seed and a
+    // start, so that a second year generated later does not collide.
+    let ticket_prefix = format!("12345-{seed}-{}", until_ms / 86_400_000);
     let start = until_ms - 365 * 86_400_000;
     let mut sums: HashMap<RollupKey, RateCounts> = HashMap::new();
     const CHUNK: usize = 20_000;
@@ -272,19 +536,29 @@ fn make_rows(
             .timestamp_millis_opt(created)
             .single()
             .unwrap_or_default();
-        let (lon, lat) = match points.get(&g.id) {
+        let (compound, lon, lat) = match points.get(&g.id) {
             Some(p) if !p.is_empty() => {
-                let (a, b) = p[rng.index(p.len())];
-                (Some(a), Some(b))
+                let (name, a, b) = &p[rng.index(p.len())];
+                (name.as_str(), Some(*a), Some(*b))
             }
-            _ => (None, None),
+            _ => (g.name.as_str(), None, None),
         };
+        let story = linli_core::synth_cases::story(&mut rng, &cat.code, compound);
         let response_due = cat
             .response_hours
             .map(|h| ms(cal.add_working_minutes(t0, h * 60)));
         let mut row = Row {
             category: cat.code.clone(),
-            title: format!("{}：{}", cat.name, g.name),
+            channel: story.channel.code(),
+            external_id: (story.channel == linli_core::intake::Channel::Hotline12345)
+                .then(|| format!("{ticket_prefix}-{n}")),
+            title: story.title,
+            description: story.description,
+            address: story.address,
+            reporter_name: story.reporter_name,
+            reporter_phone: story.reporter_phone,
+            steps: Vec::new(),
+            timeline: count <= ALL_TIMELINES_UP_TO || created >= until_ms - RECENT_TIMELINES_MS,
             lon,
             lat,
             grid: g.id,
@@ -371,6 +645,13 @@ fn make_rows(
                     visited(&mut row, until_ms);
                 }
             }
+        }
+        if row.timeline {
+            let unit = row
+                .unit
+                .and_then(|u| unit_names.get(&u).copied())
+                .unwrap_or("承办单位");
+            row.play(&mut rng, unit, until_ms);
         }
         for (k, c) in row.figures().tallies() {
             sums.entry(k).or_default().add(&c, 1);

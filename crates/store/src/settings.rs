@@ -87,7 +87,7 @@ impl Store {
         };
         if count().await? == 0 {
             let t = Taxonomy::default_set().map_err(|e| StoreError::Config(e.en))?;
-            if let Err(e) = self.save_categories("system", &t).await {
+            if let Err(e) = self.write_categories(None, &t).await {
                 // Servers starting together on a new database: one of them
                 // seeds, the others find its categories.
                 if count().await? == 0 {
@@ -263,6 +263,12 @@ impl Store {
     /// the same transaction. Categories in use are kept and deactivated
     /// rather than deleted.
     pub async fn save_categories(&self, actor: &str, t: &Taxonomy) -> Result<()> {
+        self.write_categories(Some(actor), t).await
+    }
+
+    /// Writes the taxonomy; audited when someone (not the first start's
+    /// seeding) changes it.
+    async fn write_categories(&self, actor: Option<&str>, t: &Taxonomy) -> Result<()> {
         let detail = format!("{} categories", t.categories.len());
         with_db!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
@@ -285,7 +291,9 @@ impl Store {
                     .bind(c.response_hours.map(|h| h as i32)).bind(kind).bind(value).bind(&c.default_unit_kind)
                     .execute(&mut *tx).await?;
             }
-            append_in_tx!(tx, self.vault(), actor, "categories.replace", "category", &detail);
+            if let Some(actor) = actor {
+                append_in_tx!(tx, self.vault(), actor, "categories.replace", "category", &detail);
+            }
             tx.commit().await?;
         });
         self.changed(crate::caches::Cached::Categories).await

@@ -97,7 +97,7 @@ pub(crate) async fn request_deadline(req: Request, next: Next) -> Response {
     }
 }
 
-/// gzip for pages, scripts, styles and JSON when the browser takes it
+/// Brotli or gzip (as the browser takes them) for pages, scripts, styles and JSON
 /// (the vendored ECharts is a megabyte); not for what is compressed
 /// already (images, Excel files, which are zip archives), not for tiny
 /// bodies, and not for answers that set a session cookie.
@@ -111,7 +111,6 @@ pub(crate) fn compression()
          h: &axum::http::HeaderMap,
          _: &axum::http::Extensions| { !h.contains_key(axum::http::header::SET_COOKIE) };
     tower_http::compression::CompressionLayer::new()
-        .no_br()
         .no_deflate()
         .no_zstd()
         .compress_when(

@@ -47,6 +47,64 @@ async fn generated_case_history_and_its_rollup() {
             let r = rate.unwrap();
             assert!(r > lo && r < hi, "{be} {r}");
         }
+        // They read like requests (every channel, texts, addresses,
+        // reporters with sealed phones) and each has the timeline the case
+        // machine takes to its state.
+        type Generated = (i64, String, String, String, String, String, Option<String>, Option<String>, Option<Vec<u8>>);
+        type Event = (i64, String, String, String, i64);
+        let rows: Vec<Generated> =
+            linli_store::with_db!(&store.db, p => {
+                sqlx::query_as("SELECT id, channel, state, title, description, address, reporter_name, reporter_phone_masked, reporter_phone_enc FROM service_case ORDER BY id")
+                    .fetch_all(p).await.unwrap()
+            });
+        let mut channels: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+        channels.sort_unstable();
+        channels.dedup();
+        assert_eq!(channels.len(), 6, "{be}: {channels:?}");
+        assert!(rows.iter().all(|r| r.3 != r.4 && !r.5.is_empty()), "{be}");
+        let mut titles: Vec<&str> = rows.iter().map(|r| r.3.as_str()).collect();
+        titles.sort_unstable();
+        titles.dedup();
+        assert!(titles.len() > 1_000, "{be}: varied titles ({})", titles.len());
+        let with_phone = rows.iter().filter(|r| r.7.is_some()).count();
+        assert!(with_phone > 2_000, "{be}: {with_phone}");
+        assert!(rows.iter().all(|r| r.7.is_some() == r.8.is_some() && r.6.is_some() == r.7.is_some()), "{be}");
+        let events: Vec<Event> = linli_store::with_db!(&store.db, p => {
+            sqlx::query_as("SELECT case_id, action, from_state, to_state, at FROM case_event ORDER BY case_id, at, id")
+                .fetch_all(p).await.unwrap()
+        });
+        let mut by_case: std::collections::HashMap<i64, Vec<&Event>> = Default::default();
+        for e in &events {
+            by_case.entry(e.0).or_default().push(e);
+        }
+        for r in &rows {
+            let steps = by_case.get(&r.0).unwrap_or_else(|| panic!("{be}: case {} has no timeline", r.0));
+            assert_eq!(steps[0].1, "register", "{be}");
+            for w in steps.windows(2) {
+                assert_eq!(w[0].3, w[1].2, "{be}: case {} steps chain", r.0);
+            }
+            // Cases without a unit to dispatch to stop at classified.
+            let last = &steps.last().unwrap().3;
+            assert!(last == &r.2 || last == "classified", "{be}: case {} ends {last}, is {}", r.0, r.2);
+        }
+        let full = rows.iter().filter(|r| by_case[&r.0].last().unwrap().3 == r.2).count();
+        assert!(full > 2_900, "{be}: {full} full timelines");
+        assert!(events.iter().any(|e| e.1 == "return_visit") && events.iter().any(|e| e.1 == "verify"), "{be}");
+        // A reporter's phone finds their cases (the blind index is the
+        // intake's own).
+        let with = rows.iter().find(|r| r.8.is_some()).unwrap();
+        let phone = store
+            .case_originals(&Scope::Everything, with.0, "t", "核实来电")
+            .await
+            .unwrap()
+            .reporter_phone
+            .unwrap();
+        assert_eq!(Some(linli_core::mask::phone(&phone)), with.7, "{be}");
+        let found = store
+            .cases_by_phone(&Scope::Everything, &linli_store::cases::CaseFilter::default(), &phone, "t")
+            .await
+            .unwrap();
+        assert!(!found.is_empty(), "{be}");
         // A new request at a compound finds its grid and the grid's staff.
         let c = store
             .compounds(&Scope::Everything, None)

@@ -806,20 +806,22 @@ async fn refused_forms_come_back_in_place_in_the_page_language() {
             "/static/app.js",
             "/cases",
         ] {
-            let r = no_redirect
-                .get(format!("{}{path}", app.base))
-                .header("cookie", &worker.cookie)
-                .header("accept-encoding", "gzip")
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(
-                r.headers()
-                    .get("content-encoding")
-                    .map(|v| v.to_str().unwrap()),
-                Some("gzip"),
-                "{be} {path}"
-            );
+            for (offered, chosen) in [("gzip", "gzip"), ("gzip, deflate, br", "br")] {
+                let r = no_redirect
+                    .get(format!("{}{path}", app.base))
+                    .header("cookie", &worker.cookie)
+                    .header("accept-encoding", offered)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    r.headers()
+                        .get("content-encoding")
+                        .map(|v| v.to_str().unwrap()),
+                    Some(chosen),
+                    "{be} {path} {offered}"
+                );
+            }
         }
         let token = |page: &str| {
             page.split("name=\"_csrf\" value=\"")
