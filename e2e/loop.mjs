@@ -293,6 +293,44 @@ await shot(street, "subdistrict-dashboard");
   assert.equal((await page.textContent("#followers")).trim(), "1 人", "one more resident affected");
 }
 
+// 9b. The worker's queue by the least time left: numbered pages under the
+// total; a generated case reads like a real one (a resident's words, every
+// step of its timeline).
+{
+  await worker.goto(`${base}/cases`);
+  await worker.selectOption("#f-sort", "due");
+  await worker.waitForURL(/sort=due/);
+  await worker.waitForSelector("#page-numbers");
+  assert.match(await worker.textContent("#total"), /共 \d+/, "the queue shows its total");
+  const left = await worker.locator("#case-table td .late, #case-table td span").allTextContents();
+  assert.ok(left.length > 0, "the time-left column is filled");
+  await shot(worker, "worker-queue-by-deadline");
+  await worker.goto(`${base}/cases?state=rated`);
+  await Promise.all([worker.waitForNavigation(), worker.locator("#case-table a[href^='/cases/']").first().click()]);
+  const timeline = await worker.locator("#timeline li").count();
+  assert.ok(timeline >= 4, `a rated demo case shows its whole timeline (${timeline} steps)`);
+  await shot(worker, "worker-demo-case");
+}
+
+// 9c. The worker keeps a person's record: a wrong phone comes back in
+// place with the tags chosen; a right one is saved (and audited).
+{
+  await worker.goto(`${base}/registry`);
+  await Promise.all([worker.waitForNavigation(), worker.locator("#people-table a").first().click()]);
+  await worker.click("#person-edit summary");
+  await worker.fill("#e-phone", "12345");
+  await worker.check("input[name=tags][value=volunteer]");
+  expectedRefusals.add(new URL(worker.url()).pathname + "/edit");
+  await Promise.all([worker.waitForNavigation(), worker.click("#save-person")]);
+  assert.match(await worker.textContent("#edit-error"), /手机号码/, "the phone's mistake, in Chinese");
+  assert.ok(await worker.isChecked("input[name=tags][value=volunteer]"), "the tag chosen is kept");
+  await worker.fill("#e-phone", "13700001234");
+  await Promise.all([worker.waitForNavigation(), worker.click("#save-person")]);
+  assert.ok(await worker.locator("#person-saved").count(), "saved");
+  assert.match(await worker.textContent("#phone"), /137\*+1234/, "the new phone, masked");
+  await shot(worker, "worker-person-edited");
+}
+
 // 10. The community secretary sees a person in full only with a reason.
 const secretary = await signIn("demo.secretary");
 await secretary.goto(`${base}/registry`);
@@ -319,6 +357,17 @@ await shot(secretary, "secretary-unmasked");
   await Promise.all([admin.waitForNavigation(), admin.click("#new-rule button")]);
   assert.ok((await admin.textContent("#rule-list")).includes("e2e 供水抢修队"), "the new rule is listed");
   await shot(admin, "admin-unit-and-rule");
+  // The lists: a holiday on the calendar, a tag of the district's own.
+  await Promise.all([admin.waitForNavigation(), admin.click("#to-settings")]);
+  await admin.fill("#d-day", "2027-03-03");
+  await admin.selectOption("#d-kind", "holiday");
+  await admin.fill("#d-name", "e2e 临时假日");
+  await Promise.all([admin.waitForNavigation(), admin.click("#day-form button")]);
+  assert.ok((await admin.textContent("#day-list")).includes("e2e 临时假日"), "the day is on the calendar");
+  await admin.fill("#t-tags", "低保户\n空巢老人");
+  await Promise.all([admin.waitForNavigation(), admin.click("#tag-form button")]);
+  assert.ok((await admin.textContent("#admin-done")).includes("空巢老人"), "the tags are saved");
+  await shot(admin, "admin-settings");
 }
 
 // 11. Each role's first page on a phone, for the record.

@@ -264,15 +264,29 @@ pub fn report_back(rng: &mut SplitMix64) -> &'static str {
     REPORT_BACK_TEXTS[rng.index(REPORT_BACK_TEXTS.len())]
 }
 
-/// An answer given on the spot to a question (咨询).
-const ANSWER_TEXTS: [&str; 3] = [
+/// Answers given on the spot to a question (咨询).
+const POLICY_ANSWERS: [&str; 3] = [
     "已电话答复：携带身份证和租房合同到社区党群服务中心一窗受理办理。",
     "已答复办理流程和所需材料，并告知可在政务服务网上预约。",
     "已告知相关政策规定和咨询电话，反映人表示清楚。",
 ];
 
-pub fn answer(rng: &mut SplitMix64) -> &'static str {
-    ANSWER_TEXTS[rng.index(ANSWER_TEXTS.len())]
+/// Answers given on the spot to a report that needs no dispatch (it is
+/// handled already, or planned).
+const STATUS_ANSWERS: [&str; 3] = [
+    "已电话答复：该问题已有工单在办理，告知反映人处理进度和预计完成时间。",
+    "已电话答复：该处已纳入本月整治计划，反映人表示理解。",
+    "经核实已由责任单位当天处理完毕，已告知反映人。",
+];
+
+/// An answer given on the spot (当场答复) to a request of a category.
+pub fn answer(rng: &mut SplitMix64, category: &str) -> &'static str {
+    let list: &[&'static str] = if category.starts_with("90") {
+        &POLICY_ANSWERS
+    } else {
+        &STATUS_ANSWERS
+    };
+    list[rng.index(list.len())]
 }
 
 /// Why a request was not taken (不予受理).

@@ -112,7 +112,7 @@ impl Row {
                 let at = self.closed_at.unwrap_or(c + 300_000);
                 plan.push((
                     Action::AnswerOnSpot {
-                        answer: say::answer(rng).into(),
+                        answer: say::answer(rng, &self.category).into(),
                     },
                     at,
                     "社区窗口".into(),

@@ -748,6 +748,8 @@ struct CasePage {
     photos: Vec<PhotoRef>,
     steps: Vec<&'static str>,
     units: Vec<HandlingUnit>,
+    /// The units the timeline dispatched to, by id.
+    unit_names: HashMap<i64, String>,
     categories: Vec<Category>,
     /// Whether the viewer may see the masked text as written.
     may_unmask: bool,
@@ -873,6 +875,47 @@ impl CasePage {
     fn state(&self, code: &str) -> String {
         state_label(self.c.l, code)
     }
+    /// What a step says in the timeline: its note, with the codes it
+    /// carries named (the category chosen, the unit dispatched to, the
+    /// days asked for).
+    fn note_of(&self, e: &CaseEvent) -> String {
+        let l = self.c.l;
+        let data: serde_json::Value = serde_json::from_str(&e.data).unwrap_or_default();
+        match e.action.as_str() {
+            "classify" => match self.categories.iter().find(|c| c.code == e.note) {
+                Some(c) => {
+                    let parent = c
+                        .parent
+                        .as_ref()
+                        .and_then(|p| self.categories.iter().find(|x| &x.code == p));
+                    let name = |x: &Category| l.t(&x.name, &x.name_en).to_string();
+                    match parent {
+                        Some(p) => format!("{} / {}", name(p), name(c)),
+                        None => name(c),
+                    }
+                }
+                None => e.note.clone(),
+            },
+            "dispatch" => data
+                .get("unit")
+                .and_then(serde_json::Value::as_i64)
+                .and_then(|u| self.unit_names.get(&u))
+                .map(|u| format!("{}{u}", l.t("派往：", "To: ")))
+                .unwrap_or_default(),
+            "request_extension" => {
+                match data.get("working_days").and_then(serde_json::Value::as_u64) {
+                    Some(d) => format!(
+                        "{}{d}{}{}",
+                        l.t("申请延期 ", "Asks for "),
+                        l.t(" 个工作日：", " working days: "),
+                        e.note
+                    ),
+                    None => e.note.clone(),
+                }
+            }
+            _ => e.note.clone(),
+        }
+    }
     fn step(&self, kind: &str) -> &'static str {
         let (zh, en) = action_label(kind);
         if self.c.l.en { en } else { zh }
@@ -939,11 +982,26 @@ async fn case_view(
     } else {
         Vec::new()
     };
-    let categories = if steps.contains(&"classify") {
-        s.store.categories().await?
-    } else {
-        Vec::new()
-    };
+    // Categories name the classify steps (and are cached); the units the
+    // timeline dispatched to are named too.
+    let categories = s.store.categories().await?;
+    let dispatched: Vec<i64> = timeline
+        .iter()
+        .filter(|e| e.action == "dispatch")
+        .filter_map(|e| {
+            serde_json::from_str::<serde_json::Value>(&e.data)
+                .ok()?
+                .get("unit")?
+                .as_i64()
+        })
+        .collect();
+    let unit_names = s
+        .store
+        .units_by_id(&dispatched)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.name))
+        .collect();
     // Merging picks the other case: the open cases of the same grid, newest
     // first (a duplicate is reported where the first was).
     let merge_into = if steps.contains(&"merge") {
@@ -972,6 +1030,7 @@ async fn case_view(
         photos,
         steps,
         units,
+        unit_names,
         categories,
         may_unmask: v.may(linli_core::access::Permission::Unmask),
         originals,
