@@ -182,7 +182,14 @@ pub async fn run(url: &str, key_file: Option<&str>, repeat: usize, export: bool)
             "/cases",
             "/cases?state=handling",
             "/cases?overdue=1",
+            "/cases?sort=due",
+            "/cases?q=路灯",
             "/api/v1/cases?limit=50",
+            "/todo",
+            "/ui/todo-count",
+            "/ui/bell",
+            "/notifications",
+            "/api/v1/todo",
         ]
         .iter()
         .chain(extra)

@@ -295,8 +295,14 @@ impl Store {
                 .replace('%', "\\%")
                 .replace('_', "\\_");
             let p = w.text(&format!("%{escaped}%"));
+            // Latin letters match either case on both databases (SQLite's
+            // LIKE already does).
+            let like = match self.backend() {
+                crate::Backend::Sqlite => "LIKE",
+                crate::Backend::Postgres => "ILIKE",
+            };
             w.push(format!(
-                "(c.title LIKE {p} ESCAPE '\\' OR c.address LIKE {p} ESCAPE '\\')"
+                "(c.title {like} {p} ESCAPE '\\' OR c.address {like} {p} ESCAPE '\\')"
             ));
         }
         if let Some(idx) = &f.reporter_phone_idx {

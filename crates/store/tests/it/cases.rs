@@ -896,6 +896,18 @@ async fn to_dos_count_the_cases_behind_them() {
             0,
             "{be}"
         );
+        // Latin letters match either case on both databases.
+        let led = linli_store::cases::NewRequest {
+            title: Some("LED路灯不亮".into()),
+            reporter_phone: None,
+            ..req(Some("0601"), 118.785, 32.025)
+        };
+        store.intake(&all, "worker:1", &led).await.unwrap();
+        assert_eq!(
+            store.cases(&all, &words("led路灯")).await.unwrap().len(),
+            1,
+            "{be}"
+        );
         let mine = store
             .cases_by_phone(&all, &every, "138 0013 8000", "account:counter")
             .await

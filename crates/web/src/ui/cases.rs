@@ -599,6 +599,31 @@ pub async fn queue(
     ctx: PageCtx,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
+    queue_page(&s, &ctx, q, None).await
+}
+
+/// The caller's cases by their phone, sent by POST so that the number
+/// stays out of addresses, browser history and access logs.
+pub async fn queue_by_phone(
+    State(s): State<AppState>,
+    ctx: PageCtx,
+    axum::extract::Form(f): axum::extract::Form<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let v = ctx.viewer()?;
+    v.check_csrf(f.get("_csrf").map(String::as_str))?;
+    let phone = f
+        .get("phone")
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty());
+    queue_page(&s, &ctx, HashMap::new(), phone).await
+}
+
+async fn queue_page(
+    s: &AppState,
+    ctx: &PageCtx,
+    q: HashMap<String, String>,
+    phone: Option<String>,
+) -> Result<Response, PageError> {
     let v = ctx.viewer()?;
     let mut f = crate::cases_api::case_filter(&q)?;
     f.limit = super::PAGE_ROWS;
@@ -613,7 +638,11 @@ pub async fn queue(
     // caller's cases (audited, held to the look-up allowance), anything
     // else is words in titles and addresses of the last 90 days.
     let mut searched = None;
-    let cases = match q.get("q").map(|t| t.trim()).filter(|t| !t.is_empty()) {
+    let asked = phone
+        .as_deref()
+        .or_else(|| q.get("q").map(|t| t.trim()))
+        .filter(|t| !t.is_empty());
+    let cases = match asked {
         Some(t) if linli_store::cases::id_from_code(t).is_some() => {
             let id = linli_store::cases::id_from_code(t).unwrap_or_default();
             match s.store.case(&v.caller.scope, id).await {
@@ -634,7 +663,19 @@ pub async fn queue(
                 Err(e) => return Err(e.into()),
             }
         }
-        Some(t) if looks_like_phone(t) => {
+        Some(_) if phone.is_none() && asked.is_some_and(looks_like_phone) => {
+            // A number in the address is not looked up (it would stay in
+            // histories and logs).
+            searched = Some(
+                l.t(
+                    "为保护个人信息，电话号码不放在网址中：请在“来电号码”栏查找",
+                    "Phone numbers are not taken from the address: use the caller's phone box",
+                )
+                .to_string(),
+            );
+            Vec::new()
+        }
+        Some(t) if phone.is_some() => {
             let now = chrono::Utc::now().timestamp_millis();
             crate::throttle::take_lookup(
                 &s.lookup_throttle,

@@ -642,6 +642,7 @@ pub fn pages() -> Api {
         .post("/intake", Needs(RegisterCase), cases::register)
         .get("/my", Needs(ReadCases), cases::my_requests)
         .get("/cases", Needs(ReadCases), cases::queue)
+        .post("/cases/lookup", Needs(ReadCases), cases::queue_by_phone)
         .get("/todo", Needs(ReadCases), cases::todo)
         .get("/notifications", SignedIn, notices::list)
         .get("/notifications/{id}", SignedIn, notices::open)
@@ -656,6 +657,7 @@ pub fn pages() -> Api {
         .get("/ui/nearby", Needs(RegisterCase), cases::nearby)
         .get("/grid", Needs(ReadRegistry), registry::my_grid)
         .get("/registry", Needs(ReadRegistry), registry::browse)
+        .post("/registry/lookup", Needs(ReadRegistry), registry::lookup)
         .post("/registry/import", Needs(WriteRegistry), registry::import)
         .post(
             "/registry/import-confirm",

@@ -346,25 +346,41 @@ impl RegistryPage {
     }
 }
 
+/// A counter look-up asked of the registry page.
+enum Lookup {
+    None,
+    /// A number sent by the look-up form.
+    Posted(String),
+    /// A number put in the address, which is not looked up.
+    InAddress,
+}
+
 async fn registry_page(
     s: &AppState,
     ctx: &PageCtx,
     q: HashMap<String, String>,
     report: Option<ImportReport>,
     confirm: Option<String>,
+    lookup: Lookup,
 ) -> Result<Response, PageError> {
     let v = ctx.viewer()?;
     // The counter's look-up: a person by ID number or mobile number (for
     // those who may see personal data in full; audited, held to the
-    // look-up allowance). `phone` and `id_number` in the address are the same.
-    let lookup = ["lookup", "id_number", "phone"]
-        .iter()
-        .find_map(|k| q.get(*k))
-        .map(|x| x.trim().to_string())
-        .filter(|x| !x.is_empty());
+    // look-up allowance).
     let mut lookup_note = None;
     let people = match &lookup {
-        Some(x) if v.may(linli_core::access::Permission::Unmask) => {
+        Lookup::InAddress => {
+            lookup_note = Some(
+                ctx.l
+                    .t(
+                        "为保护个人信息，号码不放在网址中：请在上面的“窗口查询”中输入身份证号或手机号",
+                        "Numbers are not taken from the address (it stays in histories and logs): type it into the counter look-up above",
+                    )
+                    .to_string(),
+            );
+            Vec::new()
+        }
+        Lookup::Posted(x) if v.may(linli_core::access::Permission::Unmask) => {
             crate::api::admit_lookup(s, &v.caller)?;
             let digits = x.chars().filter(|c| !c.is_whitespace()).count();
             let found = if digits == 15 || digits == 18 {
@@ -388,7 +404,7 @@ async fn registry_page(
             ));
             found
         }
-        Some(_) => {
+        Lookup::Posted(_) => {
             lookup_note = Some(
                 ctx.l
                     .t(
@@ -399,7 +415,7 @@ async fn registry_page(
             );
             Vec::new()
         }
-        None => {
+        Lookup::None => {
             s.store
                 .people(&v.caller.scope, &people_filter(s, &q).await?)
                 .await?
@@ -451,7 +467,39 @@ pub async fn browse(
     ctx: PageCtx,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
-    registry_page(&s, &ctx, q, None, None).await
+    // A number in the address is not looked up (it would stay in
+    // histories and logs); the page says where to type it.
+    let mut q = q;
+    let in_address = ["lookup", "id_number", "phone"]
+        .iter()
+        .any(|k| q.remove(*k).is_some_and(|x| !x.trim().is_empty()));
+    let lookup = if in_address {
+        Lookup::InAddress
+    } else {
+        Lookup::None
+    };
+    registry_page(&s, &ctx, q, None, None, lookup).await
+}
+
+/// The counter's look-up, sent by POST so that the number stays out of
+/// addresses, browser history and access logs.
+pub async fn lookup(
+    State(s): State<AppState>,
+    ctx: PageCtx,
+    Form(f): Form<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let v = ctx.viewer()?;
+    v.check_csrf(f.get("_csrf").map(String::as_str))?;
+    let number = f
+        .get("lookup")
+        .map(|x| x.trim().to_string())
+        .unwrap_or_default();
+    let lookup = if number.is_empty() {
+        Lookup::None
+    } else {
+        Lookup::Posted(number)
+    };
+    registry_page(&s, &ctx, HashMap::new(), None, None, lookup).await
 }
 
 /// An uploaded ledger (CSV, Excel): previewed first. Everything is
@@ -493,7 +541,15 @@ pub async fn import(
     };
     let report = preview_or_import(&s, &v.caller, &bytes, &choices, true).await?;
     let confirm = keep_for_confirmation(&s, &v.caller.actor, &report, &choices, &bytes).await?;
-    registry_page(&s, &ctx, HashMap::new(), Some(report), confirm).await
+    registry_page(
+        &s,
+        &ctx,
+        HashMap::new(),
+        Some(report),
+        confirm,
+        Lookup::None,
+    )
+    .await
 }
 
 /// The confirmation of a previewed upload: the same file, imported.
@@ -510,7 +566,7 @@ pub async fn confirm_import(
     if report.committed {
         s.store.drop_upload(token).await?;
     }
-    registry_page(&s, &ctx, HashMap::new(), Some(report), None).await
+    registry_page(&s, &ctx, HashMap::new(), Some(report), None, Lookup::None).await
 }
 
 /// The preview again, with the columns mapped as the worker chose
@@ -544,7 +600,15 @@ pub async fn remap_import(
     let report = preview_or_import(&s, &v.caller, &kept.body, &choices, true).await?;
     s.store.drop_upload(token).await?;
     let confirm = keep_for_confirmation(&s, &v.caller.actor, &report, &choices, &kept.body).await?;
-    registry_page(&s, &ctx, HashMap::new(), Some(report), confirm).await
+    registry_page(
+        &s,
+        &ctx,
+        HashMap::new(),
+        Some(report),
+        confirm,
+        Lookup::None,
+    )
+    .await
 }
 
 /// Keeps a previewed upload for its confirmation; nothing to confirm with

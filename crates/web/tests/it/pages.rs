@@ -984,13 +984,27 @@ async fn notifications_reach_people_and_the_counter_finds_them() {
         // page with who lives with them and the requests they reported.
         admin_json(&app, "post", "/api/v1/cases", r#"{"channel":"counter","description":"门口下水道堵了","lon":118.785,"lat":32.025,"reporter_phone":"13800138000"}"#.into()).await;
         let secretary = sign_in(&app, "m.community_secretary", MATRIX_PASSWORD).await;
-        let page = app.as_account(&secretary, "get", "/registry?lookup=138%200013%208000").send().await.unwrap().text().await.unwrap();
+        let lookup = |who: &Signed, path: &str, field: &str, number: &str| {
+            app.as_account(who, "post", path).form(&[("_csrf", who.csrf.as_str()), (field, number)]).send()
+        };
+        let page = lookup(&secretary, "/registry/lookup", "lookup", "138 0013 8000").await.unwrap().text().await.unwrap();
         assert!(page.contains("id=\"lookup-note\">按身份证号或电话查到 1 人") && page.contains(&format!("/people/{}", o.person[0])), "{be}");
+        assert!(!page.contains("138 0013 8000") && !page.contains("13800138000"), "{be}: the number is not echoed");
         let log: Value = app.get("/api/v1/audit?limit=1").send().await.unwrap().json().await.unwrap();
         assert_eq!(log[0]["action"], "person.lookup_phone", "{be}");
+        // A number in the address is not looked up.
+        let page = app.as_account(&secretary, "get", "/registry?phone=13800138000").send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("号码不放在网址中") && !page.contains(&format!("/people/{}\"", o.person[0])), "{be}");
         let worker = sign_in(&app, "m.community_worker", MATRIX_PASSWORD).await;
-        let page = app.as_account(&worker, "get", "/registry?phone=13800138000").send().await.unwrap().text().await.unwrap();
+        let page = lookup(&worker, "/registry/lookup", "lookup", "13800138000").await.unwrap().text().await.unwrap();
         assert!(page.contains("须有查看完整个人信息的权限") && !page.contains(&format!("/people/{}\"", o.person[0])), "{be}: not for a worker");
+        // The caller's cases by phone: posted, audited; not from the address.
+        let page = lookup(&worker, "/cases/lookup", "phone", "13800138000").await.unwrap().text().await.unwrap();
+        assert!(page.contains("门口下水道堵了") && page.contains("按来电号码查找（已记入审计日志）"), "{be}");
+        let log: Value = app.get("/api/v1/audit?limit=1").send().await.unwrap().json().await.unwrap();
+        assert_eq!(log[0]["action"], "case.lookup_phone", "{be}");
+        let page = app.as_account(&worker, "get", "/cases?q=13800138000").send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("电话号码不放在网址中") && !page.contains("门口下水道堵了"), "{be}");
         let page = app.as_account(&secretary, "get", &format!("/people/{}", o.person[0])).send().await.unwrap().text().await.unwrap();
         assert!(page.contains("id=\"dwelling\"") && page.contains("王秀英"), "{be}");
         assert!(page.contains("id=\"person-cases\"><li>") && page.contains("门口下水道堵了"), "{be}: the requests they reported");
