@@ -176,6 +176,22 @@ pub fn message(topic: Topic, code: &str, kind: &str, after: State) -> (String, S
     }
 }
 
+/// What a resident who joined someone else's request (我也遇到) is told
+/// of its step: it is not "your" request.
+pub fn follower_message(code: &str, kind: &str, after: State) -> (String, String) {
+    let (step_zh, step_en) = action_label(kind);
+    (
+        format!(
+            "您也遇到的问题（诉求 {code}）：{step_zh}，现为“{}”",
+            after.label_zh()
+        ),
+        format!(
+            "The problem you also reported (request {code}): {step_en}; now {}",
+            after.label_en()
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,5 +286,7 @@ mod tests {
         let (zh, en) = message(Topic::MyRequest, "GD1", "dispatch", State::Dispatched);
         assert_eq!(zh, "您的诉求 GD1：派遣，现为“已派遣”");
         assert!(en.contains("GD1"));
+        let (zh, _) = follower_message("GD1", "dispatch", State::Dispatched);
+        assert_eq!(zh, "您也遇到的问题（诉求 GD1）：派遣，现为“已派遣”");
     }
 }

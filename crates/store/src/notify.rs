@@ -6,7 +6,7 @@
 
 use linli_core::access::Role;
 use linli_core::case::{Action, State};
-use linli_core::notify::{Audience, Topic, after_step, message, staff_who_may};
+use linli_core::notify::{Audience, Topic, after_step, follower_message, message, staff_who_may};
 use serde::Serialize;
 
 use crate::db::{BeginWrite, now_ms, placeholders};
@@ -110,20 +110,33 @@ impl Store {
         if rules.is_empty() {
             return Ok(Vec::new());
         }
-        let gateway: Option<String> = self
-            .json_setting::<Option<String>>(GATEWAY, "notification gateway")
-            .await?;
+        let gateway = self.gateway_url().await?;
         let mut out: Vec<Notice> = Vec::new();
         for (audience, topic) in rules {
+            let text = message(topic, code, action.kind().code(), after);
             let accounts = match audience {
                 Audience::Reporter => {
-                    // The reporter, and the residents who joined the case.
-                    let mut them = match reporter {
+                    // The reporter, and the residents who joined the case
+                    // (told as such).
+                    let them = match reporter {
                         Some(id) => self.notifiable("id = $1", &[], Some(id)).await?,
                         None => Vec::new(),
                     };
-                    for f in self.followers(case_id).await? {
-                        them.extend(self.notifiable("id = $1", &[], Some(f)).await?);
+                    let followers = self
+                        .notifiable(
+                            "id IN (SELECT account_id FROM case_follower WHERE case_id = $1)",
+                            &[],
+                            Some(case_id),
+                        )
+                        .await?;
+                    let said = follower_message(code, action.kind().code(), after);
+                    for a in followers {
+                        let skip = reporter == Some(a.0)
+                            || actor == format!("account:{}", a.1)
+                            || out.iter().any(|n| n.account_id == a.0 && n.topic == topic);
+                        if !skip {
+                            out.extend(Notice::of(a, topic, &said, &gateway));
+                        }
                     }
                     them
                 }
@@ -151,7 +164,6 @@ impl Store {
                     self.notifiable(&cond, &args, None).await?
                 }
             };
-            let text = message(topic, code, action.kind().code(), after);
             for a in accounts {
                 if actor == format!("account:{}", a.1)
                     || out.iter().any(|n| n.account_id == a.0 && n.topic == topic)
@@ -164,24 +176,28 @@ impl Store {
         Ok(out)
     }
 
+    /// The gateway's address, read once for a step or a scan.
+    pub(crate) async fn gateway_url(&self) -> Result<Option<String>> {
+        self.json_setting::<Option<String>>(GATEWAY, "notification gateway")
+            .await
+    }
+
     /// The notices of a case gone overdue: its unit's handlers.
     pub(crate) async fn overdue_notices(
         &self,
         unit: Option<i64>,
         code: &str,
+        gateway: &Option<String>,
     ) -> Result<Vec<Notice>> {
         let Some(u) = unit else {
             return Ok(Vec::new());
         };
-        let gateway: Option<String> = self
-            .json_setting::<Option<String>>(GATEWAY, "notification gateway")
-            .await?;
         let text = message(Topic::Overdue, code, "overdue", State::Handling);
         Ok(self
             .notifiable("role = 'unit_handler' AND unit_id = $1", &[], Some(u))
             .await?
             .into_iter()
-            .filter_map(|a| Notice::of(a, Topic::Overdue, &text, &gateway))
+            .filter_map(|a| Notice::of(a, Topic::Overdue, &text, gateway))
             .collect())
     }
 

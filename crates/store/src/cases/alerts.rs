@@ -33,6 +33,7 @@ impl Store {
         ids.sort_unstable();
         ids.dedup();
         let units = self.units_by_id(&ids).await?;
+        let gateway = self.gateway_url().await?;
         let mut n = 0;
         for c in due {
             let (id, path, due_at) = (c.id, c.scope_path, c.due_at);
@@ -41,7 +42,7 @@ impl Store {
                 .unit_id
                 .and_then(|u| units.iter().find(|x| x.id == u))
                 .and_then(|u| u.webhook_url.clone());
-            let notices = self.overdue_notices(c.unit_id, &code).await?;
+            let notices = self.overdue_notices(c.unit_id, &code, &gateway).await?;
             with_db!(&self.db, pool => {
                 let mut tx = pool.begin_write().await?;
                 // As read: a step taken since (closed, extended, sent to

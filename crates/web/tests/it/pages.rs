@@ -979,6 +979,7 @@ async fn notifications_reach_people_and_the_counter_finds_them() {
         admin_json(&app, "post", &format!("/api/v1/cases/{}/actions", o.case[0]), format!(r#"{{"version":{},"action":"accept"}}"#, c["version"])).await;
         let n: Value = app.as_account(&neighbour, "get", "/api/v1/notifications").send().await.unwrap().json().await.unwrap();
         assert_eq!(n["unread"], 1, "{be}: told of the next step {n}");
+        assert!(n.to_string().contains("您也遇到的问题"), "{be}: as one who joined it {n}");
 
         // The counter: a person found by their mobile number (audited), their
         // page with who lives with them and the requests they reported.
