@@ -34,6 +34,29 @@ impl Category {
     }
 }
 
+/// A category as people read it, with its group: "市容环境 / 暴露垃圾"
+/// (English names with `en`); `None` for a code not in `list`.
+pub fn path_label(list: &[Category], code: &str, en: bool) -> Option<String> {
+    let name = |c: &Category| {
+        if en {
+            c.name_en.clone()
+        } else {
+            c.name.clone()
+        }
+    };
+    let c = list.iter().find(|c| c.code == code)?;
+    Some(
+        match c
+            .parent
+            .as_ref()
+            .and_then(|p| list.iter().find(|x| &x.code == p))
+        {
+            Some(p) => format!("{} / {}", name(p), name(c)),
+            None => name(c),
+        },
+    )
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Taxonomy {
     pub unit_kinds: BTreeMap<String, String>,

@@ -100,15 +100,21 @@ impl Row {
         };
         let mut plan: Vec<(Action, i64, String)> = Vec::new();
         let c = self.created;
+        // Classify, open and dispatch fall between registration and the
+        // first response (at most four minutes in).
+        let lead = (self.responded_at.unwrap_or(c + 240_000) - c).clamp(4_000, 240_000);
         plan.push((
             Action::Classify {
                 category: self.category.clone(),
             },
-            c + 60_000,
+            c + lead / 4,
             staff.into(),
         ));
-        match (self.resolution, self.state) {
-            (Some("answered"), _) => {
+        // Answered on the spot: closed, with no unit (its rating may have
+        // had a return visit since).
+        let answered = self.unit.is_none() && self.closed_at.is_some();
+        match self.state {
+            _ if answered => {
                 let at = self.closed_at.unwrap_or(c + 300_000);
                 plan.push((
                     Action::AnswerOnSpot {
@@ -118,7 +124,7 @@ impl Row {
                     "社区窗口".into(),
                 ));
             }
-            (_, "refused") => {
+            "refused" => {
                 let at = self.responded_at.unwrap_or(c + 600_000);
                 plan.push((
                     Action::Refuse {
@@ -132,8 +138,8 @@ impl Row {
                 let Some(unit) = self.unit else {
                     return self.steps_from(plan);
                 };
-                plan.push((Action::Open, c + 120_000, staff.into()));
-                plan.push((Action::Dispatch { unit }, c + 180_000, staff.into()));
+                plan.push((Action::Open, c + lead / 2, staff.into()));
+                plan.push((Action::Dispatch { unit }, c + lead * 3 / 4, staff.into()));
                 if let Some(accepted) = self.responded_at {
                     plan.push((Action::Accept, accepted, unit_name.into()));
                     let end = self.closed_at.unwrap_or(until_ms - 1);
@@ -606,7 +612,8 @@ fn make_rows(
         } else {
             let limit = cat.limit.unwrap_or(Limit::WorkingDays(5));
             let mut due = ms(cal.deadline(t0, limit));
-            if rng.below(100) < 4 {
+            // Only a case its unit accepted asks for more time.
+            if rng.below(100) < 4 && responded < until_ms {
                 row.extension = 1;
                 due = ms(cal.add_working_days(
                     Utc.timestamp_millis_opt(due).single().unwrap_or_default(),
@@ -627,7 +634,8 @@ fn make_rows(
             // Handling takes part of the allowed time; some run over.
             let span = (due - created).max(3_600_000);
             let took = span / 10 + rng.below((span as u64) * 115 / 100) as i64;
-            let closed = created + took;
+            // Closed at least an hour after it was accepted.
+            let closed = (created + took).max(responded + 3_600_000);
             if row.responded_at.is_none() {
                 row.state = "dispatched";
             } else if closed >= until_ms {

@@ -92,6 +92,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "residents who join a case (me too)",
         sql: include_str!("../migrations/0016_followers.sql"),
     },
+    Migration {
+        version: 17,
+        name: "the queue by deadline",
+        sql: include_str!("../migrations/0017_due_order.sql"),
+    },
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

@@ -210,7 +210,7 @@ impl Store {
         int: Option<i64>,
     ) -> Result<Vec<(i64, String, String, i32)>> {
         let sql = format!(
-            "SELECT id, username, notify_muted, notify_gateway FROM account WHERE {cond} AND disabled_at IS NULL LIMIT 200"
+            "SELECT id, username, notify_muted, notify_gateway FROM account WHERE {cond} AND disabled_at IS NULL LIMIT 1000"
         );
         Ok(with_db!(&self.db, pool => {
             let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));

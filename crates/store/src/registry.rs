@@ -84,6 +84,15 @@ pub struct PersonView {
 }
 
 impl PersonView {
+    /// The person's tags (built-in ones by code, the district's as written).
+    pub fn tag_list(&self) -> Vec<String> {
+        self.tags
+            .split(',')
+            .filter(|t| !t.is_empty())
+            .map(String::from)
+            .collect()
+    }
+
     fn with_age_band(mut self, this_year: i32) -> Self {
         self.age_band = self
             .birth_year

@@ -17,13 +17,14 @@ pub struct PersonEdit {
     pub phone: Option<String>,
     /// Removes the stored mobile number.
     pub clear_phone: bool,
-    /// Owner, tenant or resident (code or label).
-    pub relation: String,
-    /// Relation to the head of the household (户主, 配偶 …), blank for none.
-    pub head_relation: String,
+    /// Owner, tenant or resident (code or label); `None` keeps it.
+    pub relation: Option<String>,
+    /// Relation to the head of the household (户主, 配偶 …), blank for
+    /// none; `None` keeps it.
+    pub head_relation: Option<String>,
     /// The person's tags: built-in ones by code or label, district ones
-    /// as listed.
-    pub tags: Vec<String>,
+    /// as listed; `None` keeps them.
+    pub tags: Option<Vec<String>>,
 }
 
 impl Store {
@@ -37,18 +38,18 @@ impl Store {
         e: &PersonEdit,
     ) -> Result<PersonView> {
         let before = self.person(scope, id).await?;
-        let relation =
-            Relation::parse(&e.relation).map_err(|m| StoreError::invalid_msg("relation", m))?;
-        let head = head_relation(&e.head_relation)
-            .map_err(|m| StoreError::invalid_msg("head_relation", m))?;
-        let had: Vec<String> = before
-            .tags
-            .split(',')
-            .filter(|t| !t.is_empty())
-            .map(String::from)
-            .collect();
-        let tags = person_tags(&e.tags, &self.district_tags().await?, &had)
-            .map_err(|m| StoreError::invalid_msg("tags", m))?;
+        let relation = Relation::parse(e.relation.as_deref().unwrap_or(&before.relation))
+            .map_err(|m| StoreError::invalid_msg("relation", m))?;
+        let head = match &e.head_relation {
+            Some(h) => head_relation(h).map_err(|m| StoreError::invalid_msg("head_relation", m))?,
+            None => before.head_relation.clone(),
+        };
+        let had = before.tag_list();
+        let tags = match &e.tags {
+            Some(t) => person_tags(t, &self.district_tags().await?, &had)
+                .map_err(|m| StoreError::invalid_msg("tags", m))?,
+            None => had.clone(),
+        };
         // Some(Some(new)), Some(None) to remove, None to keep.
         let phone = match e.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
             Some(p) => Some(Some(

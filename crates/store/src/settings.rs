@@ -102,7 +102,7 @@ impl Store {
     pub(crate) async fn reload_calendar(&self) -> Result<()> {
         let _one_at_a_time = self.calendar_reload.lock().await;
         let extras: Vec<String> = with_db!(&self.db, pool => {
-            sqlx::query_scalar("SELECT value FROM setting WHERE key LIKE 'calendar.%' ORDER BY key").fetch_all(pool).await?
+            sqlx::query_scalar("SELECT value FROM setting WHERE key LIKE 'calendar.%' ORDER BY updated_at, key").fetch_all(pool).await?
         });
         let mut cal = Calendar::china().map_err(|e| StoreError::Config(e.en))?;
         for e in extras {
@@ -173,29 +173,75 @@ impl Store {
     ) -> Result<()> {
         let mut clean = BTreeMap::new();
         for (text, code) in map {
-            let text = linli_core::ledger::half_width(text.trim()).into_owned();
-            if text.is_empty() || text.chars().count() > 200 {
-                return Err(StoreError::invalid(
-                    "mapping",
-                    format!("'{text}' is not a category text of 1 to 200 characters"),
-                    format!("“{text}”应为1至200个字的分类名称"),
-                ));
-            }
-            let c = self.leaf_category(code).await.map_err(|e| match e {
-                StoreError::Invalid { message, .. } => StoreError::invalid(
-                    "mapping",
-                    format!("{text}: {}", message.en),
-                    format!("{text}：{}", message.zh),
-                ),
-                other => other,
-            })?;
-            clean.insert(text, c.code);
+            let (text, code) = self.hotline_entry(text, code).await?;
+            clean.insert(text, code);
         }
         let detail = format!("{} entries", clean.len());
         self.save_json_setting(
             actor,
             HOTLINE_CATEGORIES,
             &clean,
+            "hotline_categories.replace",
+            &detail,
+        )
+        .await
+    }
+
+    /// One entry of the 12345 mapping, checked: the text as a platform
+    /// writes it (half-width, 1–200 characters) → an active leaf category.
+    async fn hotline_entry(&self, text: &str, code: &str) -> Result<(String, String)> {
+        let text = linli_core::ledger::half_width(text.trim()).into_owned();
+        if text.is_empty() || text.chars().count() > 200 {
+            return Err(StoreError::invalid(
+                "mapping",
+                format!("'{text}' is not a category text of 1 to 200 characters"),
+                format!("“{text}”应为1至200个字的分类名称"),
+            ));
+        }
+        let c = self.leaf_category(code).await.map_err(|e| match e {
+            StoreError::Invalid { message, .. } => StoreError::invalid(
+                "mapping",
+                format!("{text}: {}", message.en),
+                format!("{text}：{}", message.zh),
+            ),
+            other => other,
+        })?;
+        Ok((text, c.code))
+    }
+
+    /// Sets (`Some(code)`) or removes (`None`) one entry of the 12345
+    /// mapping; only that entry is checked, so an entry whose category was
+    /// removed since can still be removed or changed. Audited.
+    pub async fn save_hotline_entry(
+        &self,
+        actor: &str,
+        text: &str,
+        code: Option<&str>,
+    ) -> Result<()> {
+        let mut map = self.hotline_categories().await?;
+        let detail = match code {
+            Some(code) => {
+                let (text, code) = self.hotline_entry(text, code).await?;
+                let detail = format!("{text} → {code}");
+                map.insert(text, code);
+                detail
+            }
+            None => {
+                let text = linli_core::ledger::half_width(text.trim()).into_owned();
+                if map.remove(&text).is_none() {
+                    return Err(StoreError::invalid(
+                        "mapping",
+                        format!("there is no entry '{text}'"),
+                        format!("没有“{text}”这一条对照"),
+                    ));
+                }
+                format!("{text} removed")
+            }
+        };
+        self.save_json_setting(
+            actor,
+            HOTLINE_CATEGORIES,
+            &map,
             "hotline_categories.replace",
             &detail,
         )

@@ -406,11 +406,9 @@ struct PersonEditBody {
     phone: Option<String>,
     #[serde(default)]
     clear_phone: bool,
-    relation: String,
-    #[serde(default)]
-    head_relation: String,
-    #[serde(default)]
-    tags: Vec<String>,
+    relation: Option<String>,
+    head_relation: Option<String>,
+    tags: Option<Vec<String>>,
 }
 
 async fn edit_person(

@@ -85,7 +85,7 @@ async fn list(
 
 /// The filters of a case list (the API's list, its export, the queue page).
 pub(crate) fn case_filter(q: &HashMap<String, String>) -> Result<CaseFilter, AppError> {
-    Ok(keyword_window(CaseFilter {
+    let f = keyword_window(CaseFilter {
         keyword: q
             .get("keyword")
             .map(|k| k.trim().to_string())
@@ -125,7 +125,16 @@ pub(crate) fn case_filter(q: &HashMap<String, String>) -> Result<CaseFilter, App
                 )
             })?,
         },
-    }))
+    });
+    // A list by deadline pages by number (offset), not by key.
+    if f.order == CaseOrder::DueFirst && f.before_id.is_some() {
+        return Err(AppError::invalid(
+            "before",
+            "sort=due pages with offset, not before",
+            "按剩余时间排序时请按页码翻页（offset），不能用 before",
+        ));
+    }
+    Ok(f)
 }
 
 /// A keyword search reads titles and addresses one by one, so without a

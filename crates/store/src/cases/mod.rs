@@ -195,8 +195,8 @@ pub enum CaseOrder {
     /// Newest first (by id, or for a period by the time registered).
     #[default]
     Newest,
-    /// The open cases whose deadline comes first (the least time left),
-    /// those without a deadline yet after them.
+    /// The open cases with a deadline (dispatched ones), the one whose
+    /// deadline comes first (the least time left) first.
     DueFirst,
 }
 

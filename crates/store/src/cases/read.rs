@@ -162,7 +162,7 @@ impl Store {
         actor: &str,
     ) -> Result<Vec<CaseView>> {
         let phone = linli_core::validate::mobile_phone(phone)
-            .map_err(|e| StoreError::invalid_msg("q", e))?;
+            .map_err(|e| StoreError::invalid_msg("phone", e))?;
         let f = CaseFilter {
             reporter_phone_idx: Some(super::PhoneIndex(
                 self.vault().blind_index(crate::vault::Field::Phone, &phone),
@@ -256,6 +256,11 @@ impl Store {
         if f.open == Some(true) || f.overdue || due_first {
             w.push(format!("c.state IN {OPEN_STATES}"));
         }
+        // By deadline: the open cases that have one (written as the
+        // partial indexes of that order are declared).
+        if due_first {
+            w.push("c.due_at IS NOT NULL".to_string());
+        }
         if f.open == Some(false) {
             w.push(format!("c.state NOT IN {OPEN_STATES}"));
         }
@@ -327,7 +332,7 @@ impl Store {
         // Newest first: by id, or for a period by the time registered
         // (which the period's index holds).
         let order = if due_first {
-            "c.due_at IS NULL, c.due_at, c.id"
+            "c.due_at, c.id"
         } else if windowed(f) {
             "c.created_at DESC, c.id DESC"
         } else {
@@ -393,6 +398,10 @@ enum Lead {
     /// (created_at), newest registered first (a month a year ago is read
     /// where it lies, not reached by walking every case since).
     Window,
+    /// A wider area's open cases with a deadline, in deadline order.
+    Due,
+    /// A unit's open cases with a deadline, in deadline order.
+    UnitDue,
     /// A wider area: the cases newest first, the area checked row by row
     /// (a district holds a twentieth of a city, so a page is a few
     /// thousand rows away at most).
@@ -412,6 +421,14 @@ impl Lead {
             Lead::Reporter
         } else if depth >= AREA_DEPTH {
             Lead::Area
+        } else if f.order == super::CaseOrder::DueFirst {
+            // In deadline order straight from an index (a district's or a
+            // department's open cases are too many to sort per page).
+            if unit.is_some() {
+                Lead::UnitDue
+            } else {
+                Lead::Due
+            }
         } else if unit.is_some() && by_state {
             Lead::UnitState
         } else if unit.is_some() {
@@ -438,6 +455,8 @@ impl Lead {
             Lead::State => "service_case_state_id",
             Lead::Open => "service_case_open",
             Lead::Window => "service_case_created",
+            Lead::Due => "service_case_queue_due",
+            Lead::UnitDue => "service_case_unit_queue_due",
             // The table itself, in rowid order.
             Lead::Newest => return " NOT INDEXED".into(),
         };

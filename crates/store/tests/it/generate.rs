@@ -77,18 +77,32 @@ async fn generated_case_history_and_its_rollup() {
         for e in &events {
             by_case.entry(e.0).or_default().push(e);
         }
-        for r in &rows {
+        type Clocks = (i64, Option<i64>, Option<i64>, i32, i32);
+        let clocks: Vec<Clocks> = linli_store::with_db!(&store.db, p => {
+            sqlx::query_as("SELECT id, responded_at, closed_at, extension_count, rework_count FROM service_case ORDER BY id")
+                .fetch_all(p).await.unwrap()
+        });
+        for (r, (_, responded, closed, extension, rework)) in rows.iter().zip(&clocks) {
             let steps = by_case.get(&r.0).unwrap_or_else(|| panic!("{be}: case {} has no timeline", r.0));
             assert_eq!(steps[0].1, "register", "{be}");
             for w in steps.windows(2) {
                 assert_eq!(w[0].3, w[1].2, "{be}: case {} steps chain", r.0);
+                assert!(w[0].4 < w[1].4, "{be}: case {} steps in time", r.0);
             }
-            // Cases without a unit to dispatch to stop at classified.
-            let last = &steps.last().unwrap().3;
-            assert!(last == &r.2 || last == "classified", "{be}: case {} ends {last}, is {}", r.0, r.2);
+            // The timeline ends in the row's state, its steps at the row's times.
+            assert_eq!(steps.last().unwrap().3, r.2, "{be}: case {}", r.0);
+            let at = |action: &str| steps.iter().find(|e| e.1 == action).map(|e| e.4);
+            if at("accept").is_some() {
+                assert_eq!(at("accept"), *responded, "{be}: case {} accepted when responded", r.0);
+            }
+            if let Some(c) = closed {
+                let closing = steps.iter().find(|e| e.3 == "closed" && (e.1 == "verify" || e.1 == "answer_on_spot"));
+                assert_eq!(closing.map(|e| e.4), Some(*c), "{be}: case {} closed when its row says", r.0);
+            }
+            assert_eq!(at("request_extension").is_some(), *extension > 0, "{be}: case {}", r.0);
+            let failed = steps.iter().any(|e| e.1 == "verify" && e.3 == "handling");
+            assert_eq!(failed, *rework > 0 && closed.is_some(), "{be}: case {}", r.0);
         }
-        let full = rows.iter().filter(|r| by_case[&r.0].last().unwrap().3 == r.2).count();
-        assert!(full > 2_900, "{be}: {full} full timelines");
         assert!(events.iter().any(|e| e.1 == "return_visit") && events.iter().any(|e| e.1 == "verify"), "{be}");
         // A reporter's phone finds their cases (the blind index is the
         // intake's own).

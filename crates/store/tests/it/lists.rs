@@ -189,8 +189,8 @@ async fn case_lists_page_by_key_and_match_a_plain_filter() {
                 );
                 nonempty += usize::from(!want_ids.is_empty());
             }
-            // By deadline: the open cases, least time left first (those
-            // without a deadline last), page by page.
+            // By deadline: the open cases with one, least time left first,
+            // page by page.
             let due = CaseFilter {
                 order: linli_store::cases::CaseOrder::DueFirst,
                 limit: 40,
@@ -198,9 +198,9 @@ async fn case_lists_page_by_key_and_match_a_plain_filter() {
             };
             let mut want: Vec<&Plain> = plain
                 .iter()
-                .filter(|c| c.1 >= lo && c.1 < hi && is_open(&c.2))
+                .filter(|c| c.1 >= lo && c.1 < hi && is_open(&c.2) && c.8.is_some())
                 .collect();
-            want.sort_by_key(|c| (c.8.is_none(), c.8, c.0));
+            want.sort_by_key(|c| (c.8, c.0));
             let mut got: Vec<i64> = Vec::new();
             for page in 0.. {
                 let rows = store
@@ -234,6 +234,28 @@ async fn case_lists_page_by_key_and_match_a_plain_filter() {
 
         // A unit's staff see their unit's cases anywhere; another unit's
         // filter finds nothing.
+        // A unit's queue by deadline, from its own index.
+        let unit_due = store
+            .cases(
+                &Scope::Unit(busy_unit),
+                &CaseFilter {
+                    order: linli_store::cases::CaseOrder::DueFirst,
+                    limit: 500,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let mut want: Vec<&Plain> = plain
+            .iter()
+            .filter(|c| c.5 == Some(busy_unit) && is_open(&c.2) && c.8.is_some())
+            .collect();
+        want.sort_by_key(|c| (c.8, c.0));
+        assert_eq!(
+            unit_due.iter().map(|c| c.row.id).collect::<Vec<_>>(),
+            want.iter().take(500).map(|c| c.0).collect::<Vec<_>>(),
+            "{be}: a unit's cases by deadline"
+        );
         let unit_all = all_pages(&store, &Scope::Unit(busy_unit), &CaseFilter::default()).await;
         assert_eq!(
             unit_all.len(),

@@ -234,9 +234,9 @@ async fn a_worker_edits_phone_relations_and_tags_with_an_audit_entry() {
         use linli_store::registry_edit::PersonEdit;
         let edit = PersonEdit {
             phone: Some("186 0000 2335".into()),
-            relation: "业主".into(),
-            head_relation: "户主".into(),
-            tags: vec!["独居老人".into(), "低保户".into()],
+            relation: Some("业主".into()),
+            head_relation: Some("户主".into()),
+            tags: Some(vec!["独居老人".into(), "低保户".into()]),
             ..Default::default()
         };
         let after = store
@@ -285,22 +285,22 @@ async fn a_worker_edits_phone_relations_and_tags_with_an_audit_entry() {
             (
                 PersonEdit {
                     phone: Some("12345".into()),
-                    relation: "owner".into(),
+                    relation: Some("owner".into()),
                     ..Default::default()
                 },
                 "phone",
             ),
             (
                 PersonEdit {
-                    relation: "房东".into(),
+                    relation: Some("房东".into()),
                     ..Default::default()
                 },
                 "relation",
             ),
             (
                 PersonEdit {
-                    relation: "owner".into(),
-                    tags: vec!["富豪".into()],
+                    relation: Some("owner".into()),
+                    tags: Some(vec!["富豪".into()]),
                     ..Default::default()
                 },
                 "tags",
@@ -320,9 +320,9 @@ async fn a_worker_edits_phone_relations_and_tags_with_an_audit_entry() {
                 "t",
                 li.id,
                 &PersonEdit {
-                    relation: "owner".into(),
-                    head_relation: "户主".into(),
-                    tags: vec!["elderly_alone".into(), "低保户".into()],
+                    relation: Some("owner".into()),
+                    head_relation: Some("户主".into()),
+                    tags: Some(vec!["elderly_alone".into(), "低保户".into()]),
                     ..Default::default()
                 },
             )
@@ -342,14 +342,16 @@ async fn a_worker_edits_phone_relations_and_tags_with_an_audit_entry() {
                 li.id,
                 &PersonEdit {
                     clear_phone: true,
-                    relation: "owner".into(),
+                    relation: Some("owner".into()),
                     ..Default::default()
                 },
             )
             .await
             .unwrap();
         assert_eq!(gone.phone_masked, None);
-        assert!(gone.tags.is_empty());
+        // What the edit leaves out is kept.
+        assert_eq!(gone.head_relation.as_deref(), Some("户主"), "{be}");
+        assert!(gone.tags.contains("低保户"), "{be}");
     })
     .await;
 }
@@ -384,9 +386,26 @@ async fn administrators_keep_categories_and_calendar_days() {
             "{be}"
         );
         store
+            .save_hotline_entry("account:admin", "城乡建设/共享单车", Some("9901"))
+            .await
+            .unwrap();
+        store
             .save_categories("account:admin", &added.without_category("9901").unwrap())
             .await
             .unwrap();
+        // The entry of a removed category can still be removed (only the
+        // entry changed is checked), and an unknown one is refused by name.
+        store
+            .save_hotline_entry("account:admin", "城乡建设/共享单车", None)
+            .await
+            .unwrap();
+        assert!(store.hotline_categories().await.unwrap().is_empty(), "{be}");
+        assert!(matches!(
+            store
+                .save_hotline_entry("account:admin", "没有这条", None)
+                .await,
+            Err(StoreError::Invalid { .. })
+        ));
         assert!(
             !store
                 .categories()

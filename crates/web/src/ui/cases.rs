@@ -632,7 +632,9 @@ async fn queue_page(
     if !q.contains_key("before") {
         f.offset = (PageNumbers::asked(&q, max_rows) - 1) * super::PAGE_ROWS;
     }
-    let mut by_phone = false;
+    // Whether the list is what was found (a phone's cases, or nothing),
+    // not a filtered queue to count.
+    let mut found_only = false;
     let l = ctx.l;
     // One search box: a case code opens the case, a phone finds the
     // caller's cases (audited, held to the look-up allowance), anything
@@ -658,6 +660,7 @@ async fn queue_page(
                         l.t("没有编号为 ", "No case "),
                         l.t(" 的工单（或不在您的范围内）", " (or not in your area)")
                     ));
+                    found_only = true;
                     Vec::new()
                 }
                 Err(e) => return Err(e.into()),
@@ -673,6 +676,7 @@ async fn queue_page(
                 )
                 .to_string(),
             );
+            found_only = true;
             Vec::new()
         }
         Some(t) if phone.is_some() => {
@@ -690,7 +694,7 @@ async fn queue_page(
                 )
                 .to_string(),
             );
-            by_phone = true;
+            found_only = true;
             s.store
                 .cases_by_phone(&v.caller.scope, &f, t, &v.caller.actor)
                 .await?
@@ -742,11 +746,14 @@ async fn queue_page(
     let export =
         (v.may(linli_core::access::Permission::Export) && !searching).then(|| export_href(&q));
     let now = chrono::Utc::now().timestamp_millis();
-    // The total, up to what the pages reach (a phone's cases are one page).
-    let (total, capped) = if by_phone {
+    // The total, up to what the pages reach (what a look-up found is one
+    // page).
+    let (total, capped) = if found_only {
         (cases.len() as i64, false)
     } else {
-        s.store.count_cases(&v.caller.scope, &f, max_rows).await?
+        // Words are matched row by row: their total is counted to 500.
+        let cap = if f.keyword.is_some() { 500 } else { max_rows };
+        s.store.count_cases(&v.caller.scope, &f, cap).await?
     };
     let pages = Some(PageNumbers::new("/cases", &q, total, capped));
     let todo = f.todo.map(|t| {
@@ -923,20 +930,8 @@ impl CasePage {
         let l = self.c.l;
         let data: serde_json::Value = serde_json::from_str(&e.data).unwrap_or_default();
         match e.action.as_str() {
-            "classify" => match self.categories.iter().find(|c| c.code == e.note) {
-                Some(c) => {
-                    let parent = c
-                        .parent
-                        .as_ref()
-                        .and_then(|p| self.categories.iter().find(|x| &x.code == p));
-                    let name = |x: &Category| l.t(&x.name, &x.name_en).to_string();
-                    match parent {
-                        Some(p) => format!("{} / {}", name(p), name(c)),
-                        None => name(c),
-                    }
-                }
-                None => e.note.clone(),
-            },
+            "classify" => linli_core::category::path_label(&self.categories, &e.note, l.en)
+                .unwrap_or_else(|| e.note.clone()),
             "dispatch" => data
                 .get("unit")
                 .and_then(serde_json::Value::as_i64)

@@ -246,19 +246,23 @@ pub struct PageNumbers {
 }
 
 impl PageNumbers {
-    /// The page asked for in `q` ("page", from 1), within what a list of
-    /// `max_rows` rows can page to.
+    /// How many pages `rows` rows fill (at least one, empty).
+    fn pages_of(rows: i64) -> i64 {
+        ((rows + PAGE_ROWS - 1) / PAGE_ROWS).max(1)
+    }
+
+    /// The page asked for in `q` ("page", from 1), within the pages a list
+    /// of `max_rows` rows has.
     pub fn asked(q: &HashMap<String, String>, max_rows: i64) -> i64 {
-        let last = (max_rows / PAGE_ROWS).max(1);
         q.get("page")
             .and_then(|p| p.trim().parse::<i64>().ok())
             .unwrap_or(1)
-            .clamp(1, last)
+            .clamp(1, PageNumbers::pages_of(max_rows))
     }
 
     pub fn new(path: &str, q: &HashMap<String, String>, total: i64, capped: bool) -> PageNumbers {
-        let pages = ((total + PAGE_ROWS - 1) / PAGE_ROWS).max(1);
-        let page = PageNumbers::asked(q, total.max(1)).min(pages);
+        let pages = PageNumbers::pages_of(total);
+        let page = PageNumbers::asked(q, total);
         let href = |n: i64| {
             let mut rest = q.clone();
             rest.remove("before");
@@ -1056,4 +1060,44 @@ async fn switch_lang(Query(q): Query<HashMap<String, String>>) -> Result<Respons
 /// signed-in viewer: a resident pins a report on them.
 async fn grid_outlines(State(s): State<AppState>) -> Result<Response, PageError> {
     Ok(crate::api::grids_feature_collection(&s.store, &Scope::Everything).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(page: &str, total: i64) -> PageNumbers {
+        let q: HashMap<String, String> = [("page".to_string(), page.to_string())].into();
+        PageNumbers::new("/cases", &q, total, false)
+    }
+
+    #[test]
+    fn numbered_pages_reach_the_last_partly_filled_page() {
+        // 120 rows: pages 1, 2, 3 (rows 101–120).
+        let p = at("3", 120);
+        assert_eq!(p.page, 3);
+        assert_eq!(p.next, None);
+        assert_eq!(p.prev.as_deref(), Some("/cases?page=2"));
+        assert_eq!(
+            p.links.last().map(|l| (l.0, l.1.is_none())),
+            Some((3, true))
+        );
+        // Past the end: the last page; before the start: the first.
+        assert_eq!(at("9", 120).page, 3);
+        assert_eq!(at("0", 120).page, 1);
+        assert_eq!(at("x", 120).page, 1);
+        // One page: no links; empty: one page.
+        assert!(at("1", 50).links.is_empty() && at("1", 50).next.is_none());
+        assert_eq!(at("1", 0).page, 1);
+        // Far pages are elided around the current one.
+        let p = at("10", 1_000);
+        let shown: Vec<i64> = p.links.iter().map(|l| l.0).collect();
+        assert_eq!(shown, vec![1, 0, 8, 9, 10, 11, 12, 0, 20]);
+        // The first page's link drops the parameter.
+        assert_eq!(at("2", 120).prev.as_deref(), Some("/cases"));
+        // The queue's offset stays within what a list pages to by offset.
+        let q: HashMap<String, String> = [("page".to_string(), "999".to_string())].into();
+        let deepest = (PageNumbers::asked(&q, linli_store::cases::MAX_OFFSET) - 1) * PAGE_ROWS;
+        assert!(deepest <= linli_store::cases::MAX_OFFSET);
+    }
 }

@@ -470,9 +470,10 @@ pub async fn browse(
     // A number in the address is not looked up (it would stay in
     // histories and logs); the page says where to type it.
     let mut q = q;
-    let in_address = ["lookup", "id_number", "phone"]
-        .iter()
-        .any(|k| q.remove(*k).is_some_and(|x| !x.trim().is_empty()));
+    let mut in_address = false;
+    for k in ["lookup", "id_number", "phone"] {
+        in_address |= q.remove(k).is_some_and(|x| !x.trim().is_empty());
+    }
     let lookup = if in_address {
         Lookup::InAddress
     } else {
@@ -733,7 +734,8 @@ async fn person_page(
     extras: PersonExtras,
 ) -> Result<Response, PageError> {
     let v = ctx.viewer()?;
-    let had: Vec<&str> = p.tags.split(',').filter(|t| !t.is_empty()).collect();
+    let had = p.tag_list();
+    let had: Vec<&str> = had.iter().map(String::as_str).collect();
     // Chosen as sent when refused, as stored otherwise.
     let sent: Option<Vec<&str>> = extras
         .refused
@@ -834,9 +836,9 @@ pub async fn edit_person(
     let edit = linli_store::registry_edit::PersonEdit {
         phone: Some(get("phone")),
         clear_phone: get("clear_phone") == "1",
-        relation: get("relation"),
-        head_relation: get("head_relation"),
-        tags: tags.clone(),
+        relation: Some(get("relation")),
+        head_relation: Some(get("head_relation")),
+        tags: Some(tags.clone()),
     };
     match s
         .store
@@ -848,8 +850,8 @@ pub async fn edit_person(
             let e = AppError::from(e);
             // The new phone is not sent back into the page.
             let kept: HashMap<String, String> = [
-                ("relation", edit.relation.clone()),
-                ("head_relation", edit.head_relation.clone()),
+                ("relation", get("relation")),
+                ("head_relation", get("head_relation")),
                 ("tags", tags.join(",")),
             ]
             .into_iter()

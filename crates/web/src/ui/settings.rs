@@ -68,19 +68,8 @@ impl SettingsPage {
     }
     /// A category by its path (市容环境 / 乱堆乱放), for the mapping table.
     fn path_of(&self, code: &str) -> String {
-        let l = self.c.l;
-        let name = |c: &Category| l.t(&c.name, &c.name_en).to_string();
-        match self.categories.iter().find(|c| c.code == code) {
-            Some(c) => match c
-                .parent
-                .as_ref()
-                .and_then(|p| self.categories.iter().find(|x| &x.code == p))
-            {
-                Some(p) => format!("{} / {}", name(p), name(c)),
-                None => name(c),
-            },
-            None => code.to_string(),
-        }
+        linli_core::category::path_label(&self.categories, code, self.c.l.en)
+            .unwrap_or_else(|| code.to_string())
     }
     fn leaves(&self) -> impl Iterator<Item = &Category> {
         self.categories.iter().filter(|c| c.parent.is_some())
@@ -293,7 +282,14 @@ pub async fn save_day(
         let kind = match text(&f, "kind") {
             "holiday" => Some(false),
             "workday" => Some(true),
-            _ => None,
+            "ordinary" => None,
+            other => {
+                return Err(AppError::invalid(
+                    "kind",
+                    format!("unknown kind of day '{other}' (holiday, workday or ordinary)"),
+                    format!("没有“{other}”这种日子（可选：放假、调休上班、普通日）"),
+                ));
+            }
         };
         s.store
             .set_calendar_day(&v.caller.actor, day, kind, text(&f, "name"))
@@ -338,17 +334,12 @@ pub async fn save_mapping(
 ) -> Result<Response, PageError> {
     let v = checked(&ctx, &f)?;
     let r = async {
-        let mut map = s.store.hotline_categories().await?;
-        let key = text(&f, "text").to_string();
-        if text(&f, "op") == "remove" {
-            map.remove(&key);
-        } else {
-            map.insert(key.clone(), text(&f, "category").to_string());
-        }
+        let key = text(&f, "text");
+        let code = (text(&f, "op") != "remove").then(|| text(&f, "category"));
         s.store
-            .save_hotline_categories(&v.caller.actor, &map)
+            .save_hotline_entry(&v.caller.actor, key, code)
             .await?;
-        Ok::<_, AppError>(key)
+        Ok::<_, AppError>(key.to_string())
     }
     .await;
     outcome(&s, &ctx, "hotline", f, r).await
