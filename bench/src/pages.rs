@@ -48,6 +48,16 @@ async fn busiest_grid(store: &Store) -> Result<String> {
     path.context("no cases: make the database with `linli gen --people N --cases M`")
 }
 
+/// A compound's point in a grid: where a resident would report from (the
+/// nearby open cases are looked up around it).
+async fn point_in(store: &Store, grid_path: &str) -> Result<(f64, f64)> {
+    let p: Option<(f64, f64)> = with_db!(&store.db, p => {
+        sqlx::query_as("SELECT c.lon, c.lat FROM compound c JOIN org_unit g ON g.id = c.grid_id WHERE g.path = $1 AND c.lon IS NOT NULL LIMIT 1")
+            .bind(grid_path).fetch_optional(p).await?
+    });
+    p.with_context(|| format!("no compound with a point in {grid_path}"))
+}
+
 async fn code_of(store: &Store, path: &str) -> Result<String> {
     let code: Option<String> = with_db!(&store.db, p => {
         sqlx::query_scalar("SELECT code FROM org_unit WHERE path = $1").bind(path).fetch_optional(p).await?
@@ -173,6 +183,8 @@ pub async fn run(url: &str, key_file: Option<&str>, repeat: usize, export: bool)
     }
     let at = |d: usize| format!("/{}/", ids[..d].join("/"));
     let (district, subdistrict, community) = (at(2), at(3), at(4));
+    let (lon, lat) = point_in(&store, &grid).await?;
+    let nearby = format!("/ui/nearby?lon={lon}&lat={lat}&category=0601");
     let unit: Option<i64> = with_db!(&store.db, p => {
         sqlx::query_scalar("SELECT unit_id FROM case_rollup WHERE unit_id <> 0 AND category = '' GROUP BY unit_id ORDER BY SUM(requests) DESC LIMIT 1")
             .fetch_optional(p).await?
@@ -208,6 +220,7 @@ pub async fn run(url: &str, key_file: Option<&str>, repeat: usize, export: bool)
             unit_id: None,
             pages: {
                 let mut v = staff(&["/grid", "/registry", "/registry?tag=elderly_alone"]);
+                v.push(nearby.clone());
                 v.push("PAGE2:/registry".into());
                 v
             },

@@ -13,7 +13,7 @@ use linli_store::accounts::{Account, NewAccount};
 use linli_store::cases::{DispatchRuleView, HandlingUnit};
 use linli_store::org::OrgUnit;
 
-use super::form::FormState;
+use super::form::{FormState, OneOfForms};
 use super::{Chrome, PageCtx, PageError, render};
 use crate::{AppError, AppState};
 
@@ -34,24 +34,12 @@ struct AdminPage {
     org_codes: Vec<(String, String)>,
     may_accounts: bool,
     /// The form that came back refused ("unit", "rule", "account").
-    refused: Option<(&'static str, FormState)>,
+    refused: OneOfForms,
     /// What was just made.
     done: Option<String>,
 }
 
 impl AdminPage {
-    fn val(&self, form: &str, name: &str) -> &str {
-        match &self.refused {
-            Some((f, s)) if *f == form => s.val(name),
-            _ => "",
-        }
-    }
-    fn err(&self, form: &str) -> Option<&str> {
-        match &self.refused {
-            Some((f, s)) if *f == form => s.problem(),
-            _ => None,
-        }
-    }
     fn kind_label(&self, code: &str) -> String {
         self.kinds
             .iter()
@@ -100,9 +88,10 @@ async fn page(
         }
     }
     let may_accounts = v.may(Permission::ManageAccounts);
+    let refused = OneOfForms(refused);
     let status = refused
-        .as_ref()
-        .map(|_| axum::http::StatusCode::UNPROCESSABLE_ENTITY);
+        .is_refused()
+        .then_some(axum::http::StatusCode::UNPROCESSABLE_ENTITY);
     let mut r = render(AdminPage {
         c: ctx.chrome(ctx.l.t("管理", "Administration")),
         rules: s.store.dispatch_rules(scope).await?,

@@ -751,8 +751,9 @@ async fn queue_page(
     let (total, capped) = if found_only {
         (cases.len() as i64, false)
     } else {
-        // Words are matched row by row: their total is counted to 500.
-        let cap = if f.keyword.is_some() { 500 } else { max_rows };
+        // Words are matched row by row: their total is counted to 200
+        // (four pages), which costs about four times the page itself.
+        let cap = if f.keyword.is_some() { 200 } else { max_rows };
         s.store.count_cases(&v.caller.scope, &f, cap).await?
     };
     let pages = Some(PageNumbers::new("/cases", &q, total, capped));

@@ -124,6 +124,33 @@ impl FormState {
     }
 }
 
+/// A page of several forms (the administration pages): the one that came
+/// back refused, by name, with its values and message.
+#[derive(Debug, Default)]
+pub struct OneOfForms(pub Option<(&'static str, FormState)>);
+
+impl OneOfForms {
+    /// What form `form` sent in `name` when it was refused; empty otherwise.
+    pub fn val(&self, form: &str, name: &str) -> &str {
+        match &self.0 {
+            Some((f, s)) if *f == form => s.val(name),
+            _ => "",
+        }
+    }
+
+    /// The message of form `form`, when it was the one refused.
+    pub fn err(&self, form: &str) -> Option<&str> {
+        match &self.0 {
+            Some((f, s)) if *f == form => s.problem(),
+            _ => None,
+        }
+    }
+
+    pub fn is_refused(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use linli_core::calendar::Limit;
 use linli_core::category::{Category, Taxonomy};
 use linli_core::registry::Tag;
 
-use super::form::FormState;
+use super::form::{FormState, OneOfForms};
 use super::{Chrome, PageCtx, PageError, Viewer, render};
 use crate::{AppError, AppState};
 
@@ -34,23 +34,11 @@ struct SettingsPage {
     hotline: BTreeMap<String, String>,
     gateway: Option<String>,
     /// The form that came back refused and its values.
-    refused: Option<(&'static str, FormState)>,
+    refused: OneOfForms,
     done: Option<String>,
 }
 
 impl SettingsPage {
-    fn val(&self, form: &str, name: &str) -> &str {
-        match &self.refused {
-            Some((f, s)) if *f == form => s.val(name),
-            _ => "",
-        }
-    }
-    fn err(&self, form: &str) -> Option<&str> {
-        match &self.refused {
-            Some((f, s)) if *f == form => s.problem(),
-            _ => None,
-        }
-    }
     fn kind_label(&self, code: &Option<String>) -> String {
         let code = code.as_deref().unwrap_or("");
         self.kinds
@@ -126,9 +114,10 @@ async fn page(
         .into_iter()
         .map(|(d, n, w)| (d.format("%Y-%m-%d").to_string(), n.to_string(), w))
         .collect();
+    let refused = OneOfForms(refused);
     let status = refused
-        .as_ref()
-        .map(|_| axum::http::StatusCode::UNPROCESSABLE_ENTITY);
+        .is_refused()
+        .then_some(axum::http::StatusCode::UNPROCESSABLE_ENTITY);
     let mut r = render(SettingsPage {
         c: ctx.chrome(l.t("管理 · 分类与设置", "Administration · lists and settings")),
         kinds: t

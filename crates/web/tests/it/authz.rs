@@ -41,6 +41,7 @@ async fn authorisation_matrix() {
                     ("get", "/org/{id}") | ("get", "/org/{id}/children") => (Obj::Community, 200, vec![]),
                     ("post", "/staff") => (Obj::Community, 200, vec![]),
                     ("get", "/people/{id}") => (Obj::Person, 200, vec![]),
+                    ("post", "/people/lookup") => (Obj::None, 200, r#"{"phone":"13800138000"}"#.into()),
                     ("put", "/people/{id}") => (Obj::Person, 200, r#"{"relation":"owner","tags":["党员"]}"#.into()),
                     ("post", "/people/{id}/unmask") => (Obj::Person, 200, r#"{"reason":"入户核实"}"#.into()),
                     ("get", "/photos/{id}") => (Obj::Photo, 200, vec![]),
