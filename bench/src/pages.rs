@@ -48,14 +48,14 @@ async fn busiest_grid(store: &Store) -> Result<String> {
     path.context("no cases: make the database with `linli gen --people N --cases M`")
 }
 
-/// A compound's point in a grid: where a resident would report from (the
+/// A compound's point in an area: where a resident would report from (the
 /// nearby open cases are looked up around it).
-async fn point_in(store: &Store, grid_path: &str) -> Result<(f64, f64)> {
+async fn point_in(store: &Store, area: &str) -> Result<(f64, f64)> {
     let p: Option<(f64, f64)> = with_db!(&store.db, p => {
-        sqlx::query_as("SELECT c.lon, c.lat FROM compound c JOIN org_unit g ON g.id = c.grid_id WHERE g.path = $1 AND c.lon IS NOT NULL LIMIT 1")
-            .bind(grid_path).fetch_optional(p).await?
+        sqlx::query_as("SELECT c.lon, c.lat FROM compound c JOIN org_unit g ON g.id = c.grid_id WHERE g.path LIKE $1 AND c.lon IS NOT NULL ORDER BY c.id LIMIT 1")
+            .bind(format!("{area}%")).fetch_optional(p).await?
     });
-    p.with_context(|| format!("no compound with a point in {grid_path}"))
+    p.with_context(|| format!("no compound with a point in {area}"))
 }
 
 async fn code_of(store: &Store, path: &str) -> Result<String> {

@@ -345,6 +345,14 @@ pub fn headers(columns: &[crate::import::Column]) -> Vec<String> {
     columns.iter().map(|c| c.zh.to_string()).collect()
 }
 
+/// The registry page's filters, for its export: a tag as stored (a
+/// built-in one by code, the district's as written) and part of a name.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryOnly {
+    pub tag: Option<String>,
+    pub name: Option<String>,
+}
+
 impl Store {
     /// Writes the registry in scope, one row per person and one per empty
     /// dwelling. Returns the file's bytes and the number of rows.
@@ -368,6 +376,20 @@ impl Store {
         format: TableFormat,
         unmasked: Option<(&str, &str)>,
     ) -> Result<ExportStream> {
+        self.stream_registry_of(scope, format, unmasked, &RegistryOnly::default())
+            .await
+    }
+
+    /// As [`Store::stream_registry`], only the people the registry page
+    /// lists with its filters (a tag, part of a name; the grid is the
+    /// scope). Filtered, dwellings without such people are left out.
+    pub async fn stream_registry_of(
+        &self,
+        scope: &Scope,
+        format: TableFormat,
+        unmasked: Option<(&str, &str)>,
+        only: &RegistryOnly,
+    ) -> Result<ExportStream> {
         if let Some((actor, reason)) = unmasked {
             let reason = crate::audit::check_reason(reason)?;
             let (lo, _) = scope.bounds();
@@ -379,7 +401,12 @@ impl Store {
             )
             .await?;
         }
-        let (store, scope, clear) = (self.clone(), scope.clone(), unmasked.is_some());
+        let (store, scope, clear, only) = (
+            self.clone(),
+            scope.clone(),
+            unmasked.is_some(),
+            only.clone(),
+        );
         Ok(spawn_export(
             format,
             "registry",
@@ -394,14 +421,28 @@ impl Store {
                 h
             },
             move |mut sink| async move {
-                store.registry_rows(&scope, clear, &mut sink).await?;
+                store.registry_rows(&scope, clear, &only, &mut sink).await?;
                 Ok(sink)
             },
         ))
     }
 
-    async fn registry_rows(&self, scope: &Scope, clear: bool, sink: &mut RowSink) -> Result<()> {
+    async fn registry_rows(
+        &self,
+        scope: &Scope,
+        clear: bool,
+        only: &RegistryOnly,
+        sink: &mut RowSink,
+    ) -> Result<()> {
         let (lo, hi) = scope.bounds();
+        let tag = only.tag.clone().unwrap_or_default();
+        let name = only
+            .name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| format!("%{}%", crate::registry::escape_like(n)))
+            .unwrap_or_default();
         let sql = format!(
             "SELECT g.code AS grid_code, c.name AS compound, b.name AS building, d.unit_no, d.room_no, d.floor_area,
                     h.household_no, p.name, p.gender, p.birth_year, p.birth_enc, p.id_masked, p.id_enc, p.phone_masked, p.phone_enc, p.relation,
@@ -414,6 +455,8 @@ impl Store {
              LEFT JOIN household h ON h.dwelling_id = d.id
              LEFT JOIN person p ON p.household_id = h.id
              WHERE d.scope_path >= $1 AND d.scope_path < $2 AND d.id > $3 AND d.id <= $4
+               AND ($5 = '' OR EXISTS (SELECT 1 FROM person_tag t2 WHERE t2.person_id = p.id AND t2.tag = $5))
+               AND ($6 = '' OR p.name LIKE $6 ESCAPE '\\')
              ORDER BY d.id, h.id, p.id",
             self.tags_agg()
         );
@@ -428,7 +471,7 @@ impl Store {
             let upto = after + PAGE;
             let rows: Vec<ExportRow> = with_db!(&self.db, pool => {
                 sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
-                    .bind(&lo).bind(&hi).bind(after).bind(upto)
+                    .bind(&lo).bind(&hi).bind(after).bind(upto).bind(&tag).bind(&name)
                     .fetch_all(pool).await?
             });
             for r in rows {

@@ -164,7 +164,7 @@ fn person_select(tags_agg: &str) -> String {
 const MAX_NAME_FILTER_CHARS: usize = 50;
 
 /// Escapes LIKE wildcards so user text matches literally.
-fn escape_like(s: &str) -> String {
+pub(crate) fn escape_like(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if matches!(c, '%' | '_' | '\\') {

@@ -642,7 +642,17 @@ async fn export(
     let stream = match name {
         "registry" => {
             let u = unmasked.then_some((caller.actor.as_str(), reason.as_str()));
-            s.store.stream_registry(&caller.scope, format, u).await?
+            // The registry page's filters: a grid narrows the scope.
+            let scope = match param::<i64>(&q, "grid_id")? {
+                Some(g) => s.store.org_unit(&caller.scope, g).await?.scope()?,
+                None => caller.scope.clone(),
+            };
+            let (tag, district_tag) = tag_param(&s, &q).await?;
+            let only = linli_store::export::RegistryOnly {
+                tag: tag.map(|t| t.code().to_string()).or(district_tag),
+                name: q.get("name").cloned(),
+            };
+            s.store.stream_registry_of(&scope, format, u, &only).await?
         }
         "compounds" => s.store.stream_compounds(&caller.scope, format),
         "cases" => {

@@ -221,6 +221,16 @@ pub struct ChangeGroup {
 }
 
 impl RegistryPage {
+    /// The export of what the page lists (its grid, tag and name filters).
+    fn export_href(&self, ext: &str) -> String {
+        let kept: HashMap<String, String> = self
+            .q
+            .iter()
+            .filter(|(k, _)| matches!(k.as_str(), "grid_id" | "tag" | "name"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        super::query_href(&format!("/api/v1/export/registry.{ext}"), &kept)
+    }
     fn tags_of(&self, p: &PersonView) -> String {
         tag_labels(self.c.l, &p.tags)
     }

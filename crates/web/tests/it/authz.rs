@@ -178,6 +178,16 @@ async fn idor_probes_and_sql_injection() {
         let worker = sign_in(&app, "m.community_worker", MATRIX_PASSWORD).await;
         let csv = get(&worker, "/api/v1/export/registry.csv".into()).await.unwrap().text().await.unwrap();
         assert!(csv.contains("王秀英") && !csv.contains("赵六"), "{be}");
+        // The registry page's filters hold for its export.
+        let only = |q: &str| get(&worker, format!("/api/v1/export/registry.csv?{q}"));
+        let tagged = only("tag=elderly_alone").await.unwrap().text().await.unwrap();
+        assert!(tagged.contains("王秀英"), "{be}: {tagged}");
+        let none = only("tag=volunteer").await.unwrap().text().await.unwrap();
+        assert!(!none.contains("王秀英") && none.lines().count() == 1, "{be}: the header alone {none}");
+        let named = only(&format!("name={}", "%E7%A7%80%E8%8B%B1")).await.unwrap().text().await.unwrap();
+        assert!(named.contains("王秀英"), "{be}");
+        let r = only(&format!("grid_id={}", o.grid[1])).await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{be}: another community's grid");
         // The case ledger export: the worker's community, the queue's filters.
         let ledger = get(&worker, "/api/v1/export/cases.csv".into()).await.unwrap().text().await.unwrap();
         assert!(ledger.contains("工单编号") && ledger.contains("楼道堆物") && ledger.contains("噪声扰民") && !ledger.contains("路灯不亮"), "{be} {ledger}");
