@@ -25,7 +25,8 @@ impl<'a> Actor<'a> {
             Some(("account", a)) => Actor::Account(a),
             Some(("apikey", k)) => Actor::ApiKey(k),
             Some(("open311", k)) => Actor::Open311(k),
-            None if s == "system" => Actor::System,
+            // `linli` writes the audit log's own findings.
+            None if s == "system" || s == "linli" => Actor::System,
             _ => Actor::Other(s),
         }
     }
@@ -65,6 +66,8 @@ pub fn audit_action_label(action: &str) -> (String, String) {
         "case.view_unmasked" => fixed("查看工单原文", "Case viewed in full"),
         "person.view_unmasked" => fixed("查看完整个人信息", "Person viewed in full"),
         "person.edit" => fixed("修改人员信息", "Person edited"),
+        "case.lookup_phone" => fixed("按电话查工单", "Cases looked up by phone"),
+        "audit.forged_entry" => fixed("发现伪造的审计记录", "Forged audit entry found"),
         "person.lookup_id_number" => fixed("按身份证号查人", "Look-up by ID number"),
         "person.lookup_phone" => fixed("按电话查人", "Look-up by phone"),
         "registry.import" => fixed("导入人口台账", "Registry imported"),

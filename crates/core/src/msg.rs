@@ -85,7 +85,7 @@ pub fn field_label(field: &str) -> Option<(&'static str, &'static str)> {
         "geometry" => ("边界", "boundary"),
         "webhook_url" => ("通知地址", "webhook URL"),
         "id_number" => ("身份证号", "ID number"),
-        "tags" => ("人员类别", "tags"),
+        "tags" => ("人员标签", "tags"),
         "file" => ("文件", "file"),
         "period" => ("统计期", "period"),
         "calendar" => ("工作日历", "calendar"),
@@ -98,13 +98,39 @@ pub fn field_label(field: &str) -> Option<(&'static str, &'static str)> {
         "relation" => ("居住关系", "relation to the dwelling"),
         "head_relation" => ("与户主关系", "relation to the head"),
         "day" => ("日期", "day"),
-        "mapping" => ("12345分类对照", "12345 category mapping"),
+        "hotline" => ("12345分类对照", "12345 category mapping"),
+        "mapping" => ("列对应关系", "column mapping"),
+        "sheet" => ("工作表", "worksheet"),
+        "token" => ("导入预览", "import preview"),
+        "template" => ("导入模板", "import template"),
+        "grid" => ("网格", "grid"),
+        "grid_id" => ("网格", "grid"),
+        "tag" => ("标签", "tag"),
+        "unit_id" => ("承办单位", "handling unit"),
+        "org_id" => ("所属组织", "org unit"),
+        "before" => ("翻页位置", "page position"),
+        "todo" => ("待办", "to-do"),
+        "from" => ("起始时间", "from"),
+        "to" => ("截止时间", "to"),
         "url" => ("网关地址", "gateway URL"),
         "response_hours" => ("响应时限", "response time"),
         "limit_value" => ("办理时限", "time limit"),
         "unit_kind" => ("承办单位类型", "unit kind"),
         _ => return None,
     })
+}
+
+/// A message led by its field's label ("联系电话：…"), unless the message
+/// already names it ("问题分类：…" of the field `categories`).
+pub fn with_label(field: &str, text: &str, en: bool) -> String {
+    let label = field_label(field).map_or(field, |(zh, e)| if en { e } else { zh });
+    if text.starts_with(label) {
+        text.to_string()
+    } else if en {
+        format!("{label}: {text}")
+    } else {
+        format!("{label}：{text}")
+    }
 }
 
 #[cfg(test)]
@@ -117,6 +143,22 @@ mod tests {
         assert_eq!(m.text(true), "不能为空");
         assert_eq!(m.text(false), "must not be empty");
         assert_eq!(m.to_string(), "must not be empty");
+    }
+
+    #[test]
+    fn a_message_is_labelled_once() {
+        assert_eq!(
+            with_label("reporter_phone", "不能为空", false),
+            "联系电话：不能为空"
+        );
+        assert_eq!(
+            with_label("categories", "问题分类：编码 1 重复", false),
+            "问题分类：编码 1 重复"
+        );
+        assert_eq!(
+            with_label("reporter_phone", "must not be empty", true),
+            "phone: must not be empty"
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! phone, the relations and the tags. Each change is written to the audit
 //! log with what changed (the phone masked), in the same transaction.
 
-use linli_core::registry::{Relation, head_relation, person_tags};
+use linli_core::registry::{Relation, Tag, head_relation, person_tags};
 
 use crate::audit::append_in_tx;
 use crate::db::{BeginWrite, now_ms};
@@ -59,30 +59,34 @@ impl Store {
             None if e.clear_phone => Some(None),
             None => None,
         };
+        // What changed, as the audit log shows it (labels, phone masked).
         let mut changed: Vec<String> = Vec::new();
         if relation.code() != before.relation {
-            changed.push(format!(
-                "relation {} → {}",
-                before.relation,
-                relation.code()
-            ));
+            let was = Relation::parse(&before.relation)
+                .map_or(before.relation.as_str(), |r| r.label_zh());
+            changed.push(format!("居住关系 {was} → {}", relation.label_zh()));
         }
         if head != before.head_relation {
             changed.push(format!(
-                "head_relation {} → {}",
-                before.head_relation.as_deref().unwrap_or("-"),
-                head.as_deref().unwrap_or("-")
+                "与户主关系 {} → {}",
+                before.head_relation.as_deref().unwrap_or("无"),
+                head.as_deref().unwrap_or("无")
             ));
         }
         let added: Vec<&String> = tags.iter().filter(|t| !had.contains(t)).collect();
         let removed: Vec<&String> = had.iter().filter(|t| !tags.contains(t)).collect();
         if !added.is_empty() || !removed.is_empty() {
-            let list = |v: &[&String]| v.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(",");
-            changed.push(format!("tags +[{}] -[{}]", list(&added), list(&removed)));
+            let list = |v: &[&String]| {
+                v.iter()
+                    .map(|t| Tag::parse(t).map_or(t.as_str(), |b| b.label_zh()))
+                    .collect::<Vec<_>>()
+                    .join("、")
+            };
+            changed.push(format!("标签 增[{}] 减[{}]", list(&added), list(&removed)));
         }
         match &phone {
-            Some(Some(p)) => changed.push(format!("phone → {}", linli_core::mask::phone(p))),
-            Some(None) if before.phone_masked.is_some() => changed.push("phone removed".into()),
+            Some(Some(p)) => changed.push(format!("手机 → {}", linli_core::mask::phone(p))),
+            Some(None) if before.phone_masked.is_some() => changed.push("删除手机".into()),
             _ => {}
         }
         if changed.is_empty() {
@@ -97,7 +101,7 @@ impl Store {
                 )
             })
         });
-        let detail = changed.join("; ");
+        let detail = changed.join("；");
         let now = now_ms();
         with_db!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;

@@ -69,7 +69,7 @@ impl Store {
         use chrono::Datelike;
         let mut cal = self.calendar();
         cal.set_day(day, workday, name)
-            .map_err(|m| StoreError::invalid_msg("day", m))?;
+            .map_err(|m| StoreError::invalid_msg("calendar", m))?;
         self.extend_calendar(actor, &cal.year_json(day.year()))
             .await
             .map(|_| ())
@@ -193,14 +193,14 @@ impl Store {
         let text = linli_core::ledger::half_width(text.trim()).into_owned();
         if text.is_empty() || text.chars().count() > 200 {
             return Err(StoreError::invalid(
-                "mapping",
+                "hotline",
                 format!("'{text}' is not a category text of 1 to 200 characters"),
                 format!("“{text}”应为1至200个字的分类名称"),
             ));
         }
         let c = self.leaf_category(code).await.map_err(|e| match e {
             StoreError::Invalid { message, .. } => StoreError::invalid(
-                "mapping",
+                "hotline",
                 format!("{text}: {}", message.en),
                 format!("{text}：{}", message.zh),
             ),
@@ -230,12 +230,12 @@ impl Store {
                 let text = linli_core::ledger::half_width(text.trim()).into_owned();
                 if map.remove(&text).is_none() {
                     return Err(StoreError::invalid(
-                        "mapping",
+                        "hotline",
                         format!("there is no entry '{text}'"),
                         format!("没有“{text}”这一条对照"),
                     ));
                 }
-                format!("{text} removed")
+                format!("删除 {text}")
             }
         };
         self.save_json_setting(

@@ -121,7 +121,7 @@ pub(crate) fn case_filter(q: &HashMap<String, String>) -> Result<CaseFilter, App
                 AppError::invalid(
                     "sort",
                     format!("unknown order '{v}' (new or due)"),
-                    format!("没有“{v}”这种排序（可选：new 最新登记、due 剩余时间最少）"),
+                    format!("没有“{v}”这种排序（可选：最新登记在前、剩余时间最少在前）"),
                 )
             })?,
         },
@@ -131,7 +131,7 @@ pub(crate) fn case_filter(q: &HashMap<String, String>) -> Result<CaseFilter, App
         return Err(AppError::invalid(
             "before",
             "sort=due pages with offset, not before",
-            "按剩余时间排序时请按页码翻页（offset），不能用 before",
+            "按剩余时间排序时请按页码翻页",
         ));
     }
     Ok(f)

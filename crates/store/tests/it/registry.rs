@@ -279,7 +279,12 @@ async fn a_worker_edits_phone_relations_and_tags_with_an_audit_entry() {
             "{}",
             e.detail
         );
-        assert!(e.detail.contains("relation tenant → owner"), "{}", e.detail);
+        assert!(e.detail.contains("居住关系 租户 → 业主"), "{}", e.detail);
+        assert!(
+            e.detail.contains("标签 增[独居老人、低保户]"),
+            "{}",
+            e.detail
+        );
         // Bad values are refused by field and nothing is written.
         for (bad, field) in [
             (

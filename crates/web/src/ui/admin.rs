@@ -194,7 +194,11 @@ pub async fn create_rule(
         s.store
             .set_dispatch_rule(&v.caller.scope, category, org, unit)
             .await?;
-        Ok::<_, AppError>(category.to_string())
+        let categories = s.store.categories().await?;
+        Ok::<_, AppError>(
+            linli_core::category::path_label(&categories, category, ctx.l.en)
+                .unwrap_or_else(|| category.to_string()),
+        )
     }
     .await;
     outcome(&s, &ctx, "rule", f.clone(), made).await

@@ -4,8 +4,6 @@
 
 use std::collections::HashMap;
 
-use linli_core::msg::field_label;
-
 use super::Lang;
 use crate::AppError;
 
@@ -78,12 +76,7 @@ impl FormState {
                 // The place is one block on the form (map, coordinates,
                 // grid): its messages are said as the place's.
                 let named = if slot == Some("place") { "place" } else { f };
-                let label = field_label(named).map_or(f, |(zh, en)| l.t(zh, en));
-                if l.en {
-                    format!("{label}: {text}")
-                } else {
-                    format!("{label}：{text}")
-                }
+                linli_core::msg::with_label(named, text, l.en)
             }
             None => text.to_string(),
         };

@@ -460,10 +460,7 @@ impl Shown {
         let message = self.message.as_ref().map(|m| {
             let text = m.text(!l.en);
             match self.field.as_deref() {
-                Some(f) => {
-                    let label = linli_core::msg::field_label(f).map_or(f, |(zh, en)| l.t(zh, en));
-                    format!("{label}{}{text}", l.t("：", ": "))
-                }
+                Some(f) => linli_core::msg::with_label(f, text, l.en),
                 None => text.to_string(),
             }
         });

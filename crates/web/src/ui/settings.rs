@@ -57,7 +57,7 @@ impl SettingsPage {
     /// A category by its path (市容环境 / 乱堆乱放), for the mapping table.
     fn path_of(&self, code: &str) -> String {
         linli_core::category::path_label(&self.categories, code, self.c.l.en)
-            .unwrap_or_else(|| code.to_string())
+            .unwrap_or_else(|| format!("{code}{}", self.c.l.t("（已停用）", " (removed)")))
     }
     fn leaves(&self) -> impl Iterator<Item = &Category> {
         self.categories.iter().filter(|c| c.parent.is_some())
@@ -212,6 +212,9 @@ pub async fn save_category(
     let r = async {
         let t = taxonomy(&s).await?;
         let code = text(&f, "code").to_string();
+        // What the saved message names: the category, by its path.
+        let mut said = linli_core::category::path_label(&t.categories, &code, ctx.l.en)
+            .unwrap_or_else(|| code.clone());
         let t = if text(&f, "op") == "remove" {
             t.without_category(&code)
                 .map_err(|m| AppError::invalid_msg("categories", m))?
@@ -241,11 +244,15 @@ pub async fn save_category(
                 default_unit_kind: Some(text(&f, "unit_kind").to_string())
                     .filter(|k| leaf && !k.is_empty()),
             };
-            t.with_category(c)
-                .map_err(|m| AppError::invalid_msg("categories", m))?
+            let t = t
+                .with_category(c)
+                .map_err(|m| AppError::invalid_msg("categories", m))?;
+            said = linli_core::category::path_label(&t.categories, &code, ctx.l.en)
+                .unwrap_or_else(|| code.clone());
+            t
         };
         s.store.save_categories(&v.caller.actor, &t).await?;
-        Ok::<_, AppError>(code)
+        Ok::<_, AppError>(said)
     }
     .await;
     outcome(&s, &ctx, "categories", f, r).await
