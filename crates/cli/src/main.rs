@@ -1047,10 +1047,33 @@ async fn run(cmd: Command) -> Result<()> {
                     if matches!(what, ImportKind::Registry) {
                         let pb = bar(table.rows.len() as u64, "rows");
                         let options = ImportOptions { dry_run, grid };
+                        // Without a terminal (a script, cron) the bar is not
+                        // drawn: a line per tenth of the rows goes to the log.
+                        let plain = !std::io::IsTerminal::is_terminal(&std::io::stderr());
+                        let tenths = std::sync::atomic::AtomicU64::new(0);
                         let r = store
-                            .import_registry_with(&scope, &actor, &table, &options, &|done, _| {
-                                pb.set_position(done)
-                            })
+                            .import_registry_with(
+                                &scope,
+                                &actor,
+                                &table,
+                                &options,
+                                &|done, total| {
+                                    pb.set_position(done);
+                                    let tenth = done * 10 / total.max(1);
+                                    if plain
+                                        && tenth
+                                            > tenths
+                                                .swap(tenth, std::sync::atomic::Ordering::Relaxed)
+                                    {
+                                        let what = if dry_run {
+                                            "checked"
+                                        } else {
+                                            "written, not yet committed"
+                                        };
+                                        eprintln!("rows {done}/{total} {what}");
+                                    }
+                                },
+                            )
                             .await?;
                         pb.finish_and_clear();
                         r

@@ -82,22 +82,32 @@ pub fn check_webhook_url(url: &str) -> Result<(), Msg> {
     if host.is_empty() {
         return Err(Msg::new("has no host", "缺少主机名"));
     }
-    let refused = match host.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(a)) => {
-            a.is_link_local() || a.is_unspecified() || a.is_multicast() || a.is_broadcast()
-        }
-        Ok(std::net::IpAddr::V6(a)) => {
-            (a.segments()[0] & 0xffc0) == 0xfe80 || a.is_unspecified() || a.is_multicast()
-        }
-        Err(_) => false,
-    };
-    if refused {
+    if host
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(refused_webhook_address)
+    {
         return Err(Msg::new(
             format!("{host} is a link-local, unspecified or multicast address"),
             format!("{host} 是链路本地、未指定或组播地址，不能用作通知地址"),
         ));
     }
     Ok(())
+}
+
+/// An address no webhook may reach: link-local (the cloud's metadata
+/// service), unspecified, multicast or broadcast, also when written as an
+/// IPv4-mapped IPv6 address. Checked when a URL is saved and again on every
+/// address a host name resolves to when it is sent.
+pub fn refused_webhook_address(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(a) => {
+            a.is_link_local() || a.is_unspecified() || a.is_multicast() || a.is_broadcast()
+        }
+        std::net::IpAddr::V6(a) => match a.to_ipv4_mapped() {
+            Some(v4) => refused_webhook_address(std::net::IpAddr::V4(v4)),
+            None => (a.segments()[0] & 0xffc0) == 0xfe80 || a.is_unspecified() || a.is_multicast(),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -119,6 +129,7 @@ mod tests {
             "http://169.254.169.254/latest/meta-data",
             "http://user@169.254.169.254:80/",
             "http://[fe80::1]/",
+            "http://[::ffff:169.254.169.254]/",
             "http://0.0.0.0/",
             "http://224.0.0.1/",
             "http:///path",

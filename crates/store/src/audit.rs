@@ -166,22 +166,87 @@ pub fn pending_mac(
     ])
 }
 
+/// How many counters number the entries recorded on PostgreSQL (see
+/// migration 18): a writer takes its connection's, so writers seldom wait
+/// for each other and a transaction holds one counter at most.
+pub const COUNTERS: i64 = 16;
+
+/// The entry after which entries recorded on PostgreSQL are numbered by
+/// the counters: `id = number * COUNTERS + counter`.
+pub const COUNTED: &str = "audit.counted_ids";
+pub const COUNTED_DETAIL: &str = "entries after this one are numbered by 16 gapless counters";
+
+/// The number every counter starts from, after the marker entry's id.
+pub fn first_counter_no(marker: i64) -> i64 {
+    marker / COUNTERS + 1
+}
+
+/// The id of a counter's first entry.
+fn first_counted_id(marker: i64, counter: i64) -> i64 {
+    (first_counter_no(marker) + 1) * COUNTERS + counter
+}
+
+/// The statement that records one entry. On PostgreSQL its id is the next
+/// number of the writer's counter, taken in the writer's transaction.
+pub(crate) trait RecordSql {
+    const RECORD_ONE: &'static str;
+}
+
+impl RecordSql for sqlx::SqliteConnection {
+    const RECORD_ONE: &'static str = "INSERT INTO audit_pending (at, actor, action, object, detail, mac) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
+}
+
+impl RecordSql for sqlx::PgConnection {
+    const RECORD_ONE: &'static str = "WITH n AS (UPDATE audit_counter SET next_no = next_no + 1 WHERE shard = pg_backend_pid() % 16 RETURNING next_no * 16 + shard AS id) \
+        INSERT INTO audit_pending (id, at, actor, action, object, detail, mac) SELECT id, $1, $2, $3, $4, $5, $6 FROM n RETURNING id";
+}
+
+pub(crate) fn record_sql<C: RecordSql>(_: &C) -> &'static str {
+    C::RECORD_ONE
+}
+
+/// On PostgreSQL, takes `n` numbers of the writer's counter in its
+/// transaction and returns the ids they give, in order; None on SQLite
+/// (AUTOINCREMENT numbers the entries).
+macro_rules! counted_ids {
+    ($tx:expr, $backend:expr, $n:expr) => {{
+        let n: i64 = $n;
+        if $backend == $crate::Backend::Postgres && n > 0 {
+            let (counter, last): (i32, i64) = sqlx::query_as(
+                "UPDATE audit_counter SET next_no = next_no + $1 WHERE shard = pg_backend_pid() % 16 RETURNING shard, next_no",
+            )
+            .bind(n)
+            .fetch_one(&mut *$tx)
+            .await?;
+            Some(
+                (last - n + 1..=last)
+                    .map(|no| no * $crate::audit::COUNTERS + i64::from(counter))
+                    .collect::<Vec<i64>>(),
+            )
+        } else {
+            None
+        }
+    }};
+}
+pub(crate) use counted_ids;
+
 /// Records an audit entry inside an open transaction; evaluates to its id.
 macro_rules! append_in_tx {
     ($tx:expr, $vault:expr, $actor:expr, $action:expr, $object:expr, $detail:expr) => {{
         let at = $crate::db::now_ms();
-        let (actor, action, object, detail): (&str, &str, &str, &str) = ($actor, $action, $object, $detail);
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO audit_pending (at, actor, action, object, detail, mac) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-        )
-        .bind(at)
-        .bind(actor)
-        .bind(action)
-        .bind(object)
-        .bind(detail)
-        .bind($crate::audit::pending_mac($vault, at, actor, action, object, detail))
-        .fetch_one(&mut *$tx)
-        .await?;
+        let (actor, action, object, detail): (&str, &str, &str, &str) =
+            ($actor, $action, $object, $detail);
+        let id: i64 = sqlx::query_scalar($crate::audit::record_sql(&*$tx))
+            .bind(at)
+            .bind(actor)
+            .bind(action)
+            .bind(object)
+            .bind(detail)
+            .bind($crate::audit::pending_mac(
+                $vault, at, actor, action, object, detail,
+            ))
+            .fetch_one(&mut *$tx)
+            .await?;
         id
     }};
 }
@@ -229,9 +294,14 @@ impl Store {
                     // head that is gone.
                     return Err(StoreError::Config("the audit log's head row is missing".into()));
                 };
-                let rows: Vec<Pending> = sqlx::query_as(
-                    "SELECT id, at, actor, action, object, detail, mac FROM audit_pending ORDER BY id LIMIT 2000",
-                )
+                // In the order written: by id on SQLite (AUTOINCREMENT under
+                // its one write lock), by time on PostgreSQL (whose counters
+                // number each writer's connection apart).
+                let rows: Vec<Pending> = sqlx::query_as(if self.backend() == Backend::Sqlite {
+                    "SELECT id, at, actor, action, object, detail, mac FROM audit_pending ORDER BY id LIMIT 2000"
+                } else {
+                    "SELECT id, at, actor, action, object, detail, mac FROM audit_pending ORDER BY at, id LIMIT 2000"
+                })
                 .fetch_all(&mut *tx)
                 .await?;
                 let last_pending = rows.last().map(|r| r.0);
@@ -362,6 +432,23 @@ impl Store {
         }
         self.chain_audit().await?;
         let gapless_ids = self.backend() == Backend::Sqlite;
+        // On PostgreSQL, entries after the marker are numbered by gapless
+        // counters: each counter's ids follow each other in the chain.
+        // The marker is found first (entries may be chained out of their
+        // counters' order); the scan below checks it belongs to the chain.
+        let counted = self.backend() == Backend::Postgres;
+        let marker: Option<i64> = if counted {
+            with_db!(&self.db, pool => {
+                sqlx::query_scalar("SELECT id FROM audit_log WHERE action = $1 AND actor = 'linli' ORDER BY seq LIMIT 1")
+                    .bind(COUNTED)
+                    .fetch_optional(pool)
+                    .await?
+            })
+        } else {
+            None
+        };
+        // Per counter: how many of its entries are chained, and the highest.
+        let mut seen_of: std::collections::BTreeMap<i64, (i64, i64)> = Default::default();
         let mut prev = GENESIS.to_string();
         let mut prev_id: Option<i64> = None;
         let mut expected = 1;
@@ -414,6 +501,21 @@ impl Store {
                         p + 1,
                         e.id - 1
                     ));
+                }
+                if counted
+                    && let Some(m) = marker
+                    && e.id > m
+                {
+                    let counter = e.id.rem_euclid(COUNTERS);
+                    if e.id < first_counted_id(m, counter) {
+                        return broken(format!(
+                            "entry {} has an id its counter never gave (put in by hand)",
+                            e.seq
+                        ));
+                    }
+                    let seen = seen_of.entry(counter).or_insert((0, 0));
+                    seen.0 += 1;
+                    seen.1 = seen.1.max(e.id);
                 }
                 if checkpoint.is_some_and(|cp| cp.seq == e.seq) {
                     at_checkpoint = Some(e.hash.clone());
@@ -499,6 +601,71 @@ impl Store {
                     ),
                     checkpoint,
                 ));
+            }
+        }
+        // Ids are unique, so a counter's entries are whole when there are as
+        // many as numbers from its first to its highest (chained in the
+        // order they were written, which need not be the counter's order).
+        for (counter, (count, highest)) in &seen_of {
+            let first = first_counted_id(marker.unwrap_or_default(), *counter);
+            let given = (highest - first) / COUNTERS + 1;
+            if *count != given {
+                return Ok(Verification::broken(
+                    last,
+                    unkeyed(last),
+                    last + 1,
+                    format!(
+                        "{} recorded entries numbered by counter {counter} up to {highest} were deleted before they were chained",
+                        given - count
+                    ),
+                    checkpoint,
+                ));
+            }
+        }
+        // PostgreSQL's counters likewise: numbers a counter gave beyond the
+        // last entry of it chained or pending were cut off the end. Read in
+        // one statement, so a chainer running meanwhile cannot fool it.
+        if counted {
+            let counters: Vec<(i32, i64, Option<i64>)> = with_db!(&self.db, pool => {
+                sqlx::query_as(
+                    "SELECT c.shard, c.next_no, GREATEST(
+                        (SELECT MAX(p.id) FROM audit_pending p WHERE p.id > $1 AND p.id % 16 = c.shard),
+                        (SELECT MAX(l.id) FROM audit_log l WHERE l.id > $1 AND l.id % 16 = c.shard))
+                     FROM audit_counter c ORDER BY c.shard",
+                )
+                .bind(marker.unwrap_or(i64::MAX))
+                .fetch_all(pool)
+                .await?
+            });
+            let broken_end = |reason: String| {
+                Ok(Verification::broken(
+                    last,
+                    unkeyed(last),
+                    last + 1,
+                    reason,
+                    checkpoint,
+                ))
+            };
+            match marker {
+                None if !counters.is_empty() => {
+                    return broken_end(format!(
+                        "the entry that starts the counted numbering ({COUNTED}) is missing from the log"
+                    ));
+                }
+                None => {}
+                Some(m) => {
+                    for (counter, next_no, seen) in counters {
+                        let seen_no =
+                            seen.map_or(first_counter_no(m), |id| id.div_euclid(COUNTERS));
+                        if next_no > seen_no {
+                            return broken_end(format!(
+                                "recorded entries {}..{} (counter {counter}) are missing from the end of the log (cut off, head rolled back)",
+                                (seen_no + 1) * COUNTERS + i64::from(counter),
+                                next_no * COUNTERS + i64::from(counter)
+                            ));
+                        }
+                    }
+                }
             }
         }
         Ok(Verification {

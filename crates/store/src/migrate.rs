@@ -97,6 +97,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "the queue by deadline",
         sql: include_str!("../migrations/0017_due_order.sql"),
     },
+    Migration {
+        version: 18,
+        name: "gapless audit numbers on PostgreSQL",
+        sql: include_str!("../migrations/0018_audit_counter.sql"),
+    },
 ];
 
 fn render(sql: &str, backend: Backend) -> String {
@@ -137,6 +142,9 @@ fn statements(sql: &str) -> Vec<String> {
 /// The migration that keys the audit chain: the start of the keyed part is
 /// signed in its transaction.
 const KEYED_AUDIT: i64 = 9;
+
+/// The migration that numbers audit entries from counters on PostgreSQL.
+const COUNTED_AUDIT: i64 = 18;
 
 /// Serialises migrations of servers that start together on one
 /// PostgreSQL (SQLite's write lock at BEGIN does the same there).
@@ -203,6 +211,27 @@ pub async fn run(db: &Db, vault: &crate::Vault) -> Result<usize> {
                         .bind(id)
                         .execute(&mut *tx).await?;
                 }
+            }
+            if m.version == COUNTED_AUDIT && backend == Backend::Postgres {
+                // The last entry numbered by the identity column: the
+                // verifier checks counter numbers after it.
+                let (at, detail) = (now_ms(), crate::audit::COUNTED_DETAIL);
+                let marker: i64 = sqlx::query_scalar(
+                    "INSERT INTO audit_pending (at, actor, action, object, detail, mac) VALUES ($1, 'linli', $2, 'audit_log', $3, $4) RETURNING id",
+                )
+                .bind(at)
+                .bind(crate::audit::COUNTED)
+                .bind(detail)
+                .bind(crate::audit::pending_mac(vault, at, "linli", crate::audit::COUNTED, "audit_log", detail))
+                .fetch_one(&mut *tx)
+                .await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO audit_counter (shard, next_no) SELECT s, $1 FROM generate_series(0, {}) s",
+                    crate::audit::COUNTERS - 1
+                )))
+                .bind(crate::audit::first_counter_no(marker))
+                .execute(&mut *tx)
+                .await?;
             }
             sqlx::query("INSERT INTO linli_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
                 .bind(m.version)

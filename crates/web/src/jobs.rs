@@ -28,6 +28,70 @@ pub const LEASE_MS: i64 = 30_000;
 /// after 10 s): well inside the lease.
 const ROUND_BUDGET: Duration = Duration::from_secs(15);
 
+/// Resolves the host names of webhook targets and drops every address no
+/// webhook may reach ([`refused_webhook_address`]): a name that points at
+/// the cloud's metadata service, or is pointed there after its URL was
+/// saved, is never connected to. `fixed` answers every name with the given
+/// addresses instead of asking DNS (for tests).
+///
+/// [`refused_webhook_address`]: linli_core::dispatch::refused_webhook_address
+#[derive(Debug, Default, Clone)]
+pub struct WebhookResolver {
+    pub fixed: Option<Vec<std::net::IpAddr>>,
+}
+
+impl reqwest::dns::Resolve for WebhookResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        let fixed = self.fixed.clone();
+        Box::pin(async move {
+            let found: Vec<std::net::SocketAddr> = match fixed {
+                Some(ips) => ips
+                    .into_iter()
+                    .map(|ip| std::net::SocketAddr::new(ip, 0))
+                    .collect(),
+                None => tokio::net::lookup_host((host.as_str(), 0)).await?.collect(),
+            };
+            let allowed: Vec<std::net::SocketAddr> = found
+                .iter()
+                .copied()
+                .filter(|a| !linli_core::dispatch::refused_webhook_address(a.ip()))
+                .collect();
+            if allowed.is_empty() {
+                return Err(format!(
+                    "{host} resolves only to addresses a webhook may not reach (link-local, unspecified or multicast): {found:?}"
+                )
+                .into());
+            }
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// The client webhooks are sent with: 10 s per send, host names resolved
+/// by `resolver`, and no redirects followed (a redirect to a literal
+/// address would bypass the resolver's check; a 3xx counts as a failure).
+pub fn webhook_client(resolver: WebhookResolver) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(std::sync::Arc::new(resolver))
+        .build()
+}
+
+/// An error with its causes, which say why a send failed (the outer error
+/// only names the URL).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
 /// Sends the deliveries due now; returns (sent, failed).
 pub async fn deliver_due(
     store: &Store,
@@ -49,6 +113,15 @@ pub async fn deliver_due(
         let Some(claim) = store.claim_delivery(&d, clock()).await? else {
             continue;
         };
+        // A URL saved before the rules of check_webhook_url (or written to
+        // the database by hand) is checked again before it is sent to.
+        if let Err(refused) = linli_core::dispatch::check_webhook_url(&d.target_url) {
+            store
+                .delivery_failed(&d, claim, clock(), &refused.en)
+                .await?;
+            failed += 1;
+            continue;
+        }
         let signature = store.vault().sign_webhook(d.payload.as_bytes());
         let result = client
             .post(&d.target_url)
@@ -72,7 +145,7 @@ pub async fn deliver_due(
             }
             Err(e) => {
                 store
-                    .delivery_failed(&d, claim, clock(), &e.to_string())
+                    .delivery_failed(&d, claim, clock(), &with_causes(&e))
                     .await?;
                 failed += 1;
             }
@@ -166,10 +239,7 @@ pub async fn run_forever(
     instance: String,
     checkpoints: Option<std::sync::Arc<std::path::PathBuf>>,
 ) {
-    let client = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-    {
+    let client = match webhook_client(WebhookResolver::default()) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!("no HTTP client for webhooks: {e}");

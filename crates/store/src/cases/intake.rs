@@ -540,10 +540,18 @@ impl Store {
                     }
                 }
                 let now = now_ms();
-                let mut audit = sqlx::QueryBuilder::new("INSERT INTO audit_pending (at, actor, action, object, detail, mac) ");
-                audit.push_values(chunk.iter().zip(&new_ids), |mut b, ((actor, p), id)| {
+                let audit_ids = crate::audit::counted_ids!(tx, self.backend(), chunk.len() as i64);
+                let mut audit = sqlx::QueryBuilder::new(if audit_ids.is_some() {
+                    "INSERT INTO audit_pending (id, at, actor, action, object, detail, mac) "
+                } else {
+                    "INSERT INTO audit_pending (at, actor, action, object, detail, mac) "
+                });
+                audit.push_values(chunk.iter().zip(&new_ids).enumerate(), |mut b, (n, ((actor, p), id))| {
                     let object = format!("case:{id}");
                     let mac = crate::audit::pending_mac(self.vault(), now, actor, "case.register", &object, p.channel.code());
+                    if let Some(ids) = &audit_ids {
+                        b.push_bind(ids[n]);
+                    }
                     b.push_bind(now).push_bind(*actor).push_bind("case.register")
                         .push_bind(object).push_bind(p.channel.code()).push_bind(mac);
                 });

@@ -72,10 +72,15 @@ struct SmallDisk(std::path::PathBuf);
 
 impl SmallDisk {
     fn mount(megabytes: u32) -> Option<SmallDisk> {
-        let dir = std::env::temp_dir().join(format!("linli_small_disk_{}", std::process::id()));
+        Self::mount_with("sqlite", &format!("size={megabytes}m"))
+    }
+
+    fn mount_with(name: &str, options: &str) -> Option<SmallDisk> {
+        let dir =
+            std::env::temp_dir().join(format!("linli_small_disk_{name}_{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let ok = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
             .arg(&dir)
             .status()
             .is_ok_and(|s| s.success());
@@ -168,4 +173,120 @@ async fn a_full_disk_refuses_writes_and_recovers_when_space_is_free() {
         "FAULTS sqlite: disk full after {accepted} requests; 21 refused as full (507), none half-written; 20 accepted once space was freed, without a restart"
     );
     store.db.close().await;
+}
+
+/// A request whose description does not compress (PostgreSQL would
+/// otherwise squeeze a repeated text into a few hundred bytes).
+fn bulky_request(i: usize) -> linli_store::cases::NewRequest {
+    let mut x = (u32::try_from(i).unwrap_or(u32::MAX)).wrapping_mul(2_654_435_761) | 1;
+    let description: String = (0..3_500)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            char::from_u32(0x4e00 + x % 0x5000).unwrap_or('路')
+        })
+        .collect();
+    linli_store::cases::NewRequest {
+        channel: "counter".into(),
+        description,
+        lon: Some(118.785),
+        lat: Some(32.025),
+        ..Default::default()
+    }
+}
+
+/// PostgreSQL on a full disk: the cases table lives in a tablespace on a
+/// small tmpfs of its own, so its disk really fills (53100). Every write is
+/// refused as "full" (507 at the HTTP boundary), nothing half-written, and
+/// once space is free again the next write succeeds without a restart.
+#[tokio::test]
+async fn a_full_disk_on_postgresql_refuses_writes_and_recovers() {
+    let Ok(url) = std::env::var(linli_store::testkit::PG_URL_VAR) else {
+        return;
+    };
+    let Some(disk) = SmallDisk::mount_with("pg", "size=6m,uid=postgres,gid=postgres,mode=0700")
+    else {
+        return;
+    };
+    let pid = std::process::id();
+    let (schema, space) = (format!("full_disk_{pid}"), format!("linli_small_{pid}"));
+    let admin = linli_store::Db::connect(&url).await.unwrap();
+    let exec = |sql: String| {
+        let admin = &admin;
+        async move {
+            let linli_store::Db::Postgres(p) = admin else {
+                unreachable!()
+            };
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(p)
+                .await
+                .unwrap();
+        }
+    };
+    exec(format!("CREATE SCHEMA {schema}")).await;
+    exec(format!(
+        "CREATE TABLESPACE {space} LOCATION '{}'",
+        disk.0.display()
+    ))
+    .await;
+    let db = linli_store::Db::connect_with_schema(&url, Some(&schema))
+        .await
+        .unwrap();
+    let store = Store::open_db(db, linli_store::Vault::new(linli_store::testkit::TEST_KEY))
+        .await
+        .unwrap();
+    setup_registry(&store).await;
+    exec(format!(
+        "ALTER TABLE {schema}.service_case SET TABLESPACE {space}"
+    ))
+    .await;
+    // Something else on the disk, to be deleted later.
+    std::fs::write(disk.0.join("other-file"), vec![0u8; 2 << 20]).unwrap();
+    let mut accepted = 0;
+    let full = loop {
+        match store
+            .intake(&Scope::Everything, "counter:1", &bulky_request(accepted))
+            .await
+        {
+            Ok(_) => accepted += 1,
+            Err(e) => break e,
+        }
+        assert!(accepted < 100_000, "the disk never filled");
+    };
+    assert!(full.is_storage_full(), "{full}");
+    assert!(accepted > 0);
+    for i in 0..20 {
+        let e = store
+            .intake(&Scope::Everything, "counter:1", &bulky_request(i))
+            .await
+            .unwrap_err();
+        assert!(e.is_storage_full(), "try {i}: {e}");
+    }
+    std::fs::remove_file(disk.0.join("other-file")).unwrap();
+    for i in 0..20 {
+        store
+            .intake(&Scope::Everything, "counter:1", &bulky_request(i))
+            .await
+            .unwrap();
+    }
+    let cases: i64 = linli_store::with_db!(&store.db, p => {
+        sqlx::query_scalar("SELECT COUNT(*) FROM service_case").fetch_one(p).await.unwrap()
+    });
+    assert_eq!(
+        cases,
+        accepted as i64 + 20,
+        "what was acknowledged is there, nothing more"
+    );
+    // The audit log holds no entry of a refused request either.
+    let v = store.audit_verify(None).await.unwrap();
+    assert!(v.first_broken.is_none(), "{v:?}");
+    eprintln!(
+        "FAULTS postgres: disk full (cases tablespace) after {accepted} requests; 21 refused as full (507), none half-written; 20 accepted once space was freed, without a restart"
+    );
+    store.db.close().await;
+    exec(format!("DROP SCHEMA {schema} CASCADE")).await;
+    exec(format!("DROP TABLESPACE {space}")).await;
+    admin.close().await;
+    drop(disk);
 }

@@ -156,30 +156,37 @@ async fn webhooks_are_signed_retried_and_kept() {
         let got: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
         let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
         let (g, c) = (got.clone(), calls.clone());
-        let receiver = axum::Router::new().route(
-            "/hook",
-            post(move |headers: axum::http::HeaderMap, body: String| {
-                let (g, c) = (g.clone(), c.clone());
-                async move {
-                    let n = c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let h = |k: &str| {
-                        headers
-                            .get(k)
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or("")
-                            .to_string()
-                    };
-                    g.lock()
-                        .unwrap()
-                        .push((h("x-linli-event"), h("x-linli-signature"), body));
-                    if n == 0 {
-                        StatusCode::INTERNAL_SERVER_ERROR
-                    } else {
-                        StatusCode::OK
+        let receiver = axum::Router::new()
+            .route(
+                "/moved",
+                post(|| async {
+                    axum::response::Redirect::temporary("http://169.254.169.254/latest/meta-data")
+                }),
+            )
+            .route(
+                "/hook",
+                post(move |headers: axum::http::HeaderMap, body: String| {
+                    let (g, c) = (g.clone(), c.clone());
+                    async move {
+                        let n = c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let h = |k: &str| {
+                            headers
+                                .get(k)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("")
+                                .to_string()
+                        };
+                        g.lock()
+                            .unwrap()
+                            .push((h("x-linli-event"), h("x-linli-signature"), body));
+                        if n == 0 {
+                            StatusCode::INTERNAL_SERVER_ERROR
+                        } else {
+                            StatusCode::OK
+                        }
                     }
-                }
-            }),
-        );
+                }),
+            );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, receiver).await });
@@ -256,15 +263,129 @@ async fn webhooks_are_signed_retried_and_kept() {
             (1, 0)
         );
         assert_eq!(store.outbox_counts().await.unwrap(), (0, 1));
-        let got = got.lock().unwrap().clone();
-        assert_eq!(got.len(), 2);
-        let (event, signature, body) = &got[1];
+        let seen = got.lock().unwrap().clone();
+        assert_eq!(seen.len(), 2);
+        let (event, signature, body) = &seen[1];
         assert_eq!(event, "case.dispatched");
         let key = linli_store::Vault::new(linli_store::testkit::TEST_KEY);
         assert_eq!(signature, &key.sign_webhook(body.as_bytes()));
         assert!(body.contains(&c.row.code));
+
+        // A host name is checked on every address it resolves to when it
+        // is sent to: one that points at the metadata service is refused
+        // (and says why), the same name pointing at the receiver is sent.
+        let named = url.replace("127.0.0.1", "hooks.unit.example");
+        let unit2 = store
+            .create_unit(
+                &all,
+                grid.parent_id.unwrap(),
+                "物业服务中心",
+                "property",
+                Some(&named),
+            )
+            .await
+            .unwrap();
+        dispatch_new_case(&store, unit2.id).await;
+        let client = |ip: &str| {
+            linli_web::jobs::webhook_client(linli_web::jobs::WebhookResolver {
+                fixed: Some(vec![ip.parse().unwrap()]),
+            })
+            .unwrap()
+        };
+        let later = now + 3_600_000;
+        assert_eq!(
+            linli_web::jobs::deliver_due(&store, &client("169.254.169.254"), later)
+                .await
+                .unwrap(),
+            (0, 1),
+            "{be}"
+        );
+        let last_error = || async {
+            let e: Option<String> = linli_store::with_db!(&store.db, p => {
+                sqlx::query_scalar("SELECT last_error FROM outbox WHERE delivered_at IS NULL")
+                    .fetch_one(p).await.unwrap()
+            });
+            e.unwrap_or_default()
+        };
+        let e = last_error().await;
+        assert!(
+            e.contains("hooks.unit.example resolves only to addresses a webhook may not reach"),
+            "{e}"
+        );
+        assert_eq!(got.lock().unwrap().len(), 2, "nothing was sent");
+        assert_eq!(
+            linli_web::jobs::deliver_due(&store, &client("127.0.0.1"), later + 3_600_000)
+                .await
+                .unwrap(),
+            (1, 0),
+            "{be}: the same name at an allowed address, with the URL's port"
+        );
+        assert_eq!(got.lock().unwrap().len(), 3);
+
+        // A redirect is not followed (it could lead to a literal address
+        // the resolver never sees): the send counts as failed.
+        let moved = url.replace("/hook", "/moved");
+        let unit3 = store
+            .create_unit(
+                &all,
+                grid.parent_id.unwrap(),
+                "供水公司",
+                "water",
+                Some(&moved),
+            )
+            .await
+            .unwrap();
+        dispatch_new_case(&store, unit3.id).await;
+        let plain = linli_web::jobs::webhook_client(Default::default()).unwrap();
+        assert_eq!(
+            linli_web::jobs::deliver_due(&store, &plain, later + 7_200_000)
+                .await
+                .unwrap(),
+            (0, 1)
+        );
+        assert_eq!(last_error().await, "HTTP 307 Temporary Redirect");
     })
     .await;
+}
+
+/// Registers, opens and dispatches a new case to `unit`.
+async fn dispatch_new_case(store: &linli_store::Store, unit: i64) {
+    let all = linli_store::Scope::Everything;
+    let c = store
+        .intake(
+            &all,
+            "x",
+            &linli_store::cases::NewRequest {
+                channel: "grid_patrol".into(),
+                category: Some("0101".into()),
+                description: "路边暴露垃圾".into(),
+                lon: Some(118.785),
+                lat: Some(32.025),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let c = store
+        .act(
+            &all,
+            "x",
+            c.row.id,
+            c.row.version,
+            &linli_core::case::Action::Open,
+        )
+        .await
+        .unwrap();
+    store
+        .act(
+            &all,
+            "x",
+            c.row.id,
+            c.row.version,
+            &linli_core::case::Action::Dispatch { unit },
+        )
+        .await
+        .unwrap();
 }
 
 /// The GeoReport v2 points where linli once deviated, one check each:
