@@ -394,12 +394,39 @@ fn beijing_midnight(d: chrono::NaiveDate) -> Result<chrono::DateTime<chrono::Utc
         .context("bad date")
 }
 
+/// Opens the store for a command: what versions before migration 9 left in
+/// clear is sealed first (see [`seal_legacy_in_background`] for servers).
 async fn open(args: &DbArgs) -> Result<Store> {
+    let store = open_for_serving(args).await?;
+    seal_legacy(&store).await?;
+    Ok(store)
+}
+
+async fn open_for_serving(args: &DbArgs) -> Result<Store> {
     linli_store::db::backend_of(&args.db)?;
     let vault = vault_from(args)?;
     Store::open(&args.db, vault)
         .await
         .with_context(|| format!("opening {}", linli_store::db::redact(&args.db)))
+}
+
+async fn seal_legacy(store: &Store) -> linli_store::Result<()> {
+    let n = store.seal_legacy_people().await?;
+    if n > 0 {
+        tracing::info!(people = n, "birth dates sealed and ID masks rewritten");
+    }
+    Ok(())
+}
+
+/// A server answers at once; legacy rows are sealed meanwhile (at a city's
+/// size, minutes), with progress in the log.
+fn seal_legacy_in_background(store: &Store) {
+    let store = store.clone();
+    tokio::spawn(async move {
+        if let Err(e) = seal_legacy(&store).await {
+            tracing::error!("sealing legacy personal data failed: {e}");
+        }
+    });
 }
 
 async fn scope_of(store: &Store, code: Option<&str>) -> Result<Scope> {
@@ -800,7 +827,8 @@ async fn run(cmd: Command) -> Result<()> {
                     "set LINLI_ADMIN_TOKEN (16+ characters) for the administrator's API access"
                 ),
             };
-            let store = open(&db).await?;
+            let store = open_for_serving(&db).await?;
+            seal_legacy_in_background(&store);
             serve_store(store, &listen, token, open311_list, audit_checkpoints).await
         }
         Command::Demo {
@@ -834,6 +862,7 @@ async fn run(cmd: Command) -> Result<()> {
                     std::fs::Permissions::from_mode(0o600),
                 );
             }
+            seal_legacy_in_background(&store);
             let stats = store.scope_stats(&Scope::Everything).await?;
             if stats.grids == 0 {
                 println!("generating a demo district of {people} residents (seed {seed}) …");
@@ -895,6 +924,7 @@ async fn run(cmd: Command) -> Result<()> {
             // upgrade needs after them (the rollups rebuilt from the cases,
             // legacy personal data sealed), so the next start serves at once.
             let store = Store::open_db(d, vault).await?;
+            seal_legacy(&store).await?;
             let after = linli_store::migrate::current_version(&store.db).await?;
             println!("{} migration(s) applied; schema is current", after - before);
             Ok(())

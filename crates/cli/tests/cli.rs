@@ -674,6 +674,12 @@ fn kill_9_during_intake_loses_and_duplicates_nothing() {
 
 /// People in the database behind `db` (a sqlite:// URL relative to `dir`).
 fn people_in(dir: &Path, db: &str) -> i64 {
+    run_sql(dir, db, "SELECT COUNT(*) FROM person", true)
+}
+
+/// Runs one statement on the database behind `db`: a count (`count`) or a
+/// change (how many rows it changed).
+fn run_sql(dir: &Path, db: &str, sql: &'static str, count: bool) -> i64 {
     let url = match db.strip_prefix("sqlite://") {
         Some(file) => format!("sqlite://{}", dir.join(file).display()),
         None => db.to_string(),
@@ -681,7 +687,11 @@ fn people_in(dir: &Path, db: &str) -> i64 {
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let store_db = linli_store::Db::connect(&url).await.unwrap();
         let n: i64 = linli_store::with_db!(&store_db, p => {
-            sqlx::query_scalar("SELECT COUNT(*) FROM person").fetch_one(p).await.unwrap()
+            if count {
+                sqlx::query_scalar(sql).fetch_one(p).await.unwrap()
+            } else {
+                i64::try_from(sqlx::query(sql).execute(p).await.unwrap().rows_affected()).unwrap()
+            }
         });
         store_db.close().await;
         n
@@ -765,5 +775,42 @@ fn kill_9_during_an_import_leaves_nothing_half_written() {
             );
         }
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A database from before migration 9 (clear birth dates, no ID masks):
+/// `linli serve` answers at once and seals those rows in the background.
+#[test]
+fn a_server_seals_legacy_rows_while_it_answers() {
+    let run = |dir: &Path, db: &str| {
+        let o = linli(dir, db, &["gen", "--people", "3000", "--seed", "8"]);
+        assert!(o.status.success(), "{}", text(&o));
+        const UNSEALED: &str = "SELECT COUNT(*) FROM person WHERE birth_date IS NOT NULL OR (id_enc IS NOT NULL AND id_masked IS NULL)";
+        let made = run_sql(
+            dir,
+            db,
+            "UPDATE person SET birth_date = '1970-01-01', id_masked = NULL WHERE id_enc IS NOT NULL",
+            false,
+        );
+        assert!(made > 1000, "{db}: {made} legacy rows");
+        let server = Server::start(dir, db);
+        let health = tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(reqwest::get(format!("{}/healthz", server.base)))
+            .unwrap();
+        assert_eq!(health.status(), 200);
+        let started = std::time::Instant::now();
+        while run_sql(dir, db, UNSEALED, true) > 0 {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "{db}: legacy rows still unsealed after a minute"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        drop(server);
+    };
+    let dir = scratch("legacy");
+    run(&dir, "sqlite://legacy.db");
+    on_postgres("legacy", |url| run(&dir, url));
     let _ = std::fs::remove_dir_all(&dir);
 }

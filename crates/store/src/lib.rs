@@ -173,11 +173,7 @@ impl Store {
     pub async fn open_db(db: Db, vault: Vault) -> Result<Self> {
         let applied = migrate::run(&db, &vault).await?;
         let store = Store::new(db, vault)?;
-        let sealed = store.seal_legacy_people().await?;
-        if sealed > 0 {
-            tracing::info!(people = sealed, "birth dates sealed and ID masks rewritten");
-        }
-        if applied > 0 {
+        if applied.iter().any(|v| migrate::ROLLUP_MIGRATIONS.contains(v)) {
             // A new rollup table over cases already there (an upgrade).
             store.rebuild_rollup().await?;
         }

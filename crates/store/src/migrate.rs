@@ -143,6 +143,11 @@ fn statements(sql: &str) -> Vec<String> {
 /// signed in its transaction.
 const KEYED_AUDIT: i64 = 9;
 
+/// The migrations that change the rates rollup's tables: when one is
+/// applied to a database with cases, the rollup is rebuilt from them (at a
+/// city's size that takes minutes, so no other migration triggers it).
+pub const ROLLUP_MIGRATIONS: &[i64] = &[3, 7, 11];
+
 /// The migration that numbers audit entries from counters on PostgreSQL.
 const COUNTED_AUDIT: i64 = 18;
 
@@ -151,10 +156,10 @@ const COUNTED_AUDIT: i64 = 18;
 const MIGRATION_LOCK: i64 = 0x6c69_6e6c_6930;
 
 /// Applies every migration not yet applied, each in its own transaction.
-/// Returns how many were applied. Several servers may start at once: each
+/// Returns the versions applied. Several servers may start at once: each
 /// migration is applied under a lock and skipped when another server
 /// applied it first.
-pub async fn run(db: &Db, vault: &crate::Vault) -> Result<usize> {
+pub async fn run(db: &Db, vault: &crate::Vault) -> Result<Vec<i64>> {
     let backend = db.backend();
     with_db!(db, pool => {
         {
@@ -179,7 +184,7 @@ pub async fn run(db: &Db, vault: &crate::Vault) -> Result<usize> {
                 "the database has schema version {newest}, newer than this linli knows; upgrade linli"
             )));
         }
-        let mut applied = 0;
+        let mut applied = Vec::new();
         for m in MIGRATIONS.iter().filter(|m| !done.contains(&m.version)) {
             let mut tx = pool.begin_write().await?;
             if backend == Backend::Postgres {
@@ -241,7 +246,7 @@ pub async fn run(db: &Db, vault: &crate::Vault) -> Result<usize> {
                 .await?;
             tx.commit().await?;
             tracing::info!(version = m.version, name = m.name, "migration applied");
-            applied += 1;
+            applied.push(m.version);
         }
         Ok(applied)
     })

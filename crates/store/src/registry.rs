@@ -449,8 +449,10 @@ impl Store {
 
     /// Rows written before migration 9: a clear birth date is sealed (the
     /// year kept), an ID number's mask is written anew from the sealed
-    /// number. Runs at every start; a partial index makes it free once done.
-    /// Returns how many rows it changed.
+    /// number. `linli serve` runs it in the background at every start (a
+    /// city's registry takes minutes; until a row is done its ID shows no
+    /// mask), other commands before they start; a partial index makes it
+    /// free once done. Logs its progress; returns how many rows it changed.
     pub async fn seal_legacy_people(&self) -> Result<u64> {
         let mut changed = 0u64;
         loop {
@@ -489,6 +491,9 @@ impl Store {
                 tx.commit().await?;
             });
             changed += rows.len() as u64;
+            if changed % 100_000 < rows.len() as u64 {
+                tracing::info!(people = changed, "sealing legacy birth dates and ID masks");
+            }
         }
     }
 
