@@ -394,8 +394,8 @@ fn beijing_midnight(d: chrono::NaiveDate) -> Result<chrono::DateTime<chrono::Utc
         .context("bad date")
 }
 
-/// Opens the store for a command: what versions before migration 9 left in
-/// clear is sealed first (see [`seal_legacy_in_background`] for servers).
+/// Opens the store for a command: what versions before migrations 9 and 19
+/// left in clear (birth dates, reporters' names) is sealed first (see [`seal_legacy_in_background`] for servers).
 async fn open(args: &DbArgs) -> Result<Store> {
     let store = open_for_serving(args).await?;
     seal_legacy(&store).await?;
@@ -414,6 +414,10 @@ async fn seal_legacy(store: &Store) -> linli_store::Result<()> {
     let n = store.seal_legacy_people().await?;
     if n > 0 {
         tracing::info!(people = n, "birth dates sealed and ID masks rewritten");
+    }
+    let n = store.seal_legacy_cases().await?;
+    if n > 0 {
+        tracing::info!(cases = n, "reporter names sealed and masked");
     }
     Ok(())
 }

@@ -778,14 +778,27 @@ fn kill_9_during_an_import_leaves_nothing_half_written() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A database from before migration 9 (clear birth dates, no ID masks):
-/// `linli serve` answers at once and seals those rows in the background.
+/// A database from before migrations 9 and 19 (clear birth dates, no ID
+/// masks, reporters' names in clear): `linli serve` answers at once and
+/// seals those rows in the background.
 #[test]
 fn a_server_seals_legacy_rows_while_it_answers() {
     let run = |dir: &Path, db: &str| {
-        let o = linli(dir, db, &["gen", "--people", "3000", "--seed", "8"]);
+        let o = linli(
+            dir,
+            db,
+            &["gen", "--people", "3000", "--cases", "3000", "--seed", "8"],
+        );
         assert!(o.status.success(), "{}", text(&o));
         const UNSEALED: &str = "SELECT COUNT(*) FROM person WHERE birth_date IS NOT NULL OR (id_enc IS NOT NULL AND id_masked IS NULL)";
+        const CLEAR_NAMES: &str = "SELECT COUNT(*) FROM service_case WHERE reporter_name IS NOT NULL AND (reporter_name_enc IS NULL OR reporter_name NOT LIKE '_**')";
+        let names = run_sql(
+            dir,
+            db,
+            "UPDATE service_case SET reporter_name = '张三丰', reporter_name_enc = NULL WHERE reporter_name IS NOT NULL",
+            false,
+        );
+        assert!(names > 1000, "{db}: {names} cases with a clear name");
         let made = run_sql(
             dir,
             db,
@@ -800,7 +813,7 @@ fn a_server_seals_legacy_rows_while_it_answers() {
             .unwrap();
         assert_eq!(health.status(), 200);
         let started = std::time::Instant::now();
-        while run_sql(dir, db, UNSEALED, true) > 0 {
+        while run_sql(dir, db, UNSEALED, true) + run_sql(dir, db, CLEAR_NAMES, true) > 0 {
             assert!(
                 started.elapsed() < std::time::Duration::from_secs(60),
                 "{db}: legacy rows still unsealed after a minute"

@@ -404,30 +404,47 @@ impl Store {
     }
 
     async fn write_case_rows(&self, rows: &[Row]) -> Result<()> {
-        // Phones sealed, masked and indexed as intake does.
-        type SealedPhone = (Option<Vec<u8>>, Option<Vec<u8>>, Option<String>);
-        let phones: Vec<SealedPhone> = rows
+        // Phones sealed, masked and indexed, names sealed and masked, as
+        // intake does.
+        type SealedReporter = (
+            Option<Vec<u8>>,
+            Option<Vec<u8>>,
+            Option<String>,
+            Option<Vec<u8>>,
+            Option<String>,
+        );
+        let phones: Vec<SealedReporter> = rows
             .iter()
-            .map(|r| match &r.reporter_phone {
-                Some(p) => (
-                    Some(self.vault().seal(crate::vault::Field::Phone, p)),
-                    Some(self.vault().blind_index(crate::vault::Field::Phone, p)),
-                    Some(linli_core::mask::phone(p)),
-                ),
-                None => (None, None, None),
+            .map(|r| {
+                let (enc, idx, masked) = match &r.reporter_phone {
+                    Some(p) => (
+                        Some(self.vault().seal(crate::vault::Field::Phone, p)),
+                        Some(self.vault().blind_index(crate::vault::Field::Phone, p)),
+                        Some(linli_core::mask::phone(p)),
+                    ),
+                    None => (None, None, None),
+                };
+                let name = r.reporter_name.as_deref();
+                (
+                    enc,
+                    idx,
+                    masked,
+                    name.map(|n| self.vault().seal(crate::vault::Field::ReporterName, n)),
+                    name.map(linli_core::mask::name),
+                )
             })
             .collect();
         with_db!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
             for (chunk, sealed) in rows.chunks(1_000).zip(phones.chunks(1_000)) {
                 let mut qb = sqlx::QueryBuilder::new(
-                    "INSERT INTO service_case (channel, external_id, category_code, title, description, address, reporter_name, reporter_phone_enc, reporter_phone_idx, reporter_phone_masked,
+                    "INSERT INTO service_case (channel, external_id, category_code, title, description, address, reporter_name, reporter_name_enc, reporter_phone_enc, reporter_phone_idx, reporter_phone_masked,
                         lon, lat, grid_id, scope_path, state, level, unit_id,
                         resolution, rating, rework_count, extension_count, response_due, due_at, responded_at, closed_at, created_at, updated_at) ",
                 );
                 qb.push_values(chunk.iter().zip(sealed), |mut b, (r, p)| {
                     b.push_bind(r.channel).push_bind(&r.external_id).push_bind(&r.category).push_bind(&r.title).push_bind(&r.description)
-                        .push_bind(&r.address).push_bind(&r.reporter_name).push_bind(&p.0).push_bind(&p.1).push_bind(&p.2)
+                        .push_bind(&r.address).push_bind(&p.4).push_bind(&p.3).push_bind(&p.0).push_bind(&p.1).push_bind(&p.2)
                         .push_bind(r.lon).push_bind(r.lat).push_bind(r.grid).push_bind(&r.path)
                         .push_bind(r.state).push_bind(r.level).push_bind(r.unit).push_bind(r.resolution).push_bind(r.rating)
                         .push_bind(r.rework).push_bind(r.extension).push_bind(r.response_due).push_bind(r.due_at)

@@ -173,7 +173,10 @@ impl Store {
     pub async fn open_db(db: Db, vault: Vault) -> Result<Self> {
         let applied = migrate::run(&db, &vault).await?;
         let store = Store::new(db, vault)?;
-        if applied.iter().any(|v| migrate::ROLLUP_MIGRATIONS.contains(v)) {
+        if applied
+            .iter()
+            .any(|v| migrate::ROLLUP_MIGRATIONS.contains(v))
+        {
             // A new rollup table over cases already there (an upgrade).
             store.rebuild_rollup().await?;
         }

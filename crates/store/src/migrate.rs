@@ -102,6 +102,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "gapless audit numbers on PostgreSQL",
         sql: include_str!("../migrations/0018_audit_counter.sql"),
     },
+    Migration {
+        version: 19,
+        name: "sealed reporter names",
+        sql: include_str!("../migrations/0019_reporter_name.sql"),
+    },
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

@@ -32,6 +32,8 @@ pub enum Field {
     FreeText,
     /// An uploaded file kept between its preview and its confirmation.
     Upload,
+    /// A reporter's name as given (lists show its mask).
+    ReporterName,
 }
 
 impl Field {
@@ -42,6 +44,7 @@ impl Field {
             Field::BirthDate => b"birth_date",
             Field::FreeText => b"free_text",
             Field::Upload => b"upload",
+            Field::ReporterName => b"reporter_name",
         }
     }
 }

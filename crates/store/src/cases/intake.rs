@@ -28,7 +28,10 @@ pub(crate) struct NewCase {
     grid: Option<i64>,
     grid_name: Option<String>,
     scope_path: String,
+    /// The reporter's name masked (张**), as the case shows it.
     reporter: Option<String>,
+    /// The name as given, sealed.
+    reporter_enc: Option<Vec<u8>>,
     /// The resident account that reported it through the portal.
     reporter_account: Option<i64>,
     phone_enc: Option<Vec<u8>>,
@@ -396,6 +399,12 @@ impl Store {
         }
         linli_core::intake::check_details(&req.details)
             .map_err(|(f, m)| StoreError::invalid_msg(f, m))?;
+        let reporter = match (reporter_name, reporter_account) {
+            (Some(n), _) => Some(n),
+            // A resident's own report carries their account's name.
+            (None, Some(a)) => Some(self.account(a).await?.display_name),
+            (None, None) => None,
+        };
         Ok(Prepared::New(Box::new(NewCase {
             sealed,
             details: req.details.clone(),
@@ -411,12 +420,10 @@ impl Store {
             lat: req.lat,
             grid,
             scope_path: place.path,
-            reporter: match (reporter_name, reporter_account) {
-                (Some(n), _) => Some(n),
-                // A resident's own report carries their account's name.
-                (None, Some(a)) => Some(self.account(a).await?.display_name),
-                (None, None) => None,
-            },
+            reporter: reporter.as_deref().map(mask::name),
+            reporter_enc: reporter
+                .as_deref()
+                .map(|n| vault.seal(Field::ReporterName, n)),
             reporter_account,
             phone_enc: phone.as_deref().map(|p| vault.seal(Field::Phone, p)),
             phone_idx: phone.as_deref().map(|p| vault.blind_index(Field::Phone, p)),
@@ -495,13 +502,13 @@ impl Store {
             for chunk in items.chunks(CHUNK) {
                 let mut qb = sqlx::QueryBuilder::new(
                     "INSERT INTO service_case (channel, external_id, category_code, title, description, address, lon, lat, grid_id, scope_path,
-                        reporter_name, reporter_account, reporter_phone_enc, reporter_phone_idx, reporter_phone_masked, state, level, response_due, created_at, updated_at) ",
+                        reporter_name, reporter_name_enc, reporter_account, reporter_phone_enc, reporter_phone_idx, reporter_phone_masked, state, level, response_due, created_at, updated_at) ",
                 );
                 qb.push_values(chunk, |mut b, (_, p)| {
                     b.push_bind(p.channel.code()).push_bind(&p.external_id)
                         .push_bind(&p.category).push_bind(&p.title).push_bind(&p.description).push_bind(&p.address)
                         .push_bind(p.lon).push_bind(p.lat).push_bind(p.grid).push_bind(&p.scope_path)
-                        .push_bind(&p.reporter).push_bind(p.reporter_account).push_bind(&p.phone_enc).push_bind(&p.phone_idx).push_bind(&p.phone_masked)
+                        .push_bind(&p.reporter).push_bind(&p.reporter_enc).push_bind(p.reporter_account).push_bind(&p.phone_enc).push_bind(&p.phone_idx).push_bind(&p.phone_masked)
                         .push_bind(p.facts.state.code()).push_bind(p.facts.level.code()).push_bind(p.response_due)
                         .push_bind(p.created).push_bind(p.created);
                 });
@@ -571,5 +578,48 @@ impl Store {
             tx.commit().await?;
         });
         Ok(ids)
+    }
+
+    /// Cases written before migration 19 keep their reporter's name in
+    /// clear: it is sealed and replaced by its mask, a batch per
+    /// transaction, found through a partial index that is empty once done
+    /// (so this is free at every later start). `linli serve` runs it in the
+    /// background; returns how many cases it changed.
+    pub async fn seal_legacy_cases(&self) -> Result<u64> {
+        let mut changed = 0u64;
+        loop {
+            let batch: Vec<(i64, String)> = with_db!(&self.db, pool => {
+                sqlx::query_as(
+                    "SELECT id, reporter_name FROM service_case
+                     WHERE reporter_name IS NOT NULL AND reporter_name_enc IS NULL ORDER BY id LIMIT 2000",
+                )
+                .fetch_all(pool)
+                .await?
+            });
+            if batch.is_empty() {
+                return Ok(changed);
+            }
+            let vault = self.vault();
+            with_db!(&self.db, pool => {
+                let mut tx = pool.begin_write().await?;
+                for (id, name) in &batch {
+                    // Only if still clear: an intake or another server may
+                    // have written it meanwhile.
+                    sqlx::query(
+                        "UPDATE service_case SET reporter_name = $1, reporter_name_enc = $2 WHERE id = $3 AND reporter_name_enc IS NULL",
+                    )
+                    .bind(mask::name(name))
+                    .bind(vault.seal(Field::ReporterName, name))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+            });
+            changed += batch.len() as u64;
+            if changed % 100_000 < batch.len() as u64 {
+                tracing::info!(cases = changed, "sealing legacy reporter names");
+            }
+        }
     }
 }

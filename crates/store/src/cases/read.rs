@@ -467,6 +467,8 @@ impl Lead {
 /// What a case's masked text was, for those who may unmask.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CaseOriginals {
+    /// The reporter's name as given.
+    pub reporter_name: Option<String>,
     /// The reporter's phone in full.
     pub reporter_phone: Option<String>,
     /// Free text in which ID numbers or phones were masked, as written:
@@ -501,15 +503,16 @@ impl Store {
         let reason = crate::audit::check_reason(reason)?;
         self.case_plain(scope, id).await?;
         type Sealed = (String, Option<i64>, Vec<u8>);
-        let (audit_id, phone, sealed): (i64, Option<Vec<u8>>, Vec<Sealed>) = with_db!(&self.db, pool => {
+        type SealedReporter = (Option<Vec<u8>>, Option<Vec<u8>>, Option<String>);
+        let (audit_id, (phone, name, clear_name), sealed): (i64, SealedReporter, Vec<Sealed>) = with_db!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
             let audit_id = append_in_tx!(tx, self.vault(), actor, "case.view_unmasked", &format!("case:{id}"), reason.trim());
-            let phone: Option<Vec<u8>> = sqlx::query_scalar("SELECT reporter_phone_enc FROM service_case WHERE id = $1")
+            let reporter: SealedReporter = sqlx::query_as("SELECT reporter_phone_enc, reporter_name_enc, reporter_name FROM service_case WHERE id = $1")
                 .bind(id).fetch_one(&mut *tx).await?;
             let sealed: Vec<Sealed> = sqlx::query_as("SELECT field, event_id, sealed FROM sealed_text WHERE case_id = $1 ORDER BY id")
                 .bind(id).fetch_all(&mut *tx).await?;
             tx.commit().await?;
-            (audit_id, phone, sealed)
+            (audit_id, reporter, sealed)
         });
         let mut texts = Vec::with_capacity(sealed.len());
         for (field, event_id, blob) in sealed {
@@ -520,6 +523,12 @@ impl Store {
             });
         }
         Ok(CaseOriginals {
+            // A case not yet sealed (from before migration 19) keeps its
+            // name in clear until the background sealing reaches it.
+            reporter_name: match name {
+                Some(n) => Some(self.vault().open(Field::ReporterName, &n)?),
+                None => clear_name,
+            },
             reporter_phone: phone
                 .map(|p| self.vault().open(Field::Phone, &p))
                 .transpose()?,

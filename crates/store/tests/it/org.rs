@@ -3,7 +3,12 @@ use super::*;
 #[tokio::test]
 async fn migrations_are_idempotent() {
     each(|store, _| async move {
-        assert!(migrate::run(&store.db, store.vault()).await.unwrap().is_empty());
+        assert!(
+            migrate::run(&store.db, store.vault())
+                .await
+                .unwrap()
+                .is_empty()
+        );
     })
     .await;
 }

@@ -48,6 +48,50 @@ async fn rows_from_before_the_upgrade_are_sealed_and_masked_anew() {
     .await;
 }
 
+/// A reporter's name is kept sealed and shown masked (张**); the full name
+/// only on the audited view of the originals. Cases from before migration
+/// 19 (a clear name) are sealed by `seal_legacy_cases`.
+#[tokio::test]
+async fn reporter_names_are_sealed_and_masked() {
+    each(|store, be| async move {
+        setup_registry(&store).await;
+        let all = Scope::Everything;
+        let c = store
+            .intake(&all, "hotline:1", &NewRequest { reporter_name: Some("欧阳秀英".into()), ..request("楼道灯坏了", None, 118.785) })
+            .await
+            .unwrap();
+        assert_eq!(c.row.reporter_name.as_deref(), Some("欧**"), "{be}");
+        let stored: (Option<String>, Option<Vec<u8>>) = linli_store::with_db!(&store.db, p => {
+            sqlx::query_as("SELECT reporter_name, reporter_name_enc FROM service_case WHERE id = $1").bind(c.row.id).fetch_one(p).await.unwrap()
+        });
+        assert_eq!(stored.0.as_deref(), Some("欧**"), "{be}: only the mask in clear");
+        assert_eq!(store.vault().open(Field::ReporterName, &stored.1.unwrap()).unwrap(), "欧阳秀英");
+        assert_eq!(store.case(&all, c.row.id).await.unwrap().row.reporter_name.as_deref(), Some("欧**"));
+        let o = store.case_originals(&all, c.row.id, "secretary1", "回访核实").await.unwrap();
+        assert_eq!(o.reporter_name.as_deref(), Some("欧阳秀英"), "{be}");
+        let log = store.audit_entries(1).await.unwrap();
+        assert_eq!((log[0].action.as_str(), log[0].id), ("case.view_unmasked", o.audit_id));
+
+        // A case as version 18 wrote it: the name in clear, nothing sealed.
+        linli_store::with_db!(&store.db, p => {
+            sqlx::query("UPDATE service_case SET reporter_name = '王秀英', reporter_name_enc = NULL WHERE id = $1")
+                .bind(c.row.id).execute(p).await.unwrap();
+        });
+        assert_eq!(
+            store.case_originals(&all, c.row.id, "secretary1", "回访核实").await.unwrap().reporter_name.as_deref(),
+            Some("王秀英"),
+            "{be}: a name not yet sealed is still shown in full there"
+        );
+        assert_eq!(store.seal_legacy_cases().await.unwrap(), 1, "{be}");
+        assert_eq!(store.seal_legacy_cases().await.unwrap(), 0, "once done, nothing more");
+        let row = store.case(&all, c.row.id).await.unwrap().row;
+        assert_eq!(row.reporter_name.as_deref(), Some("王**"), "{be}");
+        let o = store.case_originals(&all, c.row.id, "secretary1", "回访核实").await.unwrap();
+        assert_eq!(o.reporter_name.as_deref(), Some("王秀英"));
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn ids_and_phones_in_free_text_are_masked_and_the_original_sealed() {
     each(|store, be| async move {
