@@ -61,34 +61,41 @@ pub fn choose_unit(
 /// server's credentials). Private and loopback addresses are allowed: a
 /// unit's system often lives on the government intranet (政务外网).
 pub fn check_webhook_url(url: &str) -> Result<(), Msg> {
-    let rest = url
+    let Some(rest) = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(|| {
-            Msg::new(
-                "must start with http:// or https://",
-                "须以 http:// 或 https:// 开头",
-            )
-        })?;
+    else {
+        return Err(Msg::new(
+            "must start with http:// or https://",
+            "须以 http:// 或 https:// 开头",
+        ));
+    };
+    // (The URL rules would take http:///path for the host "path".)
+    if rest.is_empty() || rest.starts_with(['/', '\\', '?', '#', '@']) {
+        return Err(Msg::new("has no host", "缺少主机名"));
+    }
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(Msg::new("must not contain spaces", "不能含有空格"));
     }
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host_port = authority.rsplit('@').next().unwrap_or("");
-    let host = match host_port.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => host_port.split(':').next().unwrap_or(""),
+    // Read as the HTTP client reads it (the WHATWG rules): 2852039166,
+    // 0xa9fea9fe, 0251.0376.0251.0376, 169.254.169.254. and
+    // 169.254.169.254\@host are all the metadata service's address.
+    let parsed = url::Url::parse(url).map_err(|e| {
+        Msg::new(
+            format!("is not a URL ({e})"),
+            format!("不是有效的网址（{e}）"),
+        )
+    })?;
+    let address = match parsed.host() {
+        None => return Err(Msg::new("has no host", "缺少主机名")),
+        Some(url::Host::Domain(_)) => None,
+        Some(url::Host::Ipv4(a)) => Some(std::net::IpAddr::V4(a)),
+        Some(url::Host::Ipv6(a)) => Some(std::net::IpAddr::V6(a)),
     };
-    if host.is_empty() {
-        return Err(Msg::new("has no host", "缺少主机名"));
-    }
-    if host
-        .parse::<std::net::IpAddr>()
-        .is_ok_and(refused_webhook_address)
-    {
+    if let Some(ip) = address.filter(|ip| refused_webhook_address(*ip)) {
         return Err(Msg::new(
-            format!("{host} is a link-local, unspecified or multicast address"),
-            format!("{host} 是链路本地、未指定或组播地址，不能用作通知地址"),
+            format!("{ip} is a link-local, unspecified or multicast address"),
+            format!("{ip} 是链路本地、未指定或组播地址，不能用作通知地址"),
         ));
     }
     Ok(())
@@ -130,6 +137,15 @@ mod tests {
             "http://user@169.254.169.254:80/",
             "http://[fe80::1]/",
             "http://[::ffff:169.254.169.254]/",
+            "http://2852039166/",
+            "http://0xa9fea9fe/",
+            "http://0251.0376.0251.0376/",
+            "http://169.254.43518/",
+            "http://169.254.169.254./",
+            "http://0/",
+            "http://169.254.169.254\\@good.example/",
+            "http://%31%36%39.254.169.254/",
+            "http://[fe80::1%25lo]/",
             "http://0.0.0.0/",
             "http://224.0.0.1/",
             "http:///path",

@@ -159,8 +159,9 @@ fn is_separator(c: char) -> bool {
 fn digits_end(chars: &[char], i: usize, grouped: bool) -> usize {
     let mut j = i;
     let mut digits = 0;
+    let first = chars[i];
     while j < chars.len() {
-        if is_digit(chars[j]) {
+        if same_script_digit(first, chars[j]) {
             digits += 1;
             j += 1;
             continue;
@@ -172,7 +173,7 @@ fn digits_end(chars: &[char], i: usize, grouped: bool) -> usize {
         while k < chars.len() && k - j < 2 && is_separator(chars[k]) {
             k += 1;
         }
-        if k > j && chars.get(k).is_some_and(|c| is_digit(*c)) {
+        if k > j && chars.get(k).is_some_and(|c| same_script_digit(first, *c)) {
             j = k;
         } else {
             break;
@@ -236,7 +237,7 @@ pub fn public_text(text: &str) -> String {
     while i < chars.len() {
         if is_digit(chars[i]) {
             let mut j = i;
-            while j < chars.len() && is_digit(chars[j]) {
+            while j < chars.len() && same_script_digit(chars[i], chars[j]) {
                 j += 1;
             }
             if j - i >= 3 {
@@ -253,15 +254,55 @@ pub fn public_text(text: &str) -> String {
     out
 }
 
+/// The value of a digit as people type numbers: ASCII and full-width
+/// digits, Chinese numerals (〇一二三四五六七八九, 零; a phone read out and
+/// typed as words) and the other common decimal scripts (Arabic-Indic,
+/// Persian, Devanagari), so that none of them carries a number past the
+/// mask.
+fn digit_value(c: char) -> Option<u32> {
+    digit(c).map(|(value, _)| value)
+}
+
+/// A digit's value and its script: ASCII and full-width count as one
+/// script (they are mixed in practice); the others make numbers of their
+/// own, so that 张三13800138000 keeps its 三.
+fn digit(c: char) -> Option<(u32, u8)> {
+    const ZEROS: [(char, u8); 5] = [
+        ('0', 0),
+        ('０', 0),
+        ('\u{0660}', 2),
+        ('\u{06F0}', 3),
+        ('\u{0966}', 4),
+    ];
+    for (zero, script) in ZEROS {
+        let d = (c as u32).wrapping_sub(zero as u32);
+        if d < 10 {
+            return Some((d, script));
+        }
+    }
+    "〇一二三四五六七八九"
+        .chars()
+        .position(|n| n == c)
+        .or((c == '零').then_some(0))
+        .and_then(|d| u32::try_from(d).ok())
+        .map(|d| (d, 1))
+}
+
 fn is_digit(c: char) -> bool {
-    c.is_ascii_digit() || ('０'..='９').contains(&c)
+    digit(c).is_some()
+}
+
+/// Whether `c` is a digit of the same script as `first`.
+fn same_script_digit(first: char, c: char) -> bool {
+    matches!((digit(first), digit(c)), (Some((_, a)), Some((_, b))) if a == b)
 }
 
 fn half_width(c: char) -> char {
     match c {
-        '０'..='９' => char::from_u32(c as u32 - '０' as u32 + '0' as u32).unwrap_or(c),
         'Ｘ' | 'ｘ' => 'X',
-        _ => c,
+        _ => digit_value(c)
+            .and_then(|d| char::from_digit(d, 10))
+            .unwrap_or(c),
     }
 }
 
@@ -309,6 +350,13 @@ mod tests {
         let r = redact("电话１３８００１３８０００");
         assert_eq!(r.found, 1);
         assert_eq!(r.text, "电话138****8000");
+        // So are Chinese numerals and Arabic-Indic digits.
+        let r = redact("电话一三九一二三四五六七八，或١٣٩١٢٣٤٥٦٧٨，住三楼");
+        assert_eq!(r.found, 2);
+        assert_eq!(r.text, "电话139****5678，或139****5678，住三楼");
+        assert_eq!(public_text("一三九一二三四五六七八"), "***********");
+        // A numeral beside a number of another script stays a word.
+        assert_eq!(redact("张三13800138000").text, "张三138****8000");
     }
 
     #[test]

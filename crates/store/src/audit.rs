@@ -305,19 +305,35 @@ impl Store {
                 .fetch_all(&mut *tx)
                 .await?;
                 let last_pending = rows.last().map(|r| r.0);
+                // A row put in by hand with the id of an entry already
+                // chained: a forgery too (and never a jammed chainer).
+                let taken: std::collections::HashSet<i64> = if rows.is_empty() {
+                    Default::default()
+                } else {
+                    let ids: Vec<String> = rows.iter().map(|r| r.0.to_string()).collect();
+                    sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!("SELECT id FROM audit_log WHERE id IN ({})", ids.join(","))))
+                        .fetch_all(&mut *tx)
+                        .await?
+                        .into_iter()
+                        .collect()
+                };
                 for (id, at, actor, action, object, detail, mac) in &rows {
                     seq += 1;
                     // An entry without its writer's signature was put there
                     // by hand: it is chained as a forgery, with what it said.
                     let signed = mac.as_deref()
                         == Some(pending_mac(self.vault(), *at, actor, action, object, detail).as_str());
+                    let reused = taken.contains(id);
                     let forged;
-                    let (actor, action, object, detail) = if signed {
+                    let (actor, action, object, detail) = if signed && !reused {
                         (actor.as_str(), action.as_str(), object.as_str(), detail.as_str())
                     } else {
-                        forged = serde_json::json!({"actor": actor, "action": action, "object": object, "detail": detail}).to_string();
+                        forged = serde_json::json!({"id": id, "actor": actor, "action": action, "object": object, "detail": detail}).to_string();
                         ("linli", FORGED, "audit_pending", forged.as_str())
                     };
+                    // (A reused id is recorded under a negative one of its
+                    // own: ids of real entries are positive.)
+                    let id = &if reused { -seq } else { *id };
                     let hash = entry_hash(Some(self.vault()), &prev, seq, *id, *at, actor, action, object, detail);
                     sqlx::query("INSERT INTO audit_log (seq, id, at, actor, action, object, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
                         .bind(seq).bind(id).bind(at).bind(actor).bind(action).bind(object).bind(detail).bind(&prev).bind(&hash)
@@ -381,6 +397,30 @@ impl Store {
     /// a log that is shorter than it or differs at its entry (cut short,
     /// rolled back, emptied). Damage is a verdict, never an error.
     pub async fn audit_verify(&self, checkpoint: Option<&Checkpoint>) -> Result<Verification> {
+        match self.audit_verify_as_stored(checkpoint).await {
+            // Tables dropped, columns of another type, bytes that are not
+            // text: the log was altered, which is a verdict, not a failure.
+            // (A database that cannot be reached stays an error.)
+            Err(StoreError::Db(
+                e @ (sqlx::Error::Database(_)
+                | sqlx::Error::ColumnDecode { .. }
+                | sqlx::Error::Decode(_)
+                | sqlx::Error::ColumnNotFound(_)),
+            )) => Ok(Verification::broken(
+                0,
+                0,
+                0,
+                format!("the audit tables cannot be read as linli wrote them (altered): {e}"),
+                checkpoint,
+            )),
+            other => other,
+        }
+    }
+
+    async fn audit_verify_as_stored(
+        &self,
+        checkpoint: Option<&Checkpoint>,
+    ) -> Result<Verification> {
         if let Some(cp) = checkpoint
             && !cp.signed_by(self.vault())
         {
@@ -474,7 +514,13 @@ impl Store {
                     ))
                 };
                 if e.seq != expected {
-                    return broken(format!("entry {expected} is missing"));
+                    return Ok(Verification::broken(
+                        expected - 1,
+                        unkeyed(expected - 1),
+                        expected,
+                        format!("entry {expected} is missing"),
+                        checkpoint,
+                    ));
                 }
                 if e.prev_hash != prev {
                     return broken("prev_hash does not match the previous entry".into());
@@ -488,7 +534,7 @@ impl Store {
                 }
                 if e.action == FORGED {
                     return broken(format!(
-                        "entry {} was put among the recorded entries by hand (no writer's signature): {}",
+                        "entry {} was put among the recorded entries by hand (no writer's signature, or the id of an entry already chained): {}",
                         e.seq, e.detail
                     ));
                 }
@@ -657,6 +703,11 @@ impl Store {
                     for (counter, next_no, seen) in counters {
                         let seen_no =
                             seen.map_or(first_counter_no(m), |id| id.div_euclid(COUNTERS));
+                        if next_no < seen_no {
+                            return broken_end(format!(
+                                "counter {counter} is behind the entries it numbered (set back by hand)"
+                            ));
+                        }
                         if next_no > seen_no {
                             return broken_end(format!(
                                 "recorded entries {}..{} (counter {counter}) are missing from the end of the log (cut off, head rolled back)",

@@ -45,6 +45,28 @@ pub(crate) fn param<T: FromStr>(
     }
 }
 
+/// An optional time parameter: milliseconds since 1970, or a date
+/// (2026-12-08, midnight in Beijing); a bad value names both forms.
+pub(crate) fn time_param(q: &HashMap<String, String>, name: &str) -> Result<Option<i64>, AppError> {
+    let Some(v) = q.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    if let Ok(ms) = v.parse::<i64>() {
+        return Ok(Some(ms));
+    }
+    chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| Some(t.and_utc().timestamp_millis() - 8 * 3_600_000))
+        .ok_or_else(|| {
+            AppError::invalid(
+                name,
+                format!("'{v}' is neither milliseconds since 1970 nor a date such as 2026-12-08"),
+                format!("“{v}”既不是毫秒时间戳，也不是形如 2026-12-08 的日期"),
+            )
+        })
+}
+
 fn required<T: FromStr>(q: &HashMap<String, String>, name: &str) -> Result<T, AppError> {
     param(q, name)?.ok_or_else(|| AppError::invalid_msg(name, Msg::required()))
 }
@@ -560,10 +582,17 @@ async fn import_registry(
         dry_run: matches!(q.get("dry_run").map(String::as_str), Some("1" | "true")),
         grid: q.get("grid").cloned(),
     };
+    let now = chrono::Utc::now().timestamp_millis();
     if options.dry_run {
-        let now = chrono::Utc::now().timestamp_millis();
         crate::throttle::admit_preview(&s.lookup_throttle, &caller.actor, now)?;
     }
+    crate::throttle::admit_id_numbers(
+        &s.import_budget,
+        &caller.actor,
+        linli_core::access::allows(caller.role, Permission::Unmask),
+        &table,
+        now,
+    )?;
     report_response(
         s.store
             .import_registry_with(&caller.scope, &caller.actor, &table, &options, &|_, _| {})

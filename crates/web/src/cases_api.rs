@@ -16,7 +16,7 @@ use linli_store::import::{TableFormat, parse_ledger};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api::{json_body, param, require_everything, utf8_body};
+use crate::api::{json_body, param, require_everything, time_param, utf8_body};
 use linli_core::access::Permission;
 
 use crate::authz::{Api, Rule};
@@ -96,8 +96,8 @@ pub(crate) fn case_filter(q: &HashMap<String, String>) -> Result<CaseFilter, App
         unit_id: param(q, "unit_id")?,
         overdue: matches!(q.get("overdue").map(String::as_str), Some("1" | "true")),
         channel: q.get("channel").filter(|v| !v.is_empty()).cloned(),
-        created_from: param(q, "from")?,
-        created_to: param(q, "to")?,
+        created_from: time_param(q, "from")?,
+        created_to: time_param(q, "to")?,
         limit: param(q, "limit")?.unwrap_or(50),
         offset: param(q, "offset")?.unwrap_or(0),
         // Keyset paging: the cases after the given one (the last id of the
@@ -412,11 +412,11 @@ async fn rates(
     };
     let to = match named {
         Some((_, to)) => to,
-        None => param(&q, "to")?.unwrap_or(now + 1),
+        None => time_param(&q, "to")?.unwrap_or(now + 1),
     };
     let from = match named {
         Some((from, _)) => from,
-        None => param(&q, "from")?.unwrap_or(to - 30 * 86_400_000),
+        None => time_param(&q, "from")?.unwrap_or(to.saturating_sub(30 * 86_400_000)),
     };
     if from >= to {
         return Err(AppError::invalid(

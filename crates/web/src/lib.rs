@@ -44,6 +44,8 @@ pub struct AppState {
     pub name_throttle: Arc<throttle::NameThrottle>,
     /// Look-ups of people by ID number or phone, per account.
     pub lookup_throttle: Arc<throttle::LookupThrottle>,
+    /// ID numbers checked by registry imports, per account per day.
+    pub import_budget: Arc<throttle::ImportBudget>,
     /// Whether Open311 `GET requests` lists requests to anyone (public
     /// fields only); off, it answers 404 as if not implemented.
     pub open311_public_list: bool,
@@ -61,6 +63,7 @@ impl AppState {
             login_throttle: Arc::default(),
             name_throttle: Arc::default(),
             lookup_throttle: Arc::default(),
+            import_budget: Arc::default(),
             open311_public_list: true,
             audit_checkpoints: None,
         }

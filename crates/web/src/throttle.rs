@@ -64,6 +64,99 @@ pub fn take_lookup(
         .map_err(|wait_ms| held_back(what, what_zh, wait_ms))
 }
 
+/// ID numbers a registry import (preview or not) may check per account per
+/// day. An import tells which of its ID numbers are on record (a row is
+/// updated or unchanged instead of new), so a file of guesses is a bulk
+/// look-up: this budget holds such guessing to a pace no one could use,
+/// while a community's ledger (a few thousand rows, previewed, remapped
+/// and confirmed: one charge) goes in several times a day. Roles that may
+/// unmask (and look up one number at a time anyway) get ten times more,
+/// for a subdistrict's or district's ledgers. A city's first load goes
+/// through `linli import`, which is not an account's.
+pub const ID_NUMBERS_PER_DAY: u32 = 20_000;
+pub const ID_NUMBERS_PER_DAY_UNMASK: u32 = 200_000;
+pub const DAY_MS: i64 = 86_400_000;
+
+/// The ID-number budget of registry imports, per account.
+#[derive(Debug)]
+pub struct ImportBudget {
+    ids: Throttle<String>,
+    ids_unmask: Throttle<String>,
+    /// Files already charged (account, digest of the cells) and when: the
+    /// same file previewed, remapped and confirmed is charged once a day.
+    charged: Mutex<HashMap<(String, u64), i64>>,
+}
+
+impl Default for ImportBudget {
+    fn default() -> Self {
+        ImportBudget {
+            ids: Throttle::new(ID_NUMBERS_PER_DAY, DAY_MS),
+            ids_unmask: Throttle::new(ID_NUMBERS_PER_DAY_UNMASK, DAY_MS),
+            charged: Mutex::default(),
+        }
+    }
+}
+
+/// Charges the distinct ID numbers of a registry file (its column
+/// recognised as `id_number`) to the caller's budget, or refuses the
+/// import (429, with how long to wait) when they do not fit.
+pub fn admit_id_numbers(
+    budget: &ImportBudget,
+    actor: &str,
+    may_unmask: bool,
+    table: &linli_store::import::Table,
+    now: i64,
+) -> Result<(), linli_store::StoreError> {
+    use std::hash::Hasher;
+    let Some(col) = table.headers.iter().position(|h| h == "id_number") else {
+        return Ok(());
+    };
+    let mut ids: Vec<&str> = table
+        .rows
+        .iter()
+        .filter_map(|(_, cells)| cells.get(col).map(|c| c.trim()))
+        .filter(|c| !c.is_empty())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut digest = std::collections::hash_map::DefaultHasher::new();
+    for id in &ids {
+        digest.write(id.as_bytes());
+        digest.write_u8(0x1f);
+    }
+    let key = (actor.to_string(), digest.finish());
+    let Ok(mut charged) = budget.charged.lock() else {
+        return Ok(());
+    };
+    charged.retain(|_, at| now - *at < DAY_MS);
+    if charged.contains_key(&key) {
+        return Ok(());
+    }
+    let throttle = if may_unmask {
+        &budget.ids_unmask
+    } else {
+        &budget.ids
+    };
+    let n = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+    throttle.take_n(&key.0, n, now).map_err(|wait_ms| {
+        let limit = throttle.limit;
+        let minutes = wait_ms / 60_000 + 1;
+        linli_store::StoreError::Locked {
+            message: linli_store::Msg::new(
+                format!(
+                    "this file's {n} ID numbers exceed what one account may check by import in a day ({limit}); try again in {minutes} minutes or ask the district administrator"
+                ),
+                format!(
+                    "本文件含{n}个身份证号，超出每个账号每天通过导入核对的上限（{limit}个）；请{minutes}分钟后再试，或请区管理员导入"
+                ),
+            ),
+            retry_after_s: u64::try_from(wait_ms / 1000 + 1).unwrap_or(1),
+        }
+    })?;
+    charged.insert(key, now);
+    Ok(())
+}
+
 /// Events per key in the current window, refused past a limit.
 #[derive(Debug)]
 pub struct Throttle<K> {
@@ -150,6 +243,27 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
         }
     }
 
+    /// Counts `n` events at once, if they fit within the limit of the
+    /// current window: `Err(ms)` until they would (the window's end, or a
+    /// whole window when `n` alone is over the limit).
+    pub fn take_n(&self, key: &K, n: u32, now: i64) -> Result<(), i64> {
+        let Ok(mut map) = self.counts.lock() else {
+            return Ok(());
+        };
+        if n > self.limit {
+            return Err(self.window_ms);
+        }
+        let e = map.entry(key.clone()).or_insert((now, 0));
+        if now - e.0 >= self.window_ms {
+            *e = (now, 0);
+        }
+        if e.1.saturating_add(n) > self.limit {
+            return Err(self.window_ms - (now - e.0));
+        }
+        e.1 += n;
+        Ok(())
+    }
+
     /// Checks, then counts: `Err(ms)` when over the limit (not counted).
     pub fn take(&self, key: &K, now: i64) -> Result<(), i64> {
         self.check(key, now)?;
@@ -161,6 +275,35 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ledger(ids: std::ops::Range<u32>) -> linli_store::import::Table {
+        linli_store::import::Table {
+            headers: vec!["name".into(), "id_number".into()],
+            rows: ids
+                .map(|i| (i as usize, vec!["某".into(), format!("id{i}")]))
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn an_account_checks_a_days_worth_of_id_numbers_by_import_and_no_more() {
+        let b = ImportBudget::default();
+        let day = ledger(0..ID_NUMBERS_PER_DAY - 100);
+        assert!(admit_id_numbers(&b, "w", false, &day, 0).is_ok());
+        // The same file again (preview, remap, confirm): not charged again.
+        assert!(admit_id_numbers(&b, "w", false, &day, 1_000).is_ok());
+        // Another file that does not fit: refused until the day is over.
+        let more = ledger(50_000..50_200);
+        assert!(admit_id_numbers(&b, "w", false, &more, 2_000).is_err());
+        assert!(admit_id_numbers(&b, "w", false, &ledger(60_000..60_100), 2_000).is_ok());
+        assert!(admit_id_numbers(&b, "w", false, &more, DAY_MS + 1).is_ok());
+        // Others have their own; a role that may unmask has more.
+        assert!(admit_id_numbers(&b, "x", false, &more, 2_000).is_ok());
+        let big = ledger(0..ID_NUMBERS_PER_DAY + 1);
+        assert!(admit_id_numbers(&b, "y", false, &big, 0).is_err());
+        assert!(admit_id_numbers(&b, "z", true, &big, 0).is_ok());
+    }
 
     #[test]
     fn an_address_is_held_back_after_too_many_failures_until_the_window_ends() {

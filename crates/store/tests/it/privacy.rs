@@ -328,6 +328,42 @@ async fn entries_put_in_by_hand_to_be_signed_are_caught() {
     .await;
 }
 
+/// A pending row with the id (and signature) of an entry already chained
+/// is chained as a forgery, and the chainer goes on; tables altered so
+/// that they cannot be read give a verdict, not a database error.
+#[tokio::test]
+async fn reused_ids_and_altered_tables_are_verdicts() {
+    each(|store, be| async move {
+        some_entries(&store, 3).await;
+        let first = store.audit_entries(100).await.unwrap().pop().unwrap();
+        let sig = linli_store::audit::pending_mac(store.vault(), first.at, &first.actor, &first.action, &first.object, &first.detail);
+        exec(&store, &format!(
+            "INSERT INTO audit_pending (id, at, actor, action, object, detail, mac) VALUES ({}, {}, '{}', '{}', '{}', '{}', '{sig}')",
+            first.id, first.at, first.actor, first.action, first.object, first.detail
+        )).await;
+        // Later entries are still chained.
+        store.audit("tester", "test.after", "x", "").await.unwrap();
+        let entries = store.audit_entries(100).await.unwrap();
+        assert_eq!(entries[0].action, "test.after", "{be}: the chainer went on");
+        let v = store.audit_verify(None).await.unwrap();
+        assert!(reason(&v).contains("already chained"), "{be}: {v:?}");
+
+        // A column renamed (or, on SQLite, text where a number belongs).
+        let (alter, undo) = if be == "sqlite" {
+            ("UPDATE audit_log SET at = 'abc' WHERE seq = 2", "")
+        } else {
+            ("ALTER TABLE audit_log RENAME COLUMN detail TO detail_x", "ALTER TABLE audit_log RENAME COLUMN detail_x TO detail")
+        };
+        exec(&store, alter).await;
+        let v = store.audit_verify(None).await.unwrap();
+        assert!(reason(&v).contains("cannot be read"), "{be}: {v:?}");
+        if !undo.is_empty() {
+            exec(&store, undo).await;
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn entries_deleted_before_chaining_are_caught() {
     each(|store, be| async move {
@@ -395,6 +431,11 @@ async fn counted_entries_stay_gapless_under_concurrent_and_rolled_back_writes() 
             });
             let counters: std::collections::HashSet<i64> = ids.iter().map(|id| id % 16).collect();
             assert!(counters.len() > 1, "writers on several connections use several counters: {counters:?}");
+            // A counter set back below the entries it gave.
+            exec(&store, "UPDATE audit_counter SET next_no = next_no - 1").await;
+            let v = store.audit_verify(None).await.unwrap();
+            assert!(reason(&v).contains("behind the entries"), "{v:?}");
+            exec(&store, "UPDATE audit_counter SET next_no = next_no + 1").await;
             // The marker deleted (and the chain re-linked without the key
             // cannot hide it): the verdict names it.
             exec(&store, "DELETE FROM audit_log WHERE action = 'audit.counted_ids'").await;

@@ -663,10 +663,17 @@ async fn preview_or_import(
         dry_run,
         grid: choices.grid.clone(),
     };
+    let now = chrono::Utc::now().timestamp_millis();
     if dry_run {
-        let now = chrono::Utc::now().timestamp_millis();
         crate::throttle::admit_preview(&s.lookup_throttle, &caller.actor, now)?;
     }
+    crate::throttle::admit_id_numbers(
+        &s.import_budget,
+        &caller.actor,
+        linli_core::access::allows(caller.role, linli_core::access::Permission::Unmask),
+        &table,
+        now,
+    )?;
     Ok(s.store
         .import_registry_with(&caller.scope, &caller.actor, &table, &options, &|_, _| {})
         .await?)
@@ -782,7 +789,14 @@ async fn person_page(
             .store
             .dwelling_people(&v.caller.scope, p.dwelling_id)
             .await?,
-        cases: s.store.person_cases(&v.caller.scope, p.id).await?,
+        // Which cases a person reported undoes the mask of those cases'
+        // reporter names (and is a look-up by phone): only for those who
+        // may unmask.
+        cases: if v.may(linli_core::access::Permission::Unmask) {
+            s.store.person_cases(&v.caller.scope, p.id).await?
+        } else {
+            Vec::new()
+        },
         may_unmask: v.may(linli_core::access::Permission::Unmask),
         may_edit: v.may(linli_core::access::Permission::WriteRegistry),
         tag_choices,

@@ -176,6 +176,19 @@ async fn idor_probes_and_sql_injection() {
         assert_eq!(stats["people"], 1, "{be}");
         // The worker's export holds A's residents only; unmasked needs the right.
         let worker = sign_in(&app, "m.community_worker", MATRIX_PASSWORD).await;
+        // A file of more ID numbers than an account may check by import in
+        // a day (a bulk look-up by guesses) is refused before it is read
+        // against the registry, preview or not.
+        let mut guesses = String::from("网格编码,小区,楼栋,单元,房号,姓名,身份证号\n");
+        for i in 0..=linli_web::throttle::ID_NUMBERS_PER_DAY {
+            guesses.push_str(&format!("320104001001001,桃叶渡小区,1栋,1单元,101,王秀英,110105{i:012}\n"));
+        }
+        for q in ["dry_run=1", "dry_run=0"] {
+            let r = app.as_account(&worker, "post", &format!("/api/v1/import/registry?format=csv&{q}"))
+                .body(guesses.clone()).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "{be} {q}");
+            assert!(r.text().await.unwrap().contains("身份证号"), "{be}");
+        }
         let csv = get(&worker, "/api/v1/export/registry.csv".into()).await.unwrap().text().await.unwrap();
         assert!(csv.contains("王秀英") && !csv.contains("赵六"), "{be}");
         // The registry page's filters hold for its export.
