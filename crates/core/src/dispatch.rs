@@ -80,12 +80,8 @@ pub fn check_webhook_url(url: &str) -> Result<(), Msg> {
     // Read as the HTTP client reads it (the WHATWG rules): 2852039166,
     // 0xa9fea9fe, 0251.0376.0251.0376, 169.254.169.254. and
     // 169.254.169.254\@host are all the metadata service's address.
-    let parsed = url::Url::parse(url).map_err(|e| {
-        Msg::new(
-            format!("is not a URL ({e})"),
-            format!("不是有效的网址（{e}）"),
-        )
-    })?;
+    let parsed = url::Url::parse(url)
+        .map_err(|e| Msg::new(format!("is not a URL ({e})"), "不是有效的网址".to_string()))?;
     let address = match parsed.host() {
         None => return Err(Msg::new("has no host", "缺少主机名")),
         Some(url::Host::Domain(_)) => None,
@@ -101,19 +97,40 @@ pub fn check_webhook_url(url: &str) -> Result<(), Msg> {
     Ok(())
 }
 
-/// An address no webhook may reach: link-local (the cloud's metadata
-/// service), unspecified, multicast or broadcast, also when written as an
-/// IPv4-mapped IPv6 address. Checked when a URL is saved and again on every
-/// address a host name resolves to when it is sent.
+/// An address no webhook may reach: link-local (169.254.169.254 is the
+/// metadata service of most clouds), the metadata services that are not
+/// link-local (Alibaba Cloud's 100.100.100.200, AWS's fd00:ec2::254),
+/// unspecified, multicast or broadcast; also when written as an IPv6
+/// address that carries an IPv4 one (::ffff:a.b.c.d, ::a.b.c.d, NAT64
+/// 64:ff9b::/96, 6to4 2002::/16). Checked when a URL is saved and again on
+/// every address a host name resolves to when it is sent.
 pub fn refused_webhook_address(ip: std::net::IpAddr) -> bool {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
     match ip {
-        std::net::IpAddr::V4(a) => {
-            a.is_link_local() || a.is_unspecified() || a.is_multicast() || a.is_broadcast()
+        IpAddr::V4(a) => {
+            a.is_link_local()
+                || a.is_unspecified()
+                || a.is_multicast()
+                || a.is_broadcast()
+                || a == Ipv4Addr::new(100, 100, 100, 200)
         }
-        std::net::IpAddr::V6(a) => match a.to_ipv4_mapped() {
-            Some(v4) => refused_webhook_address(std::net::IpAddr::V4(v4)),
-            None => (a.segments()[0] & 0xffc0) == 0xfe80 || a.is_unspecified() || a.is_multicast(),
-        },
+        IpAddr::V6(a) => {
+            let s = a.segments();
+            let embedded = if s[0] == 0x0064 && s[1] == 0xff9b && s[2..6] == [0; 4] {
+                Some(Ipv4Addr::from(u32::from(s[6]) << 16 | u32::from(s[7])))
+            } else if s[0] == 0x2002 {
+                Some(Ipv4Addr::from(u32::from(s[1]) << 16 | u32::from(s[2])))
+            } else {
+                a.to_ipv4()
+            };
+            if let Some(v4) = embedded.filter(|_| !a.is_loopback()) {
+                return refused_webhook_address(IpAddr::V4(v4));
+            }
+            (s[0] & 0xffc0) == 0xfe80
+                || a.is_unspecified()
+                || a.is_multicast()
+                || a == Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254)
+        }
     }
 }
 
@@ -146,6 +163,11 @@ mod tests {
             "http://169.254.169.254\\@good.example/",
             "http://%31%36%39.254.169.254/",
             "http://[fe80::1%25lo]/",
+            "http://100.100.100.200/latest/meta-data/",
+            "http://[fd00:ec2::254]/",
+            "http://[::169.254.169.254]/",
+            "http://[64:ff9b::a9fe:a9fe]/",
+            "http://[2002:a9fe:a9fe::1]/",
             "http://0.0.0.0/",
             "http://224.0.0.1/",
             "http:///path",

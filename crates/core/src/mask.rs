@@ -116,7 +116,16 @@ pub fn redact(text: &str) -> Redacted {
                 let group_end = digits_end(&chars, i, true);
                 match (group_end > run_end).then(|| mask_number(&chars[i..group_end])) {
                     Some(Some(m)) => (Some(m), group_end),
-                    _ => (None, run_end),
+                    // Last, a number written in several scripts at once.
+                    _ => {
+                        let mixed_end = digits_end_in(&chars, i, true, true);
+                        match (mixed_end > run_end && mixes_scripts(&chars[i..mixed_end]))
+                            .then(|| mask_number(&chars[i..mixed_end]))
+                        {
+                            Some(Some(m)) => (Some(m), mixed_end),
+                            _ => (None, run_end),
+                        }
+                    }
                 }
             }
         };
@@ -157,11 +166,23 @@ fn is_separator(c: char) -> bool {
 /// digits joined by at most two separators at a time; an X after the 17th
 /// digit (the ID check character) belongs to it.
 fn digits_end(chars: &[char], i: usize, grouped: bool) -> usize {
+    digits_end_in(chars, i, grouped, false)
+}
+
+/// As [`digits_end`]; with `mixed`, digits of any script join the number.
+fn digits_end_in(chars: &[char], i: usize, grouped: bool, mixed: bool) -> usize {
     let mut j = i;
     let mut digits = 0;
     let first = chars[i];
+    let joins = |c: char| {
+        if mixed {
+            is_digit(c)
+        } else {
+            same_script_digit(first, c)
+        }
+    };
     while j < chars.len() {
-        if same_script_digit(first, chars[j]) {
+        if joins(chars[j]) {
             digits += 1;
             j += 1;
             continue;
@@ -173,7 +194,7 @@ fn digits_end(chars: &[char], i: usize, grouped: bool) -> usize {
         while k < chars.len() && k - j < 2 && is_separator(chars[k]) {
             k += 1;
         }
-        if k > j && chars.get(k).is_some_and(|c| same_script_digit(first, *c)) {
+        if k > j && chars.get(k).is_some_and(|c| joins(*c)) {
             j = k;
         } else {
             break;
@@ -280,12 +301,34 @@ fn digit(c: char) -> Option<(u32, u8)> {
             return Some((d, script));
         }
     }
-    "〇一二三四五六七八九"
-        .chars()
-        .position(|n| n == c)
-        .or((c == '零').then_some(0))
-        .and_then(|d| u32::try_from(d).ok())
-        .map(|d| (d, 1))
+    // Chinese numerals: everyday, formal (大写, also traditional forms),
+    // and 幺 for 1 as numbers are read out (幺三九…).
+    let value = match c {
+        '〇' | '零' => 0,
+        '一' | '壹' | '幺' => 1,
+        '二' | '贰' | '貳' => 2,
+        '三' | '叁' | '參' => 3,
+        '四' | '肆' => 4,
+        '五' | '伍' => 5,
+        '六' | '陆' | '陸' => 6,
+        '七' | '柒' => 7,
+        '八' | '捌' => 8,
+        '九' | '玖' => 9,
+        _ => return None,
+    };
+    Some((value, 1))
+}
+
+/// Whether a number mixes scripts on purpose (一3九1二3…): its digits
+/// change script three times or more, so that 张三13800138000 or
+/// 三三13800138000 (a word, then a number) is not one.
+fn mixes_scripts(chars: &[char]) -> bool {
+    let scripts: Vec<u8> = chars
+        .iter()
+        .filter_map(|c| digit(*c))
+        .map(|(_, s)| s)
+        .collect();
+    scripts.windows(2).filter(|w| w[0] != w[1]).count() >= 3
 }
 
 fn is_digit(c: char) -> bool {
@@ -309,6 +352,7 @@ fn half_width(c: char) -> char {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn a_name_shows_its_first_character_and_nothing_of_its_length() {
@@ -319,8 +363,6 @@ mod tests {
         assert_eq!(name("王"), "*");
         assert_eq!(name(""), "");
     }
-
-    use proptest::prelude::*;
 
     #[test]
     fn masks() {
@@ -357,6 +399,15 @@ mod tests {
         assert_eq!(public_text("一三九一二三四五六七八"), "***********");
         // A numeral beside a number of another script stays a word.
         assert_eq!(redact("张三13800138000").text, "张三138****8000");
+        // 幺 for 1, formal numerals, and scripts mixed on purpose.
+        for written in [
+            "幺三九幺二三四五六七八",
+            "壹叁玖壹贰叁肆伍陆柒捌",
+            "一3九1二3四5六7八",
+        ] {
+            assert_eq!(redact(written).text, "139****5678", "{written}");
+        }
+        assert_eq!(redact("三楼二单元张三一家").text, "三楼二单元张三一家");
     }
 
     #[test]

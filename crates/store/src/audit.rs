@@ -473,7 +473,7 @@ impl Store {
         self.chain_audit().await?;
         let gapless_ids = self.backend() == Backend::Sqlite;
         // On PostgreSQL, entries after the marker are numbered by gapless
-        // counters: each counter's ids follow each other in the chain.
+        // counters: no number of a counter may be missing from the chain.
         // The marker is found first (entries may be chained out of their
         // counters' order); the scan below checks it belongs to the chain.
         let counted = self.backend() == Backend::Postgres;
@@ -634,6 +634,15 @@ impl Store {
                 ).fetch_one(pool).await?
             });
             let seen = pending.max(chained).unwrap_or(0);
+            if allocated.unwrap_or(0) < seen {
+                return Ok(Verification::broken(
+                    last,
+                    unkeyed(last),
+                    last + 1,
+                    "SQLite's id counter of the audit log is behind the entries it numbered (set back by hand)".into(),
+                    checkpoint,
+                ));
+            }
             if let Some(allocated) = allocated
                 && allocated > seen
             {

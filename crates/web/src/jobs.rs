@@ -75,6 +75,8 @@ pub fn webhook_client(resolver: WebhookResolver) -> reqwest::Result<reqwest::Cli
     reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
+        // A proxy would resolve the names itself, past the resolver's check.
+        .no_proxy()
         .dns_resolver(std::sync::Arc::new(resolver))
         .build()
 }

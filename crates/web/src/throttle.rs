@@ -85,6 +85,9 @@ pub struct ImportBudget {
     /// Files already charged (account, digest of the cells) and when: the
     /// same file previewed, remapped and confirmed is charged once a day.
     charged: Mutex<HashMap<(String, u64), i64>>,
+    /// The digest's key, random for each server: nobody can make two files
+    /// digest alike to pass a big one off as a small one already charged.
+    digest_key: std::collections::hash_map::RandomState,
 }
 
 impl Default for ImportBudget {
@@ -93,6 +96,7 @@ impl Default for ImportBudget {
             ids: Throttle::new(ID_NUMBERS_PER_DAY, DAY_MS),
             ids_unmask: Throttle::new(ID_NUMBERS_PER_DAY_UNMASK, DAY_MS),
             charged: Mutex::default(),
+            digest_key: std::collections::hash_map::RandomState::new(),
         }
     }
 }
@@ -107,7 +111,7 @@ pub fn admit_id_numbers(
     table: &linli_store::import::Table,
     now: i64,
 ) -> Result<(), linli_store::StoreError> {
-    use std::hash::Hasher;
+    use std::hash::{BuildHasher, Hasher};
     let Some(col) = table.headers.iter().position(|h| h == "id_number") else {
         return Ok(());
     };
@@ -119,25 +123,29 @@ pub fn admit_id_numbers(
         .collect();
     ids.sort_unstable();
     ids.dedup();
-    let mut digest = std::collections::hash_map::DefaultHasher::new();
+    // Keyed and unambiguous (each ID length-prefixed, the count last), so
+    // no file digests like another.
+    let mut digest = budget.digest_key.build_hasher();
     for id in &ids {
+        digest.write_usize(id.len());
         digest.write(id.as_bytes());
-        digest.write_u8(0x1f);
     }
+    digest.write_usize(ids.len());
     let key = (actor.to_string(), digest.finish());
-    let Ok(mut charged) = budget.charged.lock() else {
-        return Ok(());
-    };
-    charged.retain(|_, at| now - *at < DAY_MS);
-    if charged.contains_key(&key) {
-        return Ok(());
-    }
     let throttle = if may_unmask {
         &budget.ids_unmask
     } else {
         &budget.ids
     };
     let n = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+    let Ok(mut charged) = budget.charged.lock() else {
+        return Ok(());
+    };
+    charged.retain(|_, at| now - *at < DAY_MS);
+    // A file too big for any day is refused even if charged before.
+    if n <= throttle.limit && charged.contains_key(&key) {
+        return Ok(());
+    }
     throttle.take_n(&key.0, n, now).map_err(|wait_ms| {
         let limit = throttle.limit;
         let minutes = wait_ms / 60_000 + 1;
@@ -298,6 +306,17 @@ mod tests {
         assert!(admit_id_numbers(&b, "w", false, &more, 2_000).is_err());
         assert!(admit_id_numbers(&b, "w", false, &ledger(60_000..60_100), 2_000).is_ok());
         assert!(admit_id_numbers(&b, "w", false, &more, DAY_MS + 1).is_ok());
+        // A file whose one cell holds many ID numbers is not the same file
+        // as those numbers in rows (its digest differs), and a file over the
+        // limit is never let through as "charged before".
+        let b2 = ImportBudget::default();
+        let mut joined = ledger(0..1);
+        joined.rows[0].1[1] = (0..30_000)
+            .map(|i| format!("id{i}"))
+            .collect::<Vec<_>>()
+            .join("\u{1f}");
+        assert!(admit_id_numbers(&b2, "w", false, &joined, 0).is_ok());
+        assert!(admit_id_numbers(&b2, "w", false, &ledger(0..30_000), 0).is_err());
         // Others have their own; a role that may unmask has more.
         assert!(admit_id_numbers(&b, "x", false, &more, 2_000).is_ok());
         let big = ledger(0..ID_NUMBERS_PER_DAY + 1);

@@ -445,3 +445,33 @@ async fn counted_entries_stay_gapless_under_concurrent_and_rolled_back_writes() 
     })
     .await;
 }
+
+/// The id counter set back below the entries it gave (SQLite's
+/// `sqlite_sequence`, PostgreSQL's `audit_counter`) is a verdict.
+#[tokio::test]
+async fn an_id_counter_set_back_is_caught() {
+    each(|store, be| async move {
+        some_entries(&store, 4).await;
+        assert!(
+            store
+                .audit_verify(None)
+                .await
+                .unwrap()
+                .first_broken
+                .is_none(),
+            "{be}"
+        );
+        exec(
+            &store,
+            if be == "sqlite" {
+                "UPDATE sqlite_sequence SET seq = 1 WHERE name = 'audit_pending'"
+            } else {
+                "UPDATE audit_counter SET next_no = next_no - 1"
+            },
+        )
+        .await;
+        let v = store.audit_verify(None).await.unwrap();
+        assert!(reason(&v).contains("behind the entries"), "{be}: {v:?}");
+    })
+    .await;
+}
