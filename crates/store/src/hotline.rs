@@ -526,12 +526,14 @@ impl Store {
                     report.notices.push(Notice::new(
                         Some(row),
                         format!(
-                            "row {row}: case {} was not opened ({e}); it waits for dispatch here",
-                            case.row.code
+                            "row {row}: case {} was not opened ({}); it waits for dispatch here",
+                            case.row.code,
+                            e.message().en
                         ),
                         format!(
-                            "第 {row} 行：工单 {} 未能立案（{e}），等待在本系统派遣",
-                            case.row.code
+                            "第 {row} 行：工单 {} 未能立案（{}），等待在本系统派遣",
+                            case.row.code,
+                            e.message().zh
                         ),
                     ));
                     continue;
@@ -557,12 +559,16 @@ impl Store {
                     Err(e) => report.notices.push(Notice::new(
                         Some(row),
                         format!(
-                            "row {row}: case {} was not dispatched to {} ({e}); dispatch it here",
-                            case.row.code, u.name
+                            "row {row}: case {} was not dispatched to {} ({}); dispatch it here",
+                            case.row.code,
+                            u.name,
+                            e.message().en
                         ),
                         format!(
-                            "第 {row} 行：工单 {} 未能派遣至 {}（{e}），请在本系统派遣",
-                            case.row.code, u.name
+                            "第 {row} 行：工单 {} 未能派遣至 {}（{}），请在本系统派遣",
+                            case.row.code,
+                            u.name,
+                            e.message().zh
                         ),
                     )),
                 }

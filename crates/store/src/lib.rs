@@ -70,6 +70,29 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The error as a person reads it, in both languages: a refusal with
+    /// its field's name; a failure of the database or the configuration
+    /// named as such (its details, in English, stay in the log).
+    pub fn message(&self) -> Msg {
+        use linli_core::msg::with_label;
+        match self {
+            StoreError::Invalid { field, message } => Msg::new(
+                with_label(field, &message.en, true),
+                with_label(field, &message.zh, false),
+            ),
+            StoreError::Conflict(m) | StoreError::Unauthorized(m) | StoreError::File(m) => {
+                m.clone()
+            }
+            StoreError::Locked { message, .. } => message.clone(),
+            StoreError::NotFound(w) | StoreError::OutOfScope(w) => {
+                Msg::new(format!("not found: {w}"), "未找到，或不在您的辖区内")
+            }
+            StoreError::Config(_) | StoreError::Db(_) | StoreError::Crypto(_) => {
+                Msg::new(self.to_string(), "系统内部错误，请联系管理员")
+            }
+        }
+    }
+
     /// Whether the database refused a write because its disk (or its
     /// size limit) is full: SQLite's SQLITE_FULL, PostgreSQL's 53100.
     pub fn is_storage_full(&self) -> bool {

@@ -348,11 +348,77 @@ async fn replace_tags(
     tags(State(s)).await
 }
 
-/// Parses a JSON body; a bad body is a 400 that says what was expected.
+/// Parses a JSON body; a bad body is a 400 that says what was expected,
+/// in Chinese too.
 pub(crate) fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
     serde_json::from_slice(body).map_err(|e| {
-        AppError::bad_request(format!("request body: {e}"), format!("请求内容有误：{e}"))
+        AppError::bad_request(
+            format!("request body: {e}"),
+            format!("请求内容有误：{}", json_error_zh(&e)),
+        )
     })
+}
+
+/// serde_json's message in Chinese: the field it names kept as written.
+fn json_error_zh(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let at = format!("（第{}行第{}列）", e.line(), e.column());
+    let text = e.to_string();
+    // The message without serde's " at line N column M".
+    let what = text.split(" at line ").next().unwrap_or(&text);
+    let named = |prefix: &str| {
+        what.strip_prefix(prefix)
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_string)
+    };
+    let kind = |words: &str| {
+        let w = words.trim();
+        let zh = [
+            ("a string", "字符串"),
+            ("string", "字符串"),
+            ("sequence", "数组"),
+            ("a sequence", "数组"),
+            ("map", "对象"),
+            ("a map", "对象"),
+            ("struct", "对象"),
+            ("boolean", "布尔值"),
+            ("a boolean", "布尔值"),
+            ("null", "空值"),
+            ("unit value", "空值"),
+            ("floating point", "数字"),
+            ("integer", "整数"),
+            ("i64", "整数"),
+            ("i32", "整数"),
+            ("u32", "非负整数"),
+            ("u64", "非负整数"),
+            ("f64", "数字"),
+        ];
+        zh.iter()
+            .find(|(en, _)| w == *en || w.starts_with(&format!("{en} ")))
+            .map_or_else(|| w.to_string(), |(_, z)| (*z).to_string())
+    };
+    match e.classify() {
+        Category::Eof => format!("内容不完整，JSON 没有结束{at}"),
+        Category::Syntax | Category::Io => format!("不是有效的 JSON{at}"),
+        Category::Data => {
+            if let Some(f) = named("missing field `") {
+                format!("缺少字段“{f}”{at}")
+            } else if let Some(f) = named("unknown field `") {
+                format!("没有字段“{f}”{at}")
+            } else if let Some(rest) = what.strip_prefix("invalid type: ") {
+                match rest.split_once(", expected ") {
+                    Some((got, want)) => {
+                        format!("值的类型不对：应为{}，实为{}{at}", kind(want), kind(got))
+                    }
+                    None => format!("值的类型不对{at}"),
+                }
+            } else if what.starts_with("invalid value") || what.starts_with("invalid length") {
+                format!("值无效{at}")
+            } else {
+                format!("内容与要求的格式不符{at}")
+            }
+        }
+    }
 }
 
 async fn people(
@@ -745,5 +811,37 @@ pub(crate) fn require_everything(caller: &Caller) -> Result<(), AppError> {
         Ok(())
     } else {
         Err(AppError::NotFound("no such page".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        description: String,
+        n: Option<i64>,
+    }
+
+    fn zh(body: &str) -> String {
+        json_error_zh(&serde_json::from_str::<Body>(body).unwrap_err())
+    }
+
+    #[test]
+    fn a_bad_body_is_explained_in_chinese() {
+        assert_eq!(zh("{}"), "缺少字段“description”（第1行第2列）");
+        assert_eq!(
+            zh(r#"{"description":["x"]}"#),
+            "值的类型不对：应为字符串，实为数组（第1行第15列）"
+        );
+        assert!(zh(r#"{"description":"x","m":1}"#).starts_with("没有字段“m”"));
+        assert!(
+            zh(r#"{"description":"x","n":"1"}"#).starts_with("值的类型不对：应为整数，实为字符串")
+        );
+        assert!(zh(r#"{"description":"#).starts_with("内容不完整"));
+        assert!(zh("{description}").starts_with("不是有效的 JSON"));
     }
 }
