@@ -35,6 +35,7 @@ pub mod msg;
 pub mod notify;
 pub mod org;
 pub mod period;
+pub mod rates;
 pub mod registry;
 pub mod rng;
 pub mod scope;

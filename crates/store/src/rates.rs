@@ -1,104 +1,34 @@
-//! Rates of the closed loop by handling unit and period. The formulas,
-//! over cases registered in the period (merged duplicates left out):
-//!
-//! | rate | 中文 | formula |
-//! |---|---|---|
-//! | response rate | 响应率 | first response (accept, answer or refusal) no later than the response deadline ÷ requests |
-//! | resolution rate | 解决率 | closed as answered or resolved ÷ (requests − refused) |
-//! | satisfaction rate | 满意率 | (满意 + 基本满意) ÷ rated |
-//! | on-time closure rate | 按期结案率 | closed no later than the deadline ÷ cases due (按期结案数/应结案数): opened cases whose deadline has passed, or that closed |
-//! | closure rate | 结案率 | closed ÷ opened cases |
-//! | rework rate | 返工率 | cases returned for rework at least once ÷ closed opened cases |
-//! | extension rate | 延期率 | cases with an approved extension ÷ opened cases |
-//!
-//! A rate with a zero denominator is reported as null, not 0 or 100%.
-
-use serde::Serialize;
+//! Rates of the closed loop by handling unit and period: the counts in
+//! SQL (the formulas are [`linli_core::rates`]'s), the rollup that keeps
+//! them per month, area and unit, and the queries over both.
 
 use linli_core::period::{self, Month};
 
 use crate::db::BeginWrite;
-use crate::{Result, Scope, Store, StoreError, with_db};
+pub use linli_core::rates::{
+    CaseFigures, FINE_DEPTH, ROLLUP_DEPTH, RateCounts, Rates, RollupKey, UNCLASSIFIED, cut_path,
+    is_fine_area, path_depth, rollup_area, rollup_change,
+};
 
-/// The counts behind the rates of one unit (or of everything).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, sqlx::FromRow)]
-pub struct RateCounts {
-    /// Absent from rows that are keyed otherwise (rollup deltas).
-    #[sqlx(default)]
-    pub unit_id: Option<i64>,
-    pub requests: i64,
-    pub responded_in_time: i64,
-    pub refused: i64,
-    pub resolved: i64,
-    pub rated: i64,
-    pub satisfied: i64,
-    pub opened: i64,
-    /// Counted at read time (a clock-dependent count), never stored.
-    #[sqlx(default)]
-    pub due: i64,
-    pub closed_on_time: i64,
-    pub closed: i64,
-    pub reworked: i64,
-    pub extended: i64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Rates {
-    pub unit_id: Option<i64>,
-    pub unit_name: Option<String>,
-    pub counts: RateCounts,
-    pub response_rate: Option<f64>,
-    pub resolution_rate: Option<f64>,
-    pub satisfaction_rate: Option<f64>,
-    pub on_time_rate: Option<f64>,
-    pub closure_rate: Option<f64>,
-    pub rework_rate: Option<f64>,
-    pub extension_rate: Option<f64>,
-}
-
-fn ratio(a: i64, b: i64) -> Option<f64> {
-    (b > 0).then(|| a as f64 / b as f64)
-}
-
-impl Rates {
-    pub fn from_counts(c: RateCounts, unit_name: Option<String>) -> Self {
-        Rates {
-            unit_id: c.unit_id,
-            unit_name,
-            response_rate: ratio(c.responded_in_time, c.requests),
-            resolution_rate: ratio(c.resolved, c.requests - c.refused),
-            satisfaction_rate: ratio(c.satisfied, c.rated),
-            on_time_rate: ratio(c.closed_on_time, c.due),
-            closure_rate: ratio(c.closed, c.opened),
-            rework_rate: ratio(c.reworked, c.closed),
-            extension_rate: ratio(c.extended, c.opened),
-            counts: c,
-        }
+/// What a stored case adds to the rates.
+pub fn figures_of(r: &crate::cases::CaseRow) -> CaseFigures<'_> {
+    CaseFigures {
+        state: &r.state,
+        resolution: r.resolution.as_deref(),
+        rating: r.rating.as_deref(),
+        unit_id: r.unit_id,
+        category: r.category_code.as_deref(),
+        scope_path: &r.scope_path,
+        created_at: r.created_at,
+        response_due: r.response_due,
+        responded_at: r.responded_at,
+        due_at: r.due_at,
+        closed_at: r.closed_at,
+        rework_count: r.rework_count as i64,
+        extension_count: r.extension_count as i64,
     }
 }
-
-/// Depth of the area key of the coarse rollup: paths cut to three ids
-/// (city, district, subdistrict in a regular tree). A scope this deep or
-/// less reads the coarse rollup (`case_rollup`).
-pub const ROLLUP_DEPTH: usize = 3;
-
-/// Depth of the area key of the fine rollup (`case_rollup_fine`): paths cut
-/// to a community, whose dashboard reads it. Its rows follow communities ×
-/// months × (units + categories), not cases. A scope deeper still (a zone,
-/// a grid: hundreds to a few thousand cases a year) counts its own cases.
-pub const FINE_DEPTH: usize = 4;
-
-/// Whether a rollup area belongs to the fine rollup: coarse areas are at
-/// most [`ROLLUP_DEPTH`] deep, fine ones exactly [`FINE_DEPTH`], so the key
-/// says its table.
-pub fn is_fine_area(area: &str) -> bool {
-    path_depth(area) > ROLLUP_DEPTH
-}
-
-/// The number of ids in an org path (`/1/2/3/` is 3 deep).
-fn path_depth(path: &str) -> usize {
-    path.matches('/').count().saturating_sub(1)
-}
+use crate::{Result, Scope, Store, StoreError, with_db};
 
 /// The rollup tables (folded rows, pending deltas) a scope reads; none for
 /// a scope below a community.
@@ -110,211 +40,13 @@ fn rollup_tables(scope: &Scope) -> Option<(&'static str, &'static str)> {
     }
 }
 
-/// An org path cut to `depth` ids (or whole, if it is not as deep).
-fn cut_path(scope_path: &str, depth: usize) -> String {
-    let mut cut = 0;
-    for (n, (i, _)) in scope_path.match_indices('/').enumerate() {
-        cut = i;
-        if n == depth {
-            break;
-        }
-    }
-    scope_path[..=cut].to_string()
-}
-
-/// The rollup's area for a case's org path.
-pub fn rollup_area(scope_path: &str) -> String {
-    cut_path(scope_path, ROLLUP_DEPTH)
-}
-
-/// What one case adds to the rates: the same formulas as [`COUNTS`],
-/// evaluated on one row. `None` for merged duplicates, which count nowhere.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CaseFigures<'a> {
-    pub state: &'a str,
-    pub resolution: Option<&'a str>,
-    pub rating: Option<&'a str>,
-    pub unit_id: Option<i64>,
-    /// The (leaf) category, if classified.
-    pub category: Option<&'a str>,
-    pub scope_path: &'a str,
-    pub created_at: i64,
-    pub response_due: Option<i64>,
-    pub responded_at: Option<i64>,
-    pub due_at: Option<i64>,
-    pub closed_at: Option<i64>,
-    pub rework_count: i64,
-    pub extension_count: i64,
-}
-
-/// The key of a rollup row: (month, area, unit or 0, category). Rates rows
-/// have category ""; category-mix rows have unit 0 and the case's leaf
-/// category (or [`UNCLASSIFIED`]) and count requests only.
-pub type RollupKey = (Month, String, i64, String);
-
-/// The category of a mix row for a case not yet classified.
-pub const UNCLASSIFIED: &str = "-";
-
-impl CaseFigures<'_> {
-    pub fn of(r: &crate::cases::CaseRow) -> CaseFigures<'_> {
-        CaseFigures {
-            state: &r.state,
-            resolution: r.resolution.as_deref(),
-            rating: r.rating.as_deref(),
-            unit_id: r.unit_id,
-            category: r.category_code.as_deref(),
-            scope_path: &r.scope_path,
-            created_at: r.created_at,
-            response_due: r.response_due,
-            responded_at: r.responded_at,
-            due_at: r.due_at,
-            closed_at: r.closed_at,
-            rework_count: r.rework_count as i64,
-            extension_count: r.extension_count as i64,
-        }
-    }
-
-    /// The rollup row this case counts in and what it adds there. The
-    /// count of cases due (which depends on the clock) is left at 0: it is
-    /// closed cases plus open ones past their deadline, read at query time.
-    pub fn tally(&self) -> Option<(RollupKey, RateCounts)> {
-        if self.state == "merged" {
-            return None;
-        }
-        let b = |x: bool| x as i64;
-        let opened = self.due_at.is_some();
-        let closed = opened && self.closed_at.is_some();
-        let c = RateCounts {
-            unit_id: None,
-            requests: 1,
-            responded_in_time: b(self
-                .responded_at
-                .is_some_and(|r| self.response_due.is_none_or(|d| r <= d))),
-            refused: b(self.state == "refused"),
-            // An explained close (解释办结) is not a solved problem.
-            resolved: b(matches!(self.resolution, Some("answered" | "resolved"))),
-            rated: b(self.rating.is_some()),
-            satisfied: b(matches!(
-                self.rating,
-                Some("satisfied" | "basically_satisfied")
-            )),
-            opened: b(opened),
-            due: 0,
-            closed_on_time: b(
-                closed && matches!((self.closed_at, self.due_at), (Some(c), Some(d)) if c <= d)
-            ),
-            closed: b(closed),
-            reworked: b(closed && self.rework_count > 0),
-            extended: b(self.extension_count > 0),
-        };
-        let key = (
-            period::month_of(self.created_at),
-            rollup_area(self.scope_path),
-            self.unit_id.unwrap_or(0),
-            String::new(),
-        );
-        Some((key, c))
-    }
-
-    /// Every rollup row this case counts in: its rates row and its
-    /// category-mix row, in the coarse rollup and, for a case below a
-    /// subdistrict, in the fine one too.
-    pub fn tallies(&self) -> Vec<(RollupKey, RateCounts)> {
-        let Some((key, c)) = self.tally() else {
-            return Vec::new();
-        };
-        let mut areas = vec![key.1.clone()];
-        if path_depth(self.scope_path) > ROLLUP_DEPTH {
-            areas.push(cut_path(self.scope_path, FINE_DEPTH));
-        }
-        let mut out = Vec::with_capacity(2 * areas.len());
-        for area in areas {
-            out.push(((key.0, area.clone(), key.2, String::new()), c.clone()));
-            out.push((
-                (
-                    key.0,
-                    area,
-                    0,
-                    self.category.unwrap_or(UNCLASSIFIED).to_string(),
-                ),
-                RateCounts {
-                    requests: 1,
-                    ..Default::default()
-                },
-            ));
-        }
-        out
-    }
-}
-
-impl RateCounts {
-    fn fields(&self) -> [i64; 11] {
-        [
-            self.requests,
-            self.responded_in_time,
-            self.refused,
-            self.resolved,
-            self.rated,
-            self.satisfied,
-            self.opened,
-            self.closed_on_time,
-            self.closed,
-            self.reworked,
-            self.extended,
-        ]
-    }
-
-    /// Adds `other` times `sign` (+1 or −1), `due` included.
-    pub fn add(&mut self, other: &RateCounts, sign: i64) {
-        self.requests += sign * other.requests;
-        self.responded_in_time += sign * other.responded_in_time;
-        self.refused += sign * other.refused;
-        self.resolved += sign * other.resolved;
-        self.rated += sign * other.rated;
-        self.satisfied += sign * other.satisfied;
-        self.opened += sign * other.opened;
-        self.due += sign * other.due;
-        self.closed_on_time += sign * other.closed_on_time;
-        self.closed += sign * other.closed;
-        self.reworked += sign * other.reworked;
-        self.extended += sign * other.extended;
-    }
-
-    fn is_zero(&self) -> bool {
-        self.fields().iter().all(|x| *x == 0) && self.due == 0
-    }
-}
-
-/// The change one case write makes to the rollup: its tally before taken
-/// away, its tally after added, netted when both fall in one row.
-pub fn rollup_change(
-    before: Option<&CaseFigures<'_>>,
-    after: Option<&CaseFigures<'_>>,
-) -> Vec<(RollupKey, RateCounts)> {
-    let mut out: Vec<(RollupKey, RateCounts)> = Vec::new();
-    for (f, sign) in [(before, -1), (after, 1)] {
-        for (key, c) in f.map(|f| f.tallies()).unwrap_or_default() {
-            match out.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, acc)) => acc.add(&c, sign),
-                None => {
-                    let mut acc = RateCounts::default();
-                    acc.add(&c, sign);
-                    out.push((key, acc));
-                }
-            }
-        }
-    }
-    out.retain(|(_, c)| !c.is_zero());
-    out
-}
-
 const TALLY_COLS: &str = "requests, responded_in_time, refused, resolved, rated, satisfied, opened, closed_on_time, closed, reworked, extended";
 
 /// Appends rollup deltas inside the caller's transaction.
 macro_rules! rollup_in_tx {
     ($tx:expr, $changes:expr) => {{
         for ((month, area, unit, category), c) in $changes {
-            let f = c.fields_for_sql();
+            let f = c.fields();
             let sql = if $crate::rates::is_fine_area(area) {
                 "INSERT INTO case_rollup_fine_delta (month, area, unit_id, category, requests, responded_in_time, refused, resolved, rated, satisfied, opened, closed_on_time, closed, reworked, extended)
                  VALUES ($1, $2, $3, $15, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
@@ -332,12 +64,6 @@ macro_rules! rollup_in_tx {
     }};
 }
 pub(crate) use rollup_in_tx;
-
-impl RateCounts {
-    pub(crate) fn fields_for_sql(&self) -> [i64; 11] {
-        self.fields()
-    }
-}
 
 /// The upsert of a rollup row into `table` (`case_rollup` or
 /// `case_rollup_fine`).
@@ -361,7 +87,7 @@ macro_rules! upsert_rollup_in_tx {
         let coarse = $crate::rates::upsert_sql("case_rollup");
         let fine = $crate::rates::upsert_sql("case_rollup_fine");
         for ((month, area, unit, category), c) in $rows {
-            let f = c.fields_for_sql();
+            let f = c.fields();
             let sql = if $crate::rates::is_fine_area(area) {
                 &fine
             } else {
@@ -939,31 +665,5 @@ impl Store {
             .collect();
         out.sort_by(|a, b| b.3.cmp(&a.3).then_with(|| a.0.cmp(&b.0)));
         Ok(out)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn zero_denominators_are_null() {
-        let r = Rates::from_counts(RateCounts::default(), None);
-        assert_eq!(r.response_rate, None);
-        let r = Rates::from_counts(
-            RateCounts {
-                requests: 4,
-                responded_in_time: 3,
-                refused: 1,
-                resolved: 2,
-                rated: 2,
-                satisfied: 1,
-                ..Default::default()
-            },
-            None,
-        );
-        assert_eq!(r.response_rate, Some(0.75));
-        assert_eq!(r.resolution_rate, Some(2.0 / 3.0));
-        assert_eq!(r.satisfaction_rate, Some(0.5));
     }
 }

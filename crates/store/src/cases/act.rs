@@ -11,7 +11,7 @@ use super::{CaseView, facts_of, ms, step_error};
 use crate::audit::append_in_tx;
 use crate::db::BeginWrite;
 use crate::outbox::enqueue_in_tx;
-use crate::rates::{CaseFigures, rollup_change, rollup_in_tx};
+use crate::rates::{figures_of, rollup_change, rollup_in_tx};
 use crate::{Result, Scope, Store, StoreError, with_db};
 
 impl Store {
@@ -220,10 +220,7 @@ impl Store {
         next.closed_at = closed_at;
         next.rework_count = after.rework_count as i32;
         next.extension_count = after.extension_count as i32;
-        let rollup = rollup_change(
-            Some(&CaseFigures::of(&current.row)),
-            Some(&CaseFigures::of(&next)),
-        );
+        let rollup = rollup_change(Some(&figures_of(&current.row)), Some(&figures_of(&next)));
         // ID numbers and phones typed into a note are masked in the
         // timeline and the audit log; the original is sealed.
         let note = linli_core::mask::redact(action.note());
