@@ -5,16 +5,31 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn linli(dir: &Path, db: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_linli"))
-        .args(args)
+/// `linli ARGS` on the database `db`, with the tests' key, run in `dir`.
+fn linli_command(dir: &Path, db: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_linli"));
+    c.args(args)
         .current_dir(dir)
         .env("LINLI_DB", db)
         .env("LINLI_KEY", "AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=")
-        .env_remove("LINLI_KEY_FILE")
+        .env_remove("LINLI_KEY_FILE");
+    c
+}
+
+fn linli(dir: &Path, db: &str, args: &[&str]) -> Output {
+    linli_command(dir, db, args)
         .env("NO_COLOR", "1")
         .output()
         .unwrap()
+}
+
+/// The URL of `db` as seen from outside `dir` (a sqlite:// file is
+/// relative to the directory the commands run in).
+fn url_from(dir: &Path, db: &str) -> String {
+    match db.strip_prefix("sqlite://") {
+        Some(file) => format!("sqlite://{}", dir.join(file).display()),
+        None => db.to_string(),
+    }
 }
 
 /// Runs `f` with a database URL on a fresh PostgreSQL schema of its own,
@@ -359,13 +374,8 @@ struct Server {
 impl Server {
     fn start(dir: &Path, db: &str) -> Server {
         use std::io::{BufRead, BufReader};
-        let mut child = Command::new(env!("CARGO_BIN_EXE_linli"))
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .current_dir(dir)
-            .env("LINLI_DB", db)
-            .env("LINLI_KEY", "AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=")
+        let mut child = linli_command(dir, db, &["serve", "--listen", "127.0.0.1:0"])
             .env("LINLI_ADMIN_TOKEN", "three-servers-token-0123")
-            .env_remove("LINLI_KEY_FILE")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -620,11 +630,7 @@ fn kill_round(dir: &Path, db: &str, round: usize) -> KillRound {
             }
         }
         // Straight from the database: how many cases each external id has.
-        let url = match db.strip_prefix("sqlite://") {
-            Some(file) => format!("sqlite://{}", dir.join(file).display()),
-            None => db.to_string(),
-        };
-        let store_db = linli_store::Db::connect(&url).await.unwrap();
+        let store_db = linli_store::Db::connect(&url_from(dir, db)).await.unwrap();
         let prefix = format!("kill-{round}-%");
         let counts: Vec<(String, i64)> = linli_store::with_db!(&store_db, p => {
             sqlx::query_as("SELECT external_id, COUNT(*) FROM service_case WHERE external_id LIKE $1 GROUP BY external_id")
@@ -680,12 +686,8 @@ fn people_in(dir: &Path, db: &str) -> i64 {
 /// Runs one statement on the database behind `db`: a count (`count`) or a
 /// change (how many rows it changed).
 fn run_sql(dir: &Path, db: &str, sql: &'static str, count: bool) -> i64 {
-    let url = match db.strip_prefix("sqlite://") {
-        Some(file) => format!("sqlite://{}", dir.join(file).display()),
-        None => db.to_string(),
-    };
     tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let store_db = linli_store::Db::connect(&url).await.unwrap();
+        let store_db = linli_store::Db::connect(&url_from(dir, db)).await.unwrap();
         let n: i64 = linli_store::with_db!(&store_db, p => {
             if count {
                 sqlx::query_scalar(sql).fetch_one(p).await.unwrap()
@@ -705,12 +707,7 @@ fn kill_import_round(dir: &Path, db: &str, people: i64, delay_ms: u64) -> bool {
     use std::io::{BufRead, BufReader};
     let o = linli(dir, db, &["import", "grids", "gen/grids.geojson"]);
     assert!(o.status.success(), "{}", text(&o));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_linli"))
-        .args(["import", "registry", "gen/registry.csv"])
-        .current_dir(dir)
-        .env("LINLI_DB", db)
-        .env("LINLI_KEY", "AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=")
-        .env_remove("LINLI_KEY_FILE")
+    let mut child = linli_command(dir, db, &["import", "registry", "gen/registry.csv"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -107,6 +107,55 @@ impl Drop for SmallDisk {
     }
 }
 
+/// With another file taking 2 MB of `disk`: requests until the disk is
+/// full (the refusal must say so), 20 more all refused as full (never as a
+/// broken connection), then, the other file deleted, 20 accepted without a
+/// restart; the cases are exactly those acknowledged. Returns how many were
+/// accepted before the disk filled.
+async fn fill_refuse_and_recover(
+    store: &Store,
+    disk: &SmallDisk,
+    request: impl Fn(usize) -> linli_store::cases::NewRequest,
+) -> usize {
+    std::fs::write(disk.0.join("other-file"), vec![0u8; 2 << 20]).unwrap();
+    let mut accepted = 0;
+    let full = loop {
+        match store
+            .intake(&Scope::Everything, "counter:1", &request(accepted))
+            .await
+        {
+            Ok(_) => accepted += 1,
+            Err(e) => break e,
+        }
+        assert!(accepted < 100_000, "the disk never filled");
+    };
+    assert!(full.is_storage_full(), "{full}");
+    assert!(accepted > 0);
+    for i in 0..20 {
+        let e = store
+            .intake(&Scope::Everything, "counter:1", &request(i))
+            .await
+            .unwrap_err();
+        assert!(e.is_storage_full(), "try {i}: {e}");
+    }
+    std::fs::remove_file(disk.0.join("other-file")).unwrap();
+    for i in 0..20 {
+        store
+            .intake(&Scope::Everything, "counter:1", &request(i))
+            .await
+            .unwrap();
+    }
+    let cases: i64 = linli_store::with_db!(&store.db, p => {
+        sqlx::query_scalar("SELECT COUNT(*) FROM service_case").fetch_one(p).await.unwrap()
+    });
+    assert_eq!(
+        cases,
+        accepted as i64 + 20,
+        "what was acknowledged is there, nothing more"
+    );
+    accepted
+}
+
 /// SQLite on a full disk: every write is refused as "full" (507 at the
 /// HTTP boundary), nothing half-written, and once space is free again the
 /// next write succeeds without a restart.
@@ -123,52 +172,14 @@ async fn a_full_disk_refuses_writes_and_recovers_when_space_is_free() {
     .await
     .unwrap();
     setup_registry(&store).await;
-    // Something else on the disk, to be deleted later.
-    std::fs::write(disk.0.join("other-file"), vec![0u8; 2 << 20]).unwrap();
-    let request = |i: usize| linli_store::cases::NewRequest {
+    let accepted = fill_refuse_and_recover(&store, &disk, |i| linli_store::cases::NewRequest {
         channel: "counter".into(),
         description: format!("{i} {}", "楼道堆满杂物，".repeat(500)),
         lon: Some(118.785),
         lat: Some(32.025),
         ..Default::default()
-    };
-    let mut accepted = 0;
-    let full = loop {
-        match store
-            .intake(&Scope::Everything, "counter:1", &request(accepted))
-            .await
-        {
-            Ok(_) => accepted += 1,
-            Err(e) => break e,
-        }
-        assert!(accepted < 100_000, "the disk never filled");
-    };
-    assert!(full.is_storage_full(), "{full}");
-    assert!(accepted > 0);
-    // Every later write is refused the same way, never as a broken connection.
-    for i in 0..20 {
-        let e = store
-            .intake(&Scope::Everything, "counter:1", &request(i))
-            .await
-            .unwrap_err();
-        assert!(e.is_storage_full(), "try {i}: {e}");
-    }
-    // Space freed: writes go on, without a restart.
-    std::fs::remove_file(disk.0.join("other-file")).unwrap();
-    for i in 0..20 {
-        store
-            .intake(&Scope::Everything, "counter:1", &request(i))
-            .await
-            .unwrap();
-    }
-    let cases: i64 = linli_store::with_db!(&store.db, p => {
-        sqlx::query_scalar("SELECT COUNT(*) FROM service_case").fetch_one(p).await.unwrap()
-    });
-    assert_eq!(
-        cases,
-        accepted as i64 + 20,
-        "what was acknowledged is there, nothing more"
-    );
+    })
+    .await;
     eprintln!(
         "FAULTS sqlite: disk full after {accepted} requests; 21 refused as full (507), none half-written; 20 accepted once space was freed, without a restart"
     );
@@ -241,43 +252,7 @@ async fn a_full_disk_on_postgresql_refuses_writes_and_recovers() {
         "ALTER TABLE {schema}.service_case SET TABLESPACE {space}"
     ))
     .await;
-    // Something else on the disk, to be deleted later.
-    std::fs::write(disk.0.join("other-file"), vec![0u8; 2 << 20]).unwrap();
-    let mut accepted = 0;
-    let full = loop {
-        match store
-            .intake(&Scope::Everything, "counter:1", &bulky_request(accepted))
-            .await
-        {
-            Ok(_) => accepted += 1,
-            Err(e) => break e,
-        }
-        assert!(accepted < 100_000, "the disk never filled");
-    };
-    assert!(full.is_storage_full(), "{full}");
-    assert!(accepted > 0);
-    for i in 0..20 {
-        let e = store
-            .intake(&Scope::Everything, "counter:1", &bulky_request(i))
-            .await
-            .unwrap_err();
-        assert!(e.is_storage_full(), "try {i}: {e}");
-    }
-    std::fs::remove_file(disk.0.join("other-file")).unwrap();
-    for i in 0..20 {
-        store
-            .intake(&Scope::Everything, "counter:1", &bulky_request(i))
-            .await
-            .unwrap();
-    }
-    let cases: i64 = linli_store::with_db!(&store.db, p => {
-        sqlx::query_scalar("SELECT COUNT(*) FROM service_case").fetch_one(p).await.unwrap()
-    });
-    assert_eq!(
-        cases,
-        accepted as i64 + 20,
-        "what was acknowledged is there, nothing more"
-    );
+    let accepted = fill_refuse_and_recover(&store, &disk, bulky_request).await;
     // The audit log holds no entry of a refused request either.
     let v = store.audit_verify(None).await.unwrap();
     assert!(v.first_broken.is_none(), "{v:?}");

@@ -204,41 +204,7 @@ async fn webhooks_are_signed_retried_and_kept() {
             )
             .await
             .unwrap();
-        let c = store
-            .intake(
-                &all,
-                "x",
-                &linli_store::cases::NewRequest {
-                    channel: "grid_patrol".into(),
-                    category: Some("0101".into()),
-                    description: "路边暴露垃圾".into(),
-                    lon: Some(118.785),
-                    lat: Some(32.025),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-        let c = store
-            .act(
-                &all,
-                "x",
-                c.row.id,
-                c.row.version,
-                &linli_core::case::Action::Open,
-            )
-            .await
-            .unwrap();
-        store
-            .act(
-                &all,
-                "x",
-                c.row.id,
-                c.row.version,
-                &linli_core::case::Action::Dispatch { unit: unit.id },
-            )
-            .await
-            .unwrap();
+        let c = dispatch_new_case(&store, unit.id).await;
         assert_eq!(store.outbox_counts().await.unwrap(), (1, 0), "{be}");
 
         let client = reqwest::Client::new();
@@ -348,8 +314,9 @@ async fn webhooks_are_signed_retried_and_kept() {
     .await;
 }
 
-/// Registers, opens and dispatches a new case to `unit`.
-async fn dispatch_new_case(store: &linli_store::Store, unit: i64) {
+/// Registers, opens and dispatches a new case to `unit`; the case as
+/// dispatched.
+async fn dispatch_new_case(store: &linli_store::Store, unit: i64) -> linli_store::cases::CaseView {
     let all = linli_store::Scope::Everything;
     let c = store
         .intake(
@@ -385,7 +352,7 @@ async fn dispatch_new_case(store: &linli_store::Store, unit: i64) {
             &linli_core::case::Action::Dispatch { unit },
         )
         .await
-        .unwrap();
+        .unwrap()
 }
 
 /// The GeoReport v2 points where linli once deviated, one check each:
