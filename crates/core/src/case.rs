@@ -150,7 +150,7 @@ impl Level {
 }
 
 /// The resident's rating (满意/基本满意/不满意).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Rating {
     #[serde(alias = "满意")]
@@ -274,7 +274,7 @@ impl Default for Facts {
 }
 
 /// A step someone takes on a case.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
     Classify {

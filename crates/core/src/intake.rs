@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::msg::Msg;
 
 /// Where a request came from. Each case keeps its channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     /// 居民自报: the resident, on the portal or app.

@@ -73,7 +73,7 @@ pub struct Session {
 }
 
 /// What a new account is made from.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, schemars::JsonSchema)]
 pub struct NewAccount {
     pub username: String,
     #[serde(default)]

@@ -3,7 +3,6 @@
 //! by an administrator.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -15,36 +14,47 @@ use crate::api::{json_body, require_everything};
 use linli_core::access::Permission;
 
 use crate::authz::{Api, Rule};
+use crate::doc::{JsonBody, JsonWithCookie, ReadMark, Upload};
 use crate::{AppError, AppState, Caller, ClientIp, SESSION_COOKIE, session_token};
+use schemars::JsonSchema;
 
 /// Signing in and out, one's own account, and accounts made by administrators.
 pub fn api() -> Api {
     use Rule::*;
-    Api::new()
+    Api::new("accounts")
         .post("/login", Public, login)
+        .about("Sign in: sets the HttpOnly session cookie and answers the CSRF token that writes made with the cookie must send as X-CSRF-Token; 401 on a wrong name or password, 429 while locked after 5 failures")
         .post("/logout", SignedIn, logout)
+        .about("End the session of the cookie")
         .get("/me", SignedIn, me)
+        .about("Who is calling; for a session, the account and its CSRF token")
         .post("/password", SignedIn, change_password)
+        .about("Change the signed-in account's password; every session of it ends")
         .get("/notifications", SignedIn, notifications)
+        .about("Your notifications (通知), newest first, and how many are unread")
         .post("/notifications/read", SignedIn, read_notifications)
+        .about("Mark one notification (by id) or all of them read")
         .get(
             "/notify-gateway",
             Needs(Permission::ManageSettings),
             notify_gateway,
         )
+        .about("The SMS/WeChat gateway notifications are relayed to (a signed webhook)")
         .put(
             "/notify-gateway",
             Needs(Permission::ManageSettings),
             set_notify_gateway,
         )
+        .about("Set or clear the notification gateway (http or https; not link-local)")
         .post(
             "/accounts",
             Needs(Permission::ManageAccounts),
             create_account,
         )
+        .about("Make an account (administrators): role, and org_code (staff) or unit_id (unit handlers)")
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct Login {
     username: String,
     password: String,
@@ -65,8 +75,11 @@ fn cookie(value: &str, max_age_s: i64) -> Result<HeaderValue, AppError> {
     .map_err(|e| AppError::Internal(e.to_string()))
 }
 
-async fn login(State(s): State<AppState>, ip: ClientIp, body: Bytes) -> Result<Response, AppError> {
-    let b: Login = json_body(&body)?;
+async fn login(
+    State(s): State<AppState>,
+    ip: ClientIp,
+    JsonBody(b): JsonBody<Login>,
+) -> Result<JsonWithCookie<Value>, AppError> {
     let (token, session) = ip.login(&s, &b.username, &b.password).await?;
     let r = Json(json!({
         "account": session.account,
@@ -74,7 +87,7 @@ async fn login(State(s): State<AppState>, ip: ClientIp, body: Bytes) -> Result<R
         "expires_at": session.expires_at,
     }))
     .into_response();
-    with_session_cookie(r, &token)
+    with_session_cookie(r, &token).map(JsonWithCookie::new)
 }
 
 /// A response that signs the browser in: it carries the session cookie.
@@ -103,8 +116,10 @@ async fn logout(
     State(s): State<AppState>,
     _caller: Caller,
     headers: HeaderMap,
-) -> Result<Response, AppError> {
-    end_session(&s, &headers, Json(json!({"ok": true})).into_response()).await
+) -> Result<JsonWithCookie<Value>, AppError> {
+    end_session(&s, &headers, Json(json!({"ok": true})).into_response())
+        .await
+        .map(JsonWithCookie::new)
 }
 
 async fn me(
@@ -127,7 +142,7 @@ async fn me(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct PasswordChange {
     current_password: String,
     new_password: String,
@@ -152,7 +167,7 @@ async fn notifications(State(s): State<AppState>, caller: Caller) -> Result<Json
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct ReadNotifications {
     /// One notification; none: all of them.
     #[serde(default)]
@@ -163,7 +178,7 @@ struct ReadNotifications {
 async fn read_notifications(
     State(s): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    Upload(body, _): Upload<ReadMark>,
 ) -> Result<Json<Value>, AppError> {
     let id = own_account(&caller)?;
     let b: ReadNotifications = if body.is_empty() {
@@ -186,7 +201,7 @@ async fn notify_gateway(
     Ok(Json(json!({"url": s.store.notify_gateway().await?})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct Gateway {
     #[serde(default)]
     url: Option<String>,
@@ -195,10 +210,9 @@ struct Gateway {
 async fn set_notify_gateway(
     State(s): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    JsonBody(g): JsonBody<Gateway>,
 ) -> Result<Json<Value>, AppError> {
     require_everything(&caller)?;
-    let g: Gateway = json_body(&body)?;
     s.store
         .set_notify_gateway(&caller.actor, g.url.as_deref())
         .await?;
@@ -208,7 +222,7 @@ async fn set_notify_gateway(
 async fn change_password(
     State(s): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    JsonBody(b): JsonBody<PasswordChange>,
 ) -> Result<Json<Value>, AppError> {
     let id = caller.account_id.ok_or_else(|| {
         AppError::bad_request(
@@ -216,7 +230,6 @@ async fn change_password(
             "只有登录的账号才能修改密码",
         )
     })?;
-    let b: PasswordChange = json_body(&body)?;
     // Wrong current passwords are held back like failed sign-ins: a stolen
     // session must not become a way to guess the password.
     let key = (format!("#password-change:{id}"), None);
@@ -246,10 +259,9 @@ async fn change_password(
 async fn create_account(
     State(s): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    JsonBody(a): JsonBody<NewAccount>,
 ) -> Result<Json<Value>, AppError> {
     require_everything(&caller)?;
-    let a: NewAccount = json_body(&body)?;
     Ok(Json(json!(
         s.store.create_account(&caller.actor, &a).await?
     )))

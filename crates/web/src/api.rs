@@ -4,8 +4,7 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
@@ -21,10 +20,10 @@ use serde_json::{Value, json};
 use linli_core::access::Permission;
 
 use crate::authz::{Api, Rule};
+use crate::doc::{File, GeoJson, JsonBody, QueryOf, Spreadsheet, Table, Upload};
 use crate::error::Path;
 use crate::{AppError, AppState, Caller};
-
-type Params = Query<HashMap<String, String>>;
+use schemars::JsonSchema;
 
 /// An optional query parameter, parsed; a bad value names the parameter.
 pub(crate) fn param<T: FromStr>(
@@ -76,32 +75,56 @@ fn required<T: FromStr>(q: &HashMap<String, String>, name: &str) -> Result<T, Ap
 pub fn api() -> Api {
     use Permission::*;
     use Rule::*;
-    Api::new()
+    Api::new("registry")
         .get("/stats", Needs(ReadOrg), stats)
+        .about("Counts of grids, compounds, dwellings, households, people in your area")
         .get("/org", Needs(ReadOrg), org_list)
+        .about("Org units in your area")
         .get("/org/{id}", Needs(ReadOrg), org_one)
+        .about("One org unit with ancestors and counts")
         .get("/org/{id}/children", Needs(ReadOrg), org_children)
+        .about("Direct children")
         .get("/grids.geojson", Needs(ReadOrg), grids_geojson)
+        .about("Grid polygons as a GeoJSON FeatureCollection")
         .get("/locate", Needs(ReadOrg), locate)
+        .about("The grid holding a point, with its posts")
         .post("/locate/batch", Needs(ReadOrg), locate_batch)
+        .about("Batch point-in-grid: the grid of each point, in order (null: in no grid of your area)")
         .get("/posts", Needs(ReadOrg), posts)
+        .about("Posts (格内定岗)")
         .post("/posts", Needs(WriteRegistry), create_post)
+        .about("Put a staff member on a post")
         .post("/staff", Needs(WriteRegistry), create_staff)
+        .about("Register a staff member")
         .get("/people", Needs(ReadRegistry), people)
+        .about("People in your area, masked")
         .get("/people/{id}", Needs(ReadRegistry), person)
+        .about("One person, masked")
         .put("/people/{id}", Needs(WriteRegistry), edit_person)
+        .about("Edit a person's phone, relations and tags (audited; the phone is sealed, masked and indexed)")
         .post("/people/lookup", Needs(Unmask), lookup_people)
+        .about("Counter look-up of people by ID number or mobile, the number in the body (audited, throttled; needs the right to view personal data in full)")
         .post("/people/{id}/unmask", Needs(Unmask), person_unmask)
+        .about("ID number and phone in clear; audited")
         .get("/compounds", Needs(ReadRegistry), compounds)
+        .about("Compound ledger (一院一档)")
         .get("/tags", Needs(ReadRegistry), tags)
+        .about("Tags: the built-in ones ({code, label}) and the district's own list")
         .put("/tags", Needs(ManageSettings), replace_tags)
+        .about("Replace the district's own tag list (whole-tree callers; each tag checked; audited)")
         .post("/import/registry", Needs(WriteRegistry), import_registry)
+        .about("Import a registry ledger as communities keep it; all or nothing; dry_run previews")
         .post("/import/compounds", Needs(WriteRegistry), import_compounds)
+        .about("Import the compound ledger")
         .post("/import/grids", Needs(WriteRegistry), import_grids)
+        .about("Import grid polygons (GeoJSON)")
         .get("/export/{what}", Needs(Export), export)
+        .about("registry.xlsx|registry.csv|compounds.xlsx|compounds.csv|cases.xlsx|cases.csv (cases take the filters of GET /cases; personal data masked unless ?unmasked=1&reason=… for the registry, which needs the unmask permission and is audited)")
         .get("/audit", Needs(ReadAudit), audit)
+        .about("Newest audit entries (whole-tree callers)")
         .get("/audit/verify", Needs(ReadAudit), audit_verify)
-        .get("/openapi.json", Public, openapi)
+        .about("Walk the hash chain")
+        .undocumented_get("/openapi.json", Public, openapi)
         .merge(crate::cases_api::api())
         .merge(crate::accounts_api::api())
 }
@@ -124,11 +147,13 @@ async fn no_store(mut r: Response) -> Response {
     r
 }
 
-/// The OpenAPI 3 document of this API (public: it holds no data).
-pub(crate) const OPENAPI: &str = include_str!("../static/openapi.json");
-
+/// The OpenAPI document of this API (public: it holds no data).
 async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::doc::document(),
+    )
+        .into_response()
 }
 
 async fn stats(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>, AppError> {
@@ -138,7 +163,7 @@ async fn stats(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>,
 async fn org_list(
     State(s): State<AppState>,
     caller: Caller,
-    Query(q): Params,
+    QueryOf(q, _): QueryOf<OrgListQuery>,
 ) -> Result<Json<Value>, AppError> {
     let kind = match q.get("kind").filter(|k| !k.is_empty()) {
         Some(k) => Some(OrgKind::parse(k).map_err(|e| AppError::invalid_msg("kind", e))?),
@@ -168,8 +193,13 @@ async fn org_children(
     Ok(Json(json!(s.store.org_children(&caller.scope, id).await?)))
 }
 
-async fn grids_geojson(State(s): State<AppState>, caller: Caller) -> Result<Response, AppError> {
-    grids_feature_collection(&s.store, &caller.scope).await
+async fn grids_geojson(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> Result<File<GeoJson>, AppError> {
+    Ok(File::new(
+        grids_feature_collection(&s.store, &caller.scope).await?,
+    ))
 }
 
 /// The grids of a scope as a GeoJSON FeatureCollection (id, code, name).
@@ -199,7 +229,7 @@ pub(crate) async fn grids_feature_collection(
 async fn locate(
     State(s): State<AppState>,
     caller: Caller,
-    Query(q): Params,
+    QueryOf(q, _): QueryOf<LocateQuery>,
 ) -> Result<Json<Value>, AppError> {
     let lon: f64 = required(&q, "lon")?;
     let lat: f64 = required(&q, "lat")?;
@@ -214,7 +244,7 @@ async fn locate(
 /// Most points one batch look-up takes.
 const MAX_BATCH_POINTS: usize = 200_000;
 
-#[derive(serde::Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct PointBatch {
     points: Vec<(f64, f64)>,
 }
@@ -224,9 +254,8 @@ struct PointBatch {
 async fn locate_batch(
     State(s): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    JsonBody(batch): JsonBody<PointBatch>,
 ) -> Result<Json<Value>, AppError> {
-    let batch: PointBatch = json_body(&body)?;
     if batch.points.len() > MAX_BATCH_POINTS {
         return Err(AppError::invalid(
             "points",
@@ -248,7 +277,7 @@ async fn locate_batch(
 async fn posts(
     State(s): State<AppState>,
     caller: Caller,
-    Query(q): Params,
+    QueryOf(q, _): QueryOf<PostsQuery>,
 ) -> Result<Json<Value>, AppError> {
     let grid = param(&q, "grid_id")?;
     let staff = param(&q, "staff_id")?;
@@ -257,7 +286,7 @@ async fn posts(
     )))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct NewStaff {
     org_id: i64,
     name: String,
@@ -268,9 +297,8 @@ struct NewStaff {
 async fn create_staff(
     State(s): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    JsonBody(b): JsonBody<NewStaff>,
 ) -> Result<Json<Value>, AppError> {
-    let b: NewStaff = json_body(&body)?;
     let id = s
         .store
         .create_staff(&caller.scope, b.org_id, &b.name, b.phone.as_deref())
@@ -278,7 +306,7 @@ async fn create_staff(
     Ok(Json(json!({"id": id})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct NewPost {
     grid_id: i64,
     staff_id: i64,
@@ -289,9 +317,8 @@ struct NewPost {
 async fn create_post(
     State(s): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    JsonBody(b): JsonBody<NewPost>,
 ) -> Result<Json<Value>, AppError> {
-    let b: NewPost = json_body(&body)?;
     let id = s
         .store
         .assign_post(&caller.scope, b.grid_id, b.staff_id, &b.title)
@@ -340,10 +367,9 @@ async fn tags(State(s): State<AppState>) -> Result<Json<Value>, AppError> {
 async fn replace_tags(
     State(s): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    JsonBody(list): JsonBody<Vec<String>>,
 ) -> Result<Json<Value>, AppError> {
     require_everything(&caller)?;
-    let list: Vec<String> = json_body(&body)?;
     s.store.save_district_tags(&caller.actor, &list).await?;
     tags(State(s)).await
 }
@@ -424,7 +450,7 @@ fn json_error_zh(e: &serde_json::Error) -> String {
 async fn people(
     State(s): State<AppState>,
     caller: Caller,
-    Query(q): Params,
+    QueryOf(q, _): QueryOf<PeopleQuery>,
 ) -> Result<Json<Value>, AppError> {
     let (tag, district_tag) = tag_param(&s, &q).await?;
     let id_number = q.get("id_number").filter(|v| !v.is_empty());
@@ -461,7 +487,7 @@ async fn people(
 /// A counter look-up with the number in the body (`{"id_number"}` or
 /// `{"phone"}`), so that it stays out of URLs and access logs; the query
 /// parameters of `GET people` do the same and are kept for old clients.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct LookupBody {
     id_number: Option<String>,
@@ -471,9 +497,8 @@ struct LookupBody {
 async fn lookup_people(
     State(s): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    JsonBody(b): JsonBody<LookupBody>,
 ) -> Result<Json<Value>, AppError> {
-    let b: LookupBody = json_body(&body)?;
     let found = match (
         b.id_number.filter(|x| !x.trim().is_empty()),
         b.phone.filter(|x| !x.trim().is_empty()),
@@ -532,7 +557,7 @@ async fn person(
 }
 
 /// A person's record as a worker keeps it: phone, relations, tags.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct PersonEditBody {
     phone: Option<String>,
@@ -547,9 +572,8 @@ async fn edit_person(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-    body: Bytes,
+    JsonBody(b): JsonBody<PersonEditBody>,
 ) -> Result<Json<Value>, AppError> {
-    let b: PersonEditBody = json_body(&body)?;
     let edit = linli_store::registry_edit::PersonEdit {
         phone: b.phone,
         clear_phone: b.clear_phone,
@@ -564,7 +588,7 @@ async fn edit_person(
     )))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub(crate) struct UnmaskBody {
     pub(crate) reason: Option<String>,
 }
@@ -573,9 +597,8 @@ async fn person_unmask(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-    body: Bytes,
+    JsonBody(b): JsonBody<UnmaskBody>,
 ) -> Result<Json<Value>, AppError> {
-    let b: UnmaskBody = json_body(&body)?;
     let full = s
         .store
         .person_unmasked(
@@ -591,7 +614,7 @@ async fn person_unmask(
 async fn compounds(
     State(s): State<AppState>,
     caller: Caller,
-    Query(q): Params,
+    QueryOf(q, _): QueryOf<CompoundsQuery>,
 ) -> Result<Json<Value>, AppError> {
     Ok(Json(json!(
         s.store
@@ -638,9 +661,9 @@ fn report_response(r: linli_store::import::ImportReport) -> Result<Json<Value>, 
 async fn import_registry(
     State(s): State<AppState>,
     caller: Caller,
-    Query(q): Params,
+    QueryOf(q, _): QueryOf<ImportRegistryQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    Upload(body, _): Upload<Spreadsheet>,
 ) -> Result<Json<Value>, AppError> {
     let format = upload_format(&q, &headers)?.unwrap_or_else(|| TableFormat::sniff(&body));
     let table = parse_ledger(body, format, LedgerKind::Registry, q.get("sheet").cloned()).await?;
@@ -669,9 +692,9 @@ async fn import_registry(
 async fn import_compounds(
     State(s): State<AppState>,
     caller: Caller,
-    Query(q): Params,
+    QueryOf(q, _): QueryOf<ImportCompoundsQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    Upload(body, _): Upload<Spreadsheet>,
 ) -> Result<Json<Value>, AppError> {
     let format = upload_format(&q, &headers)?.unwrap_or_else(|| TableFormat::sniff(&body));
     let table = parse_ledger(body, format, LedgerKind::Compounds, q.get("sheet").cloned()).await?;
@@ -685,8 +708,8 @@ async fn import_compounds(
 async fn import_grids(
     State(s): State<AppState>,
     caller: Caller,
-    Query(q): Params,
-    body: Bytes,
+    QueryOf(q, _): QueryOf<ImportGridsQuery>,
+    Upload(body, _): Upload<GeoJson>,
 ) -> Result<Json<Value>, AppError> {
     let text = utf8_body(&body, "GeoJSON")?;
     let tolerance: f64 = param(&q, "overlap_tolerance_m2")?
@@ -706,16 +729,18 @@ async fn export(
     caller: Caller,
     method: axum::http::Method,
     Path(what): Path<String>,
-    Query(q): Params,
-) -> Result<Response, AppError> {
+    QueryOf(q, _): QueryOf<ExportQuery>,
+) -> Result<File<Table>, AppError> {
     // A HEAD would run the export (and write an unmasked one's audit
     // entry) only to throw the rows away.
     if method == axum::http::Method::HEAD {
-        return Ok((
-            axum::http::StatusCode::METHOD_NOT_ALLOWED,
-            [(header::ALLOW, "GET")],
-        )
-            .into_response());
+        return Ok(File::new(
+            (
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                [(header::ALLOW, "GET")],
+            )
+                .into_response(),
+        ));
     }
     let (name, ext) = what
         .rsplit_once('.')
@@ -767,22 +792,24 @@ async fn export(
         stream.chunks,
         |mut chunks| async move { chunks.recv().await.map(|c| (c, chunks)) },
     ));
-    Ok((
-        [
-            (header::CONTENT_TYPE, ct.to_string()),
-            (header::CONTENT_DISPOSITION, disposition),
-            // Personal data (masked or not): never kept by a cache.
-            (header::CACHE_CONTROL, "no-store".to_string()),
-        ],
-        body,
-    )
-        .into_response())
+    Ok(File::new(
+        (
+            [
+                (header::CONTENT_TYPE, ct.to_string()),
+                (header::CONTENT_DISPOSITION, disposition),
+                // Personal data (masked or not): never kept by a cache.
+                (header::CACHE_CONTROL, "no-store".to_string()),
+            ],
+            body,
+        )
+            .into_response(),
+    ))
 }
 
 async fn audit(
     State(s): State<AppState>,
     caller: Caller,
-    Query(q): Params,
+    QueryOf(q, _): QueryOf<AuditQuery>,
 ) -> Result<Json<Value>, AppError> {
     require_everything(&caller)?;
     let limit = param(&q, "limit")?.unwrap_or(100i64).clamp(1, 1000);
@@ -844,4 +871,101 @@ mod tests {
         assert!(zh(r#"{"description":"#).starts_with("内容不完整"));
         assert!(zh("{description}").starts_with("不是有效的 JSON"));
     }
+}
+
+// The query strings, as the document shows them.
+
+#[derive(JsonSchema)]
+#[allow(dead_code)] // documents the query; the handler reads it as text
+pub(crate) struct OrgListQuery {
+    /// city|district|subdistrict|community|zone|grid
+    kind: Option<String>,
+}
+
+#[derive(JsonSchema)]
+#[allow(dead_code)] // documents the query; the handler reads it as text
+pub(crate) struct LocateQuery {
+    lon: f64,
+    lat: f64,
+}
+
+#[derive(JsonSchema)]
+#[allow(dead_code)] // documents the query; the handler reads it as text
+pub(crate) struct PostsQuery {
+    grid_id: Option<i64>,
+    staff_id: Option<i64>,
+}
+
+#[derive(JsonSchema)]
+#[allow(dead_code)] // documents the query; the handler reads it as text
+pub(crate) struct PeopleQuery {
+    grid_id: Option<i64>,
+    tag: Option<String>,
+    name: Option<String>,
+    id_number: Option<String>,
+    phone: Option<String>,
+    limit: Option<i64>,
+    /// Rows to skip (at most 10,000; page on with `after` instead).
+    #[schemars(range(min = 0, max = 10000))]
+    offset: Option<i64>,
+    /// Keyset paging: the people after this one in the list's order (by place, then id): the id of the last person of the previous page.
+    after: Option<i64>,
+}
+
+#[derive(JsonSchema)]
+#[allow(dead_code)] // documents the query; the handler reads it as text
+pub(crate) struct CompoundsQuery {
+    grid_id: Option<i64>,
+}
+
+#[derive(JsonSchema)]
+#[allow(dead_code)] // documents the query; the handler reads it as text
+pub(crate) struct ImportRegistryQuery {
+    /// csv|tsv|xlsx|xls; without it the Content-Type or the file's first bytes decide. CSV may be UTF-8, UTF-16 or GBK, separated by commas, tabs or semicolons.
+    #[schemars(extend("enum" = ["csv", "tsv", "xlsx", "xls"]))]
+    format: Option<String>,
+    /// The worksheet to read; default: the first whose header names at least two known columns. The header may sit under title rows and span two merged rows; column names are matched against a dictionary of the names ledgers use.
+    sheet: Option<String>,
+    /// Check and count everything (created, updated, unchanged; the column mapping, notices and every value changed) inside a transaction that is rolled back: nothing is written.
+    dry_run: Option<bool>,
+    /// The 15-digit code of the grid for every row that gives none.
+    grid: Option<String>,
+}
+
+#[derive(JsonSchema)]
+#[allow(dead_code)] // documents the query; the handler reads it as text
+pub(crate) struct ImportCompoundsQuery {
+    /// csv|tsv|xlsx|xls; without it the Content-Type or the file's first bytes decide. CSV may be UTF-8, UTF-16 or GBK, separated by commas, tabs or semicolons.
+    #[schemars(extend("enum" = ["csv", "tsv", "xlsx", "xls"]))]
+    format: Option<String>,
+    /// The worksheet to read; default: the first whose header names at least two known columns. The header may sit under title rows and span two merged rows; column names are matched against a dictionary of the names ledgers use.
+    sheet: Option<String>,
+}
+
+#[derive(JsonSchema)]
+#[allow(dead_code)] // documents the query; the handler reads it as text
+pub(crate) struct ExportQuery {
+    /// The case list's filters (cases.*)
+    #[serde(flatten)]
+    cases: crate::cases_api::CaseListQuery,
+    /// registry.*: only people with this tag
+    tag: Option<String>,
+    /// registry.*: only people whose name contains this
+    name: Option<String>,
+    /// 1 = in clear (audited)
+    unmasked: Option<i64>,
+    reason: Option<String>,
+}
+
+#[derive(JsonSchema)]
+#[allow(dead_code)] // documents the query; the handler reads it as text
+pub(crate) struct AuditQuery {
+    limit: Option<i64>,
+}
+
+#[derive(JsonSchema)]
+#[allow(dead_code)] // documents the query; the handler reads it as text
+pub(crate) struct ImportGridsQuery {
+    /// How much two grids may overlap (square metres) before the file is refused
+    overlap_tolerance_m2: Option<f64>,
 }

@@ -5,8 +5,7 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use linli_core::case::{Action, State as CaseState};
 use linli_core::ledger::LedgerKind;
@@ -20,54 +19,75 @@ use crate::api::{json_body, param, require_everything, time_param, utf8_body};
 use linli_core::access::Permission;
 
 use crate::authz::{Api, Rule};
+use crate::doc::{File, HotlineBatch, Image, JsonBody, JsonDocument, QueryOf, Upload};
 use crate::error::Path;
 use crate::{AppError, AppState, Caller};
-
-type Params = Query<HashMap<String, String>>;
+use schemars::JsonSchema;
 
 /// The closed loop's operations with the permission each needs.
 pub fn api() -> Api {
     use Permission::*;
     use Rule::*;
-    Api::new()
+    Api::new("cases")
         .get("/cases", Needs(ReadCases), list)
+        .about("Cases in your area, newest first")
         .post("/cases", Needs(RegisterCase), intake)
+        .about("Register a request (诉求) from a channel")
         .get("/cases/{id}", Needs(ReadCases), one)
+        .about("One case with the actions allowed now")
         .get("/todo", Needs(ReadCases), todo)
+        .about("Your to-do list (待办): what waits for you, with counts")
         .get("/cases/{id}/timeline", Needs(ReadCases), timeline)
+        .about("Every step: who, when, why")
         .post("/cases/{id}/unmask", Needs(Unmask), case_unmask)
+        .about("Reporter's name and phone and the originals of masked free text; audited")
         .post("/cases/{id}/actions", Needs(ActOnCase), act)
+        .about("Take a step; 409 if the version is stale or the step is not allowed now")
         .get("/cases/{id}/photos", Needs(ReadCases), photos)
+        .about("The photos of a case (URLs and metadata)")
         .post("/cases/{id}/photos", Needs(AddPhoto), upload_photo)
+        .about("Upload a photo (the body is the JPEG, PNG or WebP image, at most 10 MiB); answers its URL for report_back.photos")
         .get("/photos/{id}", Needs(ReadCases), photo)
+        .about("One photo (its bytes, with its checked content type)")
         .get("/categories", SignedIn, categories)
+        .about("Active two-level categories with limits")
         .put("/categories", Needs(ManageSettings), replace_categories)
+        .about("Replace the category taxonomy (whole-tree callers); categories in use are deactivated, not deleted")
         .get("/units", Needs(ReadCases), units)
+        .about("Handling units serving your area")
         .post("/units", Needs(ManageSettings), create_unit)
+        .about("Register a handling unit")
         .post("/dispatch-rules", Needs(ManageSettings), dispatch_rule)
+        .about("category × place → unit")
         .get("/rates", Needs(ReadRates), rates)
+        .about("Rates by unit for cases registered in [from, to)")
         .get("/alerts", Needs(ReadRates), alerts)
+        .about("In-app alerts (overdue)")
         .get("/calendar", SignedIn, calendar)
+        .about("Years of the working-day calendar")
         .post("/calendar", Needs(ManageSettings), extend_calendar)
+        .about("Add or replace calendar years (whole-tree callers)")
         .post("/import/hotline", Needs(ImportCases), import_hotline)
+        .about("12345 hotline tickets: a JSON array, or the platform's own export (Chinese headers, CSV in UTF-8/GBK, .xlsx, .xls); all checked first")
         .get(
             "/hotline-categories",
             Needs(ImportCases),
             hotline_categories,
         )
+        .about("The 12345 category mapping: the category text a hotline platform writes → a linli category code")
         .put(
             "/hotline-categories",
             Needs(ImportCases),
             replace_hotline_categories,
         )
+        .about("Replace the 12345 category mapping (each target must be a leaf category; audited)")
 }
 
 async fn intake(
     State(s): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    JsonBody(req): JsonBody<NewRequest>,
 ) -> Result<Json<Value>, AppError> {
-    let req: NewRequest = json_body(&body)?;
     Ok(Json(json!(
         s.store.intake(&caller.scope, &caller.actor, &req).await?
     )))
@@ -76,7 +96,7 @@ async fn intake(
 async fn list(
     State(s): State<AppState>,
     caller: Caller,
-    Query(q): Params,
+    QueryOf(q, _): QueryOf<CaseListQuery>,
 ) -> Result<Json<Value>, AppError> {
     Ok(Json(json!(
         s.store.cases(&caller.scope, &case_filter(&q)?).await?
@@ -198,9 +218,8 @@ async fn case_unmask(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-    body: Bytes,
+    JsonBody(b): JsonBody<crate::api::UnmaskBody>,
 ) -> Result<Json<Value>, AppError> {
-    let b: crate::api::UnmaskBody = crate::api::json_body(&body)?;
     Ok(Json(json!(
         s.store
             .case_originals(
@@ -219,7 +238,7 @@ async fn upload_photo(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-    body: Bytes,
+    Upload(body, _): Upload<Image>,
 ) -> Result<Json<Value>, AppError> {
     let p = s
         .store
@@ -246,18 +265,20 @@ async fn photo(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-) -> Result<axum::response::Response, AppError> {
+) -> Result<File<Image>, AppError> {
     use axum::response::IntoResponse;
     let (ty, bytes) = s.store.photo(&caller.scope, id).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, ty),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
-            (header::CACHE_CONTROL, "no-store".to_string()),
-        ],
-        bytes,
-    )
-        .into_response())
+    Ok(File::new(
+        (
+            [
+                (header::CONTENT_TYPE, ty),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+                (header::CACHE_CONTROL, "no-store".to_string()),
+            ],
+            bytes,
+        )
+            .into_response(),
+    ))
 }
 
 async fn timeline(
@@ -268,7 +289,7 @@ async fn timeline(
     Ok(Json(json!(s.store.timeline(&caller.scope, id).await?)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct ActBody {
     version: i64,
     #[serde(flatten)]
@@ -300,9 +321,8 @@ async fn act(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-    body: Bytes,
+    JsonBody(b): JsonBody<ActBody>,
 ) -> Result<Json<Value>, AppError> {
-    let b: ActBody = json_body(&body)?;
     require_step(caller.role, b.action.kind())?;
     Ok(Json(json!(
         s.store
@@ -327,9 +347,8 @@ async fn hotline_categories(State(s): State<AppState>) -> Result<Json<Value>, Ap
 async fn replace_hotline_categories(
     State(s): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    JsonBody(map): JsonBody<std::collections::BTreeMap<String, String>>,
 ) -> Result<Json<Value>, AppError> {
-    let map: std::collections::BTreeMap<String, String> = json_body(&body)?;
     s.store.save_hotline_categories(&caller.actor, &map).await?;
     Ok(Json(json!(s.store.hotline_categories().await?)))
 }
@@ -337,7 +356,7 @@ async fn replace_hotline_categories(
 async fn replace_categories(
     State(s): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    Upload(body, _): Upload<JsonDocument>,
 ) -> Result<Json<Value>, AppError> {
     require_everything(&caller)?;
     let text = utf8_body(&body, "categories JSON")?;
@@ -351,7 +370,7 @@ async fn units(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>,
     Ok(Json(json!(s.store.units(&caller.scope).await?)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct NewUnit {
     org_id: i64,
     name: String,
@@ -362,9 +381,8 @@ struct NewUnit {
 async fn create_unit(
     State(s): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    JsonBody(b): JsonBody<NewUnit>,
 ) -> Result<Json<Value>, AppError> {
-    let b: NewUnit = json_body(&body)?;
     Ok(Json(json!(
         s.store
             .create_unit(
@@ -378,7 +396,7 @@ async fn create_unit(
     )))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct NewRule {
     category: String,
     org_id: i64,
@@ -388,9 +406,8 @@ struct NewRule {
 async fn dispatch_rule(
     State(s): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    JsonBody(b): JsonBody<NewRule>,
 ) -> Result<Json<Value>, AppError> {
-    let b: NewRule = json_body(&body)?;
     s.store
         .set_dispatch_rule(&caller.scope, &b.category, b.org_id, b.unit_id)
         .await?;
@@ -401,7 +418,7 @@ async fn dispatch_rule(
 async fn rates(
     State(s): State<AppState>,
     caller: Caller,
-    Query(q): Params,
+    QueryOf(q, _): QueryOf<RatesQuery>,
 ) -> Result<Json<Value>, AppError> {
     let now = chrono::Utc::now().timestamp_millis();
     let named = match q.get("period").map(|p| p.trim()).filter(|p| !p.is_empty()) {
@@ -434,7 +451,7 @@ async fn rates(
 async fn alerts(
     State(s): State<AppState>,
     caller: Caller,
-    Query(q): Params,
+    QueryOf(q, _): QueryOf<AlertsQuery>,
 ) -> Result<Json<Value>, AppError> {
     let rows = s
         .store
@@ -455,7 +472,7 @@ async fn calendar(State(s): State<AppState>, _caller: Caller) -> Result<Json<Val
 async fn extend_calendar(
     State(s): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    Upload(body, _): Upload<JsonDocument>,
 ) -> Result<Json<Value>, AppError> {
     require_everything(&caller)?;
     let text = utf8_body(&body, "calendar JSON")?;
@@ -469,9 +486,9 @@ async fn extend_calendar(
 async fn import_hotline(
     State(s): State<AppState>,
     caller: Caller,
-    Query(q): Params,
+    QueryOf(q, _): QueryOf<ImportHotlineQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    Upload(body, _): Upload<HotlineBatch>,
 ) -> Result<Json<Value>, AppError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
@@ -508,4 +525,63 @@ async fn import_hotline(
     } else {
         Err(AppError::Rows(report.errors))
     }
+}
+
+// The query strings, as the document shows them.
+
+#[derive(JsonSchema)]
+#[allow(dead_code)] // documents the query; the handler reads it as text
+pub(crate) struct ImportHotlineQuery {
+    /// json|csv|tsv|xlsx|xls; without it the Content-Type or the body's first bytes decide
+    #[schemars(extend("enum" = ["json", "csv", "tsv", "xlsx", "xls"]))]
+    format: Option<String>,
+    /// The worksheet of a workbook; default: the first with a recognisable header
+    sheet: Option<String>,
+}
+
+#[derive(JsonSchema)]
+#[allow(dead_code)] // documents the query; the handler reads it as text
+pub(crate) struct CaseListQuery {
+    /// Words in the title, description or address (without from/to: the last 90 days)
+    keyword: Option<String>,
+    /// new (newest first, the default) or due (least time left first; pages with offset)
+    #[schemars(extend("enum" = ["new", "due"]))]
+    sort: Option<String>,
+    state: Option<String>,
+    category: Option<String>,
+    grid_id: Option<i64>,
+    unit_id: Option<i64>,
+    /// 1 = overdue only
+    overdue: Option<String>,
+    channel: Option<String>,
+    /// ms since 1970 (a date such as 2026-12-08, midnight in Beijing, is also accepted)
+    from: Option<i64>,
+    /// ms since 1970 (a date such as 2026-12-08, midnight in Beijing, is also accepted)
+    to: Option<i64>,
+    limit: Option<i64>,
+    /// Rows to skip (at most 10,000; page on with `before` instead).
+    #[schemars(range(min = 0, max = 10000))]
+    offset: Option<i64>,
+    /// Keyset paging: the cases after this one in the list's order (the id of the last case of the previous page). Newest first: by id, or within a from/to period by the time registered.
+    before: Option<i64>,
+    /// Only the cases of this to-do (待办), as counted by GET /todo.
+    #[schemars(extend("enum" = ["to_classify", "to_open", "to_dispatch", "to_accept", "to_verify", "extension_pending", "due_soon", "overdue", "unsatisfied", "to_rate"]))]
+    todo: Option<String>,
+}
+
+#[derive(JsonSchema)]
+#[allow(dead_code)] // documents the query; the handler reads it as text
+pub(crate) struct RatesQuery {
+    /// a Beijing year, quarter or month: 2026, 2026-Q3, 2026-07 (instead of from/to)
+    period: Option<String>,
+    /// ms since 1970 (a date such as 2026-12-08, midnight in Beijing, is also accepted)
+    from: Option<i64>,
+    /// ms since 1970 (a date such as 2026-12-08, midnight in Beijing, is also accepted)
+    to: Option<i64>,
+}
+
+#[derive(JsonSchema)]
+#[allow(dead_code)] // documents the query; the handler reads it as text
+pub(crate) struct AlertsQuery {
+    limit: Option<i64>,
 }

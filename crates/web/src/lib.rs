@@ -11,6 +11,7 @@ mod accounts_api;
 pub mod api;
 pub mod authz;
 mod cases_api;
+pub mod doc;
 mod error;
 pub mod jobs;
 mod open311;

@@ -33,10 +33,11 @@ pub use units_dispatch::{DispatchRuleView, HandlingUnit};
 use crate::{Result, StoreError};
 
 /// A request as it arrives.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 pub struct NewRequest {
     /// Required, except in a hotline batch (always 12345 there).
     #[serde(default)]
+    #[schemars(with = "linli_core::intake::Channel")]
     pub channel: String,
     #[serde(default)]
     pub external_id: Option<String>,

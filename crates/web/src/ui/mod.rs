@@ -29,7 +29,7 @@ use linli_core::access::{Permission, Role, allows};
 use linli_store::Scope;
 use linli_store::accounts::Account;
 
-use crate::authz::{Api, Rule, Rules};
+use crate::authz::{Pages, Rule, Rules};
 use crate::{AppError, AppState, Caller, session_token};
 
 /// The cookie that keeps the chosen language.
@@ -625,10 +625,10 @@ async fn viewer_of(state: &AppState, token: &str) -> Result<Option<Viewer>, Page
 
 /// The pages and their assets.
 /// Every page with the permission it needs.
-pub fn pages() -> Api {
+pub fn pages() -> Pages {
     use Permission::*;
     use Rule::*;
-    Api::new()
+    Pages::new()
         .get("/", Public, home)
         .get("/login", Public, login_form)
         .post("/login", Public, login)
