@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::msg::Msg;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
     /// 已登记: received from a channel, not yet classified.
@@ -119,7 +119,19 @@ impl State {
 
 /// Who must act on the case: "small matters stay in the community, big ones
 /// in the subdistrict" (小事不出社区，大事不出街道).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     Community,
@@ -351,7 +363,7 @@ pub enum Action {
 /// The kind of a step, without its data: what a role may take
 /// ([`crate::access::may_take`]) and what the state offers ([`allowed`]).
 /// Spelt in the database, in JSON and in forms by [`ActionKind::code`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionKind {
     Classify,

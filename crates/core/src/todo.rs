@@ -174,6 +174,18 @@ impl Todo {
     }
 }
 
+/// In the API document a to-do is one of its codes.
+impl schemars::JsonSchema for Todo {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Todo".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let codes: Vec<&str> = Todo::ALL.iter().map(|t| t.code()).collect();
+        schemars::json_schema!({"type": "string", "enum": codes})
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

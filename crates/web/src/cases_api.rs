@@ -7,12 +7,13 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
+use linli_core::case::ActionKind;
 use linli_core::case::{Action, State as CaseState};
 use linli_core::ledger::LedgerKind;
 use linli_core::todo::Todo;
-use linli_store::cases::{CaseFilter, CaseOrder, NewRequest};
+use linli_store::cases::{CaseEvent, CaseFilter, CaseOrder, CaseView, NewRequest};
 use linli_store::import::{TableFormat, parse_ledger};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::api::{json_body, param, require_everything, time_param, utf8_body};
@@ -87,20 +88,22 @@ async fn intake(
     State(s): State<AppState>,
     caller: Caller,
     JsonBody(req): JsonBody<NewRequest>,
-) -> Result<Json<Value>, AppError> {
-    Ok(Json(json!(
-        s.store.intake(&caller.scope, &caller.actor, &req).await?
-    )))
+) -> Result<Json<CaseOut>, AppError> {
+    Ok(Json(
+        s.store
+            .intake(&caller.scope, &caller.actor, &req)
+            .await?
+            .into(),
+    ))
 }
 
 async fn list(
     State(s): State<AppState>,
     caller: Caller,
     QueryOf(q, _): QueryOf<CaseListQuery>,
-) -> Result<Json<Value>, AppError> {
-    Ok(Json(json!(
-        s.store.cases(&caller.scope, &case_filter(&q)?).await?
-    )))
+) -> Result<Json<Vec<CaseOut>>, AppError> {
+    let list = s.store.cases(&caller.scope, &case_filter(&q)?).await?;
+    Ok(Json(list.into_iter().map(CaseOut::from).collect()))
 }
 
 /// The filters of a case list (the API's list, its export, the queue page).
@@ -171,23 +174,23 @@ pub(crate) fn keyword_window(mut f: CaseFilter) -> CaseFilter {
 pub(crate) const KEYWORD_WINDOW_MS: i64 = 90 * 86_400_000;
 
 /// The caller's to-do list (待办) with its counts: what waits for them.
-async fn todo(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>, AppError> {
+async fn todo(State(s): State<AppState>, caller: Caller) -> Result<Json<Vec<TodoOut>>, AppError> {
     let counts = s
         .store
         .todo_counts(&caller.scope, &Todo::for_role(caller.role))
         .await?;
-    Ok(Json(json!(
+    Ok(Json(
         counts
             .into_iter()
-            .map(|(t, n)| json!({
-                "todo": t.code(),
-                "label_zh": t.label_zh(),
-                "label_en": t.label_en(),
-                "count": n,
-                "alarm": t.is_alarm(),
-            }))
-            .collect::<Vec<_>>()
-    )))
+            .map(|(t, n)| TodoOut {
+                todo: t.code(),
+                label_zh: t.label_zh(),
+                label_en: t.label_en(),
+                count: n,
+                alarm: t.is_alarm(),
+            })
+            .collect(),
+    ))
 }
 
 /// The `state` filter of a case list, if given.
@@ -208,8 +211,8 @@ async fn one(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-) -> Result<Json<Value>, AppError> {
-    Ok(Json(json!(s.store.case(&caller.scope, id).await?)))
+) -> Result<Json<CaseOut>, AppError> {
+    Ok(Json(s.store.case(&caller.scope, id).await?.into()))
 }
 
 /// POST /cases/{id}/unmask: the reporter's phone and the originals of
@@ -285,8 +288,9 @@ async fn timeline(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-) -> Result<Json<Value>, AppError> {
-    Ok(Json(json!(s.store.timeline(&caller.scope, id).await?)))
+) -> Result<Json<Vec<EventOut>>, AppError> {
+    let events = s.store.timeline(&caller.scope, id).await?;
+    Ok(Json(events.into_iter().map(EventOut::from).collect()))
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -322,13 +326,14 @@ async fn act(
     caller: Caller,
     Path(id): Path<i64>,
     JsonBody(b): JsonBody<ActBody>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<CaseOut>, AppError> {
     require_step(caller.role, b.action.kind())?;
-    Ok(Json(json!(
+    Ok(Json(
         s.store
             .act(&caller.scope, &caller.actor, id, b.version, &b.action)
             .await?
-    )))
+            .into(),
+    ))
 }
 
 async fn categories(State(s): State<AppState>, _caller: Caller) -> Result<Json<Value>, AppError> {
@@ -547,13 +552,13 @@ pub(crate) struct CaseListQuery {
     /// new (newest first, the default) or due (least time left first; pages with offset)
     #[schemars(extend("enum" = ["new", "due"]))]
     sort: Option<String>,
-    state: Option<String>,
+    state: Option<CaseState>,
     category: Option<String>,
     grid_id: Option<i64>,
     unit_id: Option<i64>,
     /// 1 = overdue only
     overdue: Option<String>,
-    channel: Option<String>,
+    channel: Option<linli_core::intake::Channel>,
     /// ms since 1970 (a date such as 2026-12-08, midnight in Beijing, is also accepted)
     from: Option<i64>,
     /// ms since 1970 (a date such as 2026-12-08, midnight in Beijing, is also accepted)
@@ -565,8 +570,7 @@ pub(crate) struct CaseListQuery {
     /// Keyset paging: the cases after this one in the list's order (the id of the last case of the previous page). Newest first: by id, or within a from/to period by the time registered.
     before: Option<i64>,
     /// Only the cases of this to-do (待办), as counted by GET /todo.
-    #[schemars(extend("enum" = ["to_classify", "to_open", "to_dispatch", "to_accept", "to_verify", "extension_pending", "due_soon", "overdue", "unsatisfied", "to_rate"]))]
-    todo: Option<String>,
+    todo: Option<Todo>,
 }
 
 #[derive(JsonSchema)]
@@ -584,4 +588,187 @@ pub(crate) struct RatesQuery {
 #[allow(dead_code)] // documents the query; the handler reads it as text
 pub(crate) struct AlertsQuery {
     limit: Option<i64>,
+}
+
+// The answers, as the document shows them: built from the store's rows,
+// so a column added to a row does not leave through the API unseen.
+
+/// A case (工单) as the API shows it, with what the caller may do now.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct CaseOut {
+    id: i64,
+    /// GD + registration date (Beijing) + id, e.g. GD202611220000042.
+    code: String,
+    #[schemars(with = "linli_core::intake::Channel")]
+    channel: String,
+    /// The ticket number in the channel it came from (a 12345 ticket).
+    external_id: Option<String>,
+    category_code: Option<String>,
+    category_name: Option<String>,
+    title: String,
+    /// Phone and ID numbers in it are masked; POST cases/{id}/unmask shows them.
+    description: String,
+    address: String,
+    lon: Option<f64>,
+    lat: Option<f64>,
+    grid_id: Option<i64>,
+    grid_name: Option<String>,
+    /// The org path of its grid (its place in the tree).
+    scope_path: String,
+    /// Masked (王**).
+    reporter_name: Option<String>,
+    /// The resident account that reported it, for portal reports.
+    reporter_account: Option<i64>,
+    reporter_phone_masked: Option<String>,
+    #[schemars(with = "CaseState")]
+    state: String,
+    state_zh: &'static str,
+    #[schemars(with = "linli_core::case::Level")]
+    level: String,
+    unit_id: Option<i64>,
+    unit_name: Option<String>,
+    /// The case it was merged into.
+    parent_id: Option<i64>,
+    resolution: Option<String>,
+    #[schemars(with = "Option<linli_core::case::Rating>")]
+    rating: Option<String>,
+    /// Days of an extension asked for and not yet decided.
+    extension_pending: Option<i32>,
+    rework_count: i32,
+    reopen_count: i32,
+    supervision_count: i32,
+    extension_count: i32,
+    escalation_count: i32,
+    /// Times in ms since 1970.
+    response_due: Option<i64>,
+    due_at: Option<i64>,
+    responded_at: Option<i64>,
+    closed_at: Option<i64>,
+    overdue_at: Option<i64>,
+    /// Send it back with an action: a step on an older version is refused (409).
+    version: i64,
+    created_at: i64,
+    updated_at: i64,
+    overdue: bool,
+    /// The steps the caller may take now.
+    allowed: Vec<ActionKind>,
+    /// The staff of the case's grid (网格员, 网格长); filled when one case is read.
+    grid_staff: Vec<GridStaffOut>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct GridStaffOut {
+    post_id: i64,
+    grid_id: i64,
+    grid_name: String,
+    staff_id: i64,
+    staff_name: String,
+    title: String,
+}
+
+impl From<CaseView> for CaseOut {
+    fn from(v: CaseView) -> CaseOut {
+        let r = v.row;
+        CaseOut {
+            id: r.id,
+            code: r.code,
+            channel: r.channel,
+            external_id: r.external_id,
+            category_code: r.category_code,
+            category_name: r.category_name,
+            title: r.title,
+            description: r.description,
+            address: r.address,
+            lon: r.lon,
+            lat: r.lat,
+            grid_id: r.grid_id,
+            grid_name: r.grid_name,
+            scope_path: r.scope_path,
+            reporter_name: r.reporter_name,
+            reporter_account: r.reporter_account,
+            reporter_phone_masked: r.reporter_phone_masked,
+            state: r.state,
+            state_zh: v.state_zh,
+            level: r.level,
+            unit_id: r.unit_id,
+            unit_name: r.unit_name,
+            parent_id: r.parent_id,
+            resolution: r.resolution,
+            rating: r.rating,
+            extension_pending: r.extension_pending,
+            rework_count: r.rework_count,
+            reopen_count: r.reopen_count,
+            supervision_count: r.supervision_count,
+            extension_count: r.extension_count,
+            escalation_count: r.escalation_count,
+            response_due: r.response_due,
+            due_at: r.due_at,
+            responded_at: r.responded_at,
+            closed_at: r.closed_at,
+            overdue_at: r.overdue_at,
+            version: r.version,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            overdue: v.overdue,
+            allowed: v.allowed,
+            grid_staff: v
+                .grid_staff
+                .into_iter()
+                .map(|p| GridStaffOut {
+                    post_id: p.post_id,
+                    grid_id: p.grid_id,
+                    grid_name: p.grid_name,
+                    staff_id: p.staff_id,
+                    staff_name: p.staff_name,
+                    title: p.title,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One step in a case's timeline.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct EventOut {
+    id: i64,
+    case_id: i64,
+    /// The step's code (register, classify, dispatch, …).
+    action: String,
+    /// The state before the step (a State code); empty for the first step.
+    from_state: String,
+    #[schemars(with = "CaseState")]
+    to_state: String,
+    actor: String,
+    note: String,
+    /// The step's own data as JSON text.
+    data: String,
+    at: i64,
+}
+
+impl From<CaseEvent> for EventOut {
+    fn from(e: CaseEvent) -> EventOut {
+        EventOut {
+            id: e.id,
+            case_id: e.case_id,
+            action: e.action,
+            from_state: e.from_state,
+            to_state: e.to_state,
+            actor: e.actor,
+            note: e.note,
+            data: e.data,
+            at: e.at,
+        }
+    }
+}
+
+/// One to-do (待办) with how many cases wait in it.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct TodoOut {
+    #[schemars(with = "Todo")]
+    todo: &'static str,
+    label_zh: &'static str,
+    label_en: &'static str,
+    count: i64,
+    /// Past a deadline or a resident's complaint: shown in red.
+    alarm: bool,
 }
