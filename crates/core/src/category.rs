@@ -12,7 +12,7 @@ use crate::msg::Msg;
 
 pub const DEFAULT_CATEGORIES_JSON: &str = include_str!("../data/categories.json");
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Category {
     pub code: String,
     pub name: String,

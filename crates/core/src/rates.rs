@@ -21,7 +21,7 @@ use serde::Serialize;
 use crate::period::{self, Month};
 
 /// The counts behind the rates of one unit (or of everything).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 pub struct RateCounts {
     /// Absent from rows that are keyed otherwise (rollup deltas).
@@ -43,7 +43,7 @@ pub struct RateCounts {
     pub extended: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Rates {
     pub unit_id: Option<i64>,
     pub unit_name: Option<String>,

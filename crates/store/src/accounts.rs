@@ -26,7 +26,7 @@ pub const SESSION_MS: i64 = 12 * 60 * 60 * 1000;
 /// The shortest password taken.
 pub const MIN_PASSWORD_CHARS: usize = 10;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct Account {
     pub id: i64,
     pub username: String,

@@ -21,7 +21,7 @@ use crate::{Backend, Result, Store, StoreError, with_db};
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct AuditEntry {
     /// Position in the chain.
     pub seq: i64,
@@ -111,14 +111,14 @@ impl Checkpoint {
 }
 
 /// Where verification found the chain broken.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct BrokenLink {
     /// The chain position (seq) of the first bad entry.
     pub id: i64,
     pub reason: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Verification {
     pub entries: u64,
     pub first_broken: Option<BrokenLink>,

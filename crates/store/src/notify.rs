@@ -48,7 +48,7 @@ impl Notice {
 }
 
 /// A notice as its reader sees it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct Notification {
     pub id: i64,
     pub case_id: Option<i64>,

@@ -13,14 +13,14 @@ use crate::vault::Field;
 use crate::{Result, Scope, Store, StoreError, with_db};
 
 /// A point's grid in a batch look-up.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct GridHit {
     pub id: i64,
     pub code: String,
     pub name: String,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct OrgUnit {
     pub id: i64,
     pub parent_id: Option<i64>,
@@ -51,7 +51,7 @@ pub struct GridShape {
     pub geometry: String,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct PostView {
     pub post_id: i64,
     pub grid_id: i64,
@@ -68,7 +68,7 @@ pub(crate) type CountsCache = std::collections::HashMap<(String, String), (i64, 
 pub const COUNTS_TTL_MS: i64 = 10 * 60 * 1000;
 
 /// Counts of what lies in a scope.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct ScopeStats {
     pub grids: i64,
     pub compounds: i64,

@@ -10,7 +10,7 @@ use crate::db::BeginWrite;
 use crate::vault::Field;
 use crate::{Result, Scope, Store, StoreError, with_db};
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct Compound {
     pub id: i64,
     pub grid_id: i64,
@@ -48,7 +48,7 @@ pub enum AddressMatch {
 }
 
 /// A person as shown in lists: ID number and phone masked.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct PersonView {
     pub id: i64,
     #[serde(skip)]
@@ -117,7 +117,7 @@ fn with_age_bands(people: Vec<PersonView>) -> Vec<PersonView> {
 }
 
 /// One person in full, after the view was audited.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct PersonFull {
     pub person: PersonView,
     pub id_number: Option<String>,

@@ -6,14 +6,15 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use linli_store::accounts::{NewAccount, SESSION_MS};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use linli_store::accounts::{Account, NewAccount, SESSION_MS};
+use linli_store::notify::Notification;
+use serde::{Deserialize, Serialize};
 
 use crate::api::{json_body, require_everything};
 use linli_core::access::Permission;
 
 use crate::authz::{Api, Rule};
+use crate::cases_api::Done;
 use crate::doc::{JsonBody, JsonWithCookie, ReadMark, Upload};
 use crate::{AppError, AppState, Caller, ClientIp, SESSION_COOKIE, session_token};
 use schemars::JsonSchema;
@@ -79,15 +80,25 @@ async fn login(
     State(s): State<AppState>,
     ip: ClientIp,
     JsonBody(b): JsonBody<Login>,
-) -> Result<JsonWithCookie<Value>, AppError> {
+) -> Result<JsonWithCookie<SessionOut>, AppError> {
     let (token, session) = ip.login(&s, &b.username, &b.password).await?;
-    let r = Json(json!({
-        "account": session.account,
-        "csrf_token": session.csrf_token,
-        "expires_at": session.expires_at,
-    }))
+    let r = Json(SessionOut {
+        account: session.account,
+        csrf_token: session.csrf_token,
+        expires_at: session.expires_at,
+    })
     .into_response();
     with_session_cookie(r, &token).map(JsonWithCookie::new)
+}
+
+/// A new session: the account, the token to send in X-CSRF-Token with
+/// every write, and when it ends (ms since 1970). The session token itself
+/// is in the cookie only.
+#[derive(Serialize, JsonSchema)]
+struct SessionOut {
+    account: Account,
+    csrf_token: String,
+    expires_at: i64,
 }
 
 /// A response that signs the browser in: it carries the session cookie.
@@ -116,8 +127,8 @@ async fn logout(
     State(s): State<AppState>,
     _caller: Caller,
     headers: HeaderMap,
-) -> Result<JsonWithCookie<Value>, AppError> {
-    end_session(&s, &headers, Json(json!({"ok": true})).into_response())
+) -> Result<JsonWithCookie<Done>, AppError> {
+    end_session(&s, &headers, Json(Done { ok: true }).into_response())
         .await
         .map(JsonWithCookie::new)
 }
@@ -126,7 +137,7 @@ async fn me(
     State(s): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<MeOut>, AppError> {
     let session = match session_token(&headers) {
         Some(t) => {
             s.store
@@ -135,11 +146,24 @@ async fn me(
         }
         None => None,
     };
-    Ok(Json(json!({
-        "actor": caller.actor,
-        "account": session.as_ref().map(|x| &x.account),
-        "csrf_token": session.as_ref().map(|x| &x.csrf_token),
-    })))
+    let (account, csrf_token) = match session {
+        Some(x) => (Some(x.account), Some(x.csrf_token)),
+        None => (None, None),
+    };
+    Ok(Json(MeOut {
+        actor: caller.actor,
+        account,
+        csrf_token,
+    }))
+}
+
+/// Who is calling: the name in the audit log, and the account and CSRF
+/// token of a browser session (none for a token or an API key).
+#[derive(Serialize, JsonSchema)]
+struct MeOut {
+    actor: String,
+    account: Option<Account>,
+    csrf_token: Option<String>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -159,12 +183,22 @@ fn own_account(caller: &Caller) -> Result<i64, AppError> {
 }
 
 /// The caller's newest notifications and how many are unread.
-async fn notifications(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>, AppError> {
+async fn notifications(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> Result<Json<NotificationsOut>, AppError> {
     let id = own_account(&caller)?;
-    Ok(Json(json!({
-        "unread": s.store.unread_notifications(id).await?,
-        "items": s.store.notifications(id, 100).await?,
-    })))
+    Ok(Json(NotificationsOut {
+        unread: s.store.unread_notifications(id).await?,
+        items: s.store.notifications(id, 100).await?,
+    }))
+}
+
+#[derive(Serialize, JsonSchema)]
+struct NotificationsOut {
+    unread: i64,
+    /// The newest hundred.
+    items: Vec<Notification>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -179,7 +213,7 @@ async fn read_notifications(
     State(s): State<AppState>,
     caller: Caller,
     Upload(body, _): Upload<ReadMark>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<ReadOut>, AppError> {
     let id = own_account(&caller)?;
     let b: ReadNotifications = if body.is_empty() {
         ReadNotifications { id: None }
@@ -187,18 +221,34 @@ async fn read_notifications(
         json_body(&body)?
     };
     let case = s.store.mark_read(id, b.id).await?;
-    Ok(Json(
-        json!({"case_id": case, "unread": s.store.unread_notifications(id).await?}),
-    ))
+    Ok(Json(ReadOut {
+        case_id: case,
+        unread: s.store.unread_notifications(id).await?,
+    }))
+}
+
+#[derive(Serialize, JsonSchema)]
+struct ReadOut {
+    /// The case the notification was about (one marked read).
+    case_id: Option<i64>,
+    unread: i64,
 }
 
 /// The SMS/WeChat gateway that notifications are relayed to.
 async fn notify_gateway(
     State(s): State<AppState>,
     caller: Caller,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<GatewayOut>, AppError> {
     require_everything(&caller)?;
-    Ok(Json(json!({"url": s.store.notify_gateway().await?})))
+    Ok(Json(GatewayOut {
+        url: s.store.notify_gateway().await?,
+    }))
+}
+
+/// Where notifications are relayed (none: kept in linli only).
+#[derive(Serialize, JsonSchema)]
+struct GatewayOut {
+    url: Option<String>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -211,19 +261,21 @@ async fn set_notify_gateway(
     State(s): State<AppState>,
     caller: Caller,
     JsonBody(g): JsonBody<Gateway>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<GatewayOut>, AppError> {
     require_everything(&caller)?;
     s.store
         .set_notify_gateway(&caller.actor, g.url.as_deref())
         .await?;
-    Ok(Json(json!({"url": s.store.notify_gateway().await?})))
+    Ok(Json(GatewayOut {
+        url: s.store.notify_gateway().await?,
+    }))
 }
 
 async fn change_password(
     State(s): State<AppState>,
     caller: Caller,
     JsonBody(b): JsonBody<PasswordChange>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<PasswordChanged>, AppError> {
     let id = caller.account_id.ok_or_else(|| {
         AppError::bad_request(
             "only a signed-in account has a password to change",
@@ -252,7 +304,17 @@ async fn change_password(
         s.name_throttle.count(&key, now);
     }
     r?;
-    Ok(Json(json!({"ok": true, "signed_out": true})))
+    Ok(Json(PasswordChanged {
+        ok: true,
+        signed_out: true,
+    }))
+}
+
+/// A changed password ends every session of the account, this one too.
+#[derive(Serialize, JsonSchema)]
+struct PasswordChanged {
+    ok: bool,
+    signed_out: bool,
 }
 
 /// POST /accounts: an administrator (whole-tree caller) makes an account.
@@ -260,9 +322,7 @@ async fn create_account(
     State(s): State<AppState>,
     caller: Caller,
     JsonBody(a): JsonBody<NewAccount>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Account>, AppError> {
     require_everything(&caller)?;
-    Ok(Json(json!(
-        s.store.create_account(&caller.actor, &a).await?
-    )))
+    Ok(Json(s.store.create_account(&caller.actor, &a).await?))
 }

@@ -12,9 +12,13 @@ use linli_core::ledger::LedgerKind;
 use linli_core::org::OrgKind;
 use linli_core::registry::Tag;
 use linli_store::Msg;
+use linli_store::audit::{AuditEntry, Verification};
+use linli_store::import::ImportReport;
 use linli_store::import::{ImportOptions, TableFormat, parse_ledger};
+use linli_store::org::{GridHit, OrgUnit, PostView, ScopeStats};
 use linli_store::registry::PeopleFilter;
-use serde::Deserialize;
+use linli_store::registry::{Compound, PersonFull, PersonView};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use linli_core::access::Permission;
@@ -156,41 +160,52 @@ async fn openapi() -> Response {
         .into_response()
 }
 
-async fn stats(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>, AppError> {
-    Ok(Json(json!(s.store.scope_stats(&caller.scope).await?)))
+async fn stats(State(s): State<AppState>, caller: Caller) -> Result<Json<ScopeStats>, AppError> {
+    Ok(Json(s.store.scope_stats(&caller.scope).await?))
 }
 
 async fn org_list(
     State(s): State<AppState>,
     caller: Caller,
     QueryOf(q, _): QueryOf<OrgListQuery>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Vec<OrgUnit>>, AppError> {
     let kind = match q.get("kind").filter(|k| !k.is_empty()) {
         Some(k) => Some(OrgKind::parse(k).map_err(|e| AppError::invalid_msg("kind", e))?),
         None => None,
     };
-    Ok(Json(json!(s.store.org_units(&caller.scope, kind).await?)))
+    Ok(Json(s.store.org_units(&caller.scope, kind).await?))
 }
 
 async fn org_one(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<OrgOut>, AppError> {
     let unit = s.store.org_unit(&caller.scope, id).await?;
     let ancestors = s.store.org_ancestors(&caller.scope, id).await?;
     let stats = s.store.scope_stats(&unit.scope()?).await?;
-    Ok(Json(
-        json!({"unit": unit, "ancestors": ancestors, "stats": stats}),
-    ))
+    Ok(Json(OrgOut {
+        unit,
+        ancestors,
+        stats,
+    }))
+}
+
+/// An org unit with the units above it and what lies in it.
+#[derive(Serialize, JsonSchema)]
+struct OrgOut {
+    unit: OrgUnit,
+    /// From the top of the tree down to the unit's parent.
+    ancestors: Vec<OrgUnit>,
+    stats: ScopeStats,
 }
 
 async fn org_children(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-) -> Result<Json<Value>, AppError> {
-    Ok(Json(json!(s.store.org_children(&caller.scope, id).await?)))
+) -> Result<Json<Vec<OrgUnit>>, AppError> {
+    Ok(Json(s.store.org_children(&caller.scope, id).await?))
 }
 
 async fn grids_geojson(
@@ -230,7 +245,7 @@ async fn locate(
     State(s): State<AppState>,
     caller: Caller,
     QueryOf(q, _): QueryOf<LocateQuery>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<LocateOut>, AppError> {
     let lon: f64 = required(&q, "lon")?;
     let lat: f64 = required(&q, "lat")?;
     let grid = s.store.locate_grid(&caller.scope, lon, lat).await?;
@@ -238,7 +253,14 @@ async fn locate(
         Some(g) => s.store.posts(&caller.scope, Some(g.id), None).await?,
         None => Vec::new(),
     };
-    Ok(Json(json!({"grid": grid, "posts": posts})))
+    Ok(Json(LocateOut { grid, posts }))
+}
+
+/// The grid holding a point (none: in no grid of your area) and its posts.
+#[derive(Serialize, JsonSchema)]
+struct LocateOut {
+    grid: Option<OrgUnit>,
+    posts: Vec<PostView>,
 }
 
 /// Most points one batch look-up takes.
@@ -255,7 +277,7 @@ async fn locate_batch(
     State(s): State<AppState>,
     caller: Caller,
     JsonBody(batch): JsonBody<PointBatch>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<BatchOut>, AppError> {
     if batch.points.len() > MAX_BATCH_POINTS {
         return Err(AppError::invalid(
             "points",
@@ -271,19 +293,25 @@ async fn locate_batch(
     }
     let grids = s.store.locate_grids(&caller.scope, batch.points).await?;
     let located = grids.iter().filter(|g| g.is_some()).count();
-    Ok(Json(json!({"located": located, "grids": grids})))
+    Ok(Json(BatchOut { located, grids }))
+}
+
+#[derive(Serialize, JsonSchema)]
+struct BatchOut {
+    /// How many points lie in a grid of your area.
+    located: usize,
+    /// The grid of each point, in the order given (null: none).
+    grids: Vec<Option<GridHit>>,
 }
 
 async fn posts(
     State(s): State<AppState>,
     caller: Caller,
     QueryOf(q, _): QueryOf<PostsQuery>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Vec<PostView>>, AppError> {
     let grid = param(&q, "grid_id")?;
     let staff = param(&q, "staff_id")?;
-    Ok(Json(json!(
-        s.store.posts(&caller.scope, grid, staff).await?
-    )))
+    Ok(Json(s.store.posts(&caller.scope, grid, staff).await?))
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -298,12 +326,12 @@ async fn create_staff(
     State(s): State<AppState>,
     caller: Caller,
     JsonBody(b): JsonBody<NewStaff>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Created>, AppError> {
     let id = s
         .store
         .create_staff(&caller.scope, b.org_id, &b.name, b.phone.as_deref())
         .await?;
-    Ok(Json(json!({"id": id})))
+    Ok(Json(Created { id }))
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -318,12 +346,12 @@ async fn create_post(
     State(s): State<AppState>,
     caller: Caller,
     JsonBody(b): JsonBody<NewPost>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Created>, AppError> {
     let id = s
         .store
         .assign_post(&caller.scope, b.grid_id, b.staff_id, &b.title)
         .await?;
-    Ok(Json(json!({"id": id})))
+    Ok(Json(Created { id }))
 }
 
 /// The `tag` filter of a people list, if given: a built-in tag (by code
@@ -354,21 +382,44 @@ pub(crate) async fn tag_param(
     }
 }
 
-async fn tags(State(s): State<AppState>) -> Result<Json<Value>, AppError> {
-    let builtin: Vec<Value> = Tag::ALL
+async fn tags(State(s): State<AppState>) -> Result<Json<TagsOut>, AppError> {
+    let builtin = Tag::ALL
         .iter()
-        .map(|t| json!({"code": t.code(), "label": t.label_zh()}))
+        .map(|t| TagOut {
+            code: t.code(),
+            label: t.label_zh(),
+        })
         .collect();
-    Ok(Json(
-        json!({"builtin": builtin, "district": s.store.district_tags().await?}),
-    ))
+    Ok(Json(TagsOut {
+        builtin,
+        district: s.store.district_tags().await?,
+    }))
+}
+
+/// The people's categories (人员类别): the built-in ones and the district's own.
+#[derive(Serialize, JsonSchema)]
+struct TagsOut {
+    builtin: Vec<TagOut>,
+    district: Vec<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct TagOut {
+    code: &'static str,
+    label: &'static str,
+}
+
+/// What a create answers: the new row's id.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct Created {
+    pub(crate) id: i64,
 }
 
 async fn replace_tags(
     State(s): State<AppState>,
     caller: Caller,
     JsonBody(list): JsonBody<Vec<String>>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<TagsOut>, AppError> {
     require_everything(&caller)?;
     s.store.save_district_tags(&caller.actor, &list).await?;
     tags(State(s)).await
@@ -451,7 +502,7 @@ async fn people(
     State(s): State<AppState>,
     caller: Caller,
     QueryOf(q, _): QueryOf<PeopleQuery>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Vec<PersonView>>, AppError> {
     let (tag, district_tag) = tag_param(&s, &q).await?;
     let id_number = q.get("id_number").filter(|v| !v.is_empty());
     let phone = q.get("phone").filter(|v| !v.is_empty());
@@ -459,18 +510,18 @@ async fn people(
         admit_lookup(&s, &caller)?;
     }
     if let Some(id) = id_number {
-        return Ok(Json(json!(
+        return Ok(Json(
             s.store
                 .find_by_id_number(&caller.scope, id, &caller.actor)
-                .await?
-        )));
+                .await?,
+        ));
     }
     if let Some(phone) = phone {
-        return Ok(Json(json!(
+        return Ok(Json(
             s.store
                 .find_by_phone(&caller.scope, phone, &caller.actor)
-                .await?
-        )));
+                .await?,
+        ));
     }
     let f = PeopleFilter {
         grid_id: param(&q, "grid_id")?,
@@ -481,7 +532,7 @@ async fn people(
         offset: param(&q, "offset")?.unwrap_or(0),
         after_id: param(&q, "after")?,
     };
-    Ok(Json(json!(s.store.people(&caller.scope, &f).await?)))
+    Ok(Json(s.store.people(&caller.scope, &f).await?))
 }
 
 /// A counter look-up with the number in the body (`{"id_number"}` or
@@ -498,7 +549,7 @@ async fn lookup_people(
     State(s): State<AppState>,
     caller: Caller,
     JsonBody(b): JsonBody<LookupBody>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Vec<PersonView>>, AppError> {
     let found = match (
         b.id_number.filter(|x| !x.trim().is_empty()),
         b.phone.filter(|x| !x.trim().is_empty()),
@@ -523,7 +574,7 @@ async fn lookup_people(
             ));
         }
     };
-    Ok(Json(json!(found)))
+    Ok(Json(found))
 }
 
 /// A look-up by ID number or phone confirms or denies a guess: only those
@@ -552,8 +603,8 @@ async fn person(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-) -> Result<Json<Value>, AppError> {
-    Ok(Json(json!(s.store.person(&caller.scope, id).await?)))
+) -> Result<Json<PersonView>, AppError> {
+    Ok(Json(s.store.person(&caller.scope, id).await?))
 }
 
 /// A person's record as a worker keeps it: phone, relations, tags.
@@ -573,7 +624,7 @@ async fn edit_person(
     caller: Caller,
     Path(id): Path<i64>,
     JsonBody(b): JsonBody<PersonEditBody>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<PersonView>, AppError> {
     let edit = linli_store::registry_edit::PersonEdit {
         phone: b.phone,
         clear_phone: b.clear_phone,
@@ -581,11 +632,11 @@ async fn edit_person(
         head_relation: b.head_relation,
         tags: b.tags,
     };
-    Ok(Json(json!(
+    Ok(Json(
         s.store
             .edit_person(&caller.scope, &caller.actor, id, &edit)
-            .await?
-    )))
+            .await?,
+    ))
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -598,7 +649,7 @@ async fn person_unmask(
     caller: Caller,
     Path(id): Path<i64>,
     JsonBody(b): JsonBody<UnmaskBody>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<PersonFull>, AppError> {
     let full = s
         .store
         .person_unmasked(
@@ -608,19 +659,19 @@ async fn person_unmask(
             b.reason.as_deref().unwrap_or(""),
         )
         .await?;
-    Ok(Json(json!(full)))
+    Ok(Json(full))
 }
 
 async fn compounds(
     State(s): State<AppState>,
     caller: Caller,
     QueryOf(q, _): QueryOf<CompoundsQuery>,
-) -> Result<Json<Value>, AppError> {
-    Ok(Json(json!(
+) -> Result<Json<Vec<Compound>>, AppError> {
+    Ok(Json(
         s.store
             .compounds(&caller.scope, param(&q, "grid_id")?)
-            .await?
-    )))
+            .await?,
+    ))
 }
 
 /// The table format of an upload, from `?format=` or the Content-Type.
@@ -650,9 +701,9 @@ fn upload_format(
     }
 }
 
-fn report_response(r: linli_store::import::ImportReport) -> Result<Json<Value>, AppError> {
+fn report_response(r: ImportReport) -> Result<Json<ImportReport>, AppError> {
     if r.committed || (r.dry_run && r.errors.is_empty()) {
-        Ok(Json(json!(r)))
+        Ok(Json(r))
     } else {
         Err(AppError::Rows(r.errors))
     }
@@ -664,7 +715,7 @@ async fn import_registry(
     QueryOf(q, _): QueryOf<ImportRegistryQuery>,
     headers: HeaderMap,
     Upload(body, _): Upload<Spreadsheet>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<ImportReport>, AppError> {
     let format = upload_format(&q, &headers)?.unwrap_or_else(|| TableFormat::sniff(&body));
     let table = parse_ledger(body, format, LedgerKind::Registry, q.get("sheet").cloned()).await?;
     let options = ImportOptions {
@@ -695,7 +746,7 @@ async fn import_compounds(
     QueryOf(q, _): QueryOf<ImportCompoundsQuery>,
     headers: HeaderMap,
     Upload(body, _): Upload<Spreadsheet>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<ImportReport>, AppError> {
     let format = upload_format(&q, &headers)?.unwrap_or_else(|| TableFormat::sniff(&body));
     let table = parse_ledger(body, format, LedgerKind::Compounds, q.get("sheet").cloned()).await?;
     report_response(
@@ -710,7 +761,7 @@ async fn import_grids(
     caller: Caller,
     QueryOf(q, _): QueryOf<ImportGridsQuery>,
     Upload(body, _): Upload<GeoJson>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<ImportReport>, AppError> {
     let text = utf8_body(&body, "GeoJSON")?;
     let tolerance: f64 = param(&q, "overlap_tolerance_m2")?
         .unwrap_or(linli_store::import::DEFAULT_OVERLAP_TOLERANCE_M2);
@@ -810,15 +861,18 @@ async fn audit(
     State(s): State<AppState>,
     caller: Caller,
     QueryOf(q, _): QueryOf<AuditQuery>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Vec<AuditEntry>>, AppError> {
     require_everything(&caller)?;
     let limit = param(&q, "limit")?.unwrap_or(100i64).clamp(1, 1000);
-    Ok(Json(json!(s.store.audit_entries(limit).await?)))
+    Ok(Json(s.store.audit_entries(limit).await?))
 }
 
-async fn audit_verify(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>, AppError> {
+async fn audit_verify(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Verification>, AppError> {
     require_everything(&caller)?;
-    Ok(Json(json!(s.verify_audit().await?)))
+    Ok(Json(s.verify_audit().await?))
 }
 
 /// A request body as UTF-8 text; `what` names it in the error.

@@ -11,10 +11,17 @@ use linli_core::case::ActionKind;
 use linli_core::case::{Action, State as CaseState};
 use linli_core::ledger::LedgerKind;
 use linli_core::todo::Todo;
-use linli_store::cases::{CaseEvent, CaseFilter, CaseOrder, CaseView, NewRequest};
+use std::collections::BTreeMap;
+
+use linli_core::category::Category;
+use linli_core::rates::Rates;
+use linli_store::cases::{
+    CaseEvent, CaseFilter, CaseOrder, CaseOriginals, CaseView, HandlingUnit, NewRequest,
+};
+use linli_store::import::ImportReport;
 use linli_store::import::{TableFormat, parse_ledger};
+use linli_store::photos::PhotoRef;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use crate::api::{json_body, param, require_everything, time_param, utf8_body};
 use linli_core::access::Permission;
@@ -222,8 +229,8 @@ async fn case_unmask(
     caller: Caller,
     Path(id): Path<i64>,
     JsonBody(b): JsonBody<crate::api::UnmaskBody>,
-) -> Result<Json<Value>, AppError> {
-    Ok(Json(json!(
+) -> Result<Json<CaseOriginals>, AppError> {
+    Ok(Json(
         s.store
             .case_originals(
                 &caller.scope,
@@ -231,8 +238,8 @@ async fn case_unmask(
                 &caller.actor,
                 b.reason.as_deref().unwrap_or(""),
             )
-            .await?
-    )))
+            .await?,
+    ))
 }
 
 /// POST /cases/{id}/photos: the body is the image itself (JPEG, PNG or
@@ -242,25 +249,38 @@ async fn upload_photo(
     caller: Caller,
     Path(id): Path<i64>,
     Upload(body, _): Upload<Image>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<PhotoOut>, AppError> {
     let p = s
         .store
         .add_photo(&caller.scope, &caller.actor, id, &body)
         .await?;
-    Ok(Json(json!({"url": p.url(), "photo": p})))
+    Ok(Json(PhotoOut::from(p)))
+}
+
+/// A photo of a case: where to fetch it, and what is known of it.
+#[derive(Serialize, JsonSchema)]
+struct PhotoOut {
+    /// GET it (signed in, in your area) for the image.
+    url: String,
+    photo: PhotoRef,
+}
+
+impl From<PhotoRef> for PhotoOut {
+    fn from(photo: PhotoRef) -> PhotoOut {
+        PhotoOut {
+            url: photo.url(),
+            photo,
+        }
+    }
 }
 
 async fn photos(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Vec<PhotoOut>>, AppError> {
     let list = s.store.photos(&caller.scope, id).await?;
-    Ok(Json(json!(
-        list.iter()
-            .map(|p| json!({"url": p.url(), "photo": p}))
-            .collect::<Vec<_>>()
-    )))
+    Ok(Json(list.into_iter().map(PhotoOut::from).collect()))
 }
 
 /// GET /photos/{id}: the image, with its checked type and no sniffing.
@@ -336,15 +356,20 @@ async fn act(
     ))
 }
 
-async fn categories(State(s): State<AppState>, _caller: Caller) -> Result<Json<Value>, AppError> {
-    Ok(Json(json!(s.store.categories().await?)))
+async fn categories(
+    State(s): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<Vec<Category>>, AppError> {
+    Ok(Json(s.store.categories().await?))
 }
 
 /// Replaces the taxonomy (format of crates/core/data/categories.json);
 /// categories in use stay, deactivated. Whole-tree callers only.
 /// The 12345 category mapping: {"platform's text": "linli code"}.
-async fn hotline_categories(State(s): State<AppState>) -> Result<Json<Value>, AppError> {
-    Ok(Json(json!(s.store.hotline_categories().await?)))
+async fn hotline_categories(
+    State(s): State<AppState>,
+) -> Result<Json<BTreeMap<String, String>>, AppError> {
+    Ok(Json(s.store.hotline_categories().await?))
 }
 
 /// Replaces the 12345 category mapping; kept by those who import 12345
@@ -353,26 +378,37 @@ async fn replace_hotline_categories(
     State(s): State<AppState>,
     caller: Caller,
     JsonBody(map): JsonBody<std::collections::BTreeMap<String, String>>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<BTreeMap<String, String>>, AppError> {
     s.store.save_hotline_categories(&caller.actor, &map).await?;
-    Ok(Json(json!(s.store.hotline_categories().await?)))
+    Ok(Json(s.store.hotline_categories().await?))
 }
 
 async fn replace_categories(
     State(s): State<AppState>,
     caller: Caller,
     Upload(body, _): Upload<JsonDocument>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<CategoriesSaved>, AppError> {
     require_everything(&caller)?;
     let text = utf8_body(&body, "categories JSON")?;
     let t = linli_core::category::Taxonomy::from_json(text)
         .map_err(|e| AppError::invalid_msg("categories", e))?;
     s.store.save_categories(&caller.actor, &t).await?;
-    Ok(Json(json!({"categories": t.categories.len()})))
+    Ok(Json(CategoriesSaved {
+        categories: t.categories.len(),
+    }))
 }
 
-async fn units(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>, AppError> {
-    Ok(Json(json!(s.store.units(&caller.scope).await?)))
+#[derive(Serialize, JsonSchema)]
+struct CategoriesSaved {
+    /// How many categories the new taxonomy has.
+    categories: usize,
+}
+
+async fn units(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<HandlingUnit>>, AppError> {
+    Ok(Json(s.store.units(&caller.scope).await?))
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -387,18 +423,18 @@ async fn create_unit(
     State(s): State<AppState>,
     caller: Caller,
     JsonBody(b): JsonBody<NewUnit>,
-) -> Result<Json<Value>, AppError> {
-    Ok(Json(json!(
+) -> Result<Json<HandlingUnit>, AppError> {
+    Ok(Json(
         s.store
             .create_unit(
                 &caller.scope,
                 b.org_id,
                 &b.name,
                 &b.kind,
-                b.webhook_url.as_deref()
+                b.webhook_url.as_deref(),
             )
-            .await?
-    )))
+            .await?,
+    ))
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -412,11 +448,17 @@ async fn dispatch_rule(
     State(s): State<AppState>,
     caller: Caller,
     JsonBody(b): JsonBody<NewRule>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Done>, AppError> {
     s.store
         .set_dispatch_rule(&caller.scope, &b.category, b.org_id, b.unit_id)
         .await?;
-    Ok(Json(json!({"ok": true})))
+    Ok(Json(Done { ok: true }))
+}
+
+/// What a change with nothing else to say answers.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct Done {
+    pub(crate) ok: bool,
 }
 
 /// GET /rates?period=2026|2026-Q3|2026-07, or ?from=MS&to=MS (default: the last 30 days).
@@ -424,7 +466,7 @@ async fn rates(
     State(s): State<AppState>,
     caller: Caller,
     QueryOf(q, _): QueryOf<RatesQuery>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<RatesOut>, AppError> {
     let now = chrono::Utc::now().timestamp_millis();
     let named = match q.get("period").map(|p| p.trim()).filter(|p| !p.is_empty()) {
         Some(p) => Some(
@@ -448,41 +490,88 @@ async fn rates(
         ));
     }
     let (by_unit, total) = s.store.rates(&caller.scope, from, to).await?;
-    Ok(Json(
-        json!({"from": from, "to": to, "by_unit": by_unit, "total": total}),
-    ))
+    Ok(Json(RatesOut {
+        from,
+        to,
+        by_unit,
+        total,
+    }))
+}
+
+/// The closed loop's rates (响应率, 办结率, 满意率 …) over a period.
+#[derive(Serialize, JsonSchema)]
+struct RatesOut {
+    /// The period, ms since 1970 (from inclusive, to exclusive).
+    from: i64,
+    to: i64,
+    by_unit: Vec<Rates>,
+    total: Rates,
 }
 
 async fn alerts(
     State(s): State<AppState>,
     caller: Caller,
     QueryOf(q, _): QueryOf<AlertsQuery>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Vec<AlertOut>>, AppError> {
     let rows = s
         .store
         .alerts(&caller.scope, param(&q, "limit")?.unwrap_or(50))
         .await?;
-    let list: Vec<Value> = rows
-        .into_iter()
-        .map(|(id, case_id, kind, message, at)| json!({"id": id, "case_id": case_id, "kind": kind, "message": message, "at": at}))
-        .collect();
-    Ok(Json(json!(list)))
+    Ok(Json(
+        rows.into_iter()
+            .map(|(id, case_id, kind, message, at)| AlertOut {
+                id,
+                case_id,
+                kind,
+                message,
+                at,
+            })
+            .collect(),
+    ))
 }
 
-async fn calendar(State(s): State<AppState>, _caller: Caller) -> Result<Json<Value>, AppError> {
+/// A deadline alert (预警) raised on a case.
+#[derive(Serialize, JsonSchema)]
+struct AlertOut {
+    id: i64,
+    case_id: i64,
+    /// due_soon or overdue.
+    kind: String,
+    message: String,
+    at: i64,
+}
+
+async fn calendar(
+    State(s): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<CalendarOut>, AppError> {
     let cal = s.store.calendar();
-    Ok(Json(json!({"zone": "Asia/Shanghai", "years": cal.years()})))
+    Ok(Json(CalendarOut {
+        zone: "Asia/Shanghai",
+        years: cal.years().iter().copied().collect(),
+    }))
+}
+
+/// The working calendar (工作日历) deadlines are counted in.
+#[derive(Serialize, JsonSchema)]
+struct CalendarOut {
+    zone: &'static str,
+    /// The years whose holidays and make-up working days are known.
+    years: Vec<i32>,
 }
 
 async fn extend_calendar(
     State(s): State<AppState>,
     caller: Caller,
     Upload(body, _): Upload<JsonDocument>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<CalendarOut>, AppError> {
     require_everything(&caller)?;
     let text = utf8_body(&body, "calendar JSON")?;
     let years = s.store.extend_calendar(&caller.actor, text).await?;
-    Ok(Json(json!({"years": years})))
+    Ok(Json(CalendarOut {
+        zone: "Asia/Shanghai",
+        years,
+    }))
 }
 
 /// 12345 hotline batch: a JSON array of requests, or CSV with the same
@@ -494,7 +583,7 @@ async fn import_hotline(
     QueryOf(q, _): QueryOf<ImportHotlineQuery>,
     headers: HeaderMap,
     Upload(body, _): Upload<HotlineBatch>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<ImportReport>, AppError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -526,7 +615,7 @@ async fn import_hotline(
             .await?
     };
     if report.committed {
-        Ok(Json(json!(report)))
+        Ok(Json(report))
     } else {
         Err(AppError::Rows(report.errors))
     }

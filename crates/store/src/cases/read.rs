@@ -465,7 +465,7 @@ impl Lead {
 }
 
 /// What a case's masked text was, for those who may unmask.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct CaseOriginals {
     /// The reporter's name as given.
     pub reporter_name: Option<String>,
@@ -478,7 +478,7 @@ pub struct CaseOriginals {
     pub audit_id: i64,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct OriginalText {
     pub field: String,
     pub event_id: Option<i64>,

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::db::{BeginWrite, now_ms};
 use crate::{Result, Scope, Store, StoreError, with_db};
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct HandlingUnit {
     pub id: i64,
     pub name: String,

@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::{Msg, Result, Scope, Store, StoreError};
 
 /// One problem in an import file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct RowError {
     /// Row number as a spreadsheet shows it (the header is row 1); for
     /// GeoJSON, the feature number (from 1).
@@ -52,7 +52,7 @@ impl std::fmt::Display for RowError {
 /// A value the import changed on its way in (full-width digits, a
 /// 15-digit ID number, 703室 → 703 …), so the worker sees every one.
 /// Personal values (ID numbers, phones) are shown masked.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ValueChange {
     pub row: usize,
     pub field: &'static str,
@@ -63,7 +63,7 @@ pub struct ValueChange {
 }
 
 /// What an import did, or why it did nothing.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct ImportReport {
     pub rows: usize,
     pub committed: bool,
@@ -88,14 +88,14 @@ pub struct ImportReport {
 /// A person an import updates: the row, the name, and the fields that
 /// change. `household` (empty values) means the person moves to this
 /// row's flat or household.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct PersonUpdate {
     pub row: usize,
     pub name: String,
     pub fields: Vec<FieldUpdate>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct FieldUpdate {
     pub field: &'static str,
     pub from: String,
@@ -169,7 +169,7 @@ impl Table {
 }
 
 /// One column of a file and the field it fills (`None`: not used).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ColumnUse {
     pub header: String,
     pub field: Option<&'static str>,
@@ -177,7 +177,7 @@ pub struct ColumnUse {
 
 /// Something the worker should know about an import that is not an
 /// error: a row skipped, a column not used, values filled or changed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Notice {
     /// The row it concerns, where it concerns one.
     pub row: Option<usize>,
