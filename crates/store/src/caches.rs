@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 
+use crate::db::BeginWrite;
 use crate::{Result, Store, with_db};
 
 /// A cached thing that other servers must learn has changed.
@@ -32,7 +33,7 @@ impl Cached {
         Cached::RegistryCounts,
     ];
 
-    fn key(self) -> &'static str {
+    pub(crate) fn key(self) -> &'static str {
         match self {
             Cached::Grids => "grids",
             Cached::Categories => "categories",
@@ -42,16 +43,43 @@ impl Cached {
     }
 }
 
+/// Raises a cache's generation inside the change's own transaction, so
+/// that the change and the signal to the other servers commit together: a
+/// server that dies after its commit cannot leave the others on the old
+/// copy. After the commit, [`Store::changed_committed`] drops this
+/// server's copy.
+macro_rules! changed_in_tx {
+    ($tx:expr, $what:expr) => {{
+        let key = $what.key();
+        sqlx::query(
+            "INSERT INTO cache_generation (name, n) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(key)
+        .execute(&mut *$tx)
+        .await?;
+        sqlx::query("UPDATE cache_generation SET n = n + 1 WHERE name = $1")
+            .bind(key)
+            .execute(&mut *$tx)
+            .await?;
+    }};
+}
+pub(crate) use changed_in_tx;
+
 impl Store {
-    /// After a committed change: drops this server's copy and raises the
-    /// generation so that the other servers drop theirs.
+    /// A change made outside a transaction (a bulk load): raises the
+    /// generation, then drops this server's copy.
     pub(crate) async fn changed(&self, what: Cached) -> Result<()> {
         with_db!(&self.db, pool => {
-            sqlx::query("INSERT INTO cache_generation (name, n) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING")
-                .bind(what.key()).execute(pool).await?;
-            sqlx::query("UPDATE cache_generation SET n = n + 1 WHERE name = $1")
-                .bind(what.key()).execute(pool).await?;
+            let mut tx = pool.begin_write().await?;
+            changed_in_tx!(tx, what);
+            tx.commit().await?;
         });
+        self.changed_committed(what).await
+    }
+
+    /// After a commit that raised `what`'s generation ([`changed_in_tx`]):
+    /// drops this server's copy and notes the generation it now holds.
+    pub(crate) async fn changed_committed(&self, what: Cached) -> Result<()> {
         self.drop_cached(what).await?;
         let n = self
             .generations()

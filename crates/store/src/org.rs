@@ -7,6 +7,7 @@ use linli_core::validate;
 use linli_geo::GridIndex;
 use serde::Serialize;
 
+use crate::caches::{Cached, changed_in_tx};
 use crate::db::BeginWrite;
 use crate::db::now_ms;
 use crate::vault::Field;
@@ -199,12 +200,16 @@ impl Store {
                 ));
             }
             let unit = insert_org_in_tx!(tx, parent.as_ref(), kind, code, name, geometry);
+            if kind == OrgKind::Grid {
+                changed_in_tx!(tx, Cached::Grids);
+                changed_in_tx!(tx, Cached::RegistryCounts);
+            }
             tx.commit().await?;
             unit
         });
         if kind == OrgKind::Grid {
-            self.changed(crate::caches::Cached::Grids).await?;
-            self.changed(crate::caches::Cached::RegistryCounts).await?;
+            self.changed_committed(Cached::Grids).await?;
+            self.changed_committed(Cached::RegistryCounts).await?;
         }
         Ok(unit)
     }

@@ -9,6 +9,7 @@ use linli_core::calendar::{Calendar, Limit};
 use linli_core::category::{Category, Taxonomy};
 
 use crate::audit::append_in_tx;
+use crate::caches::{Cached, changed_in_tx};
 use crate::db::{BeginWrite, now_ms};
 use crate::{Result, Store, StoreError, with_db};
 
@@ -49,9 +50,10 @@ impl Store {
             sqlx::query("INSERT INTO setting (key, value, updated_at) VALUES ($1, $2, $3)")
                 .bind(&key).bind(json).bind(now_ms()).execute(&mut *tx).await?;
             append_in_tx!(tx, self.vault(), actor, "calendar.extend", &key, "");
+            changed_in_tx!(tx, Cached::Calendar);
             tx.commit().await?;
         });
-        self.changed(crate::caches::Cached::Calendar).await?;
+        self.changed_committed(Cached::Calendar).await?;
         Ok(years)
     }
 
@@ -340,9 +342,10 @@ impl Store {
             if let Some(actor) = actor {
                 append_in_tx!(tx, self.vault(), actor, "categories.replace", "category", &detail);
             }
+            changed_in_tx!(tx, Cached::Categories);
             tx.commit().await?;
         });
-        self.changed(crate::caches::Cached::Categories).await
+        self.changed_committed(Cached::Categories).await
     }
 
     /// The active categories.

@@ -6,6 +6,7 @@ use linli_core::registry::ManagementMode;
 use linli_core::validate;
 
 use crate::audit::append_in_tx;
+use crate::caches::{Cached, changed_in_tx};
 use crate::db::BeginWrite;
 use crate::db::now_ms;
 use crate::{Result, Scope, Store, with_db};
@@ -168,9 +169,10 @@ impl Store {
             }
             let detail = serde_json::json!({"rows": report.rows, "created": report.created, "updated": report.updated}).to_string();
             append_in_tx!(tx, self.vault(), actor, "compounds.import", "compound", &detail);
+            changed_in_tx!(tx, Cached::RegistryCounts);
             tx.commit().await?;
         });
-        self.changed(crate::caches::Cached::RegistryCounts).await?;
+        self.changed_committed(Cached::RegistryCounts).await?;
         Ok(report)
     }
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use linli_core::org::{GridCode, OrgKind};
 
 use crate::audit::append_in_tx;
+use crate::caches::{Cached, changed_in_tx};
 use crate::db::BeginWrite;
 use crate::org::{OrgUnit, insert_org_in_tx};
 use crate::{Msg, Result, Scope, Store, with_db};
@@ -212,10 +213,12 @@ impl Store {
             }
             let detail = serde_json::json!({"features": report.rows, "created": report.created, "updated": report.updated}).to_string();
             append_in_tx!(tx, self.vault(), actor, "grids.import", "org_unit", &detail);
+            changed_in_tx!(tx, Cached::Grids);
+            changed_in_tx!(tx, Cached::RegistryCounts);
             tx.commit().await?;
         });
-        self.changed(crate::caches::Cached::Grids).await?;
-        self.changed(crate::caches::Cached::RegistryCounts).await?;
+        self.changed_committed(Cached::Grids).await?;
+        self.changed_committed(Cached::RegistryCounts).await?;
         Ok(report)
     }
 }

@@ -11,6 +11,7 @@ use linli_core::registry::{self, ManagementMode, Relation};
 use linli_core::validate::{self, Gender};
 
 use crate::audit::append_in_tx;
+use crate::caches::{Cached, changed_in_tx};
 use crate::db::BeginWrite;
 use crate::db::{now_ms, placeholders};
 use crate::vault::Field;
@@ -1446,6 +1447,7 @@ impl Store {
                 tx.rollback().await?;
             } else {
                 append_in_tx!(tx, self.vault(), actor, "registry.import", "registry", &detail);
+                changed_in_tx!(tx, Cached::RegistryCounts);
                 tx.commit().await?;
             }
         });
@@ -1458,7 +1460,7 @@ impl Store {
             self.audit(actor, "registry.import_preview", "registry", &detail)
                 .await?;
         } else {
-            self.changed(crate::caches::Cached::RegistryCounts).await?;
+            self.changed_committed(Cached::RegistryCounts).await?;
         }
         Ok(report)
     }
