@@ -148,48 +148,10 @@ async fn cases_api_and_open311() {
 
 #[tokio::test]
 async fn webhooks_are_signed_retried_and_kept() {
-    use axum::routing::post;
-    use std::sync::Mutex;
-
     each_backend(|store, be| async move {
         // A receiver that fails the first time and records what it got.
-        let got: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
-        let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
-        let (g, c) = (got.clone(), calls.clone());
-        let receiver = axum::Router::new()
-            .route(
-                "/moved",
-                post(|| async {
-                    axum::response::Redirect::temporary("http://169.254.169.254/latest/meta-data")
-                }),
-            )
-            .route(
-                "/hook",
-                post(move |headers: axum::http::HeaderMap, body: String| {
-                    let (g, c) = (g.clone(), c.clone());
-                    async move {
-                        let n = c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        let h = |k: &str| {
-                            headers
-                                .get(k)
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or("")
-                                .to_string()
-                        };
-                        g.lock()
-                            .unwrap()
-                            .push((h("x-linli-event"), h("x-linli-signature"), body));
-                        if n == 0 {
-                            StatusCode::INTERNAL_SERVER_ERROR
-                        } else {
-                            StatusCode::OK
-                        }
-                    }
-                }),
-            );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, receiver).await });
+        let receiver = WebhookReceiver::start(1).await;
+        let url = receiver.url.clone();
 
         let all = linli_store::Scope::Everything;
         store.import_grids(&all, "t", GRIDS).await.unwrap();
@@ -229,13 +191,13 @@ async fn webhooks_are_signed_retried_and_kept() {
             (1, 0)
         );
         assert_eq!(store.outbox_counts().await.unwrap(), (0, 1));
-        let seen = got.lock().unwrap().clone();
+        let seen = receiver.deliveries();
         assert_eq!(seen.len(), 2);
-        let (event, signature, body) = &seen[1];
-        assert_eq!(event, "case.dispatched");
+        let d = &seen[1];
+        assert_eq!(d.event, "case.dispatched");
         let key = linli_store::Vault::new(linli_store::testkit::TEST_KEY);
-        assert_eq!(signature, &key.sign_webhook(body.as_bytes()));
-        assert!(body.contains(&c.row.code));
+        assert_eq!(d.signature, key.sign_webhook(d.body.as_bytes()));
+        assert!(d.body.contains(&c.row.code));
 
         // A host name is checked on every address it resolves to when it
         // is sent to: one that points at the metadata service is refused
@@ -278,7 +240,7 @@ async fn webhooks_are_signed_retried_and_kept() {
             e.contains("hooks.unit.example resolves only to addresses a webhook may not reach"),
             "{e}"
         );
-        assert_eq!(got.lock().unwrap().len(), 2, "nothing was sent");
+        assert_eq!(receiver.deliveries().len(), 2, "nothing was sent");
         assert_eq!(
             linli_web::jobs::deliver_due(&store, &client("127.0.0.1"), later + 3_600_000)
                 .await
@@ -286,7 +248,7 @@ async fn webhooks_are_signed_retried_and_kept() {
             (1, 0),
             "{be}: the same name at an allowed address, with the URL's port"
         );
-        assert_eq!(got.lock().unwrap().len(), 3);
+        assert_eq!(receiver.deliveries().len(), 3);
 
         // A redirect is not followed (it could lead to a literal address
         // the resolver never sees): the send counts as failed.

@@ -57,6 +57,74 @@ impl App {
     }
 }
 
+/// A webhook as a receiver got it.
+#[derive(Clone, Debug)]
+struct Delivery {
+    delivery_id: String,
+    event: String,
+    signature: String,
+    body: String,
+}
+
+/// A unit's webhook receiver on a free port: it records every delivery
+/// and fails the first `failures` with a 500. `/moved` redirects to the
+/// cloud metadata address (a sender must not follow).
+struct WebhookReceiver {
+    url: String,
+    got: Arc<std::sync::Mutex<Vec<Delivery>>>,
+}
+
+impl WebhookReceiver {
+    async fn start(failures: u32) -> WebhookReceiver {
+        use axum::http::{HeaderMap, StatusCode};
+        use axum::routing::post;
+        let got: Arc<std::sync::Mutex<Vec<Delivery>>> = Arc::default();
+        let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let g = got.clone();
+        let router = axum::Router::new()
+            .route(
+                "/moved",
+                post(|| async {
+                    axum::response::Redirect::temporary("http://169.254.169.254/latest/meta-data")
+                }),
+            )
+            .route(
+                "/hook",
+                post(move |headers: HeaderMap, body: String| {
+                    let (g, calls) = (g.clone(), calls.clone());
+                    async move {
+                        let h = |k: &str| {
+                            headers
+                                .get(k)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("")
+                                .to_string()
+                        };
+                        g.lock().unwrap().push(Delivery {
+                            delivery_id: h("x-linli-delivery"),
+                            event: h("x-linli-event"),
+                            signature: h("x-linli-signature"),
+                            body,
+                        });
+                        if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < failures {
+                            StatusCode::INTERNAL_SERVER_ERROR
+                        } else {
+                            StatusCode::OK
+                        }
+                    }
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        WebhookReceiver { url, got }
+    }
+
+    fn deliveries(&self) -> Vec<Delivery> {
+        self.got.lock().unwrap().clone()
+    }
+}
+
 const GRIDS: &str = r#"{"type":"FeatureCollection","features":[
  {"type":"Feature","properties":{"code":"320104001001001","name":"一网格","subdistrict_name":"<script>alert(1)</script>街道"},
   "geometry":{"type":"Polygon","coordinates":[[[118.78,32.02],[118.79,32.02],[118.79,32.03],[118.78,32.03],[118.78,32.02]]]}}

@@ -7,37 +7,13 @@ use super::*;
 /// equals the cases. Then the lease: one holder at a time.
 #[tokio::test]
 async fn several_servers_share_one_database() {
-    use axum::routing::post;
     use linli_core::case::Action;
     use linli_store::Scope;
     use std::collections::HashMap;
-    use std::sync::Mutex;
 
     linli_store::testkit::each_backend_shared(3, |stores, be| async move {
-        let got: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
-        let g = got.clone();
-        let receiver = axum::Router::new().route(
-            "/hook",
-            post(move |headers: axum::http::HeaderMap| {
-                let g = g.clone();
-                async move {
-                    let h = |k: &str| {
-                        headers
-                            .get(k)
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or("")
-                            .to_string()
-                    };
-                    g.lock()
-                        .unwrap()
-                        .push((h("x-linli-delivery"), h("x-linli-event")));
-                    StatusCode::OK
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, receiver).await });
+        let receiver = WebhookReceiver::start(0).await;
+        let url = receiver.url.clone();
 
         let all = Scope::Everything;
         stores[0].import_grids(&all, "t", GRIDS).await.unwrap();
@@ -125,16 +101,16 @@ async fn several_servers_share_one_database() {
         let cases = 3 * PER_SERVER;
         // Each webhook sent once: one dispatch a case, and an overdue one
         // for each case that was dispatched when the scan found it late.
-        let got = got.lock().unwrap().clone();
+        let got = receiver.deliveries();
         let mut seen: HashMap<&str, u32> = HashMap::new();
-        for (id, _) in &got {
-            *seen.entry(id.as_str()).or_default() += 1;
+        for d in &got {
+            *seen.entry(d.delivery_id.as_str()).or_default() += 1;
         }
         assert!(
             seen.values().all(|n| *n == 1),
             "{be}: a webhook was sent twice: {seen:?}"
         );
-        let dispatched = got.iter().filter(|(_, e)| e == "case.dispatched").count();
+        let dispatched = got.iter().filter(|d| d.event == "case.dispatched").count();
         assert_eq!(dispatched, cases, "{be}");
         assert_eq!(
             stores[1].outbox_counts().await.unwrap(),
