@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use linli_core::category::Category;
 use linli_core::rates::Rates;
 use linli_store::cases::{
-    CaseEvent, CaseFilter, CaseOrder, CaseOriginals, CaseView, HandlingUnit, NewRequest,
+    Alert, CaseEvent, CaseFilter, CaseOrder, CaseOriginals, CaseView, HandlingUnit, NewRequest,
 };
 use linli_store::import::ImportReport;
 use linli_store::import::{TableFormat, parse_ledger};
@@ -512,33 +512,12 @@ async fn alerts(
     State(s): State<AppState>,
     caller: Caller,
     QueryOf(q, _): QueryOf<AlertsQuery>,
-) -> Result<Json<Vec<AlertOut>>, AppError> {
+) -> Result<Json<Vec<Alert>>, AppError> {
     let rows = s
         .store
         .alerts(&caller.scope, param(&q, "limit")?.unwrap_or(50))
         .await?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|(id, case_id, kind, message, at)| AlertOut {
-                id,
-                case_id,
-                kind,
-                message,
-                at,
-            })
-            .collect(),
-    ))
-}
-
-/// A deadline alert (预警) raised on a case.
-#[derive(Serialize, JsonSchema)]
-struct AlertOut {
-    id: i64,
-    case_id: i64,
-    /// due_soon or overdue.
-    kind: String,
-    message: String,
-    at: i64,
+    Ok(Json(rows))
 }
 
 async fn calendar(

@@ -7,6 +7,18 @@ use crate::db::BeginWrite;
 use crate::outbox::enqueue_in_tx;
 use crate::{Result, Scope, Store, with_db};
 
+/// A deadline alert (预警) raised on a case.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, schemars::JsonSchema)]
+pub struct Alert {
+    pub id: i64,
+    pub case_id: i64,
+    /// due_soon or overdue.
+    pub kind: String,
+    pub message: String,
+    /// When it was raised, ms since 1970.
+    pub at: i64,
+}
+
 impl Store {
     /// Marks open cases past their deadline as overdue, once each: an
     /// in-app alert for the case's area and a webhook to its unit, written
@@ -68,14 +80,10 @@ impl Store {
     }
 
     /// In-app alerts for the scope, newest first.
-    pub async fn alerts(
-        &self,
-        scope: &Scope,
-        limit: i64,
-    ) -> Result<Vec<(i64, i64, String, String, i64)>> {
+    pub async fn alerts(&self, scope: &Scope, limit: i64) -> Result<Vec<Alert>> {
         let (lo, hi) = scope.bounds();
         Ok(with_db!(&self.db, pool => {
-            sqlx::query_as("SELECT id, case_id, kind, message, created_at FROM alert WHERE scope_path >= $1 AND scope_path < $2 ORDER BY id DESC LIMIT $3")
+            sqlx::query_as("SELECT id, case_id, kind, message, created_at AS at FROM alert WHERE scope_path >= $1 AND scope_path < $2 ORDER BY id DESC LIMIT $3")
                 .bind(lo).bind(hi).bind(limit.clamp(1, 500)).fetch_all(pool).await?
         }))
     }

@@ -14,6 +14,7 @@
 
 mod act;
 mod alerts;
+pub use alerts::Alert;
 mod intake;
 mod read;
 pub use read::{CaseOriginals, MAX_OFFSET, OriginalText};

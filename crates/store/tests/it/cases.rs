@@ -557,14 +557,18 @@ async fn other_paths_scope_and_overdue() {
             "an overdue case is flagged once"
         );
         let alerts = store.alerts(&a, 10).await.unwrap();
-        assert!(alerts.iter().any(|x| x.1 == p.row.id && x.2 == "overdue"));
+        assert!(
+            alerts
+                .iter()
+                .any(|x| x.case_id == p.row.id && x.kind == "overdue")
+        );
         assert!(
             store
                 .alerts(&b, 10)
                 .await
                 .unwrap()
                 .iter()
-                .all(|x| x.1 != p.row.id)
+                .all(|x| x.case_id != p.row.id)
         );
         let overdue = store
             .cases(

@@ -120,8 +120,8 @@ async fn several_servers_share_one_database() {
         // One overdue alert a case.
         let alerts = stores[2].alerts(&all, 500).await.unwrap();
         let mut per_case: HashMap<i64, u32> = HashMap::new();
-        for a in alerts.iter().filter(|a| a.2 == "overdue") {
-            *per_case.entry(a.1).or_default() += 1;
+        for a in alerts.iter().filter(|a| a.kind == "overdue") {
+            *per_case.entry(a.case_id).or_default() += 1;
         }
         assert_eq!(per_case.len(), cases, "{be}");
         assert!(per_case.values().all(|n| *n == 1), "{be}: {per_case:?}");
