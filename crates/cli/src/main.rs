@@ -2,6 +2,7 @@
 
 mod gen_files;
 
+use linli_core::ids::CaseId;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -557,7 +558,7 @@ async fn case_cmd(store: &Store, cmd: CaseCmd) -> Result<()> {
                 .act(
                     &all,
                     &actor,
-                    c.row.id,
+                    CaseId(c.row.id),
                     version.unwrap_or(c.row.version),
                     &action,
                 )

@@ -28,6 +28,7 @@ pub mod case;
 pub mod category;
 pub mod deadline;
 pub mod dispatch;
+pub mod ids;
 pub mod intake;
 pub mod ledger;
 pub mod mask;

@@ -8,6 +8,7 @@
 //! Excel; see [`crate::import::read_ledger`]) or as a JSON array.
 
 use chrono::{DateTime, TimeZone, Utc};
+use linli_core::ids::CaseId;
 use linli_core::period::beijing;
 use linli_core::{ledger, mask};
 
@@ -549,7 +550,7 @@ impl Store {
                     .act(
                         scope,
                         actor,
-                        *id,
+                        CaseId(*id),
                         opened.row.version,
                         &Action::Dispatch { unit: u.id },
                     )

@@ -6,6 +6,7 @@
 
 use linli_core::access::Role;
 use linli_core::case::{Action, State};
+use linli_core::ids::AccountId;
 use linli_core::notify::{Audience, Topic, after_step, follower_message, message, staff_who_may};
 use serde::Serialize;
 
@@ -242,7 +243,8 @@ impl Store {
 
     /// Marks one of a person's notices read (its case, to go to), or all
     /// of them (`None`). Another person's notice is not found.
-    pub async fn mark_read(&self, account_id: i64, id: Option<i64>) -> Result<Option<i64>> {
+    pub async fn mark_read(&self, account_id: AccountId, id: Option<i64>) -> Result<Option<i64>> {
+        let account_id = account_id.0;
         let now = now_ms();
         match id {
             Some(id) => {

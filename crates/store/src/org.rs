@@ -1,5 +1,6 @@
 //! The org tree (city › … › grid), grid polygons, staff and posts.
 
+use linli_core::ids::{OrgId, StaffId};
 use std::sync::Arc;
 
 use linli_core::org::{GridCode, OrgKind, OrgPath};
@@ -438,7 +439,7 @@ impl Store {
         org_id: i64,
         name: &str,
         phone: Option<&str>,
-    ) -> Result<i64> {
+    ) -> Result<StaffId> {
         let org = self.org_unit(scope, org_id).await?;
         let name = name.trim();
         if name.is_empty() {
@@ -453,21 +454,22 @@ impl Store {
         let idx = phone
             .as_deref()
             .map(|p| self.vault().blind_index(Field::Phone, p));
-        Ok(with_db!(&self.db, pool => {
+        Ok(StaffId(with_db!(&self.db, pool => {
             sqlx::query_scalar("INSERT INTO staff (name, phone_enc, phone_idx, org_id, scope_path, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id")
                 .bind(name).bind(enc).bind(idx).bind(org.id).bind(&org.path).bind(now_ms())
                 .fetch_one(pool).await?
-        }))
+        })))
     }
 
     /// Puts a staff member on a post in a grid (格内定岗). Both must be in scope.
     pub async fn assign_post(
         &self,
         scope: &Scope,
-        grid_id: i64,
-        staff_id: i64,
+        grid_id: OrgId,
+        staff_id: StaffId,
         title: &str,
     ) -> Result<i64> {
+        let (grid_id, staff_id) = (grid_id.0, staff_id.0);
         let grid = self.org_unit(scope, grid_id).await?;
         if grid.kind != OrgKind::Grid.code() {
             return Err(StoreError::invalid(

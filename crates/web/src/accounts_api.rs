@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use linli_core::ids::AccountId;
 use linli_store::accounts::{Account, NewAccount, SESSION_MS};
 use linli_store::notify::Notification;
 use serde::{Deserialize, Serialize};
@@ -220,7 +221,7 @@ async fn read_notifications(
     } else {
         json_body(&body)?
     };
-    let case = s.store.mark_read(id, b.id).await?;
+    let case = s.store.mark_read(AccountId(id), b.id).await?;
     Ok(Json(ReadOut {
         case_id: case,
         unread: s.store.unread_notifications(id).await?,

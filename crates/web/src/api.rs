@@ -1,6 +1,7 @@
 //! JSON API under /api/v1. Every handler takes a [`Caller`] and passes its
 //! scope to the store.
 
+use linli_core::ids::{OrgId, StaffId};
 use std::collections::HashMap;
 use std::str::FromStr;
 
@@ -331,13 +332,13 @@ async fn create_staff(
         .store
         .create_staff(&caller.scope, b.org_id, &b.name, b.phone.as_deref())
         .await?;
-    Ok(Json(Created { id }))
+    Ok(Json(Created { id: id.into() }))
 }
 
 #[derive(Deserialize, JsonSchema)]
 struct NewPost {
-    grid_id: i64,
-    staff_id: i64,
+    grid_id: OrgId,
+    staff_id: StaffId,
     title: String,
 }
 

@@ -2,6 +2,7 @@
 //! page, actions with optimistic versions, timeline, categories, units,
 //! dispatch rules, rates, alerts, calendar, 12345 hotline batch import.
 
+use linli_core::ids::{CaseId, OrgId, UnitId};
 use std::collections::HashMap;
 
 use axum::Json;
@@ -344,7 +345,7 @@ pub(crate) fn require_step(
 async fn act(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Path(id): Path<CaseId>,
     JsonBody(b): JsonBody<ActBody>,
 ) -> Result<Json<CaseOut>, AppError> {
     require_step(caller.role, b.action.kind())?;
@@ -440,8 +441,8 @@ async fn create_unit(
 #[derive(Deserialize, JsonSchema)]
 struct NewRule {
     category: String,
-    org_id: i64,
-    unit_id: i64,
+    org_id: OrgId,
+    unit_id: UnitId,
 }
 
 async fn dispatch_rule(

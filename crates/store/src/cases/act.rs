@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use linli_core::case::{self, Action, State};
 use linli_core::deadline::{self, Clocks, Terms};
+use linli_core::ids::CaseId;
 
 use super::{CaseView, facts_of, ms, step_error};
 use crate::audit::append_in_tx;
@@ -22,7 +23,7 @@ impl Store {
         &self,
         scope: &Scope,
         actor: &str,
-        id: i64,
+        id: CaseId,
         version: i64,
         action: &Action,
     ) -> Result<CaseView> {
@@ -34,12 +35,12 @@ impl Store {
         &self,
         scope: &Scope,
         actor: &str,
-        id: i64,
+        id: CaseId,
         version: i64,
         action: &Action,
         now: DateTime<Utc>,
     ) -> Result<CaseView> {
-        self.act_given(scope, actor, id, version, action, now, None)
+        self.act_given(scope, actor, id.0, version, action, now, None)
             .await
     }
 

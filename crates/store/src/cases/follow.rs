@@ -3,6 +3,7 @@
 //! case lets its followers see.
 
 use linli_core::case::State;
+use linli_core::ids::{AccountId, CaseId};
 use serde::Serialize;
 
 use super::read::OPEN_STATES;
@@ -130,7 +131,13 @@ impl Store {
     /// A resident joins an open case (我也遇到): they see it and are told
     /// of its steps; its timeline shows one more resident affected. Joining
     /// twice is joining once; the reporter need not join their own.
-    pub async fn join_case(&self, account_id: i64, actor: &str, case_id: i64) -> Result<()> {
+    pub async fn join_case(
+        &self,
+        account_id: AccountId,
+        actor: &str,
+        case_id: CaseId,
+    ) -> Result<()> {
+        let (account_id, case_id) = (account_id.0, case_id.0);
         let c = self.case_plain(&Scope::Everything, case_id).await?;
         let open = State::parse(&c.row.state).is_some_and(State::is_open);
         if !open {

@@ -2,6 +2,7 @@
 //! case goes to is decided by [`linli_core::dispatch::choose_unit`].
 
 use linli_core::dispatch::{self, Rule, UnitAt};
+use linli_core::ids::{OrgId, UnitId};
 
 use serde::Serialize;
 
@@ -146,9 +147,10 @@ impl Store {
         &self,
         scope: &Scope,
         category: &str,
-        org_id: i64,
-        unit_id: i64,
+        org_id: OrgId,
+        unit_id: UnitId,
     ) -> Result<()> {
+        let (org_id, unit_id) = (org_id.0, unit_id.0);
         let cat = self.leaf_category(category).await?;
         let org = self.org_unit(scope, org_id).await?;
         let unit = self

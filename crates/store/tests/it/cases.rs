@@ -2,6 +2,7 @@ use super::*;
 
 use chrono::{DateTime, FixedOffset, TimeZone, Utc};
 use linli_core::case::{Action, Rating};
+use linli_core::ids::{AccountId, CaseId, OrgId, UnitId};
 use linli_store::cases::{CaseFilter, NewRequest};
 
 fn bj(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
@@ -55,7 +56,7 @@ async fn the_closed_loop_with_working_day_deadlines() {
         let id = c.row.id;
         let step = |a: Action, v: i64, t: DateTime<Utc>| {
             let store = store.clone();
-            async move { store.act_at(&Scope::Everything, "worker:1", id, v, &a, t).await }
+            async move { store.act_at(&Scope::Everything, "worker:1", CaseId(id), v, &a, t).await }
         };
         let c = step(Action::Open, v, t0).await.unwrap();
         // 8 working hours from Thu 10:00: Thu 10-12, 13-18 (7 h) and Fri 09:00-10:00.
@@ -265,7 +266,7 @@ async fn rates_rollup_agrees_with_the_cases() {
                 };
                 at += chrono::Duration::hours(rng.range(1, 30) as i64);
                 if let Ok(c) = store
-                    .act_at(&all, "worker:1", c.row.id, v, &action, at)
+                    .act_at(&all, "worker:1", CaseId(c.row.id), v, &action, at)
                     .await
                 {
                     v = c.row.version;
@@ -393,7 +394,7 @@ async fn other_paths_scope_and_overdue() {
             .act_at(
                 &a,
                 "counter:1",
-                c.row.id,
+                CaseId(c.row.id),
                 c.row.version,
                 &Action::AnswerOnSpot {
                     answer: text("已告知所需材料"),
@@ -429,7 +430,14 @@ async fn other_paths_scope_and_overdue() {
         ));
         assert!(
             store
-                .act_at(&a, "x", cb.row.id, cb.row.version, &Action::Open, t0)
+                .act_at(
+                    &a,
+                    "x",
+                    CaseId(cb.row.id),
+                    cb.row.version,
+                    &Action::Open,
+                    t0
+                )
                 .await
                 .is_err()
         );
@@ -464,7 +472,7 @@ async fn other_paths_scope_and_overdue() {
             .act_at(
                 &all,
                 "x",
-                d.row.id,
+                CaseId(d.row.id),
                 d.row.version,
                 &Action::Merge { parent: d.row.id },
                 t0,
@@ -476,7 +484,7 @@ async fn other_paths_scope_and_overdue() {
             .act_at(
                 &all,
                 "x",
-                d.row.id,
+                CaseId(d.row.id),
                 d.row.version,
                 &Action::Merge { parent: p.row.id },
                 t0,
@@ -490,7 +498,14 @@ async fn other_paths_scope_and_overdue() {
 
         // Escalation: community → subdistrict, then dispatch by a rule at the subdistrict.
         let p = store
-            .act_at(&all, "x", p.row.id, p.row.version, &Action::Open, t0)
+            .act_at(
+                &all,
+                "x",
+                CaseId(p.row.id),
+                p.row.version,
+                &Action::Open,
+                t0,
+            )
             .await
             .unwrap();
         // Sanitation, 3 working days from Fri 17:00: Mon, Tue, Wed close of business.
@@ -502,7 +517,7 @@ async fn other_paths_scope_and_overdue() {
             .act_at(
                 &all,
                 "x",
-                p.row.id,
+                CaseId(p.row.id),
                 p.row.version,
                 &Action::Escalate {
                     reason: text("需街道协调"),
@@ -518,14 +533,14 @@ async fn other_paths_scope_and_overdue() {
             .await
             .unwrap();
         store
-            .set_dispatch_rule(&all, "1401", sub.id, office.id)
+            .set_dispatch_rule(&all, "1401", OrgId(sub.id), UnitId(office.id))
             .await
             .unwrap();
         let p = store
             .act_at(
                 &all,
                 "x",
-                p.row.id,
+                CaseId(p.row.id),
                 p.row.version,
                 &Action::Dispatch { unit: 0 },
                 t0,
@@ -537,7 +552,7 @@ async fn other_paths_scope_and_overdue() {
             .act_at(
                 &all,
                 "x",
-                p.row.id,
+                CaseId(p.row.id),
                 p.row.version,
                 &Action::Supervise {
                     note: text("请加快办理"),
@@ -643,8 +658,14 @@ async fn two_people_acting_at_once_one_wins() {
             reason: text("重复"),
         };
         let (a, b) = tokio::join!(
-            store.act(&all, "worker:a", c.row.id, c.row.version, &Action::Open),
-            store.act(&all, "worker:b", c.row.id, c.row.version, &refuse),
+            store.act(
+                &all,
+                "worker:a",
+                CaseId(c.row.id),
+                c.row.version,
+                &Action::Open
+            ),
+            store.act(&all, "worker:b", CaseId(c.row.id), c.row.version, &refuse),
         );
         assert!(
             a.is_ok() != b.is_ok(),
@@ -691,7 +712,7 @@ async fn to_dos_count_the_cases_behind_them() {
                 let (id, mut v) = (c.row.id, c.row.version);
                 for a in steps {
                     v = store
-                        .act(&Scope::Everything, "worker:1", id, v, &a)
+                        .act(&Scope::Everything, "worker:1", CaseId(id), v, &a)
                         .await
                         .unwrap()
                         .row
@@ -752,7 +773,7 @@ async fn to_dos_count_the_cases_behind_them() {
             .act_at(
                 &all,
                 "worker:1",
-                old.row.id,
+                CaseId(old.row.id),
                 old.row.version,
                 &Action::Open,
                 bj(2026, 2, 12, 10, 0),
@@ -834,7 +855,13 @@ async fn to_dos_count_the_cases_behind_them() {
             note: text("电话回访，已解释"),
         };
         let c = store
-            .act(&all, "worker:2", unhappy, c.row.version, &visit(false))
+            .act(
+                &all,
+                "worker:2",
+                CaseId(unhappy),
+                c.row.version,
+                &visit(false),
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -845,7 +872,13 @@ async fn to_dos_count_the_cases_behind_them() {
         assert_eq!(count(all.clone(), Todo::Unsatisfied).await, 0, "{be}");
         // Visited once is enough: no second visit overrides it.
         let again = store
-            .act(&all, "worker:2", unhappy, c.row.version, &visit(true))
+            .act(
+                &all,
+                "worker:2",
+                CaseId(unhappy),
+                c.row.version,
+                &visit(true),
+            )
             .await;
         assert!(
             matches!(again, Err(StoreError::Conflict(_))),
@@ -866,7 +899,13 @@ async fn to_dos_count_the_cases_behind_them() {
         let unhappy = go(new(Some("1202")).await, s).await;
         let c = store.case(&all, unhappy).await.unwrap();
         let c = store
-            .act(&all, "worker:2", unhappy, c.row.version, &visit(true))
+            .act(
+                &all,
+                "worker:2",
+                CaseId(unhappy),
+                c.row.version,
+                &visit(true),
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -1028,7 +1067,7 @@ async fn steps_notify_those_they_concern() {
         let (id, mut v) = (c.row.id, c.row.version);
         for a in [Action::Open, Action::Dispatch { unit: unit.id }] {
             v = store
-                .act(&all, "account:n.worker", id, v, &a)
+                .act(&all, "account:n.worker", CaseId(id), v, &a)
                 .await
                 .unwrap()
                 .row
@@ -1072,7 +1111,13 @@ async fn steps_notify_those_they_concern() {
             },
         ] {
             v = store
-                .act(&Scope::Unit(unit.id), "account:n.handler", id, v, &a)
+                .act(
+                    &Scope::Unit(unit.id),
+                    "account:n.handler",
+                    CaseId(id),
+                    v,
+                    &a,
+                )
                 .await
                 .unwrap()
                 .row
@@ -1096,15 +1141,21 @@ async fn steps_notify_those_they_concern() {
         assert_eq!(store.unread_notifications(resident.id).await.unwrap(), 3);
         let first = of(resident.id).await[0].id;
         assert_eq!(
-            store.mark_read(resident.id, Some(first)).await.unwrap(),
+            store
+                .mark_read(AccountId(resident.id), Some(first))
+                .await
+                .unwrap(),
             Some(id)
         );
         assert_eq!(store.unread_notifications(resident.id).await.unwrap(), 2);
         assert!(
-            store.mark_read(handler.id, Some(first)).await.is_err(),
+            store
+                .mark_read(AccountId(handler.id), Some(first))
+                .await
+                .is_err(),
             "{be}"
         );
-        store.mark_read(resident.id, None).await.unwrap();
+        store.mark_read(AccountId(resident.id), None).await.unwrap();
         assert_eq!(store.unread_notifications(resident.id).await.unwrap(), 0);
         // The gateway must be a web address that is not link-local.
         assert!(

@@ -1,4 +1,5 @@
 use super::*;
+use linli_core::ids::OrgId;
 
 /// A generated year of cases: the rollup written beside the rows gives
 /// the same counts as the rows, the CSV for peers holds every row, and
@@ -218,12 +219,12 @@ async fn generated_city_loads_with_posts_and_places() {
             .await
             .unwrap();
         store
-            .assign_post(&Scope::Everything, grids[0].id, staff, "兼职网格员")
+            .assign_post(&Scope::Everything, OrgId(grids[0].id), staff, "兼职网格员")
             .await
             .unwrap();
         assert!(matches!(
             store
-                .assign_post(&Scope::Everything, grids[0].id, staff, "兼职网格员")
+                .assign_post(&Scope::Everything, OrgId(grids[0].id), staff, "兼职网格员")
                 .await,
             Err(StoreError::Conflict(_))
         ));

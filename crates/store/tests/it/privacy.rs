@@ -3,6 +3,7 @@
 //! keyed audit chain whose damage is always a verdict.
 
 use super::*;
+use linli_core::ids::CaseId;
 
 use linli_core::case::Action;
 use linli_store::audit::Checkpoint;
@@ -113,15 +114,15 @@ async fn ids_and_phones_in_free_text_are_masked_and_the_original_sealed() {
         assert!(original.contains("11010519491231002X"));
         // A staff note with a phone: masked in the timeline and the audit log.
         let c = store
-            .act(&all, "worker:1", c.row.id, c.row.version, &Action::Classify { category: "0601".into() })
+            .act(&all, "worker:1", CaseId(c.row.id), c.row.version, &Action::Classify { category: "0601".into() })
             .await
             .unwrap();
         let c = store
-            .act(&all, "worker:1", c.row.id, c.row.version, &Action::Open)
+            .act(&all, "worker:1", CaseId(c.row.id), c.row.version, &Action::Open)
             .await
             .unwrap();
         store
-            .act(&all, "worker:1", c.row.id, c.row.version, &Action::Escalate { reason: "住户说再打13900139000联系".into() })
+            .act(&all, "worker:1", CaseId(c.row.id), c.row.version, &Action::Escalate { reason: "住户说再打13900139000联系".into() })
             .await
             .unwrap();
         let timeline = store.timeline(&all, c.row.id).await.unwrap();

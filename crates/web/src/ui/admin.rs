@@ -2,6 +2,7 @@
 //! accounts, for the district's administrators. Each form comes back in
 //! place, with its values, when it is refused.
 
+use linli_core::ids::{OrgId, UnitId};
 use std::collections::HashMap;
 
 use askama::Template;
@@ -192,7 +193,7 @@ pub async fn create_rule(
         let (org, unit) = (number(&f, "org_id")?, number(&f, "unit_id")?);
         let category = f.get("category").map(|x| x.trim()).unwrap_or("");
         s.store
-            .set_dispatch_rule(&v.caller.scope, category, org, unit)
+            .set_dispatch_rule(&v.caller.scope, category, OrgId(org), UnitId(unit))
             .await?;
         let categories = s.store.categories().await?;
         Ok::<_, AppError>(

@@ -2,6 +2,7 @@
 //! one-window intake, the case queue, a case with its timeline and the
 //! steps allowed now.
 
+use linli_core::ids::{AccountId, CaseId};
 use std::collections::HashMap;
 
 use askama::Template;
@@ -402,7 +403,9 @@ pub async fn join(
         now,
         ("too many joins", "“我也遇到”次数过多"),
     )?;
-    s.store.join_case(v.account.id, &v.caller.actor, id).await?;
+    s.store
+        .join_case(AccountId(v.account.id), &v.caller.actor, CaseId(id))
+        .await?;
     Ok(Redirect::to(&format!("/cases/{id}")).into_response())
 }
 
@@ -1200,7 +1203,13 @@ async fn act_posted(
         AppError::invalid_msg(&field, linli_store::Msg::required())
     })?;
     s.store
-        .act(&v.caller.scope, &v.caller.actor, id, version, &action)
+        .act(
+            &v.caller.scope,
+            &v.caller.actor,
+            CaseId(id),
+            version,
+            &action,
+        )
         .await?;
     Ok(())
 }

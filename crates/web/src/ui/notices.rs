@@ -1,6 +1,7 @@
 //! A person's notifications (通知): the bell's unread count, the list,
 //! and their choice of what they are told and whether by SMS/WeChat.
 
+use linli_core::ids::AccountId;
 use std::collections::HashMap;
 
 use askama::Template;
@@ -89,7 +90,7 @@ pub async fn open(
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
     let v = ctx.viewer()?;
-    let to = match s.store.mark_read(v.account.id, Some(id)).await? {
+    let to = match s.store.mark_read(AccountId(v.account.id), Some(id)).await? {
         Some(case) => format!("/cases/{case}"),
         None => "/notifications".to_string(),
     };
@@ -104,7 +105,7 @@ pub async fn read_all(
 ) -> Result<Response, PageError> {
     let v = ctx.viewer()?;
     v.check_csrf(f.get("_csrf").map(String::as_str))?;
-    s.store.mark_read(v.account.id, None).await?;
+    s.store.mark_read(AccountId(v.account.id), None).await?;
     Ok(Redirect::to("/notifications").into_response())
 }
 

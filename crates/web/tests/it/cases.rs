@@ -1,4 +1,5 @@
 use super::*;
+use linli_core::ids::CaseId;
 
 #[tokio::test]
 async fn cases_api_and_open311() {
@@ -299,7 +300,7 @@ async fn dispatch_new_case(store: &linli_store::Store, unit: i64) -> linli_store
         .act(
             &all,
             "x",
-            c.row.id,
+            CaseId(c.row.id),
             c.row.version,
             &linli_core::case::Action::Open,
         )
@@ -309,7 +310,7 @@ async fn dispatch_new_case(store: &linli_store::Store, unit: i64) -> linli_store
         .act(
             &all,
             "x",
-            c.row.id,
+            CaseId(c.row.id),
             c.row.version,
             &linli_core::case::Action::Dispatch { unit },
         )

@@ -1,4 +1,5 @@
 use super::*;
+use linli_core::ids::CaseId;
 
 /// Three servers on one database, each running the background jobs at
 /// once (the lease bypassed, as when it runs out in a slow round) while
@@ -62,14 +63,21 @@ async fn several_servers_share_one_database() {
                         .unwrap();
                     // Opened long ago: past its deadline, so overdue.
                     let c = store
-                        .act_at(&all, "x", c.row.id, c.row.version, &Action::Open, long_ago)
+                        .act_at(
+                            &all,
+                            "x",
+                            CaseId(c.row.id),
+                            c.row.version,
+                            &Action::Open,
+                            long_ago,
+                        )
                         .await
                         .unwrap();
                     store
                         .act_at(
                             &all,
                             "x",
-                            c.row.id,
+                            CaseId(c.row.id),
                             c.row.version,
                             &Action::Dispatch { unit: unit.id },
                             long_ago,
