@@ -61,10 +61,6 @@ id_type!(
     /// A sign-in account.
     AccountId
 );
-id_type!(
-    /// A resident in the registry.
-    PersonId
-);
 
 #[cfg(test)]
 mod tests {
