@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::db::BeginWrite;
 use crate::vault::Vault;
-use crate::{Backend, Result, Store, StoreError, with_db};
+use crate::{Backend, Msg, Result, Store, StoreError, with_db};
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -116,6 +116,8 @@ pub struct BrokenLink {
     /// The chain position (seq) of the first bad entry.
     pub id: i64,
     pub reason: String,
+    /// The same in Chinese, for the audit page.
+    pub reason_zh: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -129,16 +131,14 @@ pub struct Verification {
 }
 
 impl Verification {
-    fn broken(
-        entries: i64,
-        unkeyed: i64,
-        at: i64,
-        reason: String,
-        cp: Option<&Checkpoint>,
-    ) -> Self {
+    fn broken(entries: i64, unkeyed: i64, at: i64, reason: Msg, cp: Option<&Checkpoint>) -> Self {
         Verification {
             entries: entries.max(0) as u64,
-            first_broken: Some(BrokenLink { id: at, reason }),
+            first_broken: Some(BrokenLink {
+                id: at,
+                reason: reason.en,
+                reason_zh: reason.zh,
+            }),
             unkeyed: unkeyed.max(0) as u64,
             checkpoint_seq: cp.map(|c| c.seq),
         }
@@ -410,7 +410,10 @@ impl Store {
                 0,
                 0,
                 0,
-                format!("the audit tables cannot be read as linli wrote them (altered): {e}"),
+                Msg::new(
+                    format!("the audit tables cannot be read as linli wrote them (altered): {e}"),
+                    format!("审计表无法按 linli 写入的格式读取（已被改动）：{e}"),
+                ),
                 checkpoint,
             )),
             other => other,
@@ -428,7 +431,10 @@ impl Store {
                 0,
                 0,
                 0,
-                "the checkpoint is not signed with this audit key".into(),
+                Msg::new(
+                    "the checkpoint is not signed with this audit key",
+                    "检查点不是用本审计密钥签名的",
+                ),
                 checkpoint,
             ));
         }
@@ -441,7 +447,10 @@ impl Store {
                 0,
                 0,
                 1,
-                "the head of the log is missing (deleted)".into(),
+                Msg::new(
+                    "the head of the log is missing (deleted)",
+                    "日志头缺失（已被删除）",
+                ),
                 checkpoint,
             ));
         };
@@ -450,8 +459,13 @@ impl Store {
                 0,
                 0,
                 1,
-                format!(
-                    "the start of the keyed chain (after entry {keyed_from}) is not the one signed when the chain was keyed (moved, to pass entries off as unkeyed ones)"
+                Msg::new(
+                    format!(
+                        "the start of the keyed chain (after entry {keyed_from}) is not the one signed when the chain was keyed (moved, to pass entries off as unkeyed ones)"
+                    ),
+                    format!(
+                        "加密链的起点（第{keyed_from}条之后）与启用密钥时签名的不符（被挪动，想把条目冒充为未加密的旧条目）"
+                    ),
                 ),
                 checkpoint,
             ));
@@ -463,9 +477,15 @@ impl Store {
                 0,
                 keyed_from,
                 1,
-                format!(
-                    "the log says its keyed chain starts after entry {keyed_from}, the checkpoint says after {}",
-                    cp.keyed_from
+                Msg::new(
+                    format!(
+                        "the log says its keyed chain starts after entry {keyed_from}, the checkpoint says after {}",
+                        cp.keyed_from
+                    ),
+                    format!(
+                        "日志称加密链从第{keyed_from}条之后开始，检查点记录的是第{}条之后",
+                        cp.keyed_from
+                    ),
                 ),
                 checkpoint,
             ));
@@ -504,7 +524,7 @@ impl Store {
                 break;
             }
             for e in &rows {
-                let broken = |reason: String| {
+                let broken = |reason: Msg| {
                     Ok(Verification::broken(
                         e.seq - 1,
                         unkeyed(e.seq - 1),
@@ -518,34 +538,52 @@ impl Store {
                         expected - 1,
                         unkeyed(expected - 1),
                         expected,
-                        format!("entry {expected} is missing"),
+                        Msg::new(
+                            format!("entry {expected} is missing"),
+                            format!("第{expected}条缺失"),
+                        ),
                         checkpoint,
                     ));
                 }
                 if e.prev_hash != prev {
-                    return broken("prev_hash does not match the previous entry".into());
+                    return broken(Msg::new(
+                        "prev_hash does not match the previous entry",
+                        "前一哈希与上一条不符",
+                    ));
                 }
                 let key = (e.seq > keyed_from).then_some(self.vault());
                 let h = entry_hash(
                     key, &prev, e.seq, e.id, e.at, &e.actor, &e.action, &e.object, &e.detail,
                 );
                 if h != e.hash {
-                    return broken("content does not match its link (altered, or written without the audit key)".into());
+                    return broken(Msg::new(
+                        "content does not match its link (altered, or written without the audit key)",
+                        "内容与其哈希不符（被改动，或不是用审计密钥写入的）",
+                    ));
                 }
                 if e.action == FORGED {
-                    return broken(format!(
-                        "entry {} was put among the recorded entries by hand (no writer's signature, or the id of an entry already chained): {}",
-                        e.seq, e.detail
+                    return broken(Msg::new(
+                        format!(
+                            "entry {} was put among the recorded entries by hand (no writer's signature, or the id of an entry already chained): {}",
+                            e.seq, e.detail
+                        ),
+                        format!(
+                            "第{}条是手工塞进待记条目的（没有写入方签名，或用了已入链条目的编号）：{}",
+                            e.seq, e.detail
+                        ),
                     ));
                 }
                 if gapless_ids
                     && let Some(p) = prev_id
                     && e.id != p + 1
                 {
-                    return broken(format!(
-                        "recorded entries {}..{} were deleted before they were chained",
-                        p + 1,
-                        e.id - 1
+                    return broken(Msg::new(
+                        format!(
+                            "recorded entries {}..{} were deleted before they were chained",
+                            p + 1,
+                            e.id - 1
+                        ),
+                        format!("已记录的第{}至{}条在入链前被删除", p + 1, e.id - 1),
                     ));
                 }
                 if counted
@@ -554,9 +592,12 @@ impl Store {
                 {
                     let counter = e.id.rem_euclid(COUNTERS);
                     if e.id < first_counted_id(m, counter) {
-                        return broken(format!(
-                            "entry {} has an id its counter never gave (put in by hand)",
-                            e.seq
+                        return broken(Msg::new(
+                            format!(
+                                "entry {} has an id its counter never gave (put in by hand)",
+                                e.seq
+                            ),
+                            format!("第{}条的编号不是计数器发出的（手工塞入）", e.seq),
                         ));
                     }
                     let seen = seen_of.entry(counter).or_insert((0, 0));
@@ -581,7 +622,10 @@ impl Store {
                     last,
                     unkeyed(last),
                     last + 1,
-                    "the head of the log is missing (deleted)".into(),
+                    Msg::new(
+                        "the head of the log is missing (deleted)",
+                        "日志头缺失（已被删除）",
+                    ),
                     checkpoint,
                 ));
             }
@@ -591,7 +635,12 @@ impl Store {
                 last,
                 unkeyed(last),
                 last + 1,
-                format!("the log ends at {last} but its head says {head_seq} (entries removed)"),
+                Msg::new(
+                    format!(
+                        "the log ends at {last} but its head says {head_seq} (entries removed)"
+                    ),
+                    format!("日志止于第{last}条，日志头却记为第{head_seq}条（有条目被删除）"),
+                ),
                 checkpoint,
             ));
         }
@@ -601,10 +650,17 @@ impl Store {
                     last,
                     unkeyed(last),
                     last + 1,
-                    format!(
-                        "the log ends at {last} but a checkpoint of {} saw {} entries (cut short, rolled back or emptied)",
-                        crate::db::beijing_time(cp.at),
-                        cp.seq
+                    Msg::new(
+                        format!(
+                            "the log ends at {last} but a checkpoint of {} saw {} entries (cut short, rolled back or emptied)",
+                            crate::db::beijing_time(cp.at),
+                            cp.seq
+                        ),
+                        format!(
+                            "日志止于第{last}条，而{}的检查点已见{}条（被截短、回滚或清空）",
+                            crate::db::beijing_time(cp.at),
+                            cp.seq
+                        ),
                     ),
                     checkpoint,
                 ));
@@ -614,10 +670,17 @@ impl Store {
                     last,
                     unkeyed(last),
                     cp.seq,
-                    format!(
-                        "entry {} differs from the checkpoint of {} (the log was rewritten)",
-                        cp.seq,
-                        crate::db::beijing_time(cp.at)
+                    Msg::new(
+                        format!(
+                            "entry {} differs from the checkpoint of {} (the log was rewritten)",
+                            cp.seq,
+                            crate::db::beijing_time(cp.at)
+                        ),
+                        format!(
+                            "第{}条与{}的检查点不符（日志被改写）",
+                            cp.seq,
+                            crate::db::beijing_time(cp.at)
+                        ),
                     ),
                     checkpoint,
                 ));
@@ -639,7 +702,10 @@ impl Store {
                     last,
                     unkeyed(last),
                     last + 1,
-                    "SQLite's id counter of the audit log is behind the entries it numbered (set back by hand)".into(),
+                    Msg::new(
+                        "SQLite's id counter of the audit log is behind the entries it numbered (set back by hand)",
+                        "审计日志的 SQLite 编号计数器落后于已编号的条目（被手工调回）",
+                    ),
                     checkpoint,
                 ));
             }
@@ -650,9 +716,15 @@ impl Store {
                     last,
                     unkeyed(last),
                     last + 1,
-                    format!(
-                        "recorded entries {}..{allocated} are missing from the end of the log (cut off, head rolled back)",
-                        seen + 1
+                    Msg::new(
+                        format!(
+                            "recorded entries {}..{allocated} are missing from the end of the log (cut off, head rolled back)",
+                            seen + 1
+                        ),
+                        format!(
+                            "日志末尾缺少已记录的第{}至{allocated}条（被截掉，日志头被回滚）",
+                            seen + 1
+                        ),
                     ),
                     checkpoint,
                 ));
@@ -669,9 +741,15 @@ impl Store {
                     last,
                     unkeyed(last),
                     last + 1,
-                    format!(
-                        "{} recorded entries numbered by counter {counter} up to {highest} were deleted before they were chained",
-                        given - count
+                    Msg::new(
+                        format!(
+                            "{} recorded entries numbered by counter {counter} up to {highest} were deleted before they were chained",
+                            given - count
+                        ),
+                        format!(
+                            "计数器{counter}编号至{highest}的条目中有{}条在入链前被删除",
+                            given - count
+                        ),
                     ),
                     checkpoint,
                 ));
@@ -692,7 +770,7 @@ impl Store {
                 .fetch_all(pool)
                 .await?
             });
-            let broken_end = |reason: String| {
+            let broken_end = |reason: Msg| {
                 Ok(Verification::broken(
                     last,
                     unkeyed(last),
@@ -703,8 +781,11 @@ impl Store {
             };
             match marker {
                 None if !counters.is_empty() => {
-                    return broken_end(format!(
-                        "the entry that starts the counted numbering ({COUNTED}) is missing from the log"
+                    return broken_end(Msg::new(
+                        format!(
+                            "the entry that starts the counted numbering ({COUNTED}) is missing from the log"
+                        ),
+                        format!("日志中缺少开始计数编号的条目（{COUNTED}）"),
                     ));
                 }
                 None => {}
@@ -713,15 +794,25 @@ impl Store {
                         let seen_no =
                             seen.map_or(first_counter_no(m), |id| id.div_euclid(COUNTERS));
                         if next_no < seen_no {
-                            return broken_end(format!(
-                                "counter {counter} is behind the entries it numbered (set back by hand)"
+                            return broken_end(Msg::new(
+                                format!(
+                                    "counter {counter} is behind the entries it numbered (set back by hand)"
+                                ),
+                                format!("计数器{counter}落后于它已编号的条目（被手工调回）"),
                             ));
                         }
                         if next_no > seen_no {
-                            return broken_end(format!(
-                                "recorded entries {}..{} (counter {counter}) are missing from the end of the log (cut off, head rolled back)",
+                            let (from, to) = (
                                 (seen_no + 1) * COUNTERS + i64::from(counter),
-                                next_no * COUNTERS + i64::from(counter)
+                                next_no * COUNTERS + i64::from(counter),
+                            );
+                            return broken_end(Msg::new(
+                                format!(
+                                    "recorded entries {from}..{to} (counter {counter}) are missing from the end of the log (cut off, head rolled back)"
+                                ),
+                                format!(
+                                    "日志末尾缺少已记录的第{from}至{to}条（计数器{counter}；被截掉，日志头被回滚）"
+                                ),
                             ));
                         }
                     }

@@ -234,6 +234,10 @@ async fn a_rewritten_entry_with_a_recomputed_chain_is_caught() {
         exec(&store, &format!("UPDATE audit_head SET last_hash = '{prev}' WHERE id = 1")).await;
         let v = store.audit_verify(None).await.unwrap();
         assert_eq!(v.first_broken.as_ref().map(|b| b.id), Some(3), "{be}: {v:?}");
+        // Said in both languages (the audit page is Chinese first).
+        let b = v.first_broken.as_ref().unwrap();
+        assert!(b.reason.contains("does not match its link"), "{be}: {b:?}");
+        assert!(b.reason_zh.contains("内容与其哈希不符"), "{be}: {b:?}");
         // Moving the start of the keyed chain to pass everything off as
         // unkeyed (SHA-256) entries is caught, checkpoint or not.
         exec(&store, &format!("UPDATE audit_head SET keyed_from = {} WHERE id = 1", entries.len())).await;
