@@ -723,17 +723,7 @@ async fn import_registry(
         dry_run: matches!(q.get("dry_run").map(String::as_str), Some("1" | "true")),
         grid: q.get("grid").cloned(),
     };
-    let now = chrono::Utc::now().timestamp_millis();
-    if options.dry_run {
-        crate::throttle::admit_preview(&s.lookup_throttle, &caller.actor, now)?;
-    }
-    crate::throttle::admit_id_numbers(
-        &s.import_budget,
-        &caller.actor,
-        linli_core::access::allows(caller.role, Permission::Unmask),
-        &table,
-        now,
-    )?;
+    crate::throttle::admit_registry_import(&s, &caller, options.dry_run, &table)?;
     report_response(
         s.store
             .import_registry_with(&caller.scope, &caller.actor, &table, &options, &|_, _| {})

@@ -101,6 +101,28 @@ impl Default for ImportBudget {
     }
 }
 
+/// What a registry import (API or page) must pass before it runs: a
+/// preview takes from the look-up allowance, and the file's ID numbers
+/// from the caller's daily budget.
+pub fn admit_registry_import(
+    state: &crate::AppState,
+    caller: &crate::Caller,
+    dry_run: bool,
+    table: &linli_store::import::Table,
+) -> Result<(), linli_store::StoreError> {
+    let now = chrono::Utc::now().timestamp_millis();
+    if dry_run {
+        admit_preview(&state.lookup_throttle, &caller.actor, now)?;
+    }
+    admit_id_numbers(
+        &state.import_budget,
+        &caller.actor,
+        linli_core::access::allows(caller.role, linli_core::access::Permission::Unmask),
+        table,
+        now,
+    )
+}
+
 /// Charges the distinct ID numbers of a registry file (its column
 /// recognised as `id_number`) to the caller's budget, or refuses the
 /// import (429, with how long to wait) when they do not fit.

@@ -663,17 +663,7 @@ async fn preview_or_import(
         dry_run,
         grid: choices.grid.clone(),
     };
-    let now = chrono::Utc::now().timestamp_millis();
-    if dry_run {
-        crate::throttle::admit_preview(&s.lookup_throttle, &caller.actor, now)?;
-    }
-    crate::throttle::admit_id_numbers(
-        &s.import_budget,
-        &caller.actor,
-        linli_core::access::allows(caller.role, linli_core::access::Permission::Unmask),
-        &table,
-        now,
-    )?;
+    crate::throttle::admit_registry_import(s, caller, dry_run, &table)?;
     Ok(s.store
         .import_registry_with(&caller.scope, &caller.actor, &table, &options, &|_, _| {})
         .await?)
