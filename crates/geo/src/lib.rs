@@ -310,26 +310,50 @@ pub struct Overlap {
 /// of digitising below it are ignored): only pairs whose bounding boxes
 /// meet are intersected, so the cost follows the neighbours, not n².
 pub fn overlaps(shapes: &[&MultiPolygon<f64>], tolerance_m2: f64) -> Vec<Overlap> {
+    overlapping(shapes, shapes, tolerance_m2, true)
+}
+
+/// Every new shape that overlaps a stored one by more than `tolerance_m2`:
+/// `a` is the new shape's place in `new`, `b` the stored one's in `stored`
+/// (both 1-based).
+pub fn overlaps_with(
+    new: &[&MultiPolygon<f64>],
+    stored: &[&MultiPolygon<f64>],
+    tolerance_m2: f64,
+) -> Vec<Overlap> {
+    overlapping(new, stored, tolerance_m2, false)
+}
+
+/// The shapes of `queries` that overlap those of `targets`; `same` when
+/// both are one list (each pair once, a shape not with itself).
+fn overlapping(
+    queries: &[&MultiPolygon<f64>],
+    targets: &[&MultiPolygon<f64>],
+    tolerance_m2: f64,
+    same: bool,
+) -> Vec<Overlap> {
     use geo::{BooleanOps, ChamberlainDuquetteArea};
-    let entries: Vec<Entry> = shapes
-        .iter()
-        .enumerate()
-        .filter_map(|(slot, s)| {
-            let r = s.bounding_rect()?;
-            Some(Entry {
-                slot,
-                envelope: AABB::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]),
+    let envelopes = |shapes: &[&MultiPolygon<f64>]| -> Vec<Entry> {
+        shapes
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, s)| {
+                let r = s.bounding_rect()?;
+                Some(Entry {
+                    slot,
+                    envelope: AABB::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]),
+                })
             })
-        })
-        .collect();
-    let tree: RTree<Entry> = RTree::bulk_load(entries.clone());
+            .collect()
+    };
+    let tree: RTree<Entry> = RTree::bulk_load(envelopes(targets));
     let mut out = Vec::new();
-    for e in &entries {
+    for e in envelopes(queries) {
         for other in tree.locate_in_envelope_intersecting(e.envelope) {
-            if other.slot <= e.slot {
+            if same && other.slot <= e.slot {
                 continue;
             }
-            let shared = shapes[e.slot].intersection(shapes[other.slot]);
+            let shared = queries[e.slot].intersection(targets[other.slot]);
             let area = shared.chamberlain_duquette_unsigned_area();
             if area > tolerance_m2 {
                 out.push(Overlap {
@@ -770,6 +794,12 @@ mod tests {
             found[0].area_m2
         );
         assert!(overlaps(&[&a, &b], 1e9).is_empty(), "below the tolerance");
+        // Against stored grids: the new one (b) overlaps the first stored
+        // (a) and only touches the second (c).
+        let found = overlaps_with(&[&b], &[&a, &c], 1.0);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!((found[0].a, found[0].b), (1, 1));
+        assert!(overlaps_with(&[&c], &[&a], 1.0).is_empty());
     }
 
     #[test]

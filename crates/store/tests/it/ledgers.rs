@@ -1163,6 +1163,16 @@ async fn grids_that_overlap_or_lie_outside_the_city_are_named() {
             .await
             .unwrap();
         assert!(r.notices.iter().all(|n| !n.message_zh.contains("重叠")), "{:?}", r.notices);
+        // A later file's grid drawn over a stored one is named with it;
+        // the stored grids the file replaces (same code) are not.
+        let later = file(&[square("510104001001004", 104.0225, 30.6), square("510104001001001", 104.0, 30.6)]);
+        let r = store.import_grids(&Scope::Everything, "test", &later).await.unwrap();
+        assert!(r.committed, "{be}: {:?}", r.errors);
+        let named: Vec<_> = r.notices.iter().filter(|n| n.message_zh.contains("重叠")).collect();
+        assert_eq!(named.len(), 2, "{be}: {:?}", r.notices);
+        assert!(named[0].message_zh.contains("网格 510104001001004）与已有网格 510104001001003"), "{}", named[0].message_zh);
+        assert_eq!(named[0].row, Some(1));
+        assert!(named[1].message_zh.contains("网格 510104001001001）与已有网格 510104001001002"), "{}", named[1].message_zh);
     })
     .await;
 }
