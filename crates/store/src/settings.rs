@@ -11,7 +11,7 @@ use linli_core::category::{Category, Taxonomy};
 use crate::audit::append_in_tx;
 use crate::caches::{Cached, changed_in_tx};
 use crate::db::{BeginWrite, now_ms};
-use crate::{Result, Store, StoreError, with_db};
+use crate::{Msg, Result, Store, StoreError, with_db};
 
 /// The setting that holds the registry import templates.
 const IMPORT_TEMPLATES: &str = "import.templates.registry";
@@ -19,6 +19,54 @@ const IMPORT_TEMPLATES: &str = "import.templates.registry";
 const DISTRICT_TAGS: &str = "registry.tags";
 /// The setting that holds the 12345 category mapping.
 const HOTLINE_CATEGORIES: &str = "hotline.categories";
+
+const CITY_EXTENT: &str = "city.extent";
+
+/// "min lon, min lat, max lon, max lat" in WGS-84 degrees.
+fn parse_extent(text: &str) -> std::result::Result<[f64; 4], Msg> {
+    let normal = linli_core::ledger::half_width(text).replace(['，', ';', '；'], ",");
+    let parts: Vec<&str> = normal
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|p| !p.is_empty())
+        .collect();
+    let wrong = || {
+        Msg::new(
+            format!(
+                "'{text}' is not four numbers: min longitude, min latitude, max longitude, max latitude (e.g. 102.9, 30.0, 105.0, 31.5)"
+            ),
+            format!(
+                "“{text}”不是四个数：最小经度、最小纬度、最大经度、最大纬度（如 102.9, 30.0, 105.0, 31.5）"
+            ),
+        )
+    };
+    let [a, b, c, d] = parts.as_slice() else {
+        return Err(wrong());
+    };
+    let n = |s: &str| s.parse::<f64>().ok().filter(|x| x.is_finite());
+    let (Some(min_lon), Some(min_lat), Some(max_lon), Some(max_lat)) = (n(a), n(b), n(c), n(d))
+    else {
+        return Err(wrong());
+    };
+    let lon = -180.0..=180.0;
+    let lat = -90.0..=90.0;
+    if !(lon.contains(&min_lon)
+        && lon.contains(&max_lon)
+        && lat.contains(&min_lat)
+        && lat.contains(&max_lat))
+    {
+        return Err(Msg::new(
+            "longitudes lie within -180..180 and latitudes within -90..90",
+            "经度须在 -180 至 180 之间，纬度须在 -90 至 90 之间",
+        ));
+    }
+    if min_lon >= max_lon || min_lat >= max_lat {
+        return Err(Msg::new(
+            "the minimum longitude and latitude come first, each below its maximum",
+            "须先写最小经度、最小纬度，且各自小于最大值",
+        ));
+    }
+    Ok([min_lon, min_lat, max_lon, max_lat])
+}
 
 impl Store {
     /// The working-day calendar: the shipped one plus years an
@@ -117,6 +165,41 @@ impl Store {
             *c = cal;
         }
         Ok(())
+    }
+
+    /// The plausible extent of the city's grids: a grid import refuses a
+    /// grid outside it (swapped coordinates, a projection, another city's
+    /// file). China's extent until an administrator sets the city's.
+    pub async fn city_extent(&self) -> Result<linli_geo::Extent> {
+        let stored: Option<[f64; 4]> = self.json_setting(CITY_EXTENT, "city extent").await?;
+        Ok(
+            stored.map_or(linli_geo::CHINA, |[min_lon, min_lat, max_lon, max_lat]| {
+                linli_geo::Extent {
+                    min_lon,
+                    min_lat,
+                    max_lon,
+                    max_lat,
+                }
+            }),
+        )
+    }
+
+    /// Sets the city's extent from "min lon, min lat, max lon, max lat" in
+    /// degrees (commas of either width, or spaces), or clears it (China's).
+    pub async fn set_city_extent(&self, actor: &str, text: Option<&str>) -> Result<()> {
+        let text = text.map(str::trim).filter(|t| !t.is_empty());
+        let value = match text {
+            None => None,
+            Some(t) => Some(parse_extent(t).map_err(|m| StoreError::invalid_msg("extent", m))?),
+        };
+        self.save_json_setting(
+            actor,
+            CITY_EXTENT,
+            &value,
+            "city_extent.set",
+            text.unwrap_or(""),
+        )
+        .await
     }
 
     /// A setting kept as JSON; its default when it was never saved.
@@ -430,5 +513,32 @@ impl Store {
             ));
         }
         Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_extent;
+
+    #[test]
+    fn an_extent_is_four_ordered_numbers_in_range() {
+        assert_eq!(
+            parse_extent("102.9, 30.0, 105.0, 31.5").unwrap(),
+            [102.9, 30.0, 105.0, 31.5]
+        );
+        assert_eq!(
+            parse_extent("１０２.９，30 105；31.5").unwrap(),
+            [102.9, 30.0, 105.0, 31.5]
+        );
+        assert!(parse_extent("102.9, 30.0, 105.0").is_err());
+        assert!(
+            parse_extent("105.0, 30.0, 102.9, 31.5").is_err(),
+            "min after max"
+        );
+        assert!(
+            parse_extent("30.0, 102.9, 31.5, 105.0").is_err(),
+            "latitude out of range"
+        );
+        assert!(parse_extent("a, b, c, d").is_err());
     }
 }

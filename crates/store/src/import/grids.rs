@@ -69,9 +69,10 @@ impl Store {
         let mut errors = Vec::new();
         let mut seen = HashMap::new();
         let mut parsed = Vec::new();
+        let extent = self.city_extent().await?;
         for (i, f) in features.iter().enumerate() {
             let row = i + 1;
-            if let Some(why) = linli_geo::outside_extent(&f.shape, linli_geo::CHINA) {
+            if let Some(why) = linli_geo::outside_extent(&f.shape, extent) {
                 let swapped = why.contains("swapped");
                 errors.push(RowError {
                     row,

@@ -709,6 +709,11 @@ pub fn pages() -> Pages {
             Needs(ManageSettings),
             settings::save_gateway,
         )
+        .post(
+            "/admin/city-extent",
+            Needs(ManageSettings),
+            settings::save_extent,
+        )
 }
 
 pub fn routes(state: AppState) -> Router<AppState> {

@@ -33,6 +33,8 @@ struct SettingsPage {
     district_tags: Vec<String>,
     hotline: BTreeMap<String, String>,
     gateway: Option<String>,
+    /// The city's extent as set ("" while it is China's).
+    extent: String,
     /// The form that came back refused and its values.
     refused: OneOfForms,
     done: Option<String>,
@@ -133,6 +135,10 @@ async fn page(
         district_tags: s.store.district_tags().await?,
         hotline: s.store.hotline_categories().await?,
         gateway: s.store.notify_gateway().await?,
+        extent: match s.store.city_extent().await? {
+            e if e == linli_geo::CHINA => String::new(),
+            e => format!("{}, {}, {}, {}", e.min_lon, e.min_lat, e.max_lon, e.max_lat),
+        },
         refused,
         done,
     })?;
@@ -355,4 +361,20 @@ pub async fn save_gateway(
     }
     .await;
     outcome(&s, &ctx, "gateway", f, r).await
+}
+
+/// Sets or clears the city's extent for grid imports.
+pub async fn save_extent(
+    State(s): State<AppState>,
+    ctx: PageCtx,
+    Form(f): Form<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let v = checked(&ctx, &f)?;
+    let r = async {
+        let extent = Some(text(&f, "extent")).filter(|x| !x.is_empty());
+        s.store.set_city_extent(&v.caller.actor, extent).await?;
+        Ok::<_, AppError>(extent.unwrap_or("—").to_string())
+    }
+    .await;
+    outcome(&s, &ctx, "extent", f, r).await
 }

@@ -1452,6 +1452,38 @@ async fn an_administrator_keeps_the_lists_and_a_worker_edits_a_person() {
             settings().await.contains("https://sms.example.cn/hook"),
             "{be}"
         );
+        // The city's extent: refused in Chinese beside its field when the
+        // minimum comes after the maximum; once set, a grid outside it is
+        // refused by an import; cleared, China's extent applies again.
+        let extent = |v: &str| vec![("extent", v.to_string())];
+        let page = refused(
+            post(&admin, "/admin/city-extent".into(), extent("120, 31, 118, 33"))
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert!(page.contains("须先写最小经度"), "{be}");
+        saved(
+            post(&admin, "/admin/city-extent".into(), extent("118.0，31.0，120.0，33.0"))
+                .await
+                .unwrap(),
+        );
+        assert!(settings().await.contains("118, 31, 120, 33"), "{be}");
+        let chengdu = r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"code":"510104001001001"},"geometry":{"type":"Polygon","coordinates":[[[104.0,30.6],[104.01,30.6],[104.01,30.61],[104.0,30.61],[104.0,30.6]]]}}]}"#;
+        let r = app
+            .post("/api/v1/import/grids")
+            .body(chengdu)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{be}");
+        assert!(r.text().await.unwrap().contains("118–120°E"), "{be}");
+        saved(
+            post(&admin, "/admin/city-extent".into(), extent(""))
+                .await
+                .unwrap(),
+        );
+        assert!(!settings().await.contains("118, 31, 120, 33"), "{be}");
         // Not for a worker.
         let r = post(&worker, "/admin/tags".into(), vec![("tags", "x".into())])
             .await
