@@ -2,7 +2,6 @@
 
 mod gen_files;
 
-use linli_core::ids::CaseId;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -10,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use linli_core::ids::CaseId;
 use linli_core::ledger::LedgerKind;
 use linli_store::import::{ImportOptions, ImportReport, TableFormat, read_ledger};
 use linli_store::{Scope, Store, Vault};

@@ -297,8 +297,9 @@ pub fn outside_extent(shape: &MultiPolygon<f64>, extent: Extent) -> Option<Strin
     ))
 }
 
-/// Two grids of one file that overlap, by their place in the file
-/// (1-based), and the area they share in square metres.
+/// Two grids that overlap, by their places in the lists compared (1-based;
+/// see [`overlaps`] and [`overlaps_with`]), and the area they share in
+/// square metres.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Overlap {
     pub a: usize,

@@ -412,7 +412,7 @@ impl Store {
                 0,
                 Msg::new(
                     format!("the audit tables cannot be read as linli wrote them (altered): {e}"),
-                    format!("审计表无法按 linli 写入的格式读取（已被改动）：{e}"),
+                    "审计表无法按 linli 写入的格式读取（已被改动），详情见英文说明".to_string(),
                 ),
                 checkpoint,
             )),

@@ -1,8 +1,8 @@
 //! The org tree (city › … › grid), grid polygons, staff and posts.
 
-use linli_core::ids::{OrgId, StaffId};
 use std::sync::Arc;
 
+use linli_core::ids::{OrgId, StaffId};
 use linli_core::org::{GridCode, OrgKind, OrgPath};
 use linli_core::validate;
 use linli_geo::GridIndex;

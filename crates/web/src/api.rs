@@ -1,7 +1,6 @@
 //! JSON API under /api/v1. Every handler takes a [`Caller`] and passes its
 //! scope to the store.
 
-use linli_core::ids::{OrgId, StaffId};
 use std::collections::HashMap;
 use std::str::FromStr;
 
@@ -9,6 +8,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
+use linli_core::ids::{OrgId, StaffId};
 use linli_core::ledger::LedgerKind;
 use linli_core::org::OrgKind;
 use linli_core::registry::Tag;
@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use linli_core::access::Permission;
 
 use crate::authz::{Api, Rule};
-use crate::doc::{File, GeoJson, JsonBody, QueryOf, Spreadsheet, Table, Upload};
+use crate::doc::{File, GeoJson, JsonBody, QueryOf, Spreadsheet, Table, Upload, WholeTree};
 use crate::error::Path;
 use crate::{AppError, AppState, Caller};
 use schemars::JsonSchema;
@@ -269,7 +269,8 @@ const MAX_BATCH_POINTS: usize = 200_000;
 
 #[derive(Deserialize, JsonSchema)]
 struct PointBatch {
-    points: Vec<(f64, f64)>,
+    /// [longitude, latitude] pairs.
+    points: Vec<[f64; 2]>,
 }
 
 /// Batch point-in-grid: `{"points": [[lon, lat], …]}` → the grid of each
@@ -292,7 +293,8 @@ async fn locate_batch(
             ),
         ));
     }
-    let grids = s.store.locate_grids(&caller.scope, batch.points).await?;
+    let points = batch.points.into_iter().map(|[x, y]| (x, y)).collect();
+    let grids = s.store.locate_grids(&caller.scope, points).await?;
     let located = grids.iter().filter(|g| g.is_some()).count();
     Ok(Json(BatchOut { located, grids }))
 }
@@ -418,10 +420,9 @@ pub(crate) struct Created {
 
 async fn replace_tags(
     State(s): State<AppState>,
-    caller: Caller,
+    WholeTree(caller): WholeTree,
     JsonBody(list): JsonBody<Vec<String>>,
 ) -> Result<Json<TagsOut>, AppError> {
-    require_everything(&caller)?;
     s.store.save_district_tags(&caller.actor, &list).await?;
     tags(State(s)).await
 }
@@ -998,7 +999,8 @@ pub(crate) struct ExportQuery {
     /// registry.*: only people whose name contains this
     name: Option<String>,
     /// 1 = in clear (audited)
-    unmasked: Option<i64>,
+    #[schemars(extend("enum" = [0, 1]))]
+    unmasked: Option<u8>,
     reason: Option<String>,
 }
 

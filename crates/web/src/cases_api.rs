@@ -2,36 +2,31 @@
 //! page, actions with optimistic versions, timeline, categories, units,
 //! dispatch rules, rates, alerts, calendar, 12345 hotline batch import.
 
-use linli_core::ids::{CaseId, OrgId, UnitId};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
-use linli_core::case::ActionKind;
-use linli_core::case::{Action, State as CaseState};
-use linli_core::ledger::LedgerKind;
-use linli_core::todo::Todo;
-use std::collections::BTreeMap;
-
+use linli_core::access::Permission;
+use linli_core::case::{Action, ActionKind, State as CaseState};
 use linli_core::category::Category;
+use linli_core::ids::{CaseId, OrgId, UnitId};
+use linli_core::ledger::LedgerKind;
 use linli_core::rates::Rates;
+use linli_core::todo::Todo;
 use linli_store::cases::{
     Alert, CaseEvent, CaseFilter, CaseOrder, CaseOriginals, CaseView, HandlingUnit, NewRequest,
 };
-use linli_store::import::ImportReport;
-use linli_store::import::{TableFormat, parse_ledger};
+use linli_store::import::{ImportReport, TableFormat, parse_ledger};
 use linli_store::photos::PhotoRef;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::api::{json_body, param, require_everything, time_param, utf8_body};
-use linli_core::access::Permission;
-
 use crate::authz::{Api, Rule};
 use crate::doc::{File, HotlineBatch, Image, JsonBody, JsonDocument, QueryOf, Upload};
 use crate::error::Path;
 use crate::{AppError, AppState, Caller};
-use schemars::JsonSchema;
 
 /// The closed loop's operations with the permission each needs.
 pub fn api() -> Api {
@@ -364,8 +359,6 @@ async fn categories(
     Ok(Json(s.store.categories().await?))
 }
 
-/// Replaces the taxonomy (format of crates/core/data/categories.json);
-/// categories in use stay, deactivated. Whole-tree callers only.
 /// The 12345 category mapping: {"platform's text": "linli code"}.
 async fn hotline_categories(
     State(s): State<AppState>,
@@ -384,6 +377,8 @@ async fn replace_hotline_categories(
     Ok(Json(s.store.hotline_categories().await?))
 }
 
+/// Replaces the taxonomy (format of crates/core/data/categories.json);
+/// categories in use stay, deactivated. Whole-tree callers only.
 async fn replace_categories(
     State(s): State<AppState>,
     caller: Caller,
@@ -544,14 +539,17 @@ async fn extend_calendar(
     State(s): State<AppState>,
     caller: Caller,
     Upload(body, _): Upload<JsonDocument>,
-) -> Result<Json<CalendarOut>, AppError> {
+) -> Result<Json<CalendarSaved>, AppError> {
     require_everything(&caller)?;
     let text = utf8_body(&body, "calendar JSON")?;
     let years = s.store.extend_calendar(&caller.actor, text).await?;
-    Ok(Json(CalendarOut {
-        zone: "Asia/Shanghai",
-        years,
-    }))
+    Ok(Json(CalendarSaved { years }))
+}
+
+#[derive(Serialize, JsonSchema)]
+struct CalendarSaved {
+    /// The years the file added or replaced.
+    years: Vec<i32>,
 }
 
 /// 12345 hotline batch: a JSON array of requests, or CSV with the same
@@ -629,8 +627,10 @@ pub(crate) struct CaseListQuery {
     overdue: Option<String>,
     channel: Option<linli_core::intake::Channel>,
     /// ms since 1970 (a date such as 2026-12-08, midnight in Beijing, is also accepted)
+    #[schemars(with = "Option<String>")]
     from: Option<i64>,
     /// ms since 1970 (a date such as 2026-12-08, midnight in Beijing, is also accepted)
+    #[schemars(with = "Option<String>")]
     to: Option<i64>,
     limit: Option<i64>,
     /// Rows to skip (at most 10,000; page on with `before` instead).
@@ -648,8 +648,10 @@ pub(crate) struct RatesQuery {
     /// a Beijing year, quarter or month: 2026, 2026-Q3, 2026-07 (instead of from/to)
     period: Option<String>,
     /// ms since 1970 (a date such as 2026-12-08, midnight in Beijing, is also accepted)
+    #[schemars(with = "Option<String>")]
     from: Option<i64>,
     /// ms since 1970 (a date such as 2026-12-08, midnight in Beijing, is also accepted)
+    #[schemars(with = "Option<String>")]
     to: Option<i64>,
 }
 

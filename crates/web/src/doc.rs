@@ -124,6 +124,25 @@ impl<T: JsonSchema> OperationInput for Path<T> {
 // Who calls is a matter of the security scheme, not of the operation's inputs.
 impl OperationInput for Caller {}
 impl OperationInput for ClientIp {}
+impl OperationInput for WholeTree {}
+
+/// A caller whose area is the whole tree (settings, accounts): checked
+/// before the body is read, so anyone else is refused as before, whatever
+/// they send.
+pub struct WholeTree(pub Caller);
+
+impl FromRequestParts<crate::AppState> for WholeTree {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &crate::AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        crate::api::require_everything(&caller)?;
+        Ok(WholeTree(caller))
+    }
+}
 
 /// What kind of file a body or an answer is: its media types.
 pub trait FileKind {
@@ -332,7 +351,7 @@ impl OperationOutput for AppError {
         vec![(
             None,
             Response {
-                description: "A refusal as {error, message, message_zh, field?, rows?}: 400 a malformed request, 401 not signed in, 403 not permitted, 404 not found or outside your area, 409 a conflict (stale version, step not allowed now, duplicate), 413 too large, 422 invalid input (names the field or the rows), 429 held back, 507 the disk is full".to_string(),
+                description: "A refusal as {error, message, message_zh, field?, rows?}: 400 a malformed request, 401 not signed in, 403 not permitted, 404 not found or outside your area, 409 a conflict (stale version, step not allowed now, duplicate), 422 invalid input (names the field or the rows), 429 held back, 507 the disk is full".to_string(),
                 content: IndexMap::from_iter([("application/json".to_string(), media(schema))]),
                 ..Default::default()
             },
@@ -362,7 +381,10 @@ fn file_content<K: FileKind>() -> IndexMap<String, MediaType> {
 /// added: the summary and tag of each operation, its security (none for a
 /// public one), and the route's names for its path parameters.
 pub(crate) fn finish(api: aide::openapi::OpenApi, declared: &[Declared]) -> Value {
-    let mut doc = serde_json::to_value(&api).unwrap_or(Value::Null);
+    let mut doc = serde_json::to_value(&api).unwrap_or_else(|e| {
+        tracing::error!("the API document cannot be written: {e}");
+        Value::Null
+    });
     doc["openapi"] = json!("3.1.0");
     doc["info"] = json!({
         "title": "linli 邻里 API",
@@ -414,7 +436,10 @@ pub(crate) fn document() -> &'static str {
     static DOC: OnceLock<String> = OnceLock::new();
     DOC.get_or_init(|| {
         let (api, declared) = crate::api::api().into_document();
-        serde_json::to_string(&finish(api, &declared)).unwrap_or_default()
+        serde_json::to_string(&finish(api, &declared)).unwrap_or_else(|e| {
+            tracing::error!("the API document cannot be written: {e}");
+            String::new()
+        })
     })
 }
 

@@ -12,7 +12,7 @@ use crate::{Result, Scope, Store, with_db};
 pub struct Alert {
     pub id: i64,
     pub case_id: i64,
-    /// due_soon or overdue.
+    /// overdue (the only kind raised today).
     pub kind: String,
     pub message: String,
     /// When it was raised, ms since 1970.

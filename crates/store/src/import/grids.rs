@@ -150,22 +150,42 @@ impl Store {
             ));
         }
         // And with the grids already stored (those the file does not
-        // replace): a new grid drawn over a neighbour's is named too.
-        let stored: Vec<(String, linli_geo::Shape<f64>)> = self
+        // replace), the neighbours' too: a new grid drawn over another
+        // area's grid is named, though not that grid's code.
+        let mine: std::collections::HashSet<i64> = self
+            .grid_shapes(scope)
+            .await?
+            .into_iter()
+            .map(|g| g.id)
+            .collect();
+        let stored: Vec<(Option<String>, linli_geo::Shape<f64>)> = self
             .grid_shapes(&Scope::Everything)
             .await?
             .into_iter()
             .filter(|g| !seen.contains_key(&g.code))
-            .filter_map(|g| Some((g.code, linli_geo::shape_from_json(&g.geometry).ok()?)))
+            .filter_map(|g| {
+                let shape = linli_geo::shape_from_json(&g.geometry).ok()?;
+                Some((mine.contains(&g.id).then_some(g.code), shape))
+            })
             .collect();
         let stored_shapes: Vec<&linli_geo::Shape<f64>> = stored.iter().map(|(_, s)| s).collect();
         for o in linli_geo::overlaps_with(&shapes, &stored_shapes, overlap_tolerance_m2) {
-            let (a, b) = (&features[o.a - 1].code, &stored[o.b - 1].0);
+            let a = &features[o.a - 1].code;
+            let (b_en, b_zh) = match &stored[o.b - 1].0 {
+                Some(code) => (
+                    format!("the stored grid {code}"),
+                    format!("已有网格 {code}"),
+                ),
+                None => (
+                    "a grid of another area".to_string(),
+                    "其他区域的已有网格".to_string(),
+                ),
+            };
             let m2 = o.area_m2.round();
             report.notices.push(Notice::new(
                 Some(o.a),
-                format!("feature {} (grid {a}) overlaps the stored grid {b} by {m2} m²; a point there belongs to the grid imported first", o.a),
-                format!("第 {} 个要素（网格 {a}）与已有网格 {b} 重叠约 {m2} 平方米；重叠处的点归先导入的网格", o.a),
+                format!("feature {} (grid {a}) overlaps {b_en} by {m2} m²; a point there belongs to the grid imported first", o.a),
+                format!("第 {} 个要素（网格 {a}）与{b_zh}重叠约 {m2} 平方米；重叠处的点归先导入的网格", o.a),
             ));
         }
         with_db!(&self.db, pool => {

@@ -3,9 +3,9 @@
 //! keyed audit chain whose damage is always a verdict.
 
 use super::*;
-use linli_core::ids::CaseId;
 
 use linli_core::case::Action;
+use linli_core::ids::CaseId;
 use linli_store::audit::Checkpoint;
 use linli_store::cases::NewRequest;
 use linli_store::vault::{Field, Vault};

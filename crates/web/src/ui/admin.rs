@@ -2,7 +2,6 @@
 //! accounts, for the district's administrators. Each form comes back in
 //! place, with its values, when it is refused.
 
-use linli_core::ids::{OrgId, UnitId};
 use std::collections::HashMap;
 
 use askama::Template;
@@ -10,6 +9,7 @@ use axum::extract::{Form, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use linli_core::access::{Permission, Role};
 use linli_core::category::{Category, Taxonomy};
+use linli_core::ids::{OrgId, UnitId};
 use linli_store::accounts::{Account, NewAccount};
 use linli_store::cases::{DispatchRuleView, HandlingUnit};
 use linli_store::org::OrgUnit;

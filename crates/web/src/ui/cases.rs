@@ -2,7 +2,6 @@
 //! one-window intake, the case queue, a case with its timeline and the
 //! steps allowed now.
 
-use linli_core::ids::{AccountId, CaseId};
 use std::collections::HashMap;
 
 use askama::Template;
@@ -11,6 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use linli_core::access::may_take;
 use linli_core::case::{Action, ActionKind, State as CaseState, action_label};
 use linli_core::category::Category;
+use linli_core::ids::{AccountId, CaseId};
 use linli_core::todo::Todo;
 use linli_store::Scope;
 use linli_store::cases::{

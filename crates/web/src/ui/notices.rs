@@ -1,12 +1,12 @@
 //! A person's notifications (通知): the bell's unread count, the list,
 //! and their choice of what they are told and whether by SMS/WeChat.
 
-use linli_core::ids::AccountId;
 use std::collections::HashMap;
 
 use askama::Template;
 use axum::extract::{Form, State};
 use axum::response::{IntoResponse, Redirect, Response};
+use linli_core::ids::AccountId;
 use linli_core::notify::Topic;
 use linli_store::notify::Notification;
 
