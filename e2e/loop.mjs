@@ -28,7 +28,7 @@ let step = 0;
 const problems = [];
 // Pages a test expects to refuse (a resident at the registry, a form sent
 // back with its mistake).
-const expectedRefusals = new Set(["/registry", "/intake"]);
+const expectedRefusals = new Set(["/registry", "/intake", "/admin/city-extent"]);
 
 async function signIn(user, phone = false) {
   const ctx = await browser.newContext(
@@ -367,6 +367,15 @@ await shot(secretary, "secretary-unmasked");
   await admin.fill("#t-tags", "低保户\n空巢老人");
   await Promise.all([admin.waitForNavigation(), admin.click("#tag-form button")]);
   assert.ok((await admin.textContent("#admin-done")).includes("空巢老人"), "the tags are saved");
+  // The city's extent: a minimum after its maximum is refused in place,
+  // in Chinese, with what was typed kept; a good one is saved.
+  await admin.fill("#x-extent", "105，31.5，102.9，30");
+  await Promise.all([admin.waitForNavigation(), admin.click("#extent-form button")]);
+  assert.ok((await admin.textContent("#extent-form .field-error")).includes("须先写最小经度"), "a bad extent is refused beside its field");
+  assert.equal(await admin.inputValue("#x-extent"), "105，31.5，102.9，30", "what was typed is kept");
+  await admin.fill("#x-extent", "102.9, 30.0, 105.0, 31.5");
+  await Promise.all([admin.waitForNavigation(), admin.click("#extent-form button")]);
+  assert.equal(await admin.inputValue("#x-extent"), "102.9, 30, 105, 31.5", "the extent is saved");
   await shot(admin, "admin-settings");
 }
 
