@@ -29,7 +29,12 @@ impl Notice {
     /// The notice of `topic` for an account (id, user name, muted topics,
     /// gateway choice); none when the person muted the topic.
     fn of(
-        (account_id, username, muted, by_gateway): (i64, String, String, i32),
+        Notifiable {
+            id: account_id,
+            username,
+            notify_muted: muted,
+            notify_gateway: by_gateway,
+        }: Notifiable,
         topic: Topic,
         (zh, en): &(String, String),
         gateway: &Option<String>,
@@ -92,6 +97,17 @@ macro_rules! notify_in_tx {
 }
 pub(crate) use notify_in_tx;
 
+/// An account a notice may go to, with its choices.
+#[derive(sqlx::FromRow)]
+struct Notifiable {
+    id: i64,
+    username: String,
+    /// Topics it has turned off, comma-separated.
+    notify_muted: String,
+    /// 1: relay its notices to the gateway too.
+    notify_gateway: i32,
+}
+
 impl Store {
     /// The notices of a step just decided: the accounts the rules name
     /// (the reporter, the unit's handlers, the staff of the place who may
@@ -132,9 +148,9 @@ impl Store {
                         .await?;
                     let said = follower_message(code, action.kind().code(), after);
                     for a in followers {
-                        let skip = reporter == Some(a.0)
-                            || actor == format!("account:{}", a.1)
-                            || out.iter().any(|n| n.account_id == a.0 && n.topic == topic);
+                        let skip = reporter == Some(a.id)
+                            || actor == format!("account:{}", a.username)
+                            || out.iter().any(|n| n.account_id == a.id && n.topic == topic);
                         if !skip {
                             out.extend(Notice::of(a, topic, &said, &gateway));
                         }
@@ -166,8 +182,8 @@ impl Store {
                 }
             };
             for a in accounts {
-                if actor == format!("account:{}", a.1)
-                    || out.iter().any(|n| n.account_id == a.0 && n.topic == topic)
+                if actor == format!("account:{}", a.username)
+                    || out.iter().any(|n| n.account_id == a.id && n.topic == topic)
                 {
                     continue;
                 }
@@ -209,7 +225,7 @@ impl Store {
         cond: &str,
         args: &[String],
         int: Option<i64>,
-    ) -> Result<Vec<(i64, String, String, i32)>> {
+    ) -> Result<Vec<Notifiable>> {
         let sql = format!(
             "SELECT id, username, notify_muted, notify_gateway FROM account WHERE {cond} AND disabled_at IS NULL LIMIT 1000"
         );

@@ -557,13 +557,23 @@ fn no_rollup() -> StoreError {
 /// Deltas folded per table in one round.
 const FOLD_BATCH: i64 = 20_000;
 
+/// One top-level category's share of the cases (the dashboard's mix).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CategoryShare {
+    /// The top-level category's code; "" for unclassified cases.
+    pub code: String,
+    pub name: String,
+    pub name_en: String,
+    pub cases: i64,
+}
+
 /// Serialises folds of the rollup, and a rebuild with them (PostgreSQL).
 const FOLD_LOCK: i64 = 0x6c69_6e6c_6931;
 
 impl Store {
     /// Cases registered in `[from, to)` by top-level category (the mix of
-    /// what people ask about), largest first, as (code, name, English
-    /// name, cases); unclassified cases under code "". Whole Beijing months
+    /// what people ask about), largest first; unclassified cases under
+    /// code "". Whole Beijing months
     /// come from the rollup's category rows, as for the rates; a unit's
     /// staff see their unit's cases (from the cases).
     pub async fn category_mix(
@@ -571,7 +581,7 @@ impl Store {
         scope: &Scope,
         from: i64,
         to: i64,
-    ) -> Result<Vec<(String, String, String, i64)>> {
+    ) -> Result<Vec<CategoryShare>> {
         let (tree, unit) = unit_view(scope);
         // Mix rows carry no unit: a unit's mix is counted from its cases.
         let split = rollup_split(unit.is_some() || rollup_tables(tree).is_none(), from, to);
@@ -606,7 +616,7 @@ impl Store {
         scope: &Scope,
         from: i64,
         to: i64,
-    ) -> Result<Vec<(String, String, String, i64)>> {
+    ) -> Result<Vec<CategoryShare>> {
         let (tree, unit) = unit_view(scope);
         let by_leaf = self
             .leaf_counts_of_cases(tree, unit, from, to)
@@ -636,7 +646,7 @@ impl Store {
     async fn mix_by_top_category(
         &self,
         by_leaf: std::collections::HashMap<String, i64>,
-    ) -> Result<Vec<(String, String, String, i64)>> {
+    ) -> Result<Vec<CategoryShare>> {
         // Every category, deactivated ones too: old cases keep theirs.
         let cats: Vec<(String, Option<String>, String, String)> = with_db!(&self.db, pool => {
             sqlx::query_as("SELECT code, parent_code, name, name_en FROM category").fetch_all(pool).await?
@@ -661,9 +671,14 @@ impl Store {
         let mut out: Vec<_> = by_top
             .into_iter()
             .filter(|(_, (_, _, n))| *n != 0)
-            .map(|(code, (name, name_en, n))| (code, name, name_en, n))
+            .map(|(code, (name, name_en, cases))| CategoryShare {
+                code,
+                name,
+                name_en,
+                cases,
+            })
             .collect();
-        out.sort_by(|a, b| b.3.cmp(&a.3).then_with(|| a.0.cmp(&b.0)));
+        out.sort_by(|a, b| b.cases.cmp(&a.cases).then_with(|| a.code.cmp(&b.code)));
         Ok(out)
     }
 }

@@ -327,7 +327,7 @@ async fn rates_rollup_agrees_with_the_cases() {
                     let mix_raw = store.category_mix_of_cases(scope, from, to).await.unwrap();
                     assert_eq!(mix, mix_raw, "{be} {round} {scope:?} {from}..{to}");
                     assert_eq!(
-                        mix.iter().map(|m| m.3).sum::<i64>(),
+                        mix.iter().map(|m| m.cases).sum::<i64>(),
                         total.counts.requests,
                         "{be} {round}: every case counts once in the mix"
                     );
@@ -344,7 +344,7 @@ async fn rates_rollup_agrees_with_the_cases() {
             .await
             .unwrap();
         assert!(
-            mix.len() >= 3 && mix.iter().any(|m| m.0.is_empty()),
+            mix.len() >= 3 && mix.iter().any(|m| m.code.is_empty()),
             "{be} {mix:?}"
         );
         // Every kind of outcome occurred, so the comparison covered them.

@@ -373,8 +373,8 @@ async fn community_and_grid_figures_come_from_the_fine_rollup_and_agree_with_the
                 assert_eq!(total.counts.closed, sum(|c| c.closed), "{be} {round} depth {d}");
                 assert_eq!(total.counts.satisfied, sum(|c| c.satisfied), "{be} {round} depth {d}");
                 assert_eq!(total.counts.due, sum(|c| c.due), "{be} {round} depth {d}");
-                let mix: i64 = store.category_mix(&scope, from, to).await.unwrap().iter().map(|m| m.3).sum();
-                let mix_ref: i64 = store.category_mix_of_cases(&scope, from, to).await.unwrap().iter().map(|m| m.3).sum();
+                let mix: i64 = store.category_mix(&scope, from, to).await.unwrap().iter().map(|m| m.cases).sum();
+                let mix_ref: i64 = store.category_mix_of_cases(&scope, from, to).await.unwrap().iter().map(|m| m.cases).sum();
                 assert_eq!(mix, mix_ref, "{be} {round} depth {d}");
                 // The trend: the same requests month by month.
                 let trend = store

@@ -103,9 +103,9 @@ pub async fn dashboard(
         .category_mix(scope, from, to)
         .await?
         .into_iter()
-        .map(|(code, name, name_en, n)| {
-            let label = if ctx.l.en { name_en } else { name };
-            json!({"code": code, "name": label, "value": n})
+        .map(|m| {
+            let label = if ctx.l.en { m.name_en } else { m.name };
+            json!({"code": m.code, "name": label, "value": m.cases})
         })
         .collect();
     let overdue = s
