@@ -152,8 +152,10 @@ impl Store {
         // And with the grids already stored (those the file does not
         // replace), the neighbours' too: a new grid drawn over another
         // area's grid is named, though not that grid's code.
+        // Only the ids of the caller's grids: their shapes come with all the
+        // others' below.
         let mine: std::collections::HashSet<i64> = self
-            .grid_shapes(scope)
+            .org_units(scope, Some(OrgKind::Grid))
             .await?
             .into_iter()
             .map(|g| g.id)
